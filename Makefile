@@ -1,0 +1,67 @@
+# Two commands do everything on a fresh machine:
+#   make run    install, obtain the pinned data, run the whole pipeline (dvc repro)
+#   make test   install with test tools, obtain the data, run the tests
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build found locally; a GPU user sets TORCH_SPEC to a CUDA build (any torch>=2.4,<3).
+TORCH_SPEC ?= torch==2.13.0
+# Where the local DVC remote lives (default: ../retrain-dvc-remote, set in .dvc/config).
+DVC_REMOTE ?=
+STAMP := $(VENV)/.installed
+
+export PATH := $(abspath $(BIN)):$(PATH)
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: help install data run test lint format plots clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: an unpinned resolve would pull several GB of CUDA wheels.
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its test tools
+
+data: install ## Obtain the raw data pinned by data.dvc and check its hash
+	@if [ -n "$(DVC_REMOTE)" ]; then $(BIN)/dvc remote modify --local local url "$(DVC_REMOTE)"; fi
+	$(BIN)/retrain data fetch
+
+run: data ## Run the whole pipeline end to end (dvc repro) and say where the results are
+	$(BIN)/dvc repro
+	$(BIN)/dvc push -q || echo "warning: dvc push failed; outputs stay in the local cache"
+	@echo
+	@$(BIN)/retrain results
+	@echo
+	@echo "Metrics:      metrics/evaluate.json   (dvc metrics show)"
+	@echo "Plots:        plots/                  (dvc plots show -> dvc_plots/index.html)"
+	@echo "Validation:   reports/validation/summary.json, Data Docs reports/validation/data_docs/index.html"
+	@echo "Model:        models/model/model.onnx, model.ckpt, model_card.json"
+	@echo "Results:      reports/results.md"
+
+test: data ## Install, obtain the data and run every test
+	$(BIN)/python -m pytest
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's formatting and import sorting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+plots: install ## Render the DVC plots to dvc_plots/index.html
+	$(BIN)/dvc plots show
+
+clean: ## Remove pipeline outputs (not the data, the venv or the DVC cache)
+	rm -rf data/prepared models metrics/prepare.json reports/evaluate reports/validation plots dvc_plots

@@ -1,0 +1,85 @@
+"""The `retrain` command line: a thin layer over the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from retrain.errors import RetrainError
+
+app = typer.Typer(help="Validated, tuned, reproducible retraining of a tabular classifier.")
+data_app = typer.Typer(help="Obtain and check the pinned raw data.")
+app.add_typer(data_app, name="data")
+
+PARAMS = typer.Option(Path("params.yaml"), "--params", help="The pipeline configuration.")
+
+
+def _fail(err: Exception) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(1)
+
+
+@data_app.command("fetch")
+def data_fetch(params: Path = PARAMS) -> None:
+    """Restore the raw data pinned by data.dvc (DVC remote, else rebuilt offline) and check it."""
+    from retrain.config import load_params
+    from retrain.data.fetch import write_telco_churn
+    from retrain.data.pin import ensure_pinned_data
+
+    try:
+        cfg = load_params(params)
+        rebuild = None
+        if cfg.dataset.name == "telco_churn":
+            target = cfg.paths.raw_data
+            dest = target / "telco_churn.csv" if target.suffix == "" else target
+
+            def rebuild() -> None:
+                write_telco_churn(dest)
+
+        typer.echo(ensure_pinned_data(Path.cwd(), cfg.paths.data_pin.resolve(), rebuild))
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+
+
+@app.command("validate")
+def validate(
+    table: Path = typer.Argument(..., help="A CSV or Parquet file to check."),
+    params: Path = PARAMS,
+    report: Path | None = typer.Option(None, help="Also write the JSON summary here."),
+) -> None:
+    """Check one table against the dataset's suite; exit 1 on a blocking failure."""
+    from retrain.config import load_params
+    from retrain.data.io import read_table
+    from retrain.validation.suite import validate_frame
+
+    try:
+        cfg = load_params(params)
+        result = validate_frame(read_table(table), cfg.dataset.suite, str(table))
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    if report:
+        report.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    typer.echo(result.headline())
+    for failure in result.failures:
+        typer.echo(f"  [{failure.severity}] {failure.message(str(table))}")
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command("results")
+def results(
+    params: Path = PARAMS,
+    readme: Path | None = typer.Option(None, help="Rewrite this file's results block."),
+) -> None:
+    """Print the results table from the evaluate stage's metrics (optionally into README)."""
+    from retrain.config import load_params
+    from retrain.report import results_table, update_readme
+
+    cfg = load_params(params)
+    metrics = json.loads(cfg.paths.metrics.read_text())
+    typer.echo(results_table(metrics), nl=False)
+    if readme and update_readme(readme, metrics):
+        typer.echo(f"updated {readme}")

@@ -1,0 +1,231 @@
+"""The one typed configuration, parsed from params.yaml.
+
+Every section forbids unknown keys, so a typo in params.yaml is an error that names the key
+instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or does not match the schema."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSchema(_Strict):
+    """What the raw table looks like; another table needs only a new section here."""
+
+    name: str
+    suite: Path
+    target: str
+    positive_class: str | int | bool
+    id_column: str | None = None
+    numeric: list[str]
+    categorical: list[str]
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    @property
+    def columns(self) -> list[str]:
+        id_col = [self.id_column] if self.id_column else []
+        return [*id_col, *self.features, self.target]
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> DatasetSchema:
+        seen: set[str] = set()
+        for col in self.columns:
+            if col in seen:
+                raise ValueError(f"column {col!r} is declared twice in dataset")
+            seen.add(col)
+        if not self.features:
+            raise ValueError("dataset declares no numeric or categorical feature")
+        return self
+
+
+class Paths(_Strict):
+    """Every file the pipeline reads or writes; dvc.yaml templates the same keys."""
+
+    raw_data: Path
+    data_pin: Path
+    validation_summary: Path
+    data_docs: Path
+    prepared_dir: Path
+    train: Path
+    val: Path
+    test: Path
+    preprocessor: Path
+    prepare_summary: Path
+    best_params: Path
+    tune_trials: Path
+    checkpoint: Path
+    onnx_model: Path
+    model_card: Path
+    metrics: Path
+    predictions: Path
+    roc_plot: Path
+    pr_plot: Path
+    confusion_plot: Path
+    calibration_plot: Path
+    results_table: Path
+
+
+class ValidateParams(_Strict):
+    # GE stores example values per failure; more is slower on big tables.
+    partial_unexpected_count: int = Field(default=5, ge=1, le=100)
+
+
+class PrepareParams(_Strict):
+    test_size: float = Field(gt=0, lt=1)
+    val_size: float = Field(gt=0, lt=1)
+    # Explicit fill values for known, documented gaps (e.g. total_charges of new customers);
+    # other numeric gaps get the training median, categorical gaps a "__missing__" level.
+    fill_values: dict[str, float | int | str] = Field(default_factory=dict)
+    drop_duplicates: bool = True
+
+
+class ModelParams(_Strict):
+    """Hyperparameters of the MLP and its optimiser; tuning overrides any of them."""
+
+    hidden_dim: int = Field(ge=1)
+    n_layers: int = Field(ge=1, le=8)
+    dropout: float = Field(ge=0, lt=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    batch_size: int = Field(ge=1)
+
+
+class FloatRange(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+
+class IntRange(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+
+
+class Categorical(_Strict):
+    type: Literal["categorical"]
+    choices: list[float | int | str]
+
+
+SearchDim = Annotated[FloatRange | IntRange | Categorical, Field(discriminator="type")]
+
+
+class PrunerParams(_Strict):
+    n_startup_trials: int = Field(default=5, ge=0)
+    n_warmup_steps: int = Field(default=5, ge=0)
+
+
+class TuneParams(_Strict):
+    n_trials: int = Field(ge=1)
+    # A safety cap only: a study stopped by the clock is not reproducible, see README.
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    storage: str
+    study_name: str
+    pruner: PrunerParams = PrunerParams()
+    search_space: dict[str, SearchDim]
+
+    @model_validator(mode="after")
+    def _space_names_model_params(self) -> TuneParams:
+        unknown = sorted(set(self.search_space) - set(ModelParams.model_fields))
+        if unknown:
+            raise ValueError(
+                f"tune.search_space has unknown hyperparameter(s) {unknown}; "
+                f"known: {sorted(ModelParams.model_fields)}"
+            )
+        return self
+
+
+class TrainParams(_Strict):
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    accelerator: str = "auto"
+    # Pinning CPU threads keeps float reductions in the same order on every machine.
+    num_threads: int | None = Field(default=None, ge=1)
+
+
+class LightGBMBudget(_Strict):
+    n_trials: int = Field(ge=1)
+    n_estimators: int = Field(ge=1)
+    early_stopping_rounds: int = Field(ge=1)
+
+
+class EvaluateParams(_Strict):
+    threshold: Literal["f1_on_val"] | float = "f1_on_val"
+    calibration_bins: int = Field(default=10, ge=2)
+    lightgbm: LightGBMBudget
+
+
+class Params(_Strict):
+    """The whole of params.yaml."""
+
+    seed: int
+    dataset: DatasetSchema
+    paths: Paths
+    validate_: ValidateParams = Field(alias="validate")
+    prepare: PrepareParams
+    model: ModelParams
+    tune: TuneParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _format_error(err: ValidationError, source: Path) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        kind = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {key}: {kind}")
+    return "; ".join(lines)
+
+
+def parse_params(raw: dict[str, Any], source: Path = DEFAULT_PARAMS) -> Params:
+    """Validate a params mapping; errors name the file and the offending key."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate params.yaml.
+
+    Args:
+        path: the YAML file; relative paths inside it are relative to the working directory,
+            which is the repository root when run by DVC.
+
+    Raises:
+        ConfigError: the file is missing, is not a mapping, or has a bad key or value.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run from the repository root)") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_params(raw, path)

@@ -1,0 +1,1 @@
+"""Loading, cleaning, splitting and feeding tabular data."""

@@ -1,0 +1,121 @@
+"""Typing, de-duplication, missing values and the one seeded stratified split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retrain.config import DatasetSchema
+from retrain.errors import DataError
+
+TARGET = "__target__"
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    rows_in: int
+    rows_out: int
+    duplicate_rows: int
+    duplicate_ids: int
+    filled: dict[str, int]
+
+    def to_dict(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+def _numeric(df: pd.DataFrame, col: str, source: str) -> pd.Series:
+    converted = pd.to_numeric(df[col], errors="coerce")
+    bad = df[col].notna() & converted.isna()
+    if bad.any():
+        example = df.loc[bad, col].iloc[0]
+        raise DataError(f"{source}: column {col!r} is not numeric (e.g. {example!r})")
+    return converted.astype("float64")
+
+
+def clean(
+    df: pd.DataFrame,
+    schema: DatasetSchema,
+    fill_values: dict[str, float | int | str],
+    *,
+    drop_duplicates: bool = True,
+    source: str = "raw data",
+) -> tuple[pd.DataFrame, CleanReport]:
+    """Return the declared columns with numeric types, a 0/1 target and documented gaps filled.
+
+    Args:
+        df: the validated raw table.
+        schema: declared columns, target and positive class.
+        fill_values: per-column values for known gaps; other gaps are left for the
+            preprocessor, which learns its fill from the training split only.
+        drop_duplicates: drop repeated rows and repeated ids (first one kept).
+        source: named in error messages.
+    """
+    missing = [c for c in schema.columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{source}: column {missing[0]!r} is missing")
+    unknown_fill = sorted(set(fill_values) - set(schema.features))
+    if unknown_fill:
+        raise DataError(
+            f"params.yaml: prepare.fill_values names unknown column {unknown_fill[0]!r}"
+        )
+    out = df[schema.columns].copy()
+    rows_in = len(out)
+    for col in schema.numeric:
+        out[col] = _numeric(out, col, source)
+    for col in schema.categorical:
+        out[col] = out[col].astype("string").astype(object).where(out[col].notna(), None)
+    target = out[schema.target]
+    if target.isna().any():
+        raise DataError(
+            f"{source}: column {schema.target!r} (target) has {target.isna().sum()} nulls"
+        )
+    positive = target.astype(str) == str(schema.positive_class)
+    if not positive.any() or positive.all():
+        raise DataError(
+            f"{source}: column {schema.target!r} (target) has no rows of "
+            f"{'the positive class' if not positive.any() else 'the negative class'} "
+            f"{schema.positive_class!r}"
+        )
+    out[TARGET] = positive.astype("int64")
+    out = out.drop(columns=[schema.target])
+
+    dup_rows = dup_ids = 0
+    if drop_duplicates:
+        before = len(out)
+        out = out.drop_duplicates()
+        dup_rows = before - len(out)
+        if schema.id_column:
+            before = len(out)
+            out = out.drop_duplicates(subset=[schema.id_column], keep="first")
+            dup_ids = before - len(out)
+
+    filled = {}
+    for col, value in fill_values.items():
+        gaps = out[col].isna()
+        filled[col] = int(gaps.sum())
+        out.loc[gaps, col] = value
+    out = out.reset_index(drop=True)
+    return out, CleanReport(rows_in, len(out), dup_rows, dup_ids, filled)
+
+
+def split(
+    df: pd.DataFrame, *, test_size: float, val_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Stratified train/val/test split from the one seed; val_size is a share of the rest."""
+    from sklearn.model_selection import train_test_split
+
+    rest, test = train_test_split(df, test_size=test_size, stratify=df[TARGET], random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=val_size, stratify=rest[TARGET], random_state=seed
+    )
+    return (
+        train.reset_index(drop=True),
+        val.reset_index(drop=True),
+        test.reset_index(drop=True),
+    )
+
+
+def targets(df: pd.DataFrame) -> np.ndarray:
+    return df[TARGET].to_numpy(dtype=np.float32)

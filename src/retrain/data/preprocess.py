@@ -1,0 +1,81 @@
+"""Scaling and one-hot encoding, fitted on the training split only and saved as plain JSON.
+
+JSON rather than a pickle: it is readable in review, diffable in DVC, and loads anywhere
+without this package's classes (the ONNX model plus this file score a table).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MISSING = "__missing__"
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Numeric: fill with the training median, then standardise. Categorical: one-hot."""
+
+    numeric: list[str]
+    categorical: list[str]
+    medians: dict[str, float]
+    means: dict[str, float]
+    stds: dict[str, float]
+    categories: dict[str, list[str]]
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, numeric: list[str], categorical: list[str]) -> Preprocessor:
+        medians, means, stds = {}, {}, {}
+        for col in numeric:
+            values = train[col].astype("float64")
+            median = float(values.median()) if values.notna().any() else 0.0
+            filled = values.fillna(median)
+            medians[col] = median
+            means[col] = float(filled.mean())
+            std = float(filled.std(ddof=0))
+            stds[col] = std if std > 0 else 1.0
+        categories = {
+            col: sorted(train[col].fillna(MISSING).astype(str).unique().tolist())
+            for col in categorical
+        }
+        return cls(list(numeric), list(categorical), medians, means, stds, categories)
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = list(self.numeric)
+        for col in self.categorical:
+            names += [f"{col}={level}" for level in self.categories[col]]
+        return names
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Float32 design matrix; a level unseen in training encodes as all zeros."""
+        blocks = []
+        if self.numeric:
+            num = df[self.numeric].astype("float64").fillna(self.medians)
+            mean = np.array([self.means[c] for c in self.numeric])
+            std = np.array([self.stds[c] for c in self.numeric])
+            blocks.append((num.to_numpy() - mean) / std)
+        for col in self.categorical:
+            values = df[col].fillna(MISSING).astype(str)
+            codes = pd.Categorical(values, categories=self.categories[col]).codes
+            onehot = np.zeros((len(df), len(self.categories[col])))
+            known = codes >= 0
+            onehot[np.flatnonzero(known), codes[known]] = 1.0
+            blocks.append(onehot)
+        return np.hstack(blocks).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Preprocessor:
+        return cls(**json.loads(path.read_text()))

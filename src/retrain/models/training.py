@@ -1,0 +1,124 @@
+"""The one training function: tuning trials and the final fit both call `fit`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from retrain.config import ModelParams
+from retrain.data.datamodule import TabularDataModule
+from retrain.models.module import BinaryClassifier
+from retrain.models.network import build_mlp
+
+MONITOR = "val/auroc"
+
+Matrix = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class FitResult:
+    module: BinaryClassifier
+    best_score: float
+    best_epoch: int
+    epochs_run: int
+    device: str
+    checkpoint: Path | None
+
+
+def build_module(n_inputs: int, hp: ModelParams) -> BinaryClassifier:
+    network = build_mlp(n_inputs, hp.hidden_dim, hp.n_layers, hp.dropout)
+    optimizer = functools.partial(torch.optim.AdamW, lr=hp.lr, weight_decay=hp.weight_decay)
+    return BinaryClassifier(network, optimizer, {"n_inputs": n_inputs, **hp.model_dump()})
+
+
+def _quiet_lightning() -> None:
+    # Lightning logs tips and device summaries at INFO on every Trainer; keep stage logs short.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*(LeafSpec|treespec).*")
+
+
+def fit(
+    train: Matrix,
+    val: Matrix,
+    hp: ModelParams,
+    *,
+    seed: int,
+    max_epochs: int,
+    patience: int,
+    accelerator: str = "auto",
+    num_threads: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    checkpoint: Path | None = None,
+) -> FitResult:
+    """Train an MLP with early stopping on validation ROC AUC.
+
+    Args:
+        train: design matrix and 0/1 targets of the training split.
+        val: the same for the validation split, used for early stopping and pruning.
+        hp: network and optimiser hyperparameters.
+        seed: the one seed; set here before the weights are initialised.
+        max_epochs: upper bound on epochs.
+        patience: epochs without improvement before stopping.
+        accelerator: "auto" picks a GPU when present, else the CPU.
+        num_threads: CPU threads for torch; pinning keeps results identical across machines.
+        callbacks: extra callbacks, e.g. Optuna's pruning callback.
+        checkpoint: where to keep the best checkpoint; its weights are loaded back at the end.
+    """
+    _quiet_lightning()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    pl.seed_everything(seed, workers=True, verbose=False)
+    module = build_module(train[0].shape[1], hp)
+    data = TabularDataModule(train, val, batch_size=hp.batch_size, seed=seed)
+    stopper = EarlyStopping(MONITOR, mode="max", patience=patience)
+    all_callbacks: list[Callback] = [stopper, *callbacks]
+    saver = None
+    if checkpoint is not None:
+        saver = ModelCheckpoint(
+            dirpath=checkpoint.parent,
+            filename=checkpoint.stem,
+            monitor=MONITOR,
+            mode="max",
+            save_top_k=1,
+            enable_version_counter=False,
+        )
+        all_callbacks.append(saver)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=max_epochs,
+        deterministic=True,
+        callbacks=all_callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=saver is not None,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )
+    trainer.fit(module, datamodule=data)
+    best = stopper.best_score
+    if saver is not None and saver.best_model_path:
+        state = torch.load(saver.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+        best = saver.best_model_score if saver.best_model_score is not None else best
+    epochs_run = trainer.current_epoch
+    return FitResult(
+        module=module.cpu().eval(),
+        best_score=float(best),
+        best_epoch=epochs_run - stopper.wait_count - 1,
+        epochs_run=epochs_run,
+        device=str(trainer.strategy.root_device),
+        checkpoint=Path(saver.best_model_path) if saver and saver.best_model_path else None,
+    )

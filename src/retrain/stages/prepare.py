@@ -1,0 +1,66 @@
+"""Stage `prepare`: clean the raw table, split it from the one seed, fit preprocessing on train."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retrain.config import Params
+from retrain.data.clean import TARGET, CleanReport, clean, split
+from retrain.data.io import read_table
+from retrain.data.preprocess import Preprocessor
+from retrain.stages._common import stage_main, write_json
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    report: CleanReport
+    rows: dict[str, int]
+    positive_rate: dict[str, float]
+    n_features: int
+
+
+def run(params: Params) -> PrepareResult:
+    paths, cfg, schema = params.paths, params.prepare, params.dataset
+    raw = read_table(paths.raw_data)
+    table, report = clean(
+        raw,
+        schema,
+        cfg.fill_values,
+        drop_duplicates=cfg.drop_duplicates,
+        source=str(paths.raw_data),
+    )
+    train, val, test = split(
+        table, test_size=cfg.test_size, val_size=cfg.val_size, seed=params.seed
+    )
+    # Fitted on the training split only: val/test statistics never leak into the features.
+    pre = Preprocessor.fit(train, schema.numeric, schema.categorical)
+    paths.prepared_dir.mkdir(parents=True, exist_ok=True)
+    for frame, path in ((train, paths.train), (val, paths.val), (test, paths.test)):
+        frame.to_parquet(path, index=False)
+    pre.save(paths.preprocessor)
+    splits = {"train": train, "val": val, "test": test}
+    result = PrepareResult(
+        report=report,
+        rows={k: len(v) for k, v in splits.items()},
+        positive_rate={k: round(float(v[TARGET].mean()), 6) for k, v in splits.items()},
+        n_features=pre.n_features,
+    )
+    write_json(
+        paths.prepare_summary,
+        {
+            **report.to_dict(),
+            "rows": result.rows,
+            "positive_rate": result.positive_rate,
+            "n_features": result.n_features,
+        },
+    )
+    print(f"prepare: {report.rows_out} rows -> {result.rows}, {pre.n_features} features")
+    return result
+
+
+def main() -> None:
+    stage_main("prepare", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Stage `train`: fit with the tuned parameters; save the checkpoint, ONNX and a model card."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from retrain.config import ModelParams, Params
+from retrain.data.pin import read_pin
+from retrain.data.splits import load_splits
+from retrain.models.export import export_onnx
+from retrain.models.training import MONITOR, FitResult, fit
+from retrain.stages._common import stage_main, write_json
+
+
+def git_revision() -> str:
+    """HEAD's commit, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
+
+
+def run(params: Params) -> FitResult:
+    paths, cfg = params.paths, params.train
+    tuned = json.loads(paths.best_params.read_text())
+    hp = ModelParams.model_validate(tuned["params"])
+    splits = load_splits(paths, ("train", "val"))
+    paths.checkpoint.unlink(missing_ok=True)
+    started = time.perf_counter()
+    result = fit(
+        splits.matrix("train"),
+        splits.matrix("val"),
+        hp,
+        seed=params.seed,
+        max_epochs=cfg.max_epochs,
+        patience=cfg.patience,
+        accelerator=cfg.accelerator,
+        num_threads=cfg.num_threads,
+        checkpoint=paths.checkpoint,
+    )
+    seconds = time.perf_counter() - started
+    n_inputs = splits.preprocessor.n_features
+    export_onnx(result.module.network, n_inputs, paths.onnx_model)
+    pin = read_pin(paths.data_pin)
+    card = {
+        "model": "mlp",
+        "dataset": params.dataset.name,
+        "data": {"path": str(pin.path), "md5": pin.md5, "rows": len(splits.frames["train"])},
+        "git_revision": git_revision(),
+        "seed": params.seed,
+        "params": hp.model_dump(),
+        "n_inputs": n_inputs,
+        "metrics": {MONITOR: round(result.best_score, 6)},
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "device": result.device,
+        "artifacts": {
+            "checkpoint": str(paths.checkpoint),
+            "onnx": str(paths.onnx_model),
+            "preprocessor": str(paths.preprocessor),
+        },
+    }
+    write_json(paths.model_card, card)
+    print(
+        f"train: {MONITOR} {result.best_score:.4f} at epoch {result.best_epoch} "
+        f"({result.epochs_run} run) on {result.device} in {seconds:.1f}s"
+    )
+    return result
+
+
+def main() -> None:
+    stage_main("train", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Stage `tune`: a seeded Optuna TPE study with pruning on Lightning's validation ROC AUC.
+
+The best parameters go to a stage output (paths.best_params); params.yaml is never rewritten.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from retrain.config import Categorical, FloatRange, IntRange, ModelParams, Params, TuneParams
+from retrain.data.splits import load_splits
+from retrain.models.training import MONITOR, fit
+from retrain.stages._common import stage_main, write_json
+
+
+def suggest(trial: optuna.Trial, space: TuneParams) -> dict[str, Any]:
+    """Sample every dimension of the search space declared in params.yaml."""
+    values: dict[str, Any] = {}
+    for name, dim in space.search_space.items():
+        if isinstance(dim, FloatRange):
+            values[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, IntRange):
+            values[name] = trial.suggest_int(name, dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, Categorical):
+            values[name] = trial.suggest_categorical(name, dim.choices)
+    return values
+
+
+def _sqlite_dir(storage: str) -> None:
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def fresh_study(params: Params) -> optuna.Study:
+    """Create the study, replacing one of the same name: a rerun must not inherit old trials."""
+    cfg = params.tune
+    _sqlite_dir(cfg.storage)
+    try:
+        optuna.delete_study(study_name=cfg.study_name, storage=cfg.storage)
+    except KeyError:
+        pass
+    return optuna.create_study(
+        study_name=cfg.study_name,
+        storage=cfg.storage,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=params.seed),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=cfg.pruner.n_startup_trials,
+            n_warmup_steps=cfg.pruner.n_warmup_steps,
+        ),
+    )
+
+
+def run(params: Params) -> ModelParams:
+    """Tune, then write the full best hyperparameters (defaults plus tuned values)."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    cfg = params.tune
+    splits = load_splits(params.paths, ("train", "val"))
+    train, val = splits.matrix("train"), splits.matrix("val")
+
+    def objective(trial: optuna.Trial) -> float:
+        hp = params.model.model_copy(update=suggest(trial, cfg))
+        result = fit(
+            train,
+            val,
+            hp,
+            seed=params.seed,
+            max_epochs=cfg.max_epochs,
+            patience=cfg.patience,
+            accelerator=params.train.accelerator,
+            num_threads=params.train.num_threads,
+            callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
+        )
+        trial.set_user_attr("epochs", result.epochs_run)
+        return result.best_score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = fresh_study(params)
+    study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout_s)
+    best = params.model.model_copy(update=study.best_params)
+    states = [t.state.name for t in study.trials]
+    write_json(
+        params.paths.best_params,
+        {
+            "params": best.model_dump(),
+            "best_value": study.best_value,
+            "best_trial": study.best_trial.number,
+            "metric": MONITOR,
+            "n_trials": len(study.trials),
+            "n_complete": states.count("COMPLETE"),
+            "n_pruned": states.count("PRUNED"),
+        },
+    )
+    _write_trials(params.paths.tune_trials, study)
+    print(
+        f"tune: best {MONITOR} {study.best_value:.4f} (trial {study.best_trial.number}); "
+        f"{states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned"
+    )
+    return best
+
+
+def _write_trials(path: Path, study: optuna.Study) -> None:
+    names = sorted({k for t in study.trials for k in t.params})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["trial", "state", "value", *names])
+        for t in study.trials:
+            value = "" if t.value is None else f"{t.value:.6f}"
+            writer.writerow([t.number, t.state.name, value, *(t.params.get(n, "") for n in names)])
+
+
+def main() -> None:
+    stage_main("tune", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Stage `validate`: the dataset's Great Expectations suite on the raw data.
+
+Writes a JSON summary (always, pass or fail) and Data Docs HTML; a blocking failure stops
+the pipeline with one line naming the file, the column and the expectation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrain.config import Params
+from retrain.data.io import read_file, table_files
+from retrain.errors import DataError, ValidationFailed
+from retrain.stages._common import stage_main, write_json
+from retrain.validation.suite import ValidationResult, validate_frame
+
+
+def _error_summary(source: str, suite: Path, message: str) -> dict[str, object]:
+    return {"source": source, "suite": suite.stem, "success": False, "headline": message}
+
+
+def run(params: Params) -> list[ValidationResult]:
+    """Validate every raw file; raise ValidationFailed on the first blocking failure."""
+    paths, suite = params.paths, params.dataset.suite
+    try:
+        files = table_files(paths.raw_data)
+        frames = [(f, read_file(f)) for f in files]
+    except DataError as err:
+        write_json(paths.validation_summary, {"tables": [_error_summary("", suite, str(err))]})
+        raise ValidationFailed(str(err)) from None
+
+    results = []
+    for i, (file, df) in enumerate(frames):
+        last = i == len(frames) - 1
+        results.append(
+            validate_frame(
+                df,
+                suite,
+                str(file),
+                data_docs_dir=paths.data_docs if last else None,
+                partial_unexpected_count=params.validate_.partial_unexpected_count,
+            )
+        )
+    summary = {
+        "success": all(r.success for r in results),
+        "tables": [r.to_dict() for r in results],
+    }
+    write_json(paths.validation_summary, summary)
+    for r in results:
+        print(r.headline())
+        for f in r.failures:
+            if not f.blocking:
+                print(f"  warning: {f.message(r.source)}")
+    failed = [r for r in results if not r.success]
+    if failed:
+        raise ValidationFailed(failed[0].headline())
+    return results
+
+
+def main() -> None:
+    stage_main("validate", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Validate a dataframe against a Great Expectations suite kept as JSON in expectations/.
+
+One function, `validate_frame`, serves the DVC stage, the flows, the pull-request check and the
+data tests. An expectation's `severity` decides whether it blocks: "critical" blocks the
+pipeline, "warning" and "info" are reported only. Its `meta.why` says why it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrain.errors import DataError
+
+BLOCKING = "critical"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation, in words a user can act on."""
+
+    expectation: str
+    column: str | None
+    severity: str
+    why: str
+    detail: str
+    unexpected_count: int | None = None
+    examples: list[Any] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == BLOCKING
+
+    def message(self, source: str) -> str:
+        where = f"column {self.column!r}" if self.column else "table"
+        return f"{source}: {where} failed {self.expectation}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What a suite said about one table."""
+
+    source: str
+    suite: str
+    success: bool
+    n_rows: int
+    evaluated: int
+    failures: list[Failure]
+    data_docs: str | None = None
+
+    @property
+    def blocking_failures(self) -> list[Failure]:
+        return [f for f in self.failures if f.blocking]
+
+    def headline(self) -> str:
+        """One line: the first blocking failure, and how many more there are."""
+        blocking = self.blocking_failures
+        if not blocking:
+            return f"{self.source}: {self.evaluated} expectations of {self.suite} passed"
+        more = f" (+{len(blocking) - 1} more blocking)" if len(blocking) > 1 else ""
+        return blocking[0].message(self.source) + more
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["blocking_failures"] = len(self.blocking_failures)
+        out["headline"] = self.headline()
+        return out
+
+
+def load_suite_json(path: Path) -> dict[str, Any]:
+    """Read a suite file; a missing or malformed file is a one-line error."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: expectation suite not found") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: expectation suite is not valid JSON: {err}") from None
+    if not isinstance(raw, dict) or "expectations" not in raw:
+        raise DataError(f"{path}: expectation suite has no 'expectations' list")
+    return raw
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _detail(result: dict[str, Any], exception: dict[str, Any] | None) -> tuple[str, list[Any]]:
+    if exception and exception.get("raised_exception"):
+        msg = str(exception.get("exception_message") or "could not be evaluated")
+        return msg.splitlines()[0], []
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if mismatched:
+        parts = [f"{k} {sorted(v)}" for k, v in sorted(mismatched.items()) if v]
+        return "; ".join(parts), []
+    examples = [_jsonable(v) for v in result.get("partial_unexpected_list") or []]
+    if result.get("unexpected_count") is not None:
+        total = result.get("element_count")
+        of = f" of {total}" if total is not None else ""
+        eg = f", e.g. {examples}" if examples else ""
+        return f"{result['unexpected_count']}{of} rows unexpected{eg}", examples
+    observed = result.get("observed_value")
+    return f"observed {_jsonable(observed)!r}", []
+
+
+def _exception_of(info: Any) -> dict[str, Any] | None:
+    """GE nests exceptions per metric when a metric fails; take the first that raised."""
+    if not isinstance(info, dict):
+        return None
+    if "raised_exception" in info:
+        return info
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value
+    return None
+
+
+def _severity(cfg: Any) -> str:
+    sev = getattr(cfg, "severity", None) or BLOCKING
+    return str(getattr(sev, "value", sev)).lower()
+
+
+def _context(data_docs_dir: Path | None) -> Any:
+    # GE phones home unless told not to; this project must run with no network.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if data_docs_dir is not None:
+        for name in list(context.get_site_names()):
+            context.delete_data_docs_site(name)
+        context.add_data_docs_site(
+            "local",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(data_docs_dir.resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    suite_path: Path,
+    source: str,
+    *,
+    data_docs_dir: Path | None = None,
+    partial_unexpected_count: int = 5,
+) -> ValidationResult:
+    """Run the suite at `suite_path` on `df`.
+
+    Args:
+        df: the table, as read from `source`.
+        suite_path: a Great Expectations suite saved as JSON.
+        source: the file the table came from; every message names it.
+        data_docs_dir: where to build the Data Docs HTML site, or None for no HTML.
+        partial_unexpected_count: example values kept per failed expectation.
+
+    Returns:
+        A ValidationResult whose failures are listed in suite order.
+    """
+    import great_expectations as gx
+
+    suite_json = load_suite_json(suite_path)
+    context = _context(data_docs_dir)
+    suite = context.suites.add(gx.ExpectationSuite(**suite_json))
+    order = {e.id: i for i, e in enumerate(suite.expectations)}
+    batch_def = (
+        context.data_sources.add_pandas("retrain")
+        .add_dataframe_asset(Path(source).name or "table")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite.name}-check", data=batch_def, suite=suite)
+    )
+    results = definition.run(
+        batch_parameters={"dataframe": df},
+        result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": partial_unexpected_count,
+        },
+    )
+    failures = []
+    for r in sorted(results.results, key=lambda r: order.get(r.expectation_config.id, 0)):
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        detail, examples = _detail(dict(r.result or {}), _exception_of(r.exception_info))
+        failures.append(
+            Failure(
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column"),
+                severity=_severity(cfg),
+                why=str((cfg.meta or {}).get("why", "")),
+                detail=detail,
+                unexpected_count=(r.result or {}).get("unexpected_count"),
+                examples=examples,
+            )
+        )
+    docs = None
+    if data_docs_dir is not None:
+        context.build_data_docs(site_names=["local"])
+        docs = str(data_docs_dir / "index.html")
+    stats = results.statistics
+    return ValidationResult(
+        source=source,
+        suite=suite.name,
+        success=not any(f.blocking for f in failures),
+        n_rows=len(df),
+        evaluated=int(stats["evaluated_expectations"]),
+        failures=failures,
+        data_docs=docs,
+    )
