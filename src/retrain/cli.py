@@ -83,3 +83,7 @@ def results(
     typer.echo(results_table(metrics), nl=False)
     if readme and update_readme(readme, metrics):
         typer.echo(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    app()

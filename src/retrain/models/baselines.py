@@ -44,7 +44,8 @@ def tuned_lightgbm(train: Matrix, val: Matrix, budget: LightGBMBudget, seed: int
         model = make(params)
         model.fit(
             *train,
-            eval_set=[val],
+            eval_X=(val[0],),
+            eval_y=(val[1],),
             eval_metric="auc",
             callbacks=[lgb.early_stopping(budget.early_stopping_rounds, verbose=False)],
         )

@@ -6,6 +6,7 @@ the pipeline with one line naming the file, the column and the expectation.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from retrain.config import Params
@@ -22,6 +23,7 @@ def _error_summary(source: str, suite: Path, message: str) -> dict[str, object]:
 def run(params: Params) -> list[ValidationResult]:
     """Validate every raw file; raise ValidationFailed on the first blocking failure."""
     paths, suite = params.paths, params.dataset.suite
+    shutil.rmtree(paths.data_docs, ignore_errors=True)  # no stale pages from an earlier run
     try:
         files = table_files(paths.raw_data)
         frames = [(f, read_file(f)) for f in files]

@@ -1,0 +1,88 @@
+"""Shared fixtures: the repository, the real pinned data, and one small CPU config."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from retrain.config import Params, parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO / "data" / "raw" / "telco_churn.csv"
+
+
+def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    """The default params with budgets cut so the whole pipeline runs in seconds."""
+    raw = copy.deepcopy(raw)
+    raw["tune"].update(n_trials=3, max_epochs=6, patience=3)
+    raw["tune"]["pruner"] = {"n_startup_trials": 1, "n_warmup_steps": 2}
+    raw["train"].update(max_epochs=8, patience=4)
+    raw["evaluate"]["lightgbm"].update(n_trials=3, n_estimators=200)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def default_params_raw() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def small_params_raw(default_params_raw: dict[str, Any]) -> dict[str, Any]:
+    return small_overrides(default_params_raw)
+
+
+@pytest.fixture(scope="session")
+def raw_csv() -> Path:
+    if not RAW.exists():
+        pytest.fail(f"{RAW} missing: run `retrain data fetch` (make test does) first")
+    return RAW
+
+
+def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
+    """`raw` params with every output path moved under `tmp` (inputs stay in the repo)."""
+    raw = copy.deepcopy(raw)
+    for key, value in raw["paths"].items():
+        if key not in ("raw_data", "data_pin"):
+            raw["paths"][key] = str(tmp / value)
+        else:
+            raw["paths"][key] = str(REPO / value)
+    raw["dataset"]["suite"] = str(REPO / raw["dataset"]["suite"])
+    raw["tune"]["storage"] = f"sqlite:///{tmp / 'optuna.db'}"
+    return parse_params(raw)
+
+
+def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path:
+    """A fresh git repo holding this checkout's tracked files, the raw data and `params`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in listed:
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(RAW, dest / "data" / "raw" / RAW.name)
+    for stale in ("dvc.lock", "metrics/evaluate.json", "metrics/prepare.json"):
+        (dest / stale).unlink(missing_ok=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
+    subprocess.run(
+        ["python", "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+        cwd=dest,
+        check=True,
+    )
+    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True)
+    return dest

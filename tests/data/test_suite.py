@@ -1,0 +1,157 @@
+"""The suite against the real pinned data and against broken copies of it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrain.config import load_params
+from retrain.errors import ValidationFailed
+from retrain.stages import validate
+from retrain.validation.suite import validate_frame
+from tests.conftest import REPO, params_in
+
+pytestmark = pytest.mark.data
+
+SUITE = REPO / "expectations" / "telco_churn.json"
+
+
+@pytest.fixture(scope="module")
+def real(raw_csv) -> pd.DataFrame:
+    return pd.read_csv(raw_csv)
+
+
+def check(df: pd.DataFrame, source: str = "batch.csv"):
+    return validate_frame(df, SUITE, source)
+
+
+def test_every_expectation_says_why_and_has_a_severity():
+    suite = json.loads(SUITE.read_text())
+    assert suite["expectations"]
+    for e in suite["expectations"]:
+        assert len(e["meta"]["why"]) > 20, e
+        assert e["severity"] in ("critical", "warning", "info")
+
+
+def test_suite_covers_every_declared_column():
+    schema = load_params(REPO / "params.yaml").dataset
+    suite = json.loads(SUITE.read_text())
+    (column_set,) = [
+        e["kwargs"]["column_set"]
+        for e in suite["expectations"]
+        if e["type"] == "expect_table_columns_to_match_set"
+    ]
+    assert sorted(column_set) == sorted(schema.columns)
+
+
+def test_real_data_passes_with_its_known_defect(real):
+    assert real["total_charges"].isna().sum() == 11  # the documented defect is present ...
+    result = check(real, "data/raw/telco_churn.csv")
+    assert result.success, result.headline()  # ... and accepted by the suite
+    assert result.failures == []
+    assert result.evaluated >= 40
+
+
+def _first_blocking(df: pd.DataFrame):
+    result = check(df)
+    assert not result.success
+    return result.blocking_failures[0], result.headline()
+
+
+def test_missing_column(real):
+    failure, headline = _first_blocking(real.drop(columns=["contract"]))
+    assert headline.startswith("batch.csv: table failed expect_table_columns_to_match_set")
+    assert "missing ['contract']" in headline
+
+
+def test_extra_column(real):
+    _, headline = _first_blocking(real.assign(email="a@b.c"))
+    assert "unexpected ['email']" in headline
+
+
+def test_wrong_type(real):
+    broken = real.astype({"monthly_charges": object})
+    broken.loc[3, "monthly_charges"] = "29,85 EUR"
+    failure, headline = _first_blocking(broken)
+    assert failure.column == "monthly_charges"
+    assert failure.expectation == "expect_column_values_to_be_in_type_list"
+    assert "batch.csv: column 'monthly_charges'" in headline
+
+
+def test_new_category(real):
+    broken = real.copy()
+    broken.loc[[1, 2], "payment_method"] = "Crypto"
+    failure, headline = _first_blocking(broken)
+    assert failure.column == "payment_method"
+    assert failure.unexpected_count == 2
+    assert "Crypto" in headline
+
+
+def test_null_target(real):
+    broken = real.copy()
+    broken.loc[0, "churn"] = np.nan
+    failure, _ = _first_blocking(broken)
+    assert failure.column == "churn"
+
+
+def test_all_null_column(real):
+    failure, _ = _first_blocking(real.assign(tech_support=None))
+    assert failure.column == "tech_support"
+
+
+def test_blank_total_charges_for_a_billed_customer_blocks(real):
+    broken = real.copy()
+    billed = broken.index[broken["tenure"] > 0][0]
+    broken.loc[billed, "total_charges"] = np.nan
+    failure, _ = _first_blocking(broken)
+    assert failure.column == "total_charges"
+    assert failure.unexpected_count == 1
+
+
+def test_duplicated_id(real):
+    broken = pd.concat([real, real.head(1)], ignore_index=True)
+    failure, _ = _first_blocking(broken)
+    assert failure.column == "customer_id"
+    assert failure.expectation == "expect_column_values_to_be_unique"
+
+
+def test_warnings_do_not_block(real):
+    cheap = real.assign(monthly_charges=real["monthly_charges"] * 0.3)
+    result = check(cheap)
+    assert result.success
+    assert [f.column for f in result.failures] == ["monthly_charges"]
+    assert result.failures[0].severity == "warning"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "file is empty"), (b"\x00\x01garbage", "batch.parquet: unreadable parquet file")],
+)
+def test_validate_stage_fails_on_empty_or_corrupt_file(
+    tmp_path, default_params_raw, content, message
+):
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    name = "batch.csv" if not content else "batch.parquet"
+    (raw_dir / name).write_bytes(content)
+    params = params_in(tmp_path, default_params_raw)
+    params = params.model_copy(
+        update={"paths": params.paths.model_copy(update={"raw_data": raw_dir})}
+    )
+    with pytest.raises(ValidationFailed, match=message):
+        validate.run(params)
+    summary = json.loads(params.paths.validation_summary.read_text())
+    assert message in summary["tables"][0]["headline"]
+
+
+def test_validate_stage_writes_summary_and_data_docs(tmp_path, default_params_raw, raw_csv):
+    params = params_in(tmp_path, default_params_raw)
+    (result,) = validate.run(params)
+    assert result.success
+    summary = json.loads(params.paths.validation_summary.read_text())
+    assert summary["success"] is True
+    assert summary["tables"][0]["source"].endswith("telco_churn.csv")
+    assert (params.paths.data_docs / "index.html").exists()

@@ -1,0 +1,162 @@
+"""`dvc repro` of the real pipeline on a small config, in a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import make_pipeline_repo
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STAGES = ("validate", "prepare", "tune", "train", "evaluate")
+ARTIFACTS = (
+    "models/model/model.ckpt",
+    "models/model/model.onnx",
+    "data/prepared/preprocessor.json",
+)
+METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
+HYPERPARAMS = {"hidden_dim", "n_layers", "dropout", "lr", "weight_decay", "batch_size"}
+
+
+def _env() -> dict[str, str]:
+    # DVC runs `python -m ...`: the project's interpreter must come first on PATH.
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    return env
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def ran(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    return make_pipeline_repo(root / "repo", small_params_raw, root / "remote")
+
+
+@pytest.fixture(scope="module")
+def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
+    return dvc(repo, "repro")
+
+
+def test_repro_runs_every_stage_and_writes_outputs(repo, first_run):
+    assert ran(first_run.stdout) == list(STAGES)
+    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    for model in ("mlp", "logreg", "lightgbm"):
+        for key in METRICS:
+            assert 0 <= metrics[model][key] <= 10, (model, key)
+    assert metrics["mlp"]["roc_auc"] > 0.8
+    for rel in ARTIFACTS:
+        assert (repo / rel).stat().st_size > 0
+    card = json.loads((repo / "models/model/model_card.json").read_text())
+    pin = yaml.safe_load((repo / "data.dvc").read_text())["outs"][0]["md5"]
+    assert card["data"]["md5"] == pin
+    assert len(card["git_revision"]) >= 40
+    assert set(card["params"]) == HYPERPARAMS
+    assert (repo / "reports/validation/data_docs/index.html").exists()
+
+
+def test_second_repro_is_a_noop(repo, first_run):
+    out = dvc(repo, "repro").stdout
+    assert ran(out) == []
+    assert dvc(repo, "status").stdout.strip().startswith("Data and pipelines are up to date")
+
+
+def test_plots_render(repo, first_run):
+    out = dvc(repo, "plots", "show", "-o", "dvc_plots").stdout
+    html = (repo / "dvc_plots" / "index.html").read_text()
+    for title in ("ROC on the test split", "Precision-recall", "Calibration", "Confusion"):
+        assert title in html, out
+
+
+def _set_param(repo: Path, section: str, key: str, value: object) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_param_change_reruns_only_that_stage_and_after(repo, first_run):
+    _set_param(repo, "evaluate", "calibration_bins", 5)
+    assert ran(dvc(repo, "repro").stdout) == ["evaluate"]
+    # Fewer epochs change the weights, so evaluate (which depends on model.onnx) follows.
+    _set_param(repo, "train", "max_epochs", 2)
+    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate"]
+
+
+def _artifact_bytes(repo: Path) -> dict[str, bytes]:
+    files = [*ARTIFACTS, "metrics/evaluate.json", "models/tune/best_params.json", "dvc.lock"]
+    return {rel: (repo / rel).read_bytes() for rel in files}
+
+
+def test_forced_repro_is_byte_identical(repo, first_run):
+    dvc(repo, "repro", "--force")
+    first = _artifact_bytes(repo)
+    dvc(repo, "repro", "--force")
+    second = _artifact_bytes(repo)
+    for rel in first:
+        assert first[rel] == second[rel], f"{rel} differs between two forced runs"
+
+
+def test_broken_raw_table_fails_validate_and_nothing_downstream_runs(repo, first_run):
+    raw = repo / "data" / "raw" / "telco_churn.csv"
+    saved = raw.read_bytes()
+    model = (repo / "models/model/model.onnx").read_bytes()
+    try:
+        pd.read_csv(raw).drop(columns=["contract"]).to_csv(raw, index=False)
+        proc = dvc(repo, "repro", check=False)
+        assert proc.returncode != 0
+        assert ran(proc.stdout) == ["validate"]
+        assert (
+            "validate: data/raw/telco_churn.csv: table failed "
+            "expect_table_columns_to_match_set: missing ['contract']"
+        ) in proc.stderr
+        assert (repo / "models/model/model.onnx").read_bytes() == model
+    finally:
+        # `dvc repro` re-pins a changed data source (data.dvc) before validate runs; undo both.
+        raw.write_bytes(saved)
+        subprocess.run(["git", "checkout", "--", "data.dvc"], cwd=repo, check=True)
+
+
+def test_fetch_rebuilds_pinned_data_offline_and_detects_tampering(repo, first_run):
+    def fetch() -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "retrain.cli", "data", "fetch"]
+        return subprocess.run(cmd, cwd=repo, env=_env(), capture_output=True, text=True)
+
+    shutil.rmtree(repo / "data" / "raw")
+    shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
+    out = fetch()
+    assert out.returncode == 0, out.stderr
+    assert "rebuilt offline, matches data.dvc" in out.stdout
+    # Now the remote holds it: a fresh workspace pulls instead of rebuilding.
+    shutil.rmtree(repo / "data" / "raw")
+    out = fetch()
+    assert "pulled from the DVC remote" in out.stdout, out.stderr
+    raw = repo / "data" / "raw" / "telco_churn.csv"
+    raw.write_text(raw.read_text().replace("Month-to-month", "Monthly", 1))
+    out = fetch()
+    assert out.returncode == 1
+    assert "does not match" in out.stderr and "data.dvc" in out.stderr

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from retrain.data.datamodule import TensorBatches, batch_loader
+
+
+class CountingBatches(TensorBatches):
+    calls = 0
+
+    def __getitem__(self, rows):
+        type(self).calls += 1
+        return super().__getitem__(rows)
+
+
+def test_one_dataset_call_per_batch_and_no_collate():
+    x = np.arange(1000 * 3, dtype=np.float32).reshape(1000, 3)
+    y = np.arange(1000, dtype=np.float32)
+    data = CountingBatches(x, y)
+    batches = list(batch_loader(data, 256, shuffle=True, seed=0))
+    assert CountingBatches.calls == 4  # not 1000: rows are never fetched one by one
+    assert [len(b[1]) for b in batches] == [256, 256, 256, 232]
+    xb, yb = batches[0]
+    assert xb.shape == (256, 3) and xb.dtype == torch.float32
+    # Rows stay aligned with their targets after shuffling.
+    torch.testing.assert_close(xb[:, 0] / 3, yb)
+    seen = torch.cat([b[1] for b in batches]).sort().values
+    torch.testing.assert_close(seen, torch.arange(1000, dtype=torch.float32))
+
+
+def test_shuffle_is_seeded_and_changes_per_epoch():
+    data = TensorBatches(np.zeros((100, 1), np.float32), np.arange(100, dtype=np.float32))
+    first = batch_loader(data, 100, shuffle=True, seed=7)
+    epoch1, epoch2 = (next(iter(first))[1] for _ in range(2))
+    again = next(iter(batch_loader(data, 100, shuffle=True, seed=7)))[1]
+    assert torch.equal(epoch1, again)
+    assert not torch.equal(epoch1, epoch2)
+    ordered = next(iter(batch_loader(data, 100, shuffle=False)))[1]
+    assert torch.equal(ordered, torch.arange(100, dtype=torch.float32))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrain.data.clean import TARGET
+from retrain.data.preprocess import Preprocessor
+from retrain.stages import prepare
+from tests.conftest import params_in
+
+
+def _frame(values, levels):
+    return pd.DataFrame({"x": values, "c": levels})
+
+
+def test_fit_uses_only_the_given_rows():
+    train = _frame([1.0, 2.0, 3.0, None], ["a", "b", "a", None])
+    pre = Preprocessor.fit(train, ["x"], ["c"])
+    assert pre.medians["x"] == 2.0
+    assert pre.means["x"] == pytest.approx(2.0)  # the gap is filled with the median first
+    assert pre.categories["c"] == ["__missing__", "a", "b"]
+
+
+def test_transform_scales_and_one_hot_encodes_with_unseen_level_as_zeros():
+    pre = Preprocessor.fit(_frame([0.0, 2.0], ["a", "b"]), ["x"], ["c"])
+    out = pre.transform(_frame([1.0, 2.0, None], ["b", "zzz", "a"]))
+    assert out.dtype == np.float32
+    assert pre.feature_names == ["x", "c=a", "c=b"]
+    np.testing.assert_allclose(out[:, 0], [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(out[:, 1:], [[0, 1], [0, 0], [1, 0]])
+
+
+def test_save_load_roundtrip(tmp_path):
+    pre = Preprocessor.fit(_frame([1.0, 5.0], ["a", "b"]), ["x"], ["c"])
+    pre.save(tmp_path / "p.json")
+    assert Preprocessor.load(tmp_path / "p.json") == pre
+
+
+def test_prepare_fits_preprocessing_on_train_only(tmp_path, default_params_raw, raw_csv):
+    params = params_in(tmp_path, default_params_raw)
+    result = prepare.run(params)
+    train = pd.read_parquet(params.paths.train)
+    val = pd.read_parquet(params.paths.val)
+    test = pd.read_parquet(params.paths.test)
+    pre = Preprocessor.load(params.paths.preprocessor)
+    for col in params.dataset.numeric:
+        assert pre.means[col] == pytest.approx(train[col].mean())
+    everything = pd.concat([train, val, test])
+    assert pre.means["monthly_charges"] != pytest.approx(everything["monthly_charges"].mean())
+    # Splits are disjoint, complete and stratified.
+    ids = params.dataset.id_column
+    assert len(set(train[ids]) | set(val[ids]) | set(test[ids])) == result.report.rows_out
+    rates = [frame[TARGET].mean() for frame in (train, val, test)]
+    assert max(rates) - min(rates) < 0.01
+    assert result.report.filled == {"total_charges": 11}
+
+
+def test_prepare_is_deterministic(tmp_path, default_params_raw, raw_csv):
+    first = params_in(tmp_path / "a", default_params_raw)
+    second = params_in(tmp_path / "b", default_params_raw)
+    prepare.run(first)
+    prepare.run(second)
+    for name in ("train", "val", "test", "preprocessor"):
+        a = getattr(first.paths, name).read_bytes()
+        assert a == getattr(second.paths, name).read_bytes(), name
