@@ -12,12 +12,13 @@ TORCH_SPEC ?= torch==2.13.0
 # Where the local DVC remote lives (default: ../retrain-dvc-remote, set in .dvc/config).
 DVC_REMOTE ?=
 STAMP := $(VENV)/.installed
+PREFECT_PORT ?= 4200
 
 export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench clean
+.PHONY: help install data run test lint format plots bench up down clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +63,12 @@ format: install ## Apply ruff's formatting and import sorting
 
 plots: install ## Render the DVC plots to dvc_plots/index.html
 	$(BIN)/dvc plots show
+
+up: data ## Start the local Prefect stack (server, worker, deployments) and print the UI address
+	$(BIN)/retrain stack up --port $(PREFECT_PORT)
+
+down: ## Stop exactly the Prefect server and worker that `make up` started
+	$(BIN)/retrain stack down
 
 bench: data ## Time the default pipeline against its budgets (bench/)
 	$(BIN)/python bench/pipeline.py

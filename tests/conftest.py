@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,12 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
     for stale in ("dvc.lock", "metrics/evaluate.json", "metrics/prepare.json"):
         (dest / stale).unlink(missing_ok=True)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    # A fixed date: two repos built from the same files get the same commit (and model card).
+    dated = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run(
         ["python", "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
@@ -84,5 +92,35 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
         check=True,
     )
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True, env=dated)
+    return dest
+
+
+def pipeline_env() -> dict[str, str]:
+    """DVC runs `python -m ...`: the project's interpreter must come first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    return env
+
+
+@pytest.fixture(scope="session")
+def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
+    """A pipeline repo on the small params after one plain `dvc repro` (read-only for tests:
+    copy it with `copy_repo` before changing anything)."""
+    root = tmp_path_factory.mktemp("trained")
+    repo = make_pipeline_repo(root / "repo", small_params_raw, root / "remote")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return repo
+
+
+def copy_repo(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, symlinks=True)
     return dest

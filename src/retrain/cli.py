@@ -43,6 +43,35 @@ def data_fetch(params: Path = PARAMS) -> None:
         _fail(err)
 
 
+stack_app = typer.Typer(help="The local Prefect stack: server, worker and deployments.")
+app.add_typer(stack_app, name="stack")
+
+
+@stack_app.command("up")
+def stack_up(port: int = typer.Option(4200, help="Loopback port for the server and UI.")) -> None:
+    """Start the Prefect server (SQLite), a process worker and all deployments."""
+    from retrain.orchestration.stack import up
+
+    try:
+        stack = up(Path.cwd(), port)
+    except RetrainError as err:
+        _fail(err)
+        return
+    typer.echo(f"Prefect UI: {stack.ui_url}  (API {stack.api_url})")
+    typer.echo(
+        f"server pid {stack.server_pid}, worker pid {stack.worker_pid}; stop: retrain stack down"
+    )
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop exactly the worker and server that `stack up` started."""
+    from retrain.orchestration.stack import down
+
+    stack = down(Path.cwd())
+    typer.echo("no stack recorded" if stack is None else f"stopped {stack.ui_url}")
+
+
 @app.command("validate")
 def validate(
     table: Path = typer.Argument(..., help="A CSV or Parquet file to check."),

@@ -80,6 +80,10 @@ class Paths(_Strict):
     confusion_plot: Path
     calibration_plot: Path
     results_table: Path
+    plots_html: Path
+    landing: Path
+    monitor_dir: Path
+    predictions_dir: Path
 
 
 class ValidateParams(_Strict):
@@ -176,6 +180,10 @@ class EvaluateParams(_Strict):
     lightgbm: LightGBMBudget
 
 
+class MonitorParams(_Strict):
+    score_drift_pvalue: float = Field(default=0.01, gt=0, lt=1)
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -188,6 +196,7 @@ class Params(_Strict):
     tune: TuneParams
     train: TrainParams
     evaluate: EvaluateParams
+    monitor: MonitorParams = MonitorParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -229,3 +238,40 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return parse_params(raw, path)
+
+
+def apply_overrides(path: Path | str, overrides: dict[str, Any]) -> Params:
+    """Set dotted keys (e.g. ``{"tune.n_trials": 4}``) in params.yaml, keeping its comments.
+
+    The result is validated before anything is written, so a bad override leaves the file as
+    it was and raises a ConfigError naming the key. This is what `dvc exp run -S` does: the
+    file on disk is the record of what ran, and dvc.lock points at it.
+    """
+    from ruamel.yaml import YAML
+
+    path = Path(path)
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.indent(mapping=2, sequence=4, offset=2)  # the layout params.yaml is written in
+    doc = rt.load(path.read_text())
+    for dotted, value in overrides.items():
+        node = doc
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"{path}: {dotted}: unknown key {part!r}")
+            node = node[part]
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(f"{path}: {dotted}: unknown key {leaf!r}")
+        node[leaf] = value
+    params = parse_params(yaml.safe_load(_dump(rt, doc)), path)
+    path.write_text(_dump(rt, doc))
+    return params
+
+
+def _dump(rt: Any, doc: Any) -> str:
+    import io
+
+    buf = io.StringIO()
+    rt.dump(doc, buf)
+    return buf.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_pipeline_repo
+from tests.conftest import make_pipeline_repo, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,12 +26,7 @@ METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_lo
 HYPERPARAMS = {"hidden_dim", "n_layers", "dropout", "lr", "weight_decay", "batch_size"}
 
 
-def _env() -> dict[str, str]:
-    # DVC runs `python -m ...`: the project's interpreter must come first on PATH.
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["GX_ANALYTICS_ENABLED"] = "false"
-    return env
+_env = pipeline_env
 
 
 def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

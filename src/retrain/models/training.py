@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -38,6 +39,17 @@ def build_module(n_inputs: int, hp: ModelParams) -> BinaryClassifier:
     network = build_mlp(n_inputs, hp.hidden_dim, hp.n_layers, hp.dropout)
     optimizer = functools.partial(torch.optim.AdamW, lr=hp.lr, weight_decay=hp.weight_decay)
     return BinaryClassifier(network, optimizer, {"n_inputs": n_inputs, **hp.model_dump()})
+
+
+def _portable(obj: Any, root: str) -> Any:
+    """`obj` with every string path under `root` made relative to it."""
+    if isinstance(obj, str) and obj.startswith(root):
+        return obj[len(root) :].lstrip("/") or "."
+    if isinstance(obj, dict):
+        return {_portable(k, root): _portable(v, root) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_portable(v, root) for v in obj)
+    return obj
 
 
 def _quiet_lightning() -> None:
@@ -109,10 +121,14 @@ def fit(
     )
     trainer.fit(module, datamodule=data)
     best = stopper.best_score
-    if saver is not None and saver.best_model_path:
-        state = torch.load(saver.best_model_path, map_location="cpu", weights_only=True)
+    if checkpoint is not None and saver is not None and saver.best_model_path:
+        # Our own file, just written: loading the full Lightning state (not only tensors) is safe.
+        state = torch.load(saver.best_model_path, map_location="cpu", weights_only=False)
         module.load_state_dict(state["state_dict"])
         best = saver.best_model_score if saver.best_model_score is not None else best
+        # Lightning stores absolute paths in the callback state; a checkpoint must not depend
+        # on where the checkout lives, or a replay in a fresh clone would differ byte-wise.
+        torch.save(_portable(state, str(Path(saver.dirpath or ".").resolve())), checkpoint)
     epochs_run = trainer.current_epoch
     return FitResult(
         module=module.cpu().eval(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,27 @@ def _context(data_docs_dir: Path | None) -> Any:
     return context
 
 
+def without_absent(suite_json: dict[str, Any], df: pd.DataFrame, optional: Sequence[str]):
+    """The suite minus expectations on `optional` columns that `df` does not have.
+
+    Scoring data has no label: the target's expectations do not apply to it.
+    """
+    absent = {c for c in optional if c not in df.columns}
+    if not absent:
+        return suite_json
+    kept = []
+    for e in suite_json["expectations"]:
+        if e.get("kwargs", {}).get("column") in absent:
+            continue
+        if "column_set" in e.get("kwargs", {}):
+            kwargs = dict(
+                e["kwargs"], column_set=[c for c in e["kwargs"]["column_set"] if c not in absent]
+            )
+            e = {**e, "kwargs": kwargs}
+        kept.append(e)
+    return {**suite_json, "expectations": kept}
+
+
 def validate_frame(
     df: pd.DataFrame,
     suite_path: Path,
@@ -163,6 +185,7 @@ def validate_frame(
     *,
     data_docs_dir: Path | None = None,
     partial_unexpected_count: int = 5,
+    optional_columns: Sequence[str] = (),
 ) -> ValidationResult:
     """Run the suite at `suite_path` on `df`.
 
@@ -172,13 +195,15 @@ def validate_frame(
         source: the file the table came from; every message names it.
         data_docs_dir: where to build the Data Docs HTML site, or None for no HTML.
         partial_unexpected_count: example values kept per failed expectation.
+        optional_columns: columns whose expectations are skipped when the table lacks them
+            (the target, for data to be scored).
 
     Returns:
         A ValidationResult whose failures are listed in suite order.
     """
     import great_expectations as gx
 
-    suite_json = load_suite_json(suite_path)
+    suite_json = without_absent(load_suite_json(suite_path), df, optional_columns)
     context = _context(data_docs_dir)
     suite = context.suites.add(gx.ExpectationSuite(**suite_json))
     order = {e.id: i for i, e in enumerate(suite.expectations)}

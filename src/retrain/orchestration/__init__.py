@@ -1,0 +1,1 @@
+"""Running the pipeline from Prefect: DVC as the engine, the local stack, artifacts."""

@@ -1,0 +1,90 @@
+"""What the flows show in the Prefect UI, built from the files the stages write.
+
+The builders are plain functions over dicts (tested without Prefect); `publish_*` hand their
+output to Prefect's artifact API and only work inside a flow or task run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from retrain.models.metrics import METRICS
+
+MODEL_COLUMNS = {"mlp": "ours (MLP)", "logreg": "logistic regression", "lightgbm": "LightGBM"}
+
+
+def metrics_rows(
+    metrics: dict[str, Any], production: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """One row per metric: this run's model, both baselines and the production model."""
+    rows = []
+    for name in METRICS:
+        row: dict[str, Any] = {"metric": name}
+        for key, label in MODEL_COLUMNS.items():
+            row[label] = metrics.get(key, {}).get(name)
+        row["production"] = (production or {}).get("mlp", {}).get(name)
+        rows.append(row)
+    return rows
+
+
+def validation_markdown(summary: dict[str, Any]) -> str:
+    """The validation summary as Markdown: verdict, then every failure with its column."""
+    tables = summary.get("tables", [])
+    ok = summary.get("success", all(t.get("success") for t in tables))
+    lines = [f"## Data validation: {'passed' if ok else 'FAILED'}", ""]
+    for table in tables:
+        lines.append(f"**{table.get('source') or 'raw data'}** — {table.get('headline', '')}")
+        failures = table.get("failures", [])
+        if failures:
+            lines += ["", "| severity | column | expectation | detail |", "|---|---|---|---|"]
+            for f in failures:
+                detail = str(f.get("detail", "")).replace("|", "\\|")
+                lines.append(
+                    f"| {f['severity']} | {f.get('column') or '(table)'} | "
+                    f"{f['expectation']} | {detail} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def drift_markdown(summary: dict[str, Any]) -> str:
+    verdict = "DRIFT" if summary["drift"] else "no drift"
+    return "\n".join(
+        [
+            f"## Prediction drift on `{summary['batch']}`: {verdict}",
+            "",
+            f"- rows scored: {summary['rows']}",
+            f"- mean score: {summary['mean_score']:.4f} "
+            f"(reference {summary['reference_mean_score']:.4f})",
+            f"- share above threshold {summary['threshold']:.4f}: {summary['positive_rate']:.4f} "
+            f"(reference {summary['reference_positive_rate']:.4f})",
+            f"- KS statistic {summary['ks_statistic']:.4f}, p-value {summary['ks_pvalue']:.3g} "
+            f"(drift below {summary['pvalue_threshold']})",
+            f"- validation: {summary['validation']}",
+        ]
+    )
+
+
+def file_link(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> None:
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(key=key, table=rows, description=description)
+
+
+def publish_markdown(key: str, markdown: str, description: str) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(key=key, markdown=markdown, description=description)
+
+
+def publish_link(key: str, path: Path, description: str) -> None:
+    from prefect.artifacts import create_link_artifact
+
+    create_link_artifact(
+        key=key, link=file_link(path), link_text=str(path), description=description
+    )

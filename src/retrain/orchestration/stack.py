@@ -1,0 +1,182 @@
+"""The local Prefect stack: server (SQLite) on loopback, a process work pool and worker, and
+every deployment from prefect.yaml. `up` records what it started; `down` stops exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from retrain.errors import RetrainError
+
+POOL = "local-process"
+
+
+class StackError(RetrainError):
+    """The stack could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    ui_url: str
+    server_pid: int
+    worker_pid: int
+    home: str
+
+
+def state_file(repo: Path) -> Path:
+    return repo / ".prefect" / "stack.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prefect() -> list[str]:
+    return [str(Path(sys.executable).parent / "prefect")]
+
+
+def stack_env(repo: Path, api_url: str) -> dict[str, str]:
+    """Environment for every process of the stack: project-local home, no telemetry."""
+    env = dict(os.environ)
+    env.update(
+        PREFECT_HOME=str(repo / ".prefect"),
+        PREFECT_API_URL=api_url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_CLI_PROMPT="false",
+        GX_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        RETRAIN_PROJECT_DIR=str(repo),
+        # The worker's flow runs and DVC's `python -m` stages must use this interpreter.
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env
+
+
+def _wait_healthy(api_url: str, server: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise StackError(
+                f"prefect server exited with {server.returncode}; see .prefect/server.log"
+            )
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise StackError(f"prefect server not healthy at {api_url} after {timeout:.0f}s")
+
+
+def _run(args: list[str], repo: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+        raise StackError(f"{' '.join(args[1:4])} failed: " + " | ".join(tail))
+
+
+def up(repo: Path, port: int | None = None, timeout: float = 90.0) -> Stack:
+    """Start server, work pool, worker and deployments; refuse if a stack is recorded."""
+    repo = repo.resolve()
+    if state_file(repo).exists():
+        raise StackError(f"{state_file(repo)} exists: a stack is up (run `retrain stack down`)")
+    home = repo / ".prefect"
+    home.mkdir(exist_ok=True)
+    port = port or free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = stack_env(repo, api_url)
+    server_log = (home / "server.log").open("wb")
+    server = subprocess.Popen(
+        [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=repo,
+        env=env,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: `down` stops it and its children
+    )
+    worker = None
+    try:
+        _wait_healthy(api_url, server, timeout)
+        _run(
+            [*_prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"],
+            repo,
+            env,
+        )
+        worker = subprocess.Popen(
+            [*_prefect(), "worker", "start", "--pool", POOL, "--name", "retrain-local"],
+            cwd=repo,
+            env=env,
+            stdout=(home / "worker.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _run([*_prefect(), "--no-prompt", "deploy", "--all"], repo, env)
+    except BaseException:
+        for proc in (worker, server):
+            if proc is not None:
+                _stop_group(proc.pid)
+        raise
+    stack = Stack(api_url, f"http://127.0.0.1:{port}", server.pid, worker.pid, str(home))
+    state_file(repo).write_text(json.dumps(asdict(stack), indent=2) + "\n")
+    return stack
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_prefect(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return True  # no /proc (macOS): trust the recorded pid
+    return b"prefect" in cmdline
+
+
+def _stop_group(pid: int, grace: float = 15.0) -> None:
+    if not _alive(pid) or not _is_prefect(pid):
+        return  # already gone, or the pid now belongs to something we did not start
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def down(repo: Path) -> Stack | None:
+    """Stop the worker, then the server, that `up` recorded; None if none was recorded."""
+    path = state_file(repo.resolve())
+    if not path.exists():
+        return None
+    stack = Stack(**json.loads(path.read_text()))
+    _stop_group(stack.worker_pid)  # the worker first: it must not lose its server mid-run
+    _stop_group(stack.server_pid)
+    path.unlink()
+    return stack
