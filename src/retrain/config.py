@@ -180,6 +180,23 @@ class EvaluateParams(_Strict):
     lightgbm: LightGBMBudget
 
 
+class DriftParams(_Strict):
+    """Evidently stattest names and thresholds; the gate's limits."""
+
+    num_method: str = "wasserstein"
+    cat_method: str = "jensenshannon"
+    per_column_method: dict[str, str] = Field(default_factory=dict)
+    num_threshold: float = Field(default=0.1, gt=0)
+    cat_threshold: float = Field(default=0.1, gt=0)
+    prediction_method: str = "wasserstein"
+    prediction_threshold: float = Field(default=0.15, gt=0)
+    target_method: str = "jensenshannon"
+    target_threshold: float = Field(default=0.1, gt=0)
+    max_share_drifted: float = Field(default=0.1, ge=0, le=1)
+    gate_on_prediction: bool = True
+    gate_on_target: bool = True
+
+
 class MonitorParams(_Strict):
     score_drift_pvalue: float = Field(default=0.01, gt=0, lt=1)
 
@@ -197,6 +214,7 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams
     monitor: MonitorParams = MonitorParams()
+    drift: DriftParams = DriftParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
