@@ -1,8 +1,10 @@
-"""Flow `monitor`: score the newest batch with the production model and check for drift.
+"""Flow `monitor`: ingest every landed batch, check drift, and retrain when the gate trips.
 
-Today's check is prediction drift (KS test on the model's scores against its scores on the
-test split). Per-column data drift with Evidently and the retrain trigger arrive with the
-drift milestone; this flow, its daily deployment and its artifacts are where they land.
+For each file in paths.landing (in name order): validate it; a rejected batch goes to
+quarantine with its report; an accepted one is versioned with DVC, then compared with the
+training reference (Evidently: per-column data drift, the production model's scores, labels
+when present). When the drift gate trips, the retrain deployment is started with reason
+"drift" and the drift summary; otherwise a passing summary is recorded.
 """
 
 from __future__ import annotations
@@ -13,59 +15,76 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from retrain.config import load_params
-from retrain.data.io import read_table
+from retrain.config import Params, load_params_at
+from retrain.data.io import SUFFIXES, read_file
+from retrain.ingest import IngestResult, ingest_file
 from retrain.orchestration import artifacts
-from retrain.scoring import newest_batch, score_drift, score_frame
-from retrain.validation.suite import validate_frame
+from retrain.stages.drift import batch_drift
+
+RETRAIN_DEPLOYMENT = "retrain/retrain"
 
 
-@task
-def validate_batch(batch: Path, params_file: Path) -> dict[str, Any]:
-    params = load_params(params_file)
-    result = validate_frame(
-        read_table(batch),
-        params.dataset.suite,
-        str(batch),
-        optional_columns=[params.dataset.target],
+@task(task_run_name="ingest {file.name}")
+def ingest(file: Path, params: Params) -> IngestResult:
+    return ingest_file(file, params)
+
+
+@task(task_run_name="drift {batch.name}")
+def check_drift(batch: Path, params: Params) -> dict[str, Any]:
+    out = params.paths.monitor_dir / batch.stem
+    summary = {"batch": batch.name, **batch_drift(read_file(batch), params, out / "drift.html")}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+@task(retries=2, retry_delay_seconds=5)
+def trigger_retrain(summary: dict[str, Any]) -> str:
+    """Start the retrain deployment without waiting for it (it is a run of its own)."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        RETRAIN_DEPLOYMENT,
+        parameters={"reason": "drift", "drift": artifacts.drift_digest(summary)},
+        timeout=0,
+        as_subflow=False,
     )
-    return result.to_dict()
-
-
-@task
-def check_drift(batch: Path, params_file: Path, out_dir: Path) -> dict[str, Any]:
-    params = load_params(params_file)
-    scored = score_frame(read_table(batch), params)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scored.to_parquet(out_dir / "predictions.parquet", index=False)
-    return score_drift(scored["probability"].to_numpy(), params)
+    return str(run.id)
 
 
 @flow(name="monitor", log_prints=True)
-def monitor_flow(batch: str | None = None, repo: str = ".") -> dict[str, Any]:
-    """Validate and score a batch (default: the newest file in paths.landing).
+def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
+    """Process the landing folder; returns one record per batch.
 
     Args:
-        batch: the batch file; None picks the newest in the landing folder.
         repo: the project checkout.
+        trigger: start the retrain deployment when the drift gate trips.
     """
     logger = get_run_logger()
-    root = Path(repo).resolve()
-    params_file = root / "params.yaml"
-    params = load_params(params_file)
-    path = Path(batch) if batch else newest_batch(root / params.paths.landing)
-    out_dir = root / params.paths.monitor_dir / path.stem
-    validation = validate_batch(path, params_file)
-    artifacts.publish_markdown(
-        "monitor-validation",
-        artifacts.validation_markdown({"tables": [validation]}),
-        f"Validation of {path.name}",
-    )
-    if not validation["success"]:
-        raise RuntimeError(validation["headline"])
-    summary = check_drift(path, params_file, out_dir)
-    summary.update(batch=path.name, validation=validation["headline"])
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    artifacts.publish_markdown("drift-summary", artifacts.drift_markdown(summary), path.name)
-    logger.info("batch %s: %s", path.name, "drift" if summary["drift"] else "no drift")
-    return summary
+    params = load_params_at(repo)
+    landing = params.paths.landing
+    files = sorted(p for p in landing.glob("*") if p.is_file() and p.suffix in SUFFIXES)
+    if not files:
+        logger.info("no new batch in %s", landing)
+    records = []
+    for file in files:
+        result = ingest(file, params)
+        record: dict[str, Any] = result.to_dict()
+        logger.info("%s: %s (%s)", file.name, result.status, result.reason)
+        if result.status == "rejected":
+            artifacts.publish_markdown(
+                "rejected-batch",
+                f"## Rejected `{file.name}`\n\n{result.reason}\n\n"
+                f"Kept in `{result.destination}` with its report.",
+                file.name,
+            )
+        if result.status == "accepted" and result.destination:
+            summary = check_drift(Path(result.destination), params)
+            record["drift"] = summary["gate"]
+            artifacts.publish_markdown(
+                "drift-summary", artifacts.drift_markdown(summary), file.name
+            )
+            if summary["gate"]["tripped"] and trigger:
+                record["retrain_run"] = trigger_retrain(summary)
+        records.append(record)
+    return records

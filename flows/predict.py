@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from retrain.config import load_params
+from retrain.config import load_params_at
 from retrain.data.io import read_table
 from retrain.errors import ValidationFailed
 from retrain.orchestration import artifacts
@@ -24,8 +24,7 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
         output_path: where to write Parquet; default paths.predictions_dir/<name>-<time>.parquet.
         repo: the project checkout.
     """
-    root = Path(repo).resolve()
-    params = load_params(root / "params.yaml")
+    params = load_params_at(repo)
     source = Path(input_path)
     df = read_table(source)
     result = validate_frame(
@@ -39,7 +38,7 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     out = (
         Path(output_path)
         if output_path
-        else root / params.paths.predictions_dir / f"{source.stem}-{stamp}.parquet"
+        else params.paths.predictions_dir / f"{source.stem}-{stamp}.parquet"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     scored.to_parquet(out, index=False)

@@ -56,6 +56,7 @@ def retraining_flow(
     dataset: str = "telco_churn",
     overrides: dict[str, Any] | None = None,
     reason: Reason = "manual",
+    drift: dict[str, Any] | None = None,
     repo: str = ".",
 ) -> dict[str, Any]:
     """Run the pipeline; publish metrics, validation and report links as artifacts.
@@ -65,6 +66,7 @@ def retraining_flow(
         overrides: dotted params keys to set first, e.g. {"tune.n_trials": 4}; written to
             params.yaml (as `dvc exp run -S` does) so dvc.lock records what ran.
         reason: why this run happened: schedule, drift or manual.
+        drift: the drift summary that triggered this run (from the monitor flow), if any.
         repo: the project checkout to run in.
     """
     logger = get_run_logger()
@@ -74,6 +76,13 @@ def retraining_flow(
     if params.dataset.name != dataset:
         raise ValueError(f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}")
     logger.info("retrain (%s) of %s in %s", reason, dataset, root)
+    if drift:
+        artifacts.publish_markdown(
+            "retrain-trigger",
+            f"## Retrain triggered by drift on `{drift.get('batch')}`\n\n"
+            + "\n".join(f"- {r}" for r in drift.get("reasons", [])),
+            "Why this run happened",
+        )
     previous = _read_json(root / params.paths.metrics)
 
     ran: dict[str, bool] = {}

@@ -98,6 +98,58 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command("simulate")
+def simulate_cmd(
+    out: Path = typer.Option(Path("data/landing"), help="Folder to write the batches to."),
+    batches: int = typer.Option(3, min=1, help="How many batches."),
+    size: int = typer.Option(500, min=1, help="Rows per batch."),
+    drift: str | None = typer.Option(
+        None, help="price_rise, contract_mix, new_payment_method or label_shift."
+    ),
+    seed: int = typer.Option(0, help="Seed of the arrival order and the drift."),
+    prefix: str = typer.Option("batch", help="File name prefix."),
+    params: Path = PARAMS,
+) -> None:
+    """Carve time-ordered batches out of the default data, optionally with injected drift."""
+    from retrain.config import load_params
+    from retrain.data.io import read_table
+    from retrain.data.simulate import simulate, write_batches
+
+    try:
+        cfg = load_params(params)
+        frames = simulate(
+            read_table(cfg.paths.raw_data / "telco_churn.csv"),
+            n_batches=batches,
+            batch_size=size,
+            seed=seed,
+            drift=drift,
+            id_column=cfg.dataset.id_column or "customer_id",
+        )
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    for path in write_batches(frames, out, prefix):
+        typer.echo(str(path))
+
+
+@app.command("ingest")
+def ingest_cmd(params: Path = PARAMS) -> None:
+    """Validate every landed batch: version the good ones with DVC, quarantine the rest."""
+    from retrain.config import load_params_at
+    from retrain.data.io import SUFFIXES
+    from retrain.ingest import ingest_file
+
+    cfg = load_params_at(params.resolve().parent)
+    files = sorted(p for p in cfg.paths.landing.glob("*") if p.suffix in SUFFIXES)
+    rejected = 0
+    for file in files:
+        result = ingest_file(file, cfg)
+        rejected += result.status == "rejected"
+        typer.echo(f"{result.status:9} {file.name}: {result.reason}")
+    if rejected:
+        raise typer.Exit(1)
+
+
 @app.command("results")
 def results(
     params: Path = PARAMS,

@@ -82,6 +82,10 @@ class Paths(_Strict):
     results_table: Path
     plots_html: Path
     landing: Path
+    batches: Path
+    quarantine: Path
+    drift_report: Path
+    drift_html: Path
     monitor_dir: Path
     predictions_dir: Path
 
@@ -197,10 +201,6 @@ class DriftParams(_Strict):
     gate_on_target: bool = True
 
 
-class MonitorParams(_Strict):
-    score_drift_pvalue: float = Field(default=0.01, gt=0, lt=1)
-
-
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -213,7 +213,6 @@ class Params(_Strict):
     tune: TuneParams
     train: TrainParams
     evaluate: EvaluateParams
-    monitor: MonitorParams = MonitorParams()
     drift: DriftParams = DriftParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -293,3 +292,15 @@ def _dump(rt: Any, doc: Any) -> str:
     buf = io.StringIO()
     rt.dump(doc, buf)
     return buf.getvalue()
+
+
+def load_params_at(root: Path | str) -> Params:
+    """params.yaml of the checkout at `root`, with every path made absolute under `root`.
+
+    Flows run wherever their worker runs; absolute paths make them independent of the cwd.
+    """
+    root = Path(root).resolve()
+    params = load_params(root / "params.yaml")
+    paths = {k: root / v for k, v in params.paths.model_dump().items()}
+    dataset = params.dataset.model_copy(update={"suite": root / params.dataset.suite})
+    return params.model_copy(update={"paths": Paths(**paths), "dataset": dataset})

@@ -1,18 +1,14 @@
-"""Batch scoring with the production model, and the prediction-drift check on its scores."""
+"""Batch scoring with the production model: probability, label, model version and time."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from retrain.config import Params
-from retrain.data.io import SUFFIXES
-from retrain.errors import DataError
 
 
 def model_version(model: Path) -> str:
@@ -25,14 +21,6 @@ def threshold(params: Params) -> float:
     import json
 
     return float(json.loads(params.paths.metrics.read_text())["threshold"])
-
-
-def newest_batch(landing: Path) -> Path:
-    """The most recently modified CSV/Parquet file in the landing folder."""
-    files = [p for p in landing.glob("*") if p.is_file() and p.suffix in SUFFIXES]
-    if not files:
-        raise DataError(f"{landing}: no batch to monitor (no {'/'.join(SUFFIXES)} file)")
-    return max(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def score_frame(df: pd.DataFrame, params: Params, *, now: datetime | None = None) -> pd.DataFrame:
@@ -48,30 +36,3 @@ def score_frame(df: pd.DataFrame, params: Params, *, now: datetime | None = None
     out["model_version"] = model_version(paths.onnx_model)
     out["scored_at"] = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return out
-
-
-def reference_scores(params: Params) -> np.ndarray:
-    """The production model's scores on the test split (written by the evaluate stage)."""
-    return pd.read_parquet(params.paths.predictions)["mlp"].to_numpy()
-
-
-def score_drift(scores: np.ndarray, params: Params) -> dict[str, Any]:
-    """Two-sample KS test of new scores against the reference scores."""
-    from scipy.stats import ks_2samp
-
-    ref = reference_scores(params)
-    cut = threshold(params)
-    test = ks_2samp(scores, ref)
-    pvalue = float(test.pvalue)
-    return {
-        "rows": len(scores),
-        "mean_score": float(np.mean(scores)),
-        "reference_mean_score": float(np.mean(ref)),
-        "positive_rate": float(np.mean(scores >= cut)),
-        "reference_positive_rate": float(np.mean(ref >= cut)),
-        "threshold": cut,
-        "ks_statistic": float(test.statistic),
-        "ks_pvalue": pvalue,
-        "pvalue_threshold": params.monitor.score_drift_pvalue,
-        "drift": pvalue < params.monitor.score_drift_pvalue,
-    }

@@ -55,7 +55,7 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == dict.fromkeys(
-        ["validate", "prepare", "tune", "train", "evaluate"], False
+        ["validate", "prepare", "tune", "train", "evaluate", "drift"], False
     )
     assert (repo / "dvc.lock").read_bytes() == lock
     found = artifacts_of(state.state_details.flow_run_id)
@@ -98,24 +98,64 @@ def test_retrain_applies_overrides_then_reruns_from_that_stage(
     assert "calibration_bins: 4" in (repo / "params.yaml").read_text()
 
 
-def test_monitor_scores_newest_batch_and_flags_shifted_scores(trained_repo, tmp_path, monkeypatch):
+def _retrain_deployment() -> Any:
+    """A `retrain/retrain` deployment on the harness server, with no worker: runs stay queued."""
+    from prefect.client.orchestration import get_client
+
+    async def make() -> Any:
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("retrain")
+            return await client.create_deployment(flow_id=flow_id, name="retrain")
+
+    return asyncio.run(make())
+
+
+def _runs_of(deployment_id) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            )
+
+    return asyncio.run(read())
+
+
+def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
+    from retrain.data.simulate import simulate, write_batches
+
     repo = copy_repo(trained_repo, tmp_path / "repo")
+    deployment_id = _retrain_deployment()
+    table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
     landing = repo / "data" / "landing"
-    landing.mkdir(parents=True)
-    data = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
-    data.sample(800, random_state=1).to_csv(landing / "a-calm.csv", index=False)
-    monitor = flow("monitor", monkeypatch)
-    calm = monitor(repo=str(repo))
-    assert calm["drift"] is False and calm["rows"] == 800
-    # Only month-to-month fibre customers: the churn-prone segment, scores shift upward.
-    risky = data[
-        (data["contract"] == "Month-to-month") & (data["internet_service"] == "Fiber optic")
-    ]
-    risky.head(800).to_csv(landing / "b-risky.csv", index=False)
-    shifted = monitor(repo=str(repo))
-    assert shifted["batch"] == "b-risky.csv"
-    assert shifted["drift"] is True and shifted["mean_score"] > calm["mean_score"]
-    assert (repo / "reports" / "monitor" / "b-risky" / "summary.json").exists()
+    calm = simulate(table, n_batches=1, batch_size=500, seed=3)
+    mix = simulate(table, n_batches=1, batch_size=500, seed=4, drift="contract_mix")
+    write_batches(calm, landing, "a-calm")
+    write_batches(mix, landing, "b-mix")
+    broken = simulate(table, n_batches=1, batch_size=100, seed=5)[0].drop(columns=["tenure"])
+    broken.to_csv(landing / "c-broken.csv", index=False)
+    pin_before = (repo / "data.dvc").read_text()
+
+    records = flow("monitor", monkeypatch)(repo=str(repo))
+
+    by_name = {Path(r["source"]).name: r for r in records}
+    names = ("a-calm-0001.csv", "b-mix-0001.csv", "c-broken.csv")
+    assert [by_name[n]["status"] for n in names] == ["accepted", "accepted", "rejected"]
+    calm_rec, mix_rec, broken_rec = (by_name[n] for n in names)
+    assert calm_rec["drift"]["tripped"] is False and "retrain_run" not in calm_rec
+    assert mix_rec["drift"]["tripped"] is True
+    runs = _runs_of(deployment_id)
+    assert [str(r.id) for r in runs] == [mix_rec["retrain_run"]]
+    assert runs[0].parameters["reason"] == "drift"
+    assert runs[0].parameters["drift"]["batch"].startswith("b-mix-0001")
+    # Accepted batches are versioned: data.dvc moved on, and the drift report is on disk.
+    assert (repo / "data.dvc").read_text() != pin_before
+    report_dir = repo / "reports" / "monitor" / Path(mix_rec["destination"]).stem
+    assert (report_dir / "drift.html").exists() and (report_dir / "drift.json").exists()
+    assert "missing ['tenure']" in broken_rec["reason"]
+    assert not list(landing.glob("*.csv"))
 
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from tests.conftest import make_pipeline_repo, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-STAGES = ("validate", "prepare", "tune", "train", "evaluate")
+STAGES = ("validate", "prepare", "tune", "train", "evaluate", "drift")
 ARTIFACTS = (
     "models/model/model.ckpt",
     "models/model/model.onnx",
@@ -98,11 +98,12 @@ def test_param_change_reruns_only_that_stage_and_after(repo, first_run):
     assert ran(dvc(repo, "repro").stdout) == ["evaluate"]
     # Fewer epochs change the weights, so evaluate (which depends on model.onnx) follows.
     _set_param(repo, "train", "max_epochs", 2)
-    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate"]
+    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate", "drift"]
 
 
 def _artifact_bytes(repo: Path) -> dict[str, bytes]:
-    files = [*ARTIFACTS, "metrics/evaluate.json", "models/tune/best_params.json", "dvc.lock"]
+    files = [*ARTIFACTS, "metrics/evaluate.json", "models/tune/best_params.json"]
+    files += ["reports/drift/latest.json", "dvc.lock"]
     return {rel: (repo / rel).read_bytes() for rel in files}
 
 

@@ -47,19 +47,17 @@ def test_validation_markdown_lists_failures_with_columns():
     assert "| critical | contract | expect_column_values_to_be_in_set |" in md
 
 
-def test_drift_markdown_states_the_verdict():
+def test_drift_markdown_states_the_verdict_and_every_column():
+    column = {"column": "contract", "kind": "categorical", "method": "jensenshannon"}
     summary = {
         "batch": "b.csv",
-        "drift": True,
-        "rows": 10,
-        "mean_score": 0.5,
-        "reference_mean_score": 0.25,
-        "positive_rate": 0.6,
-        "reference_positive_rate": 0.3,
-        "threshold": 0.4,
-        "ks_statistic": 0.5,
-        "ks_pvalue": 0.001,
-        "pvalue_threshold": 0.01,
-        "validation": "ok",
+        "gate": {"tripped": True, "reasons": ["3 of 19 feature columns drifted"]},
+        "reference_rows": 4000,
+        "current_rows": 500,
+        "features": {"contract": {**column, "score": 0.31, "threshold": 0.1, "drifted": True}},
+        "prediction": None,
+        "target": None,
     }
-    assert "b.csv`: DRIFT" in drift_markdown(summary)
+    md = drift_markdown(summary)
+    assert "`b.csv`: gate TRIPPED" in md and "- 3 of 19 feature columns drifted" in md
+    assert "| contract | categorical | jensenshannon | 0.31 | 0.1 | yes |" in md

@@ -91,7 +91,9 @@ def simulate(
     return batches
 
 
-def write_batches(batches: list[pd.DataFrame], out_dir: Path, prefix: str, first: int = 1) -> list[Path]:
+def write_batches(
+    batches: list[pd.DataFrame], out_dir: Path, prefix: str, first: int = 1
+) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, batch in enumerate(batches):

@@ -102,7 +102,7 @@ def _values(snapshot: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
         out[str(config["column"])] = (
             str(config.get("method")),
             float(metric["value"]),
-            float(config.get("threshold")),
+            float(config["threshold"]),
         )
     return out
 
@@ -163,7 +163,9 @@ def compute_drift(
             frame[schema.target] = frame[schema.target].astype(str)
         categorical.append(schema.target)
         metrics.append(
-            ValueDrift(column=schema.target, method=cfg.target_method, threshold=cfg.target_threshold)
+            ValueDrift(
+                column=schema.target, method=cfg.target_method, threshold=cfg.target_threshold
+            )
         )
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     columns = numeric + categorical

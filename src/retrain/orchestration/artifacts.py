@@ -48,22 +48,36 @@ def validation_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def drift_digest(summary: dict[str, Any]) -> dict[str, Any]:
+    """The few fields of a drift summary worth passing to the retrain run."""
+    return {
+        "batch": summary.get("batch"),
+        "share_drifted": summary.get("share_drifted"),
+        "drifted_features": summary.get("drifted_features", []),
+        "reasons": summary["gate"]["reasons"],
+    }
+
+
 def drift_markdown(summary: dict[str, Any]) -> str:
-    verdict = "DRIFT" if summary["drift"] else "no drift"
-    return "\n".join(
-        [
-            f"## Prediction drift on `{summary['batch']}`: {verdict}",
-            "",
-            f"- rows scored: {summary['rows']}",
-            f"- mean score: {summary['mean_score']:.4f} "
-            f"(reference {summary['reference_mean_score']:.4f})",
-            f"- share above threshold {summary['threshold']:.4f}: {summary['positive_rate']:.4f} "
-            f"(reference {summary['reference_positive_rate']:.4f})",
-            f"- KS statistic {summary['ks_statistic']:.4f}, p-value {summary['ks_pvalue']:.3g} "
-            f"(drift below {summary['pvalue_threshold']})",
-            f"- validation: {summary['validation']}",
-        ]
-    )
+    """Verdict, gate reasons, then one row per column that was checked."""
+    gate = summary["gate"]
+    verdict = "gate TRIPPED: retrain" if gate["tripped"] else "gate passed"
+    lines = [f"## Drift of `{summary.get('batch')}`: {verdict}", ""]
+    lines += [f"- {reason}" for reason in gate["reasons"]]
+    lines += [
+        f"- rows: reference {summary.get('reference_rows')}, batch {summary.get('current_rows')}",
+        "",
+        "| column | kind | method | score | threshold | drifted |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    columns = list(summary.get("features", {}).values())
+    columns += [summary[k] for k in ("prediction", "target") if summary.get(k)]
+    for c in columns:
+        lines.append(
+            f"| {c['column']} | {c['kind']} | {c['method']} | {c['score']:.4g} | "
+            f"{c['threshold']} | {'yes' if c['drifted'] else ''} |"
+        )
+    return "\n".join(lines)
 
 
 def file_link(path: Path) -> str:

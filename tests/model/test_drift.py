@@ -1,0 +1,57 @@
+"""The drift gate against the trained model: calm batches pass, each injected drift trips it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from retrain.config import load_params_at
+from retrain.data.simulate import simulate
+from retrain.ingest import check_batch
+from retrain.stages.drift import batch_drift
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def params(trained_repo):
+    return load_params_at(trained_repo)
+
+
+@pytest.fixture(scope="module")
+def table(raw_csv):
+    return pd.read_csv(raw_csv)
+
+
+def test_calm_batch_does_not_trip(params, table):
+    batch = simulate(table, n_batches=1, batch_size=600, seed=21)[0]
+    summary = batch_drift(batch, params)
+    assert summary["gate"] == {"tripped": False, "reasons": []}
+    assert summary["features"]["monthly_charges"]["drifted"] is False
+    assert summary["prediction"]["column"] == "__score__"
+    assert summary["target"]["drifted"] is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("price_rise", "monthly_charges"),
+        ("contract_mix", "contract"),
+        ("label_shift", "target drift"),
+    ],
+)
+def test_each_drift_kind_trips_the_gate(params, table, kind, expected):
+    batch = simulate(table, n_batches=1, batch_size=600, seed=21, drift=kind)[0]
+    summary = batch_drift(batch, params)
+    assert summary["gate"]["tripped"] is True
+    assert expected in " ".join(summary["gate"]["reasons"])
+
+
+def test_new_payment_method_is_stopped_by_validation(params, table, tmp_path):
+    batch = simulate(table, n_batches=1, batch_size=600, seed=21, drift="new_payment_method")[0]
+    path = tmp_path / "b.csv"
+    batch.to_csv(path, index=False)
+    reason, _ = check_batch(path, params)
+    assert reason is not None
+    assert "column 'payment_method' failed expect_column_values_to_be_in_set" in reason
+    assert "Digital wallet" in reason
