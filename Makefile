@@ -74,4 +74,4 @@ bench: data ## Time the default pipeline against its budgets (bench/)
 	$(BIN)/python bench/pipeline.py
 
 clean: ## Remove pipeline outputs (not the data, the venv or the DVC cache)
-	rm -rf data/prepared models metrics/prepare.json reports/evaluate reports/validation plots dvc_plots
+	rm -rf data/prepared models reports/evaluate reports/validation reports/monitor reports/plots dvc_plots

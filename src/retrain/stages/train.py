@@ -14,14 +14,19 @@ from retrain.models.training import MONITOR, FitResult, fit
 from retrain.stages._common import stage_main, write_json
 
 
+PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports")
+
+
 def git_revision() -> str:
     """HEAD's commit, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
+        # dvc.lock and the committed metrics are rewritten by the stages before this one
+        # during the same `dvc repro`; they do not make the code or params dirty.
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *PIPELINE_WRITES],
             capture_output=True,
             text=True,
             check=True,
