@@ -49,20 +49,24 @@ def validate(
     params: Path = PARAMS,
     report: Path | None = typer.Option(None, help="Also write the JSON summary here."),
 ) -> None:
-    """Check one table against the dataset's suite; exit 1 on a blocking failure."""
+    """Check one table against the suite and the PII guard; exit 1 on a blocking failure."""
     from retrain.config import load_params
     from retrain.data.io import read_table
     from retrain.validation.suite import validate_frame
 
     try:
         cfg = load_params(params)
-        result = validate_frame(read_table(table), cfg.dataset.suite, str(table))
+        result = validate_frame(
+            read_table(table), cfg.dataset.suite, str(table), schema=cfg.dataset
+        )
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
     if report:
         report.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     typer.echo(result.headline())
+    for finding in result.pii:
+        typer.echo(f"  [personal data] {finding.message(str(table))}")
     for failure in result.failures:
         typer.echo(f"  [{failure.severity}] {failure.message(str(table))}")
     if not result.success:

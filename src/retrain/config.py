@@ -33,6 +33,9 @@ class DatasetSchema(_Strict):
     id_column: str | None = None
     numeric: list[str]
     categorical: list[str]
+    # Feature columns a reviewer has allowed to hold values that look like personal data;
+    # the PII guard (retrain.validation.pii) rejects every other such feature column.
+    pii_allow: list[str] = Field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -45,6 +48,11 @@ class DatasetSchema(_Strict):
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> DatasetSchema:
+        if self.id_column and self.id_column in self.features:
+            raise ValueError(
+                f"id_column {self.id_column!r} is also listed as a feature: an id is never a "
+                "model input; remove it from dataset.numeric/categorical"
+            )
         seen: set[str] = set()
         for col in self.columns:
             if col in seen:
@@ -52,6 +60,9 @@ class DatasetSchema(_Strict):
             seen.add(col)
         if not self.features:
             raise ValueError("dataset declares no numeric or categorical feature")
+        unknown = sorted(set(self.pii_allow) - set(self.features))
+        if unknown:
+            raise ValueError(f"pii_allow names column(s) {unknown} that are not features")
         return self
 
 

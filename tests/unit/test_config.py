@@ -80,3 +80,10 @@ def test_dvc_yaml_templates_only_known_params_keys(default_params_raw):
     paths = default_params_raw["paths"]
     keys = ("roc_plot", "pr_plot", "calibration_plot", "confusion_plot")
     assert plotted == {paths[k] for k in keys}
+
+
+def test_id_column_may_not_be_a_feature(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["dataset"]["categorical"].append(raw["dataset"]["id_column"])
+    with pytest.raises(ConfigError, match=r"dataset: .*id_column 'customer_id'.*never a model"):
+        parse_params(raw)
