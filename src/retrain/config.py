@@ -91,6 +91,13 @@ class Paths(_Strict):
     confusion_plot: Path
     calibration_plot: Path
     results_table: Path
+    slice_metrics: Path
+    calibration_metrics: Path
+    attributions: Path
+    attributions_plot: Path
+    calibration_scaled_plot: Path
+    model_card_md: Path
+    model_card_html: Path
 
 
 class ValidateParams(_Strict):
@@ -187,6 +194,26 @@ class EvaluateParams(_Strict):
     lightgbm: LightGBMBudget
 
 
+class ReportParams(_Strict):
+    """The model report: explanations, slice metrics, calibration and the model card."""
+
+    # Evaluation metrics are reported per value of each of these feature columns (test split).
+    slices: list[str] = Field(default_factory=list)
+    # Slices with fewer test rows are still reported (counts must add up) but flagged as small.
+    min_slice_rows: int = Field(default=30, ge=1)
+    # Test rows (a seeded sample) whose Integrated Gradients make the global attributions.
+    explain_rows: int = Field(default=500, ge=1)
+    ig_steps: int = Field(default=50, ge=2)
+    # What an attribution is measured against: the average training row (train_mean) or an
+    # all-zeros design row; see retrain.analysis.attributions for why train_mean is the default.
+    baseline: Literal["train_mean", "zeros"] = "train_mean"
+    top_features: int = Field(default=10, ge=1)
+    # Temperature scaling is fitted on validation and applied only when it lowers validation
+    # log loss by at least min_log_loss_gain; the ONNX model itself is never changed.
+    temperature_scaling: bool = True
+    min_log_loss_gain: float = Field(default=0.0005, ge=0)
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -199,8 +226,18 @@ class Params(_Strict):
     tune: TuneParams
     train: TrainParams
     evaluate: EvaluateParams
+    report: ReportParams
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _slices_are_features(self) -> Params:
+        unknown = [c for c in self.report.slices if c not in self.dataset.features]
+        if unknown:
+            raise ValueError(
+                f"report.slices names column(s) {unknown} that are not dataset features"
+            )
+        return self
 
 
 def _format_error(err: ValidationError, source: Path) -> str:

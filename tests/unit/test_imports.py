@@ -17,6 +17,7 @@ ALLOWED = {
     "retrain.stages.tune": {"torch", "lightning", "optuna"},
     "retrain.stages.train": {"torch", "lightning"},
     "retrain.stages.evaluate": set(),
+    "retrain.stages.report": {"torch"},  # the network, for attributions; never Lightning
 }
 
 
