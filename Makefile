@@ -48,6 +48,7 @@ run: data ## Run the whole pipeline end to end (dvc repro) and say where the res
 	@echo "Validation:   reports/validation/summary.json, Data Docs reports/validation/data_docs/index.html"
 	@echo "Model:        models/model/model.onnx, model.ckpt, model_card.json"
 	@echo "Results:      reports/results.md"
+	@echo "Model card:   reports/model_card.md (.html); slices metrics/slices.json"
 
 test: data ## Install, obtain the data and run every test
 	$(BIN)/python -m pytest

@@ -99,6 +99,11 @@ def retraining_flow(
         artifacts.metrics_rows(metrics, previous),
         "Test metrics: this run, baselines, and the production model before this run",
     )
+    card = root / params.paths.model_card_md
+    if card.exists():
+        artifacts.publish_markdown(
+            "model-card", card.read_text(), "Model card of this run's model"
+        )
     run_dvc(root, "plots", "show", "-o", str(params.paths.plots_html))
     artifacts.publish_link("plots", root / params.paths.plots_html / "index.html", "DVC plots")
     push(root)

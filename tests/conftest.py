@@ -76,7 +76,18 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
     shutil.copy2(RAW, dest / "data" / "raw" / RAW.name)
-    for stale in ("dvc.lock", "metrics/evaluate.json", "metrics/prepare.json"):
+    # Committed pipeline outputs must come from the run under test, never from this checkout.
+    for stale in (
+        "dvc.lock",
+        "metrics/evaluate.json",
+        "metrics/prepare.json",
+        "metrics/slices.json",
+        "metrics/calibration.json",
+        "metrics/attributions.json",
+        "reports/results.md",
+        "reports/model_card.md",
+        "reports/model_card.html",
+    ):
         (dest / stale).unlink(missing_ok=True)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     # A fixed date: two repos built from the same files get the same commit (and model card).
@@ -87,7 +98,7 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
     }
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run(
-        ["python", "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
         cwd=dest,
         check=True,
     )

@@ -78,20 +78,24 @@ def validate(
     params: Path = PARAMS,
     report: Path | None = typer.Option(None, help="Also write the JSON summary here."),
 ) -> None:
-    """Check one table against the dataset's suite; exit 1 on a blocking failure."""
+    """Check one table against the suite and the PII guard; exit 1 on a blocking failure."""
     from retrain.config import load_params
     from retrain.data.io import read_table
     from retrain.validation.suite import validate_frame
 
     try:
         cfg = load_params(params)
-        result = validate_frame(read_table(table), cfg.dataset.suite, str(table))
+        result = validate_frame(
+            read_table(table), cfg.dataset.suite, str(table), schema=cfg.dataset
+        )
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
     if report:
         report.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     typer.echo(result.headline())
+    for finding in result.pii:
+        typer.echo(f"  [personal data] {finding.message(str(table))}")
     for failure in result.failures:
         typer.echo(f"  [{failure.severity}] {failure.message(str(table))}")
     if not result.success:
@@ -148,6 +152,41 @@ def ingest_cmd(params: Path = PARAMS) -> None:
         typer.echo(f"{result.status:9} {file.name}: {result.reason}")
     if rejected:
         raise typer.Exit(1)
+
+
+@app.command("explain")
+def explain(
+    row_id: str = typer.Option(..., "--row-id", help="The id (dataset.id_column) of the row."),
+    params: Path = PARAMS,
+    top: int = typer.Option(10, min=1, help="How many columns to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print every column as JSON instead."),
+) -> None:
+    """Why the model scored one row as it did: attributions per original column."""
+    from retrain.analysis.attributions import explain_row
+    from retrain.config import load_params
+
+    try:
+        result = explain_row(load_params(params), row_id)
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    typer.echo(
+        f"{result.id_column} {result.row_id} ({result.split} split): score "
+        f"{result.score:.4f}; baseline row ({result.baseline}) {result.baseline_score:.4f}"
+    )
+    width = max(len(c["column"]) for c in result.contributions[:top])
+    for c in result.contributions[:top]:
+        value = f"{c['value']}"
+        typer.echo(f"  {c['column']:<{width}}  {value:<28} {c['attribution']:+.4f}")
+    total = sum(c["attribution"] for c in result.contributions)
+    typer.echo(
+        f"Attributions are log-odds (Integrated Gradients); all {len(result.contributions)} "
+        f"add up to {total:+.4f}, the score's log-odds minus the baseline's "
+        f"(completeness error {result.delta:+.1e})."
+    )
 
 
 @app.command("results")

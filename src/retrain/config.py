@@ -33,6 +33,9 @@ class DatasetSchema(_Strict):
     id_column: str | None = None
     numeric: list[str]
     categorical: list[str]
+    # Feature columns a reviewer has allowed to hold values that look like personal data;
+    # the PII guard (retrain.validation.pii) rejects every other such feature column.
+    pii_allow: list[str] = Field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -45,6 +48,11 @@ class DatasetSchema(_Strict):
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> DatasetSchema:
+        if self.id_column and self.id_column in self.features:
+            raise ValueError(
+                f"id_column {self.id_column!r} is also listed as a feature: an id is never a "
+                "model input; remove it from dataset.numeric/categorical"
+            )
         seen: set[str] = set()
         for col in self.columns:
             if col in seen:
@@ -52,6 +60,9 @@ class DatasetSchema(_Strict):
             seen.add(col)
         if not self.features:
             raise ValueError("dataset declares no numeric or categorical feature")
+        unknown = sorted(set(self.pii_allow) - set(self.features))
+        if unknown:
+            raise ValueError(f"pii_allow names column(s) {unknown} that are not features")
         return self
 
 
@@ -88,6 +99,13 @@ class Paths(_Strict):
     drift_html: Path
     monitor_dir: Path
     predictions_dir: Path
+    slice_metrics: Path
+    calibration_metrics: Path
+    attributions: Path
+    attributions_plot: Path
+    calibration_scaled_plot: Path
+    model_card_md: Path
+    model_card_html: Path
 
 
 class ValidateParams(_Strict):
@@ -201,6 +219,26 @@ class DriftParams(_Strict):
     gate_on_target: bool = True
 
 
+class ReportParams(_Strict):
+    """The model report: explanations, slice metrics, calibration and the model card."""
+
+    # Evaluation metrics are reported per value of each of these feature columns (test split).
+    slices: list[str] = Field(default_factory=list)
+    # Slices with fewer test rows are still reported (counts must add up) but flagged as small.
+    min_slice_rows: int = Field(default=30, ge=1)
+    # Test rows (a seeded sample) whose Integrated Gradients make the global attributions.
+    explain_rows: int = Field(default=500, ge=1)
+    ig_steps: int = Field(default=50, ge=2)
+    # What an attribution is measured against: the average training row (train_mean) or an
+    # all-zeros design row; see retrain.analysis.attributions for why train_mean is the default.
+    baseline: Literal["train_mean", "zeros"] = "train_mean"
+    top_features: int = Field(default=10, ge=1)
+    # Temperature scaling is fitted on validation and applied only when it lowers validation
+    # log loss by at least min_log_loss_gain; the ONNX model itself is never changed.
+    temperature_scaling: bool = True
+    min_log_loss_gain: float = Field(default=0.0005, ge=0)
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -214,8 +252,18 @@ class Params(_Strict):
     train: TrainParams
     evaluate: EvaluateParams
     drift: DriftParams = DriftParams()
+    report: ReportParams
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _slices_are_features(self) -> Params:
+        unknown = [c for c in self.report.slices if c not in self.dataset.features]
+        if unknown:
+            raise ValueError(
+                f"report.slices names column(s) {unknown} that are not dataset features"
+            )
+        return self
 
 
 def _format_error(err: ValidationError, source: Path) -> str:

@@ -55,11 +55,11 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == dict.fromkeys(
-        ["validate", "prepare", "tune", "train", "evaluate", "drift"], False
+        ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"], False
     )
     assert (repo / "dvc.lock").read_bytes() == lock
     found = artifacts_of(state.state_details.flow_run_id)
-    assert {"metrics", "validation-summary", "plots", "data-docs"} <= set(found)
+    assert {"metrics", "validation-summary", "plots", "data-docs", "model-card"} <= set(found)
     rows = json.loads(found["metrics"]) if isinstance(found["metrics"], str) else found["metrics"]
     auc = next(r for r in rows if r["metric"] == "roc_auc")
     assert auc["ours (MLP)"] == auc["production"] > 0.8  # nothing retrained: production unchanged
@@ -94,7 +94,7 @@ def test_retrain_applies_overrides_then_reruns_from_that_stage(
     )
     assert state.is_completed(), state.message
     ran = state.result()["stages"]
-    assert [s for s, did in ran.items() if did] == ["evaluate"]
+    assert [s for s, did in ran.items() if did] == ["evaluate", "report"]
     assert "calibration_bins: 4" in (repo / "params.yaml").read_text()
 
 

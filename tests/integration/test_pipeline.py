@@ -16,7 +16,7 @@ from tests.conftest import make_pipeline_repo, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-STAGES = ("validate", "prepare", "tune", "train", "evaluate", "drift")
+STAGES = ("validate", "prepare", "tune", "train", "evaluate", "drift", "report")
 ARTIFACTS = (
     "models/model/model.ckpt",
     "models/model/model.onnx",
@@ -95,15 +95,28 @@ def _set_param(repo: Path, section: str, key: str, value: object) -> None:
 
 def test_param_change_reruns_only_that_stage_and_after(repo, first_run):
     _set_param(repo, "evaluate", "calibration_bins", 5)
-    assert ran(dvc(repo, "repro").stdout) == ["evaluate"]
+    assert ran(dvc(repo, "repro").stdout) == ["evaluate", "report"]
     # Fewer epochs change the weights, so evaluate (which depends on model.onnx) follows.
     _set_param(repo, "train", "max_epochs", 2)
-    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate", "drift"]
+    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate", "drift", "report"]
+    # A report setting reruns the report alone.
+    _set_param(repo, "report", "top_features", 5)
+    assert ran(dvc(repo, "repro").stdout) == ["report"]
 
 
 def _artifact_bytes(repo: Path) -> dict[str, bytes]:
-    files = [*ARTIFACTS, "metrics/evaluate.json", "models/tune/best_params.json"]
-    files += ["reports/drift/latest.json", "dvc.lock"]
+    files = [
+        *ARTIFACTS,
+        "metrics/evaluate.json",
+        "models/tune/best_params.json",
+        "metrics/slices.json",
+        "metrics/calibration.json",
+        "metrics/attributions.json",
+        "reports/model_card.md",
+        "reports/model_card.html",
+        "reports/drift/latest.json",
+        "dvc.lock",
+    ]
     return {rel: (repo / rel).read_bytes() for rel in files}
 
 

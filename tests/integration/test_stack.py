@@ -67,9 +67,11 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     assert seen["state"] == "COMPLETED", seen["message"]
     stage_tasks = {k: v for k, v in seen["tasks"].items() if not k.startswith("push")}
     assert stage_tasks == dict.fromkeys(
-        ["validate", "prepare", "tune", "train", "evaluate", "drift"], "COMPLETED"
+        ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"], "COMPLETED"
     )
-    assert {"metrics", "validation-summary", "plots", "data-docs"} <= set(seen["artifacts"])
+    assert {"metrics", "validation-summary", "plots", "data-docs", "model-card"} <= set(
+        seen["artifacts"]
+    )
     assert seen["schedules"] == {
         "retrain/retrain": ["0 3 * * 1"],
         "monitor/monitor": ["0 6 * * *"],

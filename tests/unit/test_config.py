@@ -78,5 +78,35 @@ def test_dvc_yaml_templates_only_known_params_keys(default_params_raw):
     # Top-level plot definitions name files literally; they must be the files params writes.
     plotted = {f for p in yaml.safe_load(text)["plots"] for spec in p.values() for f in spec["y"]}
     paths = default_params_raw["paths"]
-    keys = ("roc_plot", "pr_plot", "calibration_plot", "confusion_plot")
+    keys = (
+        "roc_plot",
+        "pr_plot",
+        "calibration_plot",
+        "confusion_plot",
+        "calibration_scaled_plot",
+        "attributions_plot",
+    )
     assert plotted == {paths[k] for k in keys}
+
+
+def test_id_column_may_not_be_a_feature(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["dataset"]["categorical"].append(raw["dataset"]["id_column"])
+    with pytest.raises(ConfigError, match=r"dataset: .*id_column 'customer_id'.*never a model"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("dataset", "pii_allow", ["e_mail"], r"pii_allow names column\(s\) \['e_mail'\]"),
+        ("report", "slices", ["contract", "region"], r"report.slices .*\['region'\]"),
+        ("report", "slice", ["contract"], r"report\.slice: unknown key"),
+        ("report", "baseline", "median", r"report\.baseline"),
+    ],
+)
+def test_report_and_pii_keys_are_checked(default_params_raw, section, key, value, message):
+    raw = copy.deepcopy(default_params_raw)
+    raw[section][key] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_params(raw)

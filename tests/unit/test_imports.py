@@ -19,6 +19,7 @@ ALLOWED = {
     "retrain.stages.evaluate": set(),
     "retrain.stages.drift": set(),  # Evidently is imported when the stage runs
     "retrain.ingest": set(),
+    "retrain.stages.report": {"torch"},  # the network, for attributions; never Lightning
 }
 
 

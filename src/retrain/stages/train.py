@@ -13,7 +13,6 @@ from retrain.models.export import export_onnx
 from retrain.models.training import MONITOR, FitResult, fit
 from retrain.stages._common import stage_main, write_json
 
-
 PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports")
 
 

@@ -1,7 +1,8 @@
-"""Stage `validate`: the dataset's Great Expectations suite on the raw data.
+"""Stage `validate`: the dataset's Great Expectations suite and the PII guard on the raw data.
 
 Writes a JSON summary (always, pass or fail) and Data Docs HTML; a blocking failure stops
-the pipeline with one line naming the file, the column and the expectation.
+the pipeline with one line naming the file, the column and the expectation (or, for a feature
+column that looks like personal data, the kind of data it looks like).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def run(params: Params) -> list[ValidationResult]:
                 str(file),
                 data_docs_dir=paths.data_docs if last else None,
                 partial_unexpected_count=params.validate_.partial_unexpected_count,
+                schema=params.dataset,
             )
         )
     summary = {

@@ -3,6 +3,8 @@
 One function, `validate_frame`, serves the DVC stage, the flows, the pull-request check and the
 data tests. An expectation's `severity` decides whether it blocks: "critical" blocks the
 pipeline, "warning" and "info" are reported only. Its `meta.why` says why it exists.
+Given the dataset schema, it also runs the PII guard (`retrain.validation.pii`) on the
+feature columns; a column that looks like personal data always blocks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from retrain.config import DatasetSchema
 from retrain.errors import DataError
+from retrain.validation.pii import PiiFinding, find_pii
 
 BLOCKING = "critical"
 
@@ -54,18 +58,20 @@ class ValidationResult:
     evaluated: int
     failures: list[Failure]
     data_docs: str | None = None
+    pii: list[PiiFinding] = field(default_factory=list)
 
     @property
     def blocking_failures(self) -> list[Failure]:
         return [f for f in self.failures if f.blocking]
 
     def headline(self) -> str:
-        """One line: the first blocking failure, and how many more there are."""
-        blocking = self.blocking_failures
-        if not blocking:
+        """One line: the first blocking problem (personal data first), and how many more."""
+        problems = [p.message(self.source) for p in self.pii]
+        problems += [f.message(self.source) for f in self.blocking_failures]
+        if not problems:
             return f"{self.source}: {self.evaluated} expectations of {self.suite} passed"
-        more = f" (+{len(blocking) - 1} more blocking)" if len(blocking) > 1 else ""
-        return blocking[0].message(self.source) + more
+        more = f" (+{len(problems) - 1} more blocking)" if len(problems) > 1 else ""
+        return problems[0] + more
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -186,8 +192,9 @@ def validate_frame(
     data_docs_dir: Path | None = None,
     partial_unexpected_count: int = 5,
     optional_columns: Sequence[str] = (),
+    schema: DatasetSchema | None = None,
 ) -> ValidationResult:
-    """Run the suite at `suite_path` on `df`.
+    """Run the suite at `suite_path` on `df`, and the PII guard when `schema` is given.
 
     Args:
         df: the table, as read from `source`.
@@ -197,6 +204,8 @@ def validate_frame(
         partial_unexpected_count: example values kept per failed expectation.
         optional_columns: columns whose expectations are skipped when the table lacks them
             (the target, for data to be scored).
+        schema: the dataset schema; its feature columns (less `pii_allow`) go through the
+            PII guard, whose findings block.
 
     Returns:
         A ValidationResult whose failures are listed in suite order.
@@ -244,12 +253,14 @@ def validate_frame(
         context.build_data_docs(site_names=["local"])
         docs = str(data_docs_dir / "index.html")
     stats = results.statistics
+    pii = find_pii(df, schema.features, schema.pii_allow) if schema is not None else []
     return ValidationResult(
         source=source,
         suite=suite.name,
-        success=not any(f.blocking for f in failures),
+        success=not pii and not any(f.blocking for f in failures),
         n_rows=len(df),
         evaluated=int(stats["evaluated_expectations"]),
         failures=failures,
         data_docs=docs,
+        pii=pii,
     )

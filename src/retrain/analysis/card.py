@@ -1,0 +1,395 @@
+"""The model card: one Markdown document (and the same as HTML) built from a run's own outputs.
+
+Every number comes from the files of the run (the train stage's model_card.json, the
+evaluate, prepare and report metrics), never typed in; nothing in it depends on the clock, so
+the same run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from retrain.report import MODELS
+
+SECTIONS = (
+    "Model",
+    "Data",
+    "Metrics",
+    "Slices",
+    "Calibration",
+    "Explanations",
+    "Known limits",
+    "Reproduce",
+)
+METRIC_COLUMNS = (
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "log_loss",
+    "brier",
+)
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """What the card is made of; each field is one output of the run, as JSON data."""
+
+    dataset: dict[str, Any]  # name, target, positive_class, id_column, numeric, categorical
+    train: dict[str, Any]  # the train stage's model_card.json
+    prepare: dict[str, Any]  # metrics/prepare.json
+    evaluate: dict[str, Any]  # metrics/evaluate.json
+    slices: dict[str, Any]  # retrain.analysis.slices.slice_metrics
+    calibration: dict[str, Any]  # the report stage's calibration metrics
+    attributions: dict[str, Any]  # the report stage's attribution metrics
+    top_features: int
+    min_slice_rows: int
+    paths: dict[str, str]  # artifact paths named in the card
+
+
+def _f(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    rule = align or "|" + "|".join("---" for _ in header) + "|"
+    return ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _model(c: CardInputs) -> list[str]:
+    t, e = c.train, c.evaluate
+    params = [
+        [f"`{k}`", f"{v:.6g}" if isinstance(v, float) else str(v)] for k, v in t["params"].items()
+    ]
+    cal = c.calibration
+    return [
+        f"A multilayer perceptron (PyTorch Lightning, hyperparameters tuned with Optuna) that "
+        f"scores the probability that `{c.dataset['target']}` is "
+        f"`{c.dataset['positive_class']}`.",
+        "",
+        *_table(
+            ["", ""],
+            [
+                ["model", f"`{t['model']}`, {t['n_inputs']} design inputs"],
+                ["served artifact", f"`{c.paths['onnx_model']}` with `{c.paths['preprocessor']}`"],
+                ["seed", str(t["seed"])],
+                ["best epoch / epochs run", f"{t['best_epoch']} / {t['epochs_run']}"],
+                ["trained on", t["device"]],
+                ["validation ROC AUC (early stopping)", _f(t["metrics"].get("val/auroc"))],
+                ["decision threshold", f"{_f(e['threshold'])} (best F1 on validation)"],
+                [
+                    "temperature",
+                    f"{cal['temperature']:.4f} ({'applied' if cal['applied'] else 'not applied'}"
+                    ", see Calibration)",
+                ],
+            ],
+        ),
+        "",
+        "Training parameters:",
+        "",
+        *_table(["parameter", "value"], params),
+    ]
+
+
+def _data(c: CardInputs) -> list[str]:
+    d, p = c.train["data"], c.prepare
+    rows = p.get("rows", {})
+    rate = p.get("positive_rate", {})
+    splits = ["train", "val", "test"]
+    return [
+        *_table(
+            ["", ""],
+            [
+                ["dataset", f"`{c.train['dataset']}`"],
+                ["raw data", f"`{d['path']}`"],
+                ["data version (DVC md5, pinned by data.dvc)", f"`{d['md5']}`"],
+                ["code version (git revision at training)", f"`{c.train['git_revision']}`"],
+                ["rows in / after cleaning", f"{p.get('rows_in')} / {p.get('rows_out')}"],
+                ["rows per split", ", ".join(f"{s} {rows.get(s)}" for s in splits)],
+                ["positive rate per split", ", ".join(f"{s} {_f(rate.get(s))}" for s in splits)],
+                [
+                    "features",
+                    f"{len(c.dataset['numeric'])} numeric, {len(c.dataset['categorical'])} "
+                    f"categorical ({p.get('n_features')} design columns after one-hot)",
+                ],
+                [
+                    "id column",
+                    f"`{c.dataset['id_column']}`, never a model input"
+                    if c.dataset.get("id_column")
+                    else "none",
+                ],
+            ],
+        ),
+        "",
+        "The split is stratified and seeded; scaling and one-hot encoding are fitted on the "
+        "training split only. Validation checks the raw data (Great Expectations suite and the "
+        "PII guard) before anything is trained.",
+    ]
+
+
+def _gap(e: dict[str, Any]) -> tuple[str, float]:
+    best = max(("logreg", "lightgbm"), key=lambda k: e[k]["roc_auc"])
+    return best, e["mlp"]["roc_auc"] - e[best]["roc_auc"]
+
+
+def _metrics(c: CardInputs) -> list[str]:
+    e = c.evaluate
+    rows = [
+        [label, *(_f(e[key].get(m)) for m in METRIC_COLUMNS)]
+        for key, label in MODELS.items()
+        if key in e
+    ]
+    best, gap = _gap(e)
+    return [
+        f"Test split, {e['n_test']} rows. Each model's threshold is its best F1 on validation "
+        f"(ours: {_f(e['threshold'])}).",
+        "",
+        *_table(["model", *METRIC_COLUMNS], rows, "|---|" + "---:|" * len(METRIC_COLUMNS)),
+        "",
+        f"Expected calibration error of our model on test: {_f(e['mlp'].get('ece'))}. Our ROC "
+        f"AUC is {'at or above' if gap >= 0 else 'below'} the better baseline "
+        f"({MODELS[best]}) by {abs(gap):.4f}.",
+    ]
+
+
+def _slices(c: CardInputs) -> list[str]:
+    s = c.slices
+    out = [
+        f"Metrics of our model on the {s['split']} split per value of each slice column, at the "
+        f"served threshold {_f(s['threshold'])}. Per column the rows add up to all {s['n']} "
+        f"rows ({s['positives']} positive). Slices under {c.min_slice_rows} rows are marked "
+        "*small*: their metrics are too noisy to judge. Machine-readable: "
+        f"`{c.paths['slice_metrics']}`.",
+    ]
+    overall = s["overall"]
+    for column, values in s["slices"].items():
+        rows = [
+            [
+                "**all**",
+                str(s["n"]),
+                str(s["positives"]),
+                _f(s["positives"] / s["n"]),
+                _f(overall["roc_auc"]),
+                _f(overall["recall"]),
+                _f(overall["f1"]),
+                "",
+            ]
+        ]
+        for value, entry in values.items():
+            m = entry["metrics"] or {}
+            note = "small" if entry["small"] else ""
+            if entry["metrics"] is None:
+                note = "one class only" + (", small" if entry["small"] else "")
+            rows.append(
+                [
+                    f"`{value}`",
+                    str(entry["n"]),
+                    str(entry["positives"]),
+                    _f(entry["positive_rate"]),
+                    _f(m.get("roc_auc")),
+                    _f(m.get("recall")),
+                    _f(m.get("f1")),
+                    note,
+                ]
+            )
+        out += ["", f"### `{column}`", ""]
+        out += _table(
+            ["value", "rows", "positives", "positive rate", "ROC AUC", "recall", "F1", "note"],
+            rows,
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        )
+        weak = s["weakest"].get(column)
+        if weak:
+            out += [
+                "",
+                f"Weakest: `{weak['value']}` (ROC AUC {_f(weak['roc_auc'])}, {weak['n']} rows).",
+            ]
+    return out
+
+
+def _calibration(c: CardInputs) -> list[str]:
+    cal = c.calibration
+    before, after = cal["test"]["before"], cal["test"]["after"]
+    verdict = (
+        "Temperature scaling is turned off (`report.temperature_scaling`)."
+        if not cal["enabled"]
+        else f"It lowers validation log loss by at least {cal['min_log_loss_gain']}, so it is "
+        f"**applied**: calibrated score = sigmoid(logit(score) / {cal['temperature']:.6f}); the "
+        f"same decisions come from the threshold {_f(cal['threshold_after'])} on calibrated "
+        "scores."
+        if cal["applied"]
+        else f"It lowers validation log loss by less than {cal['min_log_loss_gain']}, so it is "
+        "**not applied**: scores are served as the model gives them."
+    )
+    rows = [
+        [name, _f(before[k]), _f(after[k])]
+        for name, k in (("log loss", "log_loss"), ("Brier score", "brier"), ("ECE", "ece"))
+    ]
+    curve = [
+        [str(r["bin"]), _f(r["mean_predicted"]), _f(r["fraction_positive"]), str(r["count"])]
+        for r in cal["reliability"]["before"]
+    ]
+    return [
+        (
+            f"Temperature scaling fitted on the validation split only: T = "
+            f"{cal['temperature']:.4f}, validation log loss "
+            f"{_f(cal['val']['log_loss_before'])} -> {_f(cal['val']['log_loss_after'])}. "
+            if cal["enabled"]
+            else ""
+        )
+        + f"{verdict} The ONNX model itself is unchanged.",
+        "",
+        "On the test split (never used for fitting):",
+        "",
+        *_table(["", "before", f"after (T = {cal['temperature']:.4f})"], rows, "|---|---:|---:|"),
+        "",
+        f"Reliability curve of the served scores on test ({cal['bins']} equal-width bins; "
+        "`dvc plots show` draws it before and after scaling):",
+        "",
+        *_table(
+            ["bin", "mean predicted", "fraction positive", "rows"], curve, "|---:|---:|---:|---:|"
+        ),
+    ]
+
+
+def _explanations(c: CardInputs) -> list[str]:
+    a = c.attributions
+    ranked = sorted(a["columns"].items(), key=lambda kv: kv[1]["rank"])
+    top = ranked[: c.top_features]
+    rows = [
+        [
+            str(r["rank"]),
+            f"`{column}`",
+            _f(r["mean_abs"]),
+            f"{100 * r['share']:.1f}%",
+            f"{r['mean']:+.4f}",
+        ]
+        for column, r in top
+    ]
+    who = c.dataset.get("id_column")
+    return [
+        f"Integrated Gradients (Captum) on the network's logit, {a['rows']} test rows (a seeded "
+        f"sample), {a['n_steps']} steps, baseline `{a['baseline']}`; one-hot fragments summed "
+        "back into their original column. An attribution is in log-odds: how far the column "
+        "moves a customer's score away from the baseline row's (probability "
+        f"{_f(a['baseline_score'])}). Largest completeness error (Captum's convergence delta): "
+        f"{a['max_abs_delta']:.2e}. Machine-readable: `{c.paths['attributions']}`.",
+        "",
+        f"Top {len(top)} of {len(ranked)} columns by mean absolute attribution:",
+        "",
+        *_table(
+            ["rank", "column", "mean abs. attribution", "share", "mean (signed)"],
+            rows,
+            "|---:|---|---:|---:|---:|",
+        ),
+        "",
+        "Explain one prediction: "
+        + (f"`retrain explain --row-id <{who}>`." if who else "needs `dataset.id_column`."),
+    ]
+
+
+def _limits(c: CardInputs) -> list[str]:
+    e, s, cal = c.evaluate, c.slices, c.calibration
+    best, gap = _gap(e)
+    limits = [
+        f"Trained and tested on one snapshot of `{c.train['dataset']}` "
+        f"({c.prepare.get('rows_out')} rows); how it scores later customers is not measured "
+        "here.",
+    ]
+    if gap < 0:
+        limits.append(
+            f"Its test ROC AUC is {abs(gap):.4f} below the better baseline ({MODELS[best]}); "
+            "prefer the baseline where the difference matters."
+        )
+    small = [
+        f"`{col}={v}` ({x['n']} rows)"
+        for col, vals in s["slices"].items()
+        for v, x in vals.items()
+        if x["small"]
+    ]
+    if small:
+        limits.append("Slices too small to judge: " + ", ".join(small) + ".")
+    for column, weak in s["weakest"].items():
+        if weak["roc_auc"] < s["overall"]["roc_auc"] - 0.05:
+            limits.append(
+                f"Within `{column}={weak['value']}` the model ranks customers less well (ROC "
+                f"AUC {_f(weak['roc_auc'])} against {_f(s['overall']['roc_auc'])} overall; part "
+                "of the overall figure comes from telling the segments apart)."
+            )
+    limits += [
+        f"The decision threshold ({_f(e['threshold'])}) maximises F1 on validation; other "
+        "costs of a missed churner versus a wasted offer call for another threshold.",
+        "Attributions explain the model's score relative to the baseline row, not causes of "
+        "churn; correlated inputs (e.g. `tenure` and `total_charges`) share credit between "
+        "them somewhat arbitrarily.",
+        f"Calibration was fitted on {c.prepare.get('rows', {}).get('val')} validation rows"
+        + ("" if cal["applied"] else " and is not applied")
+        + "; it can drift with the data like everything else.",
+        "The PII guard is a heuristic on column names and sampled values; it does not prove a "
+        "table free of personal data.",
+    ]
+    return [f"- {item}" for item in limits]
+
+
+def _reproduce(c: CardInputs) -> list[str]:
+    revision = str(c.train["git_revision"])
+    commit = revision.removesuffix("-dirty")
+    note = []
+    if commit == "unknown":
+        commit = "<revision>"
+        note = ["", "The training run was outside git; use the commit that holds its dvc.lock."]
+    elif revision.endswith("-dirty"):
+        note = [
+            "",
+            f"Tracked files differed from `{commit}` when the model was trained (`dvc repro` "
+            "rewrites dvc.lock and the metrics as it goes); the commit that records this run's "
+            "dvc.lock is the one to check out.",
+        ]
+    return [
+        "```bash",
+        f"git checkout {commit} && dvc pull && dvc repro",
+        "```",
+        "",
+        "CPU runs are deterministic: the same commit and data give the same model and numbers.",
+        *note,
+    ]
+
+
+def render_markdown(c: CardInputs) -> str:
+    """The card as Markdown, one `##` heading per entry of SECTIONS, in that order."""
+    builders = (_model, _data, _metrics, _slices, _calibration, _explanations, _limits, _reproduce)
+    lines = [
+        f"# Model card: `{c.train['model']}` on `{c.train['dataset']}`",
+        "",
+        "Written by the `report` stage of `dvc repro` from this run's outputs; do not edit.",
+    ]
+    for title, build in zip(SECTIONS, builders, strict=True):
+        lines += ["", f"## {title}", "", *build(c)]
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.45; color: #1b1b1b; }
+table { border-collapse: collapse; margin: 0.5rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; }
+th { background: #f3f3f3; }
+code, pre { background: #f6f6f6; }
+pre { padding: 0.6rem; overflow-x: auto; }
+"""
+
+
+def render_html(markdown_text: str, title: str) -> str:
+    """The Markdown card as a standalone HTML page (no scripts, no external resources)."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )

@@ -1,0 +1,208 @@
+"""Stage `report`: explanations, slice metrics, calibration and the model card of the model.
+
+Reads what train and evaluate wrote (the checkpoint for attributions, the ONNX model for
+scores, model_card.json, metrics/evaluate.json) and writes machine-readable metrics, two DVC
+plots and the model card as Markdown and HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import expit
+
+from retrain.analysis.attributions import (
+    baseline_row,
+    global_attributions,
+    integrated_gradients,
+    load_network,
+    source_columns,
+)
+from retrain.analysis.calibration import fit_temperature, no_scaling, scale
+from retrain.analysis.card import CardInputs, render_html, render_markdown
+from retrain.analysis.slices import slice_metrics
+from retrain.config import Params
+from retrain.data.splits import Splits, load_splits
+from retrain.errors import RetrainError
+from retrain.models.metrics import (
+    calibration_points,
+    classification_metrics,
+    expected_calibration_error,
+)
+from retrain.models.predictor import Predictor
+from retrain.stages._common import stage_main, write_json
+
+# The explained network must be the served one: its sigmoid must match the ONNX scores.
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    slices: dict[str, Any]
+    calibration: dict[str, Any]
+    attributions: dict[str, Any]
+    card: str
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RetrainError(f"{path}: not found; run `dvc repro` (or `dvc pull`) first") from None
+    return data
+
+
+def _calibration(
+    params: Params,
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    threshold: float,
+) -> dict[str, Any]:
+    cfg, bins = params.report, params.evaluate.calibration_bins
+    (y_val, p_val), (y_test, p_test) = val, test
+    if cfg.temperature_scaling:
+        fit = fit_temperature(y_val, p_val, min_gain=cfg.min_log_loss_gain)
+    else:
+        fit = no_scaling(y_val, p_val, min_gain=cfg.min_log_loss_gain)
+    scaled = scale(p_test, fit.temperature)
+
+    def summary(p: np.ndarray) -> dict[str, float]:
+        m = classification_metrics(y_test, p, threshold)
+        return {
+            "log_loss": m["log_loss"],
+            "brier": m["brier"],
+            "ece": expected_calibration_error(y_test, p, bins),
+        }
+
+    return {
+        "temperature": fit.temperature,
+        "applied": fit.applied,
+        "enabled": cfg.temperature_scaling,
+        "fitted_on": "val",
+        "min_log_loss_gain": fit.min_log_loss_gain,
+        "val": {
+            "log_loss_before": fit.val_log_loss_before,
+            "log_loss_after": fit.val_log_loss_after,
+        },
+        "test": {"before": summary(p_test), "after": summary(scaled)},
+        # Monotone scaling: this threshold on calibrated scores makes the same decisions.
+        "threshold_after": round(float(scale(np.array([threshold]), fit.temperature)[0]), 6),
+        "bins": bins,
+    }
+
+
+def _attributions(
+    params: Params, splits: Splits, x_test: np.ndarray, p_test: np.ndarray
+) -> dict[str, Any]:
+    cfg = params.report
+    # A seeded sample keeps the stage to seconds; the rows are recorded by id for the curious.
+    rng = np.random.default_rng(params.seed)
+    n = min(cfg.explain_rows, len(x_test))
+    rows = np.sort(rng.choice(len(x_test), size=n, replace=False))
+    baseline = baseline_row(splits.matrix("train")[0], cfg.baseline)
+    result = integrated_gradients(
+        load_network(params.paths.checkpoint),
+        x_test[rows],
+        baseline,
+        source_columns(splits.preprocessor),
+        n_steps=cfg.ig_steps,
+    )
+    served = p_test[rows]
+    explained = expit(result.logits)
+    gap = float(np.abs(explained - served).max())
+    if gap > PARITY_TOLERANCE:
+        raise RetrainError(
+            f"{params.paths.checkpoint} and {params.paths.onnx_model} disagree by {gap:.2e}; "
+            "rerun `dvc repro train`"
+        )
+    ranked = global_attributions(result)
+    return {
+        "method": "integrated_gradients",
+        "target": "logit",
+        "baseline": cfg.baseline,
+        "baseline_score": round(float(expit(result.baseline_logit)), 6),
+        "rows": n,
+        "n_steps": cfg.ig_steps,
+        "max_abs_delta": round(float(np.abs(result.delta).max()), 8),
+        "columns": {r["column"]: {k: v for k, v in r.items() if k != "column"} for r in ranked},
+    }
+
+
+def run(params: Params) -> ReportResult:
+    paths, cfg = params.paths, params.report
+    # One thread: attributions are then the same bytes on every run and machine.
+    torch.set_num_threads(1)
+    train_card = _read_json(paths.model_card)
+    evaluation = _read_json(paths.metrics)
+    prepared = _read_json(paths.prepare_summary)
+    splits = load_splits(paths)
+    (x_val, y_val), (x_test, y_test) = splits.matrix("val"), splits.matrix("test")
+    predictor = Predictor(paths.preprocessor, paths.onnx_model)
+    p_val, p_test = predictor.predict_matrix(x_val), predictor.predict_matrix(x_test)
+    threshold = float(evaluation["threshold"])
+
+    slices = slice_metrics(
+        splits.frames["test"],
+        y_test,
+        p_test,
+        cfg.slices,
+        threshold=threshold,
+        min_rows=cfg.min_slice_rows,
+    )
+    calibration = _calibration(params, (y_val, p_val), (y_test, p_test), threshold)
+    attributions = _attributions(params, splits, x_test, p_test)
+
+    bins = params.evaluate.calibration_bins
+    before = calibration_points(y_test, p_test, bins)
+    after = calibration_points(y_test, scale(p_test, calibration["temperature"]), bins)
+    write_json(paths.slice_metrics, slices)
+    write_json(paths.calibration_metrics, calibration)
+    write_json(paths.attributions, attributions)
+    write_json(paths.calibration_scaled_plot, after)
+    write_json(
+        paths.attributions_plot,
+        [
+            {"column": c, "mean_abs_attribution": a["mean_abs"]}
+            for c, a in sorted(attributions["columns"].items(), key=lambda kv: kv[1]["rank"])
+        ],
+    )
+    card = render_markdown(
+        CardInputs(
+            dataset=params.dataset.model_dump(mode="json"),
+            train=train_card,
+            prepare=prepared,
+            evaluate=evaluation,
+            slices=slices,
+            calibration={**calibration, "reliability": {"before": before, "after": after}},
+            attributions=attributions,
+            top_features=cfg.top_features,
+            min_slice_rows=cfg.min_slice_rows,
+            paths={k: str(v) for k, v in paths.model_dump().items()},
+        )
+    )
+    for path, text in (
+        (paths.model_card_md, card),
+        (paths.model_card_html, render_html(card, f"Model card: {params.dataset.name}")),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    top = next(iter(sorted(attributions["columns"].items(), key=lambda kv: kv[1]["rank"])))
+    print(
+        f"report: top attribution {top[0]!r}; temperature {calibration['temperature']:.3f} "
+        f"({'applied' if calibration['applied'] else 'not applied'}); "
+        f"card {paths.model_card_md}"
+    )
+    return ReportResult(slices, calibration, attributions, card)
+
+
+def main() -> None:
+    stage_main("report", run)
+
+
+if __name__ == "__main__":
+    main()
