@@ -129,7 +129,6 @@ def compute_drift(
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
-    from evidently.presets import DataDriftPreset
 
     ref, cur = reference.copy(), current.copy()
     # A 0/1 flag is a category for drift purposes: a normed Wasserstein distance on two values
@@ -138,17 +137,20 @@ def compute_drift(
     numeric = [c for c in schema.numeric if c not in flags]
     categorical = [*schema.categorical, *flags]
     for frame in (ref, cur):
-        frame[flags] = frame[flags].astype("Int64").astype(str)
-    metrics: list[Any] = [
-        DataDriftPreset(
-            columns=numeric + categorical,
-            num_method=cfg.num_method,
-            cat_method=cfg.cat_method,
-            per_column_method=cfg.per_column_method or None,
-            num_threshold=cfg.num_threshold,
-            cat_threshold=cfg.cat_threshold,
+        # pandas categoricals: Evidently's value counts on them are ~10x faster than on objects.
+        for col in categorical:
+            frame[col] = frame[col].astype("category")
+
+    def method(col: str, default: str, threshold: float) -> Any:
+        return ValueDrift(
+            column=col, method=cfg.per_column_method.get(col, default), threshold=threshold
         )
-    ]
+
+    # One ValueDrift per column, not DataDriftPreset: the preset also runs the legacy
+    # dataset-drift metrics, which compute every column's test twice more and render plots;
+    # the share of drifted columns is counted here from the same per-column verdicts.
+    metrics: list[Any] = [method(c, cfg.num_method, cfg.num_threshold) for c in numeric]
+    metrics += [method(c, cfg.cat_method, cfg.cat_threshold) for c in categorical]
     if reference_scores is not None and current_scores is not None:
         ref[PREDICTION], cur[PREDICTION] = reference_scores, current_scores
         numeric.append(PREDICTION)
@@ -160,7 +162,7 @@ def compute_drift(
     has_target = schema.target in cur.columns and cur[schema.target].notna().all()
     if has_target:
         for frame in (ref, cur):
-            frame[schema.target] = frame[schema.target].astype(str)
+            frame[schema.target] = frame[schema.target].astype(str).astype("category")
         categorical.append(schema.target)
         metrics.append(
             ValueDrift(
