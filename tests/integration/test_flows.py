@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pandas as pd
 import pytest
 from prefect.flows import load_flow_from_entrypoint
 
-from tests.conftest import REPO, copy_repo
+from tests.conftest import REPO, copy_repo, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -152,6 +154,15 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     assert runs[0].parameters["drift"]["batch"].startswith("b-mix-0001")
     # Accepted batches are versioned: data.dvc moved on, and the drift report is on disk.
     assert (repo / "data.dvc").read_text() != pin_before
+    cloud = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--cloud", "data.dvc"],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "in sync" in cloud.stdout, cloud.stdout  # ... and pushed to the DVC remote
     report_dir = repo / "reports" / "monitor" / Path(mix_rec["destination"]).stem
     assert (report_dir / "drift.html").exists() and (report_dir / "drift.json").exists()
     assert "missing ['tenure']" in broken_rec["reason"]
