@@ -10,11 +10,14 @@ budgets (tests/conftest.py: small_overrides) and judges no budget.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
-from tests.conftest import small_overrides
+import yaml
 
 from bench.common import (
+    REPO,
     Goal,
     Section,
     Shared,
@@ -24,6 +27,7 @@ from bench.common import (
     make_repo,
     pipeline_params,
 )
+from tests.conftest import small_overrides
 
 BUDGET_S = 180.0
 NOOP_BUDGET_S = 5.0
@@ -65,12 +69,24 @@ def run(quick: bool, shared: Shared) -> Section:
                 noop <= NOOP_BUDGET_S,
             ),
         ]
+    if not quick:
+        section.notes.append(_same_model(repo))
     section.notes.append(
         "stage times are read from dvc's log (from one 'Running stage' line to the next), so "
         "they include DVC's work between stages"
     )
     section.data = {"total_s": total, "noop_s": noop, "stages": dict(stages), "metrics": metrics}
     return section
+
+
+def _same_model(repo: Path) -> str:
+    """Whether this run's ONNX model is byte-identical to the one in the checkout's dvc.lock."""
+    rel = "models/model/model.onnx"
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    pinned = {o["path"]: o["md5"] for o in lock["stages"]["train"]["outs"]}.get(rel)
+    got = hashlib.md5((repo / rel).read_bytes()).hexdigest()
+    same = "byte-identical to" if got == pinned else "DIFFERENT from"
+    return f"{rel} of this run is {same} the one recorded in the checkout's dvc.lock"
 
 
 def main() -> None:

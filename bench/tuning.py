@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.conftest import params_in
 
 from bench.common import REPO, Section, Shared, cli, fmt_ratio
+from tests.conftest import params_in
 
 N_TRIALS, N_TRIALS_QUICK = 8, 3
 
