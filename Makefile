@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench up down clean
+.PHONY: help install data run test lint format plots bench bench-quick up down clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,8 +71,11 @@ up: data ## Start the local Prefect stack (server, worker, deployments) and prin
 down: ## Stop exactly the Prefect server and worker that `make up` started
 	$(BIN)/retrain stack down
 
-bench: data ## Time the default pipeline against its budgets (bench/)
-	$(BIN)/python bench/pipeline.py
+bench: data ## Run every benchmark (~25 min on 2 cores) and rewrite bench/RESULTS.md
+	$(BIN)/python -m bench.run_all
+
+bench-quick: data ## Every benchmark at smoke sizes (< 2 min), to bench/RESULTS.quick.md
+	$(BIN)/python -m bench.run_all --quick
 
 clean: ## Remove pipeline outputs (not the data, the venv or the DVC cache)
 	rm -rf data/prepared models reports/evaluate reports/validation reports/monitor reports/plots dvc_plots

@@ -1,80 +1,96 @@
-"""Bench: the whole default pipeline on this machine, against the 3-minute budget.
+"""Bench: the whole default pipeline on the real data, against its 3-minute budget.
 
-Runs `dvc repro --force` on the default params in a temporary copy of this checkout, then a
-no-op `dvc repro`, and prints each stage's wall time and the ratios to their budgets.
+Runs `dvc repro` with this checkout's params.yaml in a temporary copy of it, then a no-op
+`dvc repro`, and reports each stage's wall time and the ratios to the budgets. Its
+metrics/evaluate.json is what bench 7 (model quality) reads. --quick uses the tests' small
+budgets (tests/conftest.py: small_overrides) and judges no budget.
 
-    .venv/bin/python bench/pipeline.py
+    .venv/bin/python -m bench.pipeline [--quick]
 """
 
 from __future__ import annotations
 
-import os
-import platform
-import re
-import subprocess
-import sys
-import tempfile
-import time
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # bench scripts reuse the tests' repo builder
-
-from tests.conftest import make_pipeline_repo  # noqa: E402
+from bench.common import (
+    REPO,
+    Goal,
+    Section,
+    Shared,
+    cli,
+    dvc_repro,
+    fmt_ratio,
+    make_repo,
+    pipeline_params,
+)
+from tests.conftest import small_overrides
 
 BUDGET_S = 180.0
 NOOP_BUDGET_S = 5.0
 
 
-def _timed_repro(repo: Path, *args: str) -> tuple[float, list[tuple[str, float]]]:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", *args],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def run(quick: bool, shared: Shared) -> Section:
+    params = pipeline_params()
+    if quick:
+        params = small_overrides(params)
+    repo = make_repo(shared["workdir"] / "pipeline", params)
+    total, stages = dvc_repro(repo)
+    noop, ran = dvc_repro(repo)
+    if ran:
+        raise RuntimeError(f"the second dvc repro ran {ran}")
+    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    shared["pipeline_metrics"] = {"metrics": metrics, "quick": quick}
+    config = "the tests' small budgets" if quick else "this checkout's params.yaml"
+    section = Section(
+        "P",
+        f"The whole pipeline on the real data ({config})",
+        ["stage", "wall"],
+        [[name, f"{seconds:.1f} s"] for name, seconds in stages]
+        + [["**dvc repro**", f"**{total:.1f} s**"], ["dvc repro (no-op)", f"{noop:.2f} s"]],
     )
-    stages: list[tuple[str, float]] = []
-    current, began = None, start
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        found = re.match(r"Running stage '(\w+)'", line)
-        if found:
-            now = time.perf_counter()
-            if current:
-                stages.append((current, now - began))
-            current, began = found.group(1), now
-    if proc.wait() != 0:
-        raise SystemExit("dvc repro failed")
-    total = time.perf_counter() - start
-    if current:
-        stages.append((current, time.perf_counter() - began))
-    return total, stages
+    if quick:
+        section.notes.append("--quick: budgets cut, so the 3-minute budget is not judged")
+    else:
+        section.goals += [
+            Goal(
+                "dvc repro, default params",
+                f"{total:.0f} s ({fmt_ratio(total / BUDGET_S)} of the budget)",
+                f"<= {BUDGET_S:.0f} s",
+                total <= BUDGET_S,
+            ),
+            Goal(
+                "no-op dvc repro, default pipeline",
+                f"{noop:.2f} s",
+                f"<= {NOOP_BUDGET_S:.0f} s",
+                noop <= NOOP_BUDGET_S,
+            ),
+        ]
+    if not quick:
+        section.notes.append(_same_model(repo))
+    section.notes.append(
+        "stage times are read from dvc's log (from one 'Running stage' line to the next), so "
+        "they include DVC's work between stages"
+    )
+    section.data = {"total_s": total, "noop_s": noop, "stages": dict(stages), "metrics": metrics}
+    return section
+
+
+def _same_model(repo: Path) -> str:
+    """Whether this run's ONNX model is byte-identical to the one in the checkout's dvc.lock."""
+    rel = "models/model/model.onnx"
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    pinned = {o["path"]: o["md5"] for o in lock["stages"]["train"]["outs"]}.get(rel)
+    got = hashlib.md5((repo / rel).read_bytes()).hexdigest()
+    same = "byte-identical to" if got == pinned else "DIFFERENT from"
+    return f"{rel} of this run is {same} the one recorded in the checkout's dvc.lock"
 
 
 def main() -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = make_pipeline_repo(Path(tmp) / "repo", params, Path(tmp) / "remote")
-        total, stages = _timed_repro(repo, "--force")
-        noop, _ = _timed_repro(repo)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    for name, seconds in stages:
-        print(f"  {name:<10} {seconds:6.1f} s")
-    print(
-        f"dvc repro --force (default params): {total:6.1f} s  ratio to {BUDGET_S:.0f} s budget: "
-        f"{total / BUDGET_S:.2f}  {'MET' if total <= BUDGET_S else 'MISSED'}"
-    )
-    print(
-        f"dvc repro (no-op):                  {noop:6.1f} s  "
-        f"ratio to {NOOP_BUDGET_S:.0f} s budget: "
-        f"{noop / NOOP_BUDGET_S:.2f}  {'MET' if noop <= NOOP_BUDGET_S else 'MISSED'}"
-    )
+    cli(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from retrain.data.datamodule import TensorBatches, batch_loader
 
@@ -38,3 +40,18 @@ def test_shuffle_is_seeded_and_changes_per_epoch():
     assert not torch.equal(epoch1, epoch2)
     ordered = next(iter(batch_loader(data, 100, shuffle=False)))[1]
     assert torch.equal(ordered, torch.arange(100, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("n_rows", [1000, 1024])  # a short last batch, and none
+def test_batches_follow_random_sampler_order_epoch_after_epoch(n_rows):
+    # Training results (and dvc.lock) stay what they were with BatchSampler(RandomSampler).
+    data = TensorBatches(np.zeros((n_rows, 1), np.float32), np.arange(n_rows, dtype=np.float32))
+    sampler = RandomSampler(data, generator=torch.Generator().manual_seed(3))
+    old = DataLoader(data, sampler=BatchSampler(sampler, 64, drop_last=False), batch_size=None)
+    new = batch_loader(data, 64, shuffle=True, seed=3)
+    assert len(new) == len(old)
+    for _ in range(3):
+        # Lightning stops after len(loader) batches instead of exhausting the iterator.
+        got = [b[1] for _, b in zip(range(len(new)), new, strict=False)]
+        want = [b[1] for _, b in zip(range(len(old)), old, strict=False)]
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))

@@ -60,6 +60,29 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*(LeafSpec|treespec).*")
 
 
+def make_trainer(
+    max_epochs: int,
+    callbacks: Sequence[Callback],
+    accelerator: str = "auto",
+    *,
+    checkpointing: bool = False,
+) -> pl.Trainer:
+    """The Trainer `fit` uses; the training benchmark builds the same one (bench/training.py)."""
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=max_epochs,
+        deterministic=True,
+        callbacks=list(callbacks),
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=checkpointing,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )
+
+
 def fit(
     train: Matrix,
     val: Matrix,
@@ -106,19 +129,7 @@ def fit(
             enable_version_counter=False,
         )
         all_callbacks.append(saver)
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=max_epochs,
-        deterministic=True,
-        callbacks=all_callbacks,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=saver is not None,
-        num_sanity_val_steps=0,
-        use_distributed_sampler=False,
-    )
+    trainer = make_trainer(max_epochs, all_callbacks, accelerator, checkpointing=saver is not None)
     trainer.fit(module, datamodule=data)
     best = stopper.best_score
     if checkpoint is not None and saver is not None and saver.best_model_path:

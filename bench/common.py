@@ -1,0 +1,345 @@
+"""What every benchmark shares: the result record, the machine, synthetic rows, stage processes.
+
+A benchmark module exposes `run(quick: bool) -> Section` and a `main()` that prints the
+section; `bench/run_all.py` collects the sections into bench/RESULTS.md. Every measurement is
+taken side by side with its reference in the same run and reported as a ratio, because the
+machine is shared and absolute times are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO / "data" / "raw" / "telco_churn.csv"
+
+
+@dataclass
+class Goal:
+    """One acceptance goal of issue 7 and whether this run met it."""
+
+    name: str
+    measured: str
+    target: str
+    met: bool | None  # None: not measurable in this run (said why in `measured`)
+
+    @property
+    def verdict(self) -> str:
+        return {True: "MET", False: "MISSED", None: "NOT MEASURED"}[self.met]
+
+
+@dataclass
+class Section:
+    """What one benchmark reports: a table, goals, notes, and raw numbers for the JSON."""
+
+    item: str
+    title: str
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def markdown(self) -> str:
+        out = [f"## {self.item}. {self.title}", ""]
+        if self.columns:
+            out.append("| " + " | ".join(self.columns) + " |")
+            out.append(
+                "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.columns))) + "|"
+            )
+            out += ["| " + " | ".join(row) + " |" for row in self.rows]
+            out.append("")
+        for g in self.goals:
+            out.append(f"- **{g.verdict}** {g.name}: {g.measured} (goal {g.target})")
+        if self.goals:
+            out.append("")
+        out += [f"{n}" if n.startswith("- ") else f"- {n}" for n in self.notes]
+        if self.notes:
+            out.append("")
+        out.append(f"_bench time {self.seconds:.0f} s_")
+        return "\n".join(out) + "\n"
+
+    def text(self) -> str:
+        """Plain text for the terminal: the same table with aligned columns."""
+        lines = [f"== {self.item}. {self.title}"]
+        if self.columns:
+            table = [[c.replace("**", "") for c in r] for r in [self.columns, *self.rows]]
+            widths = [max(len(r[i]) for r in table) for i in range(len(self.columns))]
+            for r in table:
+                lines.append("  " + "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+        lines += [f"  {g.verdict}: {g.name}: {g.measured} (goal {g.target})" for g in self.goals]
+        lines += [f"  note: {n.removeprefix('- ')}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for g, raw in zip(self.goals, out["goals"], strict=True):
+            raw["verdict"] = g.verdict
+        return out
+
+
+def machine() -> dict[str, str]:
+    """The machine, interpreter and library versions, for the header of RESULTS.md."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": mem,
+        "gpu": gpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load average at start (1, 5, 15 min)": load,
+    }
+
+
+def fmt_ratio(x: float) -> str:
+    return f"{x:.2f}x"
+
+
+def fmt_rate(x: float) -> str:
+    """Samples or rows per second, short: 873k, 1.2M."""
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.0f}k"
+    return f"{x:.0f}"
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.3f} s" if x < 1 else f"{x:.2f} s" if x < 100 else f"{x:.0f} s"
+
+
+def best_of(fn: Callable[[], float], repeats: int) -> float:
+    """Smallest of `repeats` timings: on a shared machine, noise only ever adds time."""
+    return min(fn() for _ in range(repeats))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def growth_exponent(sizes: list[int], values: list[float]) -> float:
+    """Slope of log(value) against log(size) between the two largest sizes: 1.0 is linear."""
+    (n0, n1), (v0, v1) = sizes[-2:], values[-2:]
+    return float(np.log(v1 / v0) / np.log(n1 / n0)) if v0 > 0 and v1 > 0 else float("nan")
+
+
+def median(xs: Iterable[float]) -> float:
+    return float(statistics.median(list(xs)))
+
+
+def synthetic_telco(n_rows: int, seed: int) -> pd.DataFrame:
+    """`n_rows` realistic rows: the real table resampled with a seed, numbers jittered.
+
+    Rows are drawn whole, so the categorical combinations stay consistent (no "No internet
+    service" next to "Fiber optic") and the churn signal is the real one. Tenure moves by up
+    to two months (a new customer, tenure 0, stays new), charges by about 2%, and
+    total_charges follows tenure; blanks stay where tenure is 0, as in the real table.
+    Customer ids are fresh, 1..n, so they are unique.
+    """
+    real = pd.read_csv(RAW)
+    rng = np.random.default_rng(seed)
+    df = real.iloc[rng.integers(0, len(real), n_rows)].reset_index(drop=True)
+    tenure = df["tenure"].to_numpy()
+    new_tenure = np.where(tenure > 0, np.clip(tenure + rng.integers(-2, 3, n_rows), 1, 72), 0)
+    monthly = np.round(df["monthly_charges"].to_numpy() * rng.normal(1, 0.02, n_rows), 2)
+    monthly = np.clip(monthly, 18.0, 120.0)
+    per_month = df["total_charges"].to_numpy() / np.maximum(tenure, 1)
+    total = np.round(per_month * new_tenure * rng.normal(1, 0.01, n_rows), 2)
+    df["tenure"] = new_tenure
+    df["monthly_charges"] = monthly
+    df["total_charges"] = np.where(new_tenure > 0, np.abs(total), np.nan)
+    df["customer_id"] = np.arange(1, n_rows + 1)
+    return df
+
+
+@dataclass
+class StageRun:
+    """One stage run in its own process, as `dvc repro` runs it."""
+
+    stage: str
+    wall_s: float  # the whole process: interpreter start, imports, the stage
+    import_s: float  # the stage module and the libraries it uses
+    run_s: float  # the stage's own `run(params)`
+    peak_rss_mb: float
+
+
+# What each stage imports when it runs; imported first so that run_s is the stage's own work.
+STAGE_IMPORTS = {
+    "validate": ["great_expectations", "pandas"],
+    "prepare": ["pandas", "pyarrow", "sklearn.model_selection"],
+    "tune": ["torch", "lightning.pytorch", "optuna", "optuna_integration"],
+    "train": ["torch", "lightning.pytorch", "onnx", "torch.onnx"],
+    "evaluate": ["onnxruntime", "lightgbm", "optuna", "sklearn.linear_model", "sklearn.metrics"],
+}
+STAGES = tuple(STAGE_IMPORTS)
+
+_STAGE_SHIM = """
+import importlib, json, resource, sys, time
+t0 = time.perf_counter()
+for name in {imports!r}:
+    importlib.import_module(name)
+from retrain.config import load_params
+from retrain.stages import {stage} as stage
+t1 = time.perf_counter()
+stage.run(load_params("params.yaml"))
+t2 = time.perf_counter()
+# VmHWM is this image's own peak; ru_maxrss would also count the parent's pages at fork.
+try:
+    with open("/proc/self/status") as fh:
+        kib = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("BENCH " + json.dumps({{"import_s": t1 - t0, "run_s": t2 - t1, "peak_kib": kib}}))
+"""
+
+
+def bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    env["DO_NOT_TRACK"] = "1"
+    return env
+
+
+def run_stage(repo: Path, stage: str) -> StageRun:
+    """Run one stage in a fresh process in `repo`, timing its imports and its `run`."""
+    code = _STAGE_SHIM.format(imports=STAGE_IMPORTS[stage], stage=stage)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo,
+        env=bench_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"stage {stage} failed in {repo}:\n{proc.stdout[-3000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("BENCH "))
+    out = json.loads(line.removeprefix("BENCH "))
+    return StageRun(stage, wall, out["import_s"], out["run_s"], out["peak_kib"] / 1024)
+
+
+def run_pipeline(repo: Path, stages: tuple[str, ...] = STAGES) -> list[StageRun]:
+    """The stages of dvc.yaml, in order, each in its own process (what `dvc repro` runs)."""
+    return [run_stage(repo, stage) for stage in stages]
+
+
+def dvc_repro(repo: Path, *args: str) -> tuple[float, list[tuple[str, float]]]:
+    """Wall time of `dvc repro ARGS` in `repo`, and of each stage it ran (from its log)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", *args],
+        cwd=repo,
+        env=bench_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stages: list[tuple[str, float]] = []
+    current, began = None, start
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        found = re.match(r"Running stage '(\w+)'", line)
+        if found:
+            now = time.perf_counter()
+            if current:
+                stages.append((current, now - began))
+            current, began = found.group(1), now
+    if proc.wait() != 0:
+        raise RuntimeError(f"dvc repro failed in {repo}:\n{''.join(lines)[-3000:]}")
+    total = time.perf_counter() - start
+    if current:
+        stages.append((current, time.perf_counter() - began))
+    return total, stages
+
+
+def pipeline_params(budgets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """params.yaml with each section's keys in `budgets` replaced (e.g. fewer epochs)."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in (budgets or {}).items():
+        target = raw
+        for key in section.split("."):
+            target = target[key]
+        target.update(values)
+    return raw
+
+
+def make_repo(dest: Path, params: dict[str, Any], n_rows: int | None = None) -> Path:
+    """A temporary git + DVC repository of this checkout holding `params`.
+
+    With `n_rows`, the raw table is replaced by that many synthetic rows (seeded).
+    """
+    from tests.conftest import make_pipeline_repo
+
+    # make_pipeline_repo runs `python -m dvc`: this interpreter must come first on PATH.
+    os.environ["PATH"] = bench_env()["PATH"]
+    dest.mkdir(parents=True, exist_ok=True)
+    repo = make_pipeline_repo(dest / "repo", params, dest / "remote")
+    if n_rows is not None:
+        raw = repo / "data" / "raw" / RAW.name
+        synthetic_telco(n_rows, seed=int(params["seed"])).to_csv(raw, index=False)
+    return repo
+
+
+Shared = dict[str, Any]
+
+
+def cli(run: Callable[[bool, Shared], Section], doc: str | None) -> None:
+    """The command line every benchmark shares: `--quick` and `--json PATH`."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI (seconds)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="retrain-bench-") as tmp:
+        section = run(args.quick, {"workdir": Path(tmp)})
+    section.seconds = time.perf_counter() - start
+    print(section.text())
+    if args.json:
+        args.json.write_text(json.dumps(section.to_json(), indent=2, default=str) + "\n")

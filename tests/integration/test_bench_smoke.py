@@ -1,0 +1,45 @@
+"""Smoke test of bench/: the cheap benchmarks run in --quick mode and report ratios.
+
+It checks that they run and say what they measured, never how fast: speed targets belong
+in the benchmarks' own output (bench/RESULTS.md), not in a timed test on a shared machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+CHEAP = ("training", "validation", "tuning", "quality")
+RATIO = re.compile(r"\b\d+\.\d\dx\b")
+
+
+def test_quick_benches_print_ratios_and_write_results(tmp_path, raw_csv):
+    out = tmp_path / "RESULTS.md"
+    env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run_all", "--quick", "--only", *CHEAP, "--output", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "FAILED" not in proc.stdout, proc.stdout[-3000:]
+    for title in ("1. Training throughput", "2. Validation", "5. Tuning", "7. Model quality"):
+        section = proc.stdout.split(f"== {title}", 1)[1].split("\n== ", 1)[0]
+        if title.startswith(("1.", "2.", "5.")):
+            assert RATIO.search(section), f"no ratio printed by {title!r}:\n{section}"
+    results = out.read_text()
+    assert "## Goals" in results and "--quick" in results
+    # Every goal gets a verdict; the items that cannot be measured yet say so.
+    verdicts = re.findall(r"\*\*(MET|MISSED|NOT MEASURED)\*\* \|", results)
+    assert len(verdicts) >= 6
+    assert "3. Drift" in results and "not yet measurable" in results
