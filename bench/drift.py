@@ -72,9 +72,10 @@ def run(quick: bool, shared: Shared) -> Section:
             ]
         )
         section.data[str(n)] = {"scipy_s": scipy_s, "ours_s": ours_s, "ratio": ratio}
-    section.goals.append(
-        Goal("drift check vs plain scipy", f"{worst:.2f}x", "<= 3x", worst <= GOAL)
-    )
+    # At smoke sizes Evidently's fixed cost per column dominates; the goal is for 100k and 1M.
+    verdict = None if quick else worst <= GOAL
+    measured = f"{worst:.2f}x" + (" (quick sizes: goal not judged)" if quick else "")
+    section.goals.append(Goal("drift check vs plain scipy", measured, "<= 3x", verdict))
     section.notes.append(
         "Evidently's DataDriftPreset took 12.4x at 100k rows: it also runs the legacy "
         "dataset-drift metrics, which compute every column's test twice more and build plots, "
