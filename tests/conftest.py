@@ -87,7 +87,7 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
     }
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run(
-        ["python", "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
         cwd=dest,
         check=True,
     )
