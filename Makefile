@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench bench-quick up down clean
+.PHONY: help install data run test lint format plots bench bench-quick up down clean check-pr
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,10 @@ format: install ## Apply ruff's formatting and import sorting
 
 plots: install ## Render the DVC plots to dvc_plots/index.html
 	$(BIN)/dvc plots show
+
+BASE ?= main
+check-pr: data ## Check this checkout against BASE (default main) as the PR workflow does
+	$(BIN)/retrain check-pr --base $(BASE)
 
 up: data ## Start the local Prefect stack (server, worker, deployments) and print the UI address
 	$(BIN)/retrain stack up --port $(PREFECT_PORT)

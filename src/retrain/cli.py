@@ -16,9 +16,9 @@ app.add_typer(data_app, name="data")
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="The pipeline configuration.")
 
 
-def _fail(err: Exception) -> None:
+def _fail(err: Exception, code: int = 1) -> None:
     typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 @data_app.command("fetch")
@@ -187,6 +187,43 @@ def explain(
         f"add up to {total:+.4f}, the score's log-odds minus the baseline's "
         f"(completeness error {result.delta:+.1e})."
     )
+
+
+@app.command("check-pr")
+def check_pr(
+    base: str = typer.Option(
+        ..., "--base", help="The git ref to compare with, e.g. main or origin/main."
+    ),
+    out: Path = typer.Option(
+        Path("reports/pr"), help="Folder for report.md, report.json, Data Docs, drift HTML."
+    ),
+    repro: bool = typer.Option(
+        True, "--repro/--no-repro", help="Run `dvc repro` when the pipeline's inputs changed."
+    ),
+    fail_on_drift: bool = typer.Option(
+        False, "--fail-on-drift", help="Make a tripped drift gate blocking (default: warning)."
+    ),
+) -> None:
+    """Check the working tree against a base ref: validation, suite changes, drift against
+    the base's data, params and metrics diff. Exit 0 passed, 1 blocked, 2 incomplete."""
+    from retrain.prcheck.check import run_check
+    from retrain.prcheck.git import toplevel
+    from retrain.prcheck.render import render_markdown
+
+    try:
+        root = toplevel(Path.cwd())
+        folder = out if out.is_absolute() else root / out
+        check = run_check(root, base, folder, rerun=repro, fail_on_drift=fail_on_drift)
+    except RetrainError as err:
+        _fail(err, code=2)
+        return
+    markdown = render_markdown(check)
+    (folder / "report.md").write_text(markdown)
+    (folder / "report.json").write_text(
+        json.dumps(check.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
+    )
+    typer.echo(markdown, nl=False)
+    raise typer.Exit(check.exit_code)
 
 
 @app.command("results")

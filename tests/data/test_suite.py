@@ -79,6 +79,9 @@ def test_wrong_type(real):
     assert failure.column == "monthly_charges"
     assert failure.expectation == "expect_column_values_to_be_in_type_list"
     assert "batch.csv: column 'monthly_charges'" in headline
+    # GE judges the dtype (every row); the failure names the one value that is not a number.
+    assert (failure.unexpected_count, failure.examples, failure.rows) == (1, ["29,85 EUR"], [3])
+    assert "1 of 7043 values are not numbers" in failure.detail
 
 
 def test_new_category(real):
@@ -87,6 +90,7 @@ def test_new_category(real):
     failure, headline = _first_blocking(broken)
     assert failure.column == "payment_method"
     assert failure.unexpected_count == 2
+    assert failure.rows == [1, 2]
     assert "Crypto" in headline
 
 
@@ -95,6 +99,7 @@ def test_null_target(real):
     broken.loc[0, "churn"] = np.nan
     failure, _ = _first_blocking(broken)
     assert failure.column == "churn"
+    assert failure.rows == [0]  # where the null is: its value says nothing
 
 
 def test_all_null_column(real):

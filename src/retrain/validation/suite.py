@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from retrain.config import DatasetSchema
@@ -38,6 +39,8 @@ class Failure:
     detail: str
     unexpected_count: int | None = None
     examples: list[Any] = field(default_factory=list)
+    # 0-based positions in the table of the first unexpected values (when GE reports them).
+    rows: list[int] = field(default_factory=list)
 
     @property
     def blocking(self) -> bool:
@@ -104,10 +107,17 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+MAX_DETAIL = 200  # an exception message can quote a whole column
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
+
+
 def _detail(result: dict[str, Any], exception: dict[str, Any] | None) -> tuple[str, list[Any]]:
     if exception and exception.get("raised_exception"):
         msg = str(exception.get("exception_message") or "could not be evaluated")
-        return msg.splitlines()[0], []
+        return _clip(msg.splitlines()[0]), []
     mismatched = (result.get("details") or {}).get("mismatched")
     if mismatched:
         parts = [f"{k} {sorted(v)}" for k, v in sorted(mismatched.items()) if v]
@@ -132,6 +142,38 @@ def _exception_of(info: Any) -> dict[str, Any] | None:
         if isinstance(value, dict) and value.get("raised_exception"):
             return value
     return None
+
+
+def _rows(result: dict[str, Any]) -> list[int]:
+    return [
+        int(i) for i in result.get("partial_unexpected_index_list") or [] if isinstance(i, int)
+    ]
+
+
+def _not_numbers(
+    df: pd.DataFrame, cfg: Any, n: int
+) -> tuple[str, int, list[Any], list[int]] | None:
+    """For a numeric type-list failure on a text column: the values that are not numbers.
+
+    GE judges the column's dtype, so it counts every row; the reviewer needs the few values
+    that made the column text (e.g. "twelve" among 7,000 numbers).
+    """
+    column = cfg.kwargs.get("column")
+    types = cfg.kwargs.get("type_list") or []
+    numeric = types and all(str(t).lower().startswith(("int", "uint", "float")) for t in types)
+    if not numeric or column not in df.columns or df[column].dtype != object:
+        return None
+    values = df[column]
+    bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+    if not bad.any():
+        return None
+    examples = [_jsonable(v) for v in values[bad].head(n)]
+    rows = [int(i) for i in np.flatnonzero(bad.to_numpy())[:n]]
+    detail = (
+        f"{int(bad.sum())} of {len(df)} values are not numbers (column dtype object), "
+        f"e.g. {examples}"
+    )
+    return _clip(detail), int(bad.sum()), examples, rows
 
 
 def _severity(cfg: Any) -> str:
@@ -283,7 +325,13 @@ def _validate_with_ge(
         if r.success:
             continue
         cfg = r.expectation_config
-        detail, examples = _detail(dict(r.result or {}), _exception_of(r.exception_info))
+        result = dict(r.result or {})
+        detail, examples = _detail(result, _exception_of(r.exception_info))
+        count, rows = result.get("unexpected_count"), _rows(result)
+        if cfg.type == "expect_column_values_to_be_in_type_list":
+            typed = _not_numbers(df, cfg, partial_unexpected_count)
+            if typed is not None:
+                detail, count, examples, rows = typed
         failures.append(
             Failure(
                 expectation=cfg.type,
@@ -291,8 +339,9 @@ def _validate_with_ge(
                 severity=_severity(cfg),
                 why=str((cfg.meta or {}).get("why", "")),
                 detail=detail,
-                unexpected_count=(r.result or {}).get("unexpected_count"),
+                unexpected_count=count,
                 examples=examples,
+                rows=rows,
             )
         )
     docs = None

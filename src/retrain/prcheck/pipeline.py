@@ -1,0 +1,161 @@
+"""DVC's view of a pull request: what changed in the inputs, params and metrics.
+
+Every call runs the `dvc` command line with the project's interpreter first on PATH, the way
+the stages run, so `dvc repro` here is the same `dvc repro` a developer runs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrain.orchestration.dvc import DvcError, dvc_env, stage_names
+
+# `dvc status` entries that mean an input of a stage changed. A missing output alone
+# ("deleted", "not in cache") is not a change of the pull request: it is a checkout that
+# has not pulled everything, and rerunning would only rebuild what the base already has.
+_INPUT_CHANGES = ("modified", "new", "added")
+
+
+def dvc_json(root: Path, *args: str) -> Any:
+    """Run `dvc <args> --json` in `root` and parse what it prints."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args, "--json"],
+        cwd=root,
+        env=dvc_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()][-3:]
+        raise DvcError(
+            f"dvc {' '.join(args)} failed (exit {proc.returncode}): " + " | ".join(tail)
+        )
+    text = proc.stdout.strip()
+    return json.loads(text) if text else {}
+
+
+def changed_inputs(status: dict[str, Any]) -> dict[str, list[str]]:
+    """Stage (or .dvc file) -> what changed in its inputs, from `dvc status --json`.
+
+    `{"train": [{"changed deps": {"params.yaml": {"train": "modified"}}}]}` becomes
+    `{"train": ["params.yaml: train modified"]}`; missing outputs are left out.
+    """
+    out: dict[str, list[str]] = {}
+    for stage, entries in status.items():
+        reasons = []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if isinstance(entry, str):  # "changed checksum", "always changed"
+                reasons.append(entry)
+                continue
+            for kind, items in entry.items():
+                # A stage's own outputs are results; a .dvc file's output is its data.
+                if kind == "changed outs" and not stage.endswith(".dvc"):
+                    continue
+                if not isinstance(items, dict):
+                    reasons.append(kind)
+                    continue
+                for path, state in items.items():
+                    if isinstance(state, dict):  # a params file: section -> state
+                        keys = ", ".join(f"{k} {v}" for k, v in state.items())
+                        reasons.append(f"{path}: {keys}")
+                    elif state in _INPUT_CHANGES:
+                        reasons.append(f"{path} {state}")
+        if reasons:
+            out[stage] = reasons
+    return out
+
+
+@dataclass
+class PipelineResult:
+    """What `dvc repro` did (or why it did not run), and the params and metrics diffs."""
+
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    reran: bool = False
+    stages_run: list[str] = field(default_factory=list)
+    skipped_because: str | None = None
+    error: str | None = None
+    lock_changed: bool = False  # dvc.lock differs from the commit after the re-run
+    params_diff: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics_diff: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _flatten(diff: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{file: {key: {old, new, ...}}} -> {"file:key" or "key": {...}} (key alone if one file)."""
+    files = [f for f, keys in diff.items() if keys]
+    out = {}
+    for file in files:
+        for key, change in diff[file].items():
+            out[key if len(files) == 1 and file == "params.yaml" else f"{file}:{key}"] = change
+    return out
+
+
+def params_diff(root: Path, base: str) -> dict[str, dict[str, Any]]:
+    """`dvc params diff <base>`: every param whose value differs, keyed `section.key`."""
+    return _flatten(dvc_json(root, "params", "diff", base))
+
+
+def metrics_diff(root: Path, base: str) -> dict[str, dict[str, Any]]:
+    """`dvc metrics diff <base> --all`: every metric (changed or not), keyed `file:key`."""
+    raw = dvc_json(root, "metrics", "diff", base, "--all")
+    return {f"{f}:{k}": v for f, keys in raw.items() for k, v in (keys or {}).items()}
+
+
+def repro(root: Path) -> tuple[list[str], str | None]:
+    """Run `dvc repro`; the stages that ran, and the error's last lines if it failed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=root,
+        env=dvc_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = proc.stdout + "\n" + proc.stderr
+    ran = [s for s in stage_names(root) if f"Running stage '{s}'" in output]
+    if proc.returncode == 0:
+        return ran, None
+    tail = [ln.strip() for ln in output.splitlines() if ln.strip()][-4:]
+    return ran, f"`dvc repro` failed (exit {proc.returncode}): " + " / ".join(tail)
+
+
+def check_pipeline(root: Path, base: str, *, rerun: bool, blocked: str | None) -> PipelineResult:
+    """Params diff, then `dvc repro` when inputs changed (unless told not to), then metrics diff.
+
+    Args:
+        root: the head checkout.
+        base: the base commit.
+        rerun: run `dvc repro` when `dvc status` shows changed inputs.
+        blocked: a reason not to run the pipeline at all (a blocking validation failure).
+    """
+    result = PipelineResult()
+    try:
+        result.params_diff = params_diff(root, base)
+    except DvcError as err:
+        result.notes.append(f"params diff unavailable: {err}")
+    try:
+        result.changed = changed_inputs(dvc_json(root, "status"))
+    except DvcError as err:
+        result.notes.append(f"dvc status failed: {err}")
+    if result.changed:
+        if blocked:
+            result.skipped_because = blocked
+        elif not rerun:
+            result.skipped_because = "--no-repro"
+        else:
+            result.stages_run, result.error = repro(root)
+            result.reran = True
+    try:
+        result.metrics_diff = metrics_diff(root, base)
+    except DvcError as err:
+        result.notes.append(f"metrics diff unavailable: {err}")
+    return result
