@@ -42,7 +42,11 @@ def _study(tmp: Path, raw: dict[str, Any]) -> dict[str, Any]:
     tune.run(params)
     seconds = time.perf_counter() - start
     summary = json.loads(params.paths.best_params.read_text())
+    import optuna
+
+    study = optuna.load_study(study_name=params.tune.study_name, storage=params.tune.storage)
     return {
+        "epochs": sum(len(t.intermediate_values) for t in study.trials),
         "seconds": seconds,
         "trials": summary["n_trials"],
         "pruned": summary["n_pruned"],
@@ -83,7 +87,7 @@ def run(quick: bool, shared: Shared) -> Section:
     section = Section(
         "5",
         "Tuning: pruning vs none, same seed and trial count",
-        ["study", "trials", "pruned", "wall", "trials/min", "best val AUROC"],
+        ["study", "trials", "pruned", "epochs trained", "wall", "trials/min", "best val AUROC"],
     )
     for name, r in (("median pruner (params.yaml)", pruned), ("no pruning", full)):
         section.rows.append(
@@ -91,6 +95,7 @@ def run(quick: bool, shared: Shared) -> Section:
                 name,
                 str(r["trials"]),
                 str(r["pruned"]),
+                str(r["epochs"]),
                 f"{r['seconds']:.1f} s",
                 f"{r['trials_per_min']:.1f}",
                 f"{r['best']:.4f}",
