@@ -67,9 +67,11 @@ def render(sections: list[Section], info: dict[str, str], quick: bool, seconds: 
         "",
         f"- mode: {mode}; whole run {seconds / 60:.1f} min",
         f"- commit: {_commit()}",
-        *[f"- {k}: {v}" for k, v in info.items()],
-        "- GPU: none on this machine, so no GPU run this session; bench 1 adds GPU rows "
-        "where torch.cuda.is_available()",
+        *[f"- {k}: {v}" for k, v in info.items() if k != "gpu"],
+        f"- GPU: {info['gpu']} (bench 1 adds GPU rows where torch.cuda.is_available())"
+        if info["gpu"] != "none"
+        else "- GPU: none on this machine: no GPU runs were possible this session (bench 1 adds "
+        "GPU rows where torch.cuda.is_available())",
         "",
         "## Goals",
         "",
