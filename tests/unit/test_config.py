@@ -80,3 +80,17 @@ def test_dvc_yaml_templates_only_known_params_keys(default_params_raw):
     paths = default_params_raw["paths"]
     keys = ("roc_plot", "pr_plot", "calibration_plot", "confusion_plot")
     assert plotted == {paths[k] for k in keys}
+
+
+def test_gate_slices_must_be_features(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["registry"]["gate"]["slices"] = ["contract", "region"]
+    with pytest.raises(ConfigError, match=r"registry.gate.slices names \['region'\]"):
+        parse_params(raw)
+
+
+def test_gate_metric_must_be_threshold_free(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["registry"]["gate"]["metric"] = "f1"
+    with pytest.raises(ConfigError, match=r"registry\.gate\.metric"):
+        parse_params(raw)
