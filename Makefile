@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench bench-quick up down clean check-pr
+.PHONY: help install data run test lint format plots bench bench-quick up down runs reproduce clean check-pr
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,14 @@ up: data ## Start the local Prefect stack (server, worker, deployments) and prin
 
 down: ## Stop exactly the Prefect server and worker that `make up` started
 	$(BIN)/retrain stack down
+
+runs: install ## List the recorded retrains and the model registry (retrain runs, gto show)
+	$(BIN)/retrain runs
+	@$(BIN)/gto show || true
+
+reproduce: install ## Replay a recorded retrain in a fresh clone: make reproduce RUN=<run-id>
+	@test -n "$(RUN)" || { echo "usage: make reproduce RUN=<run-id>  (see make runs)"; exit 2; }
+	$(BIN)/retrain reproduce $(RUN)
 
 bench: data ## Run every benchmark (~25 min on 2 cores) and rewrite bench/RESULTS.md
 	$(BIN)/python -m bench.run_all

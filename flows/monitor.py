@@ -3,8 +3,9 @@
 For each file in paths.landing (in name order): validate it; a rejected batch goes to
 quarantine with its report; an accepted one is versioned with DVC, then compared with the
 training reference (Evidently: per-column data drift, the production model's scores, labels
-when present). When the drift gate trips, the retrain deployment is started with reason
-"drift" and the drift summary; otherwise a passing summary is recorded.
+when present); the production model is the registry's prod version (before the first
+promotion, the workspace model). When the drift gate trips, the retrain deployment is started
+with reason "drift" and the drift summary; otherwise a passing summary is recorded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from retrain.config import Params, load_params_at
 from retrain.data.io import SUFFIXES, read_file
 from retrain.ingest import IngestResult, ingest_file
 from retrain.orchestration import artifacts
+from retrain.registry.serving import NoProdModel, ServedModel, prod_model
 from retrain.stages.drift import batch_drift
 
 RETRAIN_DEPLOYMENT = "retrain/retrain"
@@ -30,9 +32,14 @@ def ingest(file: Path, params: Params) -> IngestResult:
 
 
 @task(task_run_name="drift {batch.name}")
-def check_drift(batch: Path, params: Params) -> dict[str, Any]:
+def check_drift(batch: Path, params: Params, model: ServedModel | None) -> dict[str, Any]:
     out = params.paths.monitor_dir / batch.stem
-    summary = {"batch": batch.name, **batch_drift(read_file(batch), params, out / "drift.html")}
+    files = (model.preprocessor, model.onnx) if model else None
+    summary = {
+        "batch": batch.name,
+        "model": model.label if model else "workspace",
+        **batch_drift(read_file(batch), params, out / "drift.html", files),
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
@@ -66,6 +73,10 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
     files = sorted(p for p in landing.glob("*") if p.is_file() and p.suffix in SUFFIXES)
     if not files:
         logger.info("no new batch in %s", landing)
+    try:
+        model: ServedModel | None = prod_model(Path(repo).resolve(), params)
+    except NoProdModel:
+        model = None  # nothing promoted yet: the workspace model is all there is
     records = []
     for file in files:
         result = ingest(file, params)
@@ -79,7 +90,7 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
                 file.name,
             )
         if result.status == "accepted" and result.destination:
-            summary = check_drift(Path(result.destination), params)
+            summary = check_drift(Path(result.destination), params, model)
             record["drift"] = summary["gate"]
             artifacts.publish_markdown(
                 "drift-summary", artifacts.drift_markdown(summary), file.name

@@ -1,4 +1,9 @@
-"""Flow `predict`: batch scoring of a CSV/Parquet file with the production model."""
+"""Flow `predict`: batch scoring of a CSV/Parquet file with the production model.
+
+The model is always the version in the registry's serving stage (`prod`), materialised
+from the DVC cache or remote for the commit that stage's tag points at; never whatever
+the workspace happens to hold.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from retrain.config import load_params_at
 from retrain.data.io import read_table
 from retrain.errors import ValidationFailed
 from retrain.orchestration import artifacts
+from retrain.registry.serving import prod_model
 from retrain.scoring import score_frame
 from retrain.validation.suite import validate_frame
 
@@ -32,8 +38,9 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     )
     if not result.success:
         raise ValidationFailed(result.headline())
+    served = prod_model(Path(repo).resolve(), params)
     now = datetime.now(UTC)
-    scored = score_frame(df, params, now=now)
+    scored = score_frame(df, params, served, now=now)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     out = (
         Path(output_path)
@@ -42,7 +49,7 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     scored.to_parquet(out, index=False)
-    version = scored["model_version"].iloc[0]
+    version = f"{served.label} ({scored['model_version'].iloc[0]})"
     get_run_logger().info("scored %d rows of %s with %s -> %s", len(scored), source, version, out)
     artifacts.publish_link("predictions", out, f"{len(scored)} rows scored by {version}")
     return str(out)

@@ -132,6 +132,27 @@ def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
     return repo
 
 
+def record_workspace_as_prod(repo: Path) -> dict[str, Any]:
+    """Record the repo's trained workspace as the first prod version, as the first retrain
+    would (no champion: promoted), without running the flow."""
+    from retrain.config import load_params_at
+    from retrain.registry import record
+    from retrain.registry.gate import GateResult
+
+    params = load_params_at(repo)
+    start = record.begin(repo, params, "manual", record.new_run_id())
+    first = GateResult("first", True, ["no model in production"], "roc_auc", 0.0, 0, {})
+    return record.write(
+        repo,
+        params,
+        start,
+        gate=first,
+        champion=None,
+        warm_start={"champion": None, "params": None},
+        stages={},
+    )
+
+
 def copy_repo(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, symlinks=True)
     return dest

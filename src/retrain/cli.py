@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from retrain.errors import RetrainError
+
+if TYPE_CHECKING:
+    from retrain.config import Params
 
 app = typer.Typer(help="Validated, tuned, reproducible retraining of a tabular classifier.")
 data_app = typer.Typer(help="Obtain and check the pinned raw data.")
@@ -240,6 +244,90 @@ def results(
     typer.echo(results_table(metrics), nl=False)
     if readme and update_readme(readme, metrics):
         typer.echo(f"updated {readme}")
+
+
+def _checkout(params: Path) -> tuple[Path, Params]:
+    from retrain.config import load_params_at
+
+    root = params.resolve().parent
+    return root, load_params_at(root)
+
+
+@app.command("runs")
+def runs(params: Path = PARAMS) -> None:
+    """List the recorded retrains: date, reason, data version, metrics, promoted or not."""
+    from retrain.registry import record, versions
+
+    try:
+        root, cfg = _checkout(params)
+        found = record.list_runs(root, cfg)
+        prod = versions.in_stage(root, cfg.registry.model_name, cfg.registry.stage)
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    if not found:
+        typer.echo("no recorded runs yet (a retrain writes one: tag run/<run-id>)")
+        return
+    metric = cfg.registry.gate.metric
+    typer.echo(
+        f"{'run':<24} {'finished (UTC)':<20} {'reason':<9} {'data':<10} "
+        f"{metric:>8} {'ece':>7}  {'model':<8} {'decision':<10} prod"
+    )
+    for r in found:
+        model = r["model"]
+        here = "<- prod" if prod and model["version"] == prod.version else ""
+        typer.echo(
+            f"{r['run_id']:<24} {r['finished_at'][:19].replace('T', ' '):<20} "
+            f"{r['reason']:<9} {r['data']['md5'][:8]:<10} "
+            f"{_num(r['metrics'].get(metric)):>8} {_num(r['metrics'].get('ece')):>7}  "
+            f"{model['version'] or '-':<8} {r['gate']['decision']:<10} {here}"
+        )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command("rollback")
+def rollback(params: Path = PARAMS) -> None:
+    """Return the serving stage (prod) to the version that held it before the current one."""
+    from retrain.registry import lock, versions
+    from retrain.registry.git import identity_env
+
+    try:
+        root, cfg = _checkout(params)
+        reg = cfg.registry
+        with lock.exclusive(cfg.paths.retrain_lock, "rollback", reg.lock_timeout_s):
+            was, now = versions.rollback(root, reg.model_name, reg.stage, identity_env(root))
+    except RetrainError as err:
+        _fail(err)
+        return
+    typer.echo(f"{reg.model_name} {reg.stage}: {was} -> {now}")
+
+
+@app.command("reproduce")
+def reproduce(
+    run_id: str = typer.Argument(..., help="The run to replay (see `retrain runs`)."),
+    params: Path = PARAMS,
+    keep: bool = typer.Option(False, help="Keep the temporary clone and print its path."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream DVC's output."),
+) -> None:
+    """Replay a recorded run in a fresh clone; exit 1 if anything differs from the record."""
+    from retrain.registry import reproduce as replay
+
+    try:
+        root, cfg = _checkout(params)
+        result = replay.replay(
+            root, cfg, run_id, keep=keep, on_line=typer.echo if verbose else None
+        )
+    except RetrainError as err:
+        _fail(err)
+        return
+    typer.echo(replay.report(result))
+    if keep:
+        typer.echo(f"clone kept at {result.clone}")
+    if not result.identical:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

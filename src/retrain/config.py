@@ -106,6 +106,10 @@ class Paths(_Strict):
     calibration_scaled_plot: Path
     model_card_md: Path
     model_card_html: Path
+    warm_start: Path
+    run_record: Path
+    serving_dir: Path
+    retrain_lock: Path
 
 
 class ValidateParams(_Strict):
@@ -239,6 +243,35 @@ class ReportParams(_Strict):
     min_log_loss_gain: float = Field(default=0.0005, ge=0)
 
 
+GateMetric = Literal["roc_auc", "pr_auc", "log_loss", "brier"]
+
+
+class GateParams(_Strict):
+    """When a challenger replaces the champion (both scored on the same current holdout)."""
+
+    # Threshold-free metrics only: the two models have different decision thresholds.
+    metric: GateMetric = "roc_auc"
+    # Required improvement in `metric`; negative accepts a challenger up to that much worse.
+    margin: float = Field(default=0.002, ge=-1, le=1)
+    slices: list[str] = Field(default_factory=list)
+    slice_tolerance: float = Field(default=0.02, ge=0)
+    min_slice_rows: int = Field(default=50, ge=1)
+    # ... and at least this many of each class: an AUC on two positives is noise.
+    min_slice_class_rows: int = Field(default=10, ge=1)
+    max_ece: float = Field(default=0.05, gt=0)
+    # Score only test rows the champion never trained or validated on (by id column).
+    unseen_only: bool = True
+
+
+class RegistryParams(_Strict):
+    """Run records, the GTO model registry and the gate; read by the retrain flow, not DVC."""
+
+    model_name: str = Field(default="model", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    stage: str = Field(default="prod", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    lock_timeout_s: float = Field(default=3600, ge=0)
+    gate: GateParams = GateParams()
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -253,6 +286,7 @@ class Params(_Strict):
     evaluate: EvaluateParams
     drift: DriftParams = DriftParams()
     report: ReportParams
+    registry: RegistryParams = RegistryParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -262,6 +296,11 @@ class Params(_Strict):
         if unknown:
             raise ValueError(
                 f"report.slices names column(s) {unknown} that are not dataset features"
+            )
+        unknown = [c for c in self.registry.gate.slices if c not in self.dataset.features]
+        if unknown:
+            raise ValueError(
+                f"registry.gate.slices names {unknown}, which are not dataset features"
             )
         return self
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from retrain.config import Params
+
+if TYPE_CHECKING:
+    from retrain.registry.serving import ServedModel
 
 
 def model_version(model: Path) -> str:
@@ -17,22 +21,44 @@ def model_version(model: Path) -> str:
 
 
 def threshold(params: Params) -> float:
-    """The decision threshold the evaluate stage chose for the production model."""
+    """The decision threshold the evaluate stage chose for the workspace model."""
     import json
 
     return float(json.loads(params.paths.metrics.read_text())["threshold"])
 
 
-def score_frame(df: pd.DataFrame, params: Params, *, now: datetime | None = None) -> pd.DataFrame:
-    """Probabilities and labels for every row, stamped with the model version and time."""
+def score_frame(
+    df: pd.DataFrame,
+    params: Params,
+    model: ServedModel | None = None,
+    *,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """Probabilities and labels for every row, stamped with the model version and time.
+
+    Args:
+        df: the raw table (validated).
+        params: dataset schema and, without `model`, the workspace model's paths.
+        model: a registered version (the predict flow passes the prod one); None scores
+            with the workspace model, for which `registry_version` is empty.
+        now: the scoring time to stamp (default: the current UTC time).
+    """
     from retrain.models.predictor import Predictor
 
-    paths = params.paths
-    predictor = Predictor(paths.preprocessor, paths.onnx_model)
-    proba = predictor.predict_proba(df)
-    out = pd.DataFrame({"probability": proba, "label": (proba >= threshold(params)).astype(int)})
+    if model is None:
+        onnx, pre, cut, label = (
+            params.paths.onnx_model,
+            params.paths.preprocessor,
+            threshold(params),
+            "",
+        )
+    else:
+        onnx, pre, cut, label = model.onnx, model.preprocessor, model.threshold, model.label
+    proba = Predictor(pre, onnx).predict_proba(df)
+    out = pd.DataFrame({"probability": proba, "label": (proba >= cut).astype(int)})
     if params.dataset.id_column and params.dataset.id_column in df.columns:
         out.insert(0, params.dataset.id_column, df[params.dataset.id_column].to_numpy())
-    out["model_version"] = model_version(paths.onnx_model)
+    out["model_version"] = model_version(onnx)
+    out["registry_version"] = label
     out["scored_at"] = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return out

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from prefect.flows import load_flow_from_entrypoint
 
-from tests.conftest import REPO, copy_repo, pipeline_env
+from tests.conftest import REPO, copy_repo, pipeline_env, record_workspace_as_prod
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,11 +60,23 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
         ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"], False
     )
     assert (repo / "dvc.lock").read_bytes() == lock
+    # Nothing was in production: the model becomes the first prod version, with a record.
+    assert result["gate"] == "first"
+    assert result["model"]["version"] == result["model"]["prod"] == "v1.0.0"
+    assert subprocess.run(
+        ["git", "tag", "--list", f"run/{result['run_id']}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     found = artifacts_of(state.state_details.flow_run_id)
-    assert {"metrics", "validation-summary", "plots", "data-docs", "model-card"} <= set(found)
+    expected = {"metrics", "validation-summary", "plots", "data-docs", "model-card", "gate"}
+    assert expected | {"run-record"} <= set(found)
+    assert "PROMOTED (first model)" in found["gate"]
     rows = json.loads(found["metrics"]) if isinstance(found["metrics"], str) else found["metrics"]
     auc = next(r for r in rows if r["metric"] == "roc_auc")
-    assert auc["ours (MLP)"] == auc["production"] > 0.8  # nothing retrained: production unchanged
+    assert auc["ours (MLP)"] > 0.8 and auc["production"] is None  # no production model before
 
 
 def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
@@ -78,11 +90,22 @@ def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
     kept = {
         p: (repo / p).read_bytes() for p in ("models/model/model.onnx", "metrics/evaluate.json")
     }
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     state = flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
     assert state.is_failed()
     assert "column 'contract' failed expect_column_values_to_be_in_set" in str(state.message)
     for path, content in kept.items():
         assert (repo / path).read_bytes() == content, path
+    # A failed retrain leaves no record: no commit, no tag.
+    git_state = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    assert git_state == head
+    assert not subprocess.run(
+        ["git", "tag"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     summary = artifacts_of(state.state_details.flow_run_id)["validation-summary"]
     assert "FAILED" in summary and "Three year" in summary
 
@@ -171,6 +194,11 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):
     repo = copy_repo(trained_repo, tmp_path / "repo")
+    src = tmp_path / "none.csv"
+    pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(5).to_csv(src, index=False)
+    state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
+    assert state.is_failed() and "run a retrain first" in str(state.message)  # no prod yet
+    assert record_workspace_as_prod(repo)["model"]["prod"] == "v1.0.0"
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(50).drop(columns=["churn"])
     src = tmp_path / "to_score.parquet"
     table.to_parquet(src)
@@ -181,10 +209,12 @@ def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_pat
         "probability",
         "label",
         "model_version",
+        "registry_version",
         "scored_at",
     ]
     assert len(scored) == 50 and scored["probability"].between(0, 1).all()
     assert scored["model_version"].nunique() == 1 and scored["model_version"][0].startswith("md5:")
+    assert set(scored["registry_version"]) == {"churn-model@v1.0.0"}
     assert out.parent == repo / "predictions"
 
 

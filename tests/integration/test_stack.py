@@ -65,13 +65,23 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert seen["state"] == "COMPLETED", seen["message"]
-    stage_tasks = {k: v for k, v in seen["tasks"].items() if not k.startswith("push")}
-    assert stage_tasks == dict.fromkeys(
-        ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"], "COMPLETED"
+    stages = ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"]
+    assert {k: v for k, v in seen["tasks"].items() if k in stages} == dict.fromkeys(
+        stages, "COMPLETED"
     )
-    assert {"metrics", "validation-summary", "plots", "data-docs", "model-card"} <= set(
-        seen["artifacts"]
-    )
+    # Around the stages: the champion lookup, the gate, the push and the record.
+    others = sorted(k.rsplit("-", 1)[0] for k in seen["tasks"] if k not in stages)
+    assert others == ["challenge", "find_champion", "push", "write_record"]
+    assert set(seen["tasks"].values()) == {"COMPLETED"}
+    assert {
+        "metrics",
+        "validation-summary",
+        "plots",
+        "data-docs",
+        "gate",
+        "run-record",
+        "model-card",
+    } <= set(seen["artifacts"])
     assert seen["schedules"] == {
         "retrain/retrain": ["0 3 * * 1"],
         "monitor/monitor": ["0 6 * * *"],
@@ -79,3 +89,6 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     }
     # The flow drove DVC itself: the same inputs give the same dvc.lock as a plain `dvc repro`.
     assert (repo / "dvc.lock").read_text() == (trained_repo / "dvc.lock").read_text()
+    # ... and recorded the run: the first model is prod.
+    tags = subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True).stdout
+    assert "churn-model#prod#1" in tags.split() and "run/" in tags

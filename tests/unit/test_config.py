@@ -110,3 +110,17 @@ def test_report_and_pii_keys_are_checked(default_params_raw, section, key, value
     raw[section][key] = value
     with pytest.raises(ConfigError, match=message):
         parse_params(raw)
+
+
+def test_gate_slices_must_be_features(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["registry"]["gate"]["slices"] = ["contract", "region"]
+    with pytest.raises(ConfigError, match=r"registry.gate.slices names \['region'\]"):
+        parse_params(raw)
+
+
+def test_gate_metric_must_be_threshold_free(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["registry"]["gate"]["metric"] = "f1"
+    with pytest.raises(ConfigError, match=r"registry\.gate\.metric"):
+        parse_params(raw)

@@ -183,7 +183,10 @@ def compute_drift(
 
     def column(name: str, kind: str) -> ColumnDrift:
         method, score, threshold = values[name]
-        return ColumnDrift(name, kind, method, score, threshold, verdicts[name])
+        # Rounded: Evidently sums categories in set order, which varies with the process's
+        # hash seed, so the last bits of a score vary from run to run (and a replay of a
+        # run would not be byte-identical). The verdict is Evidently's own, unrounded.
+        return ColumnDrift(name, kind, method, round(float(score), 6), threshold, verdicts[name])
 
     return DriftReport(
         reference_rows=len(ref),

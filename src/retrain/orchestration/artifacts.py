@@ -80,6 +80,23 @@ def drift_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def record_markdown(record: dict[str, Any]) -> str:
+    """A run record in a few lines: what ran on which data, and what became of the model."""
+    model, metric = record["model"], record["gate"]["metric"]
+    promoted = "promoted to prod" if model["promoted"] else f"not promoted (prod: {model['prod']})"
+    return "\n".join(
+        [
+            f"## Record `run/{record['run_id']}` ({record['reason']})",
+            "",
+            f"- code: `{record['code_revision'][:12]}`; data: `{record['data']['md5']}` "
+            f"({len(record['data']['batches'])} batches)",
+            f"- {metric}: {record['metrics'].get(metric)}; ECE {record['metrics'].get('ece')}",
+            f"- model: {model['name']} {model['version']}, {promoted}",
+            f"- replay: `retrain reproduce {record['run_id']}`",
+        ]
+    )
+
+
 def file_link(path: Path) -> str:
     return path.resolve().as_uri()
 

@@ -21,8 +21,8 @@ class DvcError(RetrainError):
     """A DVC command failed; the message carries the last lines it printed."""
 
 
-def dvc_env() -> dict[str, str]:
-    env = dict(os.environ)
+def dvc_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("GX_ANALYTICS_ENABLED", "false")
     return env
@@ -33,8 +33,15 @@ def stage_names(repo: Path) -> list[str]:
     return list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
 
 
-def run_dvc(repo: Path, *args: str, on_line: Callable[[str], None] | None = None) -> list[str]:
+def run_dvc(
+    repo: Path,
+    *args: str,
+    on_line: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> list[str]:
     """Run `dvc *args` in `repo`; each output line goes to `on_line` as it is printed.
+
+    `env` adds variables to the inherited environment (e.g. PYTHONPATH for a replay).
 
     Returns:
         Every line printed (stdout and stderr interleaved).
@@ -45,7 +52,7 @@ def run_dvc(repo: Path, *args: str, on_line: Callable[[str], None] | None = None
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=repo,
-        env=dvc_env(),
+        env=dvc_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

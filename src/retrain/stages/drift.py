@@ -27,15 +27,25 @@ def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame.rename(columns={TARGET: target})
 
 
-def batch_drift(batch: pd.DataFrame, params: Params, html: Any = None) -> dict[str, Any]:
-    """Drift of a raw batch against the train split, with the production model's scores."""
+def batch_drift(
+    batch: pd.DataFrame, params: Params, html: Any = None, model: tuple[Any, Any] | None = None
+) -> dict[str, Any]:
+    """Drift of a raw batch against the train split, with a model's scores.
+
+    Args:
+        batch: the raw batch.
+        params: schema, drift settings and the paths of the train split and workspace model.
+        html: where to write Evidently's report for people, if anywhere.
+        model: (preprocessor, ONNX model) to score with (the monitor flow passes the prod
+            version's); default the workspace model, which is what this stage checks.
+    """
     from retrain.models.predictor import Predictor
     from retrain.monitoring.drift import compute_drift, gate
 
     schema = params.dataset
     reference = pd.read_parquet(params.paths.train)
     current, _ = clean(batch, schema, params.prepare.fill_values, drop_duplicates=False)
-    predictor = Predictor(params.paths.preprocessor, params.paths.onnx_model)
+    predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
     report = compute_drift(
         labelled(reference, schema.target),
         labelled(current, schema.target),

@@ -1,11 +1,16 @@
 """Stage `tune`: a seeded Optuna TPE study with pruning on Lightning's validation ROC AUC.
 
-The best parameters go to a stage output (paths.best_params); params.yaml is never rewritten.
+The study's first trial is the production model's parameters when paths.warm_start names
+them (the retrain flow writes that file before the pipeline runs; a fresh clone holds the
+committed "no champion" version), so a retrain never does worse than re-fitting the
+champion's configuration. The best parameters go to a stage output (paths.best_params);
+params.yaml is never rewritten.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,30 @@ def suggest(trial: optuna.Trial, space: TuneParams) -> dict[str, Any]:
         elif isinstance(dim, Categorical):
             values[name] = trial.suggest_categorical(name, dim.choices)
     return values
+
+
+def warm_start_trial(path: Path, space: TuneParams) -> dict[str, Any] | None:
+    """The champion's values of the searched hyperparameters, to enqueue as trial 0.
+
+    A value outside today's search space is left out (the sampler picks it instead), so a
+    narrowed search space never sends the study outside its bounds.
+    """
+    if not path.exists():
+        return None
+    champion = json.loads(path.read_text()).get("params")
+    if not champion:
+        return None
+    values: dict[str, Any] = {}
+    for name, dim in space.search_space.items():
+        if name not in champion:
+            continue
+        value = champion[name]
+        if isinstance(dim, FloatRange | IntRange) and not dim.low <= value <= dim.high:
+            continue
+        if isinstance(dim, Categorical) and value not in dim.choices:
+            continue
+        values[name] = value
+    return values or None
 
 
 def _sqlite_dir(storage: str) -> None:
@@ -81,6 +110,10 @@ def run(params: Params) -> ModelParams:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = fresh_study(params)
+    warm = warm_start_trial(params.paths.warm_start, cfg)
+    if warm:
+        study.enqueue_trial(warm)
+        print(f"tune: trial 0 is the champion's parameters {warm}")
     study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout_s)
     best = params.model.model_copy(update=study.best_params)
     states = [t.state.name for t in study.trials]

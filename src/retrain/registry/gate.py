@@ -1,0 +1,255 @@
+"""The champion/challenger gate: plain functions over labels and scores (tested with crafted
+scores). `retrain.registry.champion` gathers the scores; the retrain flow acts on the result.
+
+A challenger is promoted only if, on the same holdout as the champion:
+- it beats the champion on `registry.gate.metric` by at least `margin`;
+- on no slice (each level of each column in `slices` with at least `min_slice_rows` rows,
+  `min_slice_class_rows` of them of each class) is it worse than the champion by more than
+  `slice_tolerance`;
+- its expected calibration error is at most `max_ece`.
+With no champion, the challenger is the first model and becomes prod.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from retrain.config import GateParams
+from retrain.models.metrics import expected_calibration_error
+
+HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False}
+
+Decision = Literal["promoted", "rejected", "first", "unchanged"]
+
+
+def score(metric: str, y: np.ndarray, p: np.ndarray) -> float | None:
+    """`metric` of scores `p` for labels `y`; None where it is undefined (one class only)."""
+    if len(y) == 0 or (metric in ("roc_auc", "pr_auc") and len(np.unique(y)) < 2):
+        return None
+    if metric == "roc_auc":
+        value = skm.roc_auc_score(y, p)
+    elif metric == "pr_auc":
+        value = skm.average_precision_score(y, p)
+    elif metric == "log_loss":
+        value = skm.log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
+    elif metric == "brier":
+        value = skm.brier_score_loss(y, p)
+    else:
+        raise ValueError(f"unknown gate metric {metric!r}; known: {sorted(HIGHER_IS_BETTER)}")
+    return round(float(value), 6)
+
+
+def gain(metric: str, challenger: float, champion: float) -> float:
+    """How much better the challenger is (positive) or worse (negative), whatever the metric's
+    direction."""
+    diff = challenger - champion
+    return round(diff if HIGHER_IS_BETTER[metric] else -diff, 6)
+
+
+@dataclass(frozen=True)
+class SliceCheck:
+    column: str
+    level: str
+    rows: int
+    positives: int
+    champion: float | None
+    challenger: float | None
+    gain: float | None
+    status: Literal["ok", "regressed", "skipped", "reported"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate decided, and every number it decided on."""
+
+    decision: Decision
+    promote: bool
+    reasons: list[str]
+    metric: str
+    margin: float
+    rows: int
+    challenger: dict[str, float | None]
+    champion: dict[str, float | None] | None = None
+    gain: float | None = None
+    slices: list[SliceCheck] = field(default_factory=list)
+    holdout: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _level(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def slice_checks(
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    slices: pd.DataFrame,
+    cfg: GateParams,
+) -> list[SliceCheck]:
+    """One check per level of every slice column (rows aligned with `y`)."""
+    checks = []
+    for column in slices.columns:
+        values = slices[column].map(_level).to_numpy()
+        for level in sorted(set(values)):
+            mask = values == level
+            ys = y[mask]
+            ch = score(cfg.metric, ys, challenger[mask])
+            cp = score(cfg.metric, ys, champion[mask]) if champion is not None else None
+            g = gain(cfg.metric, ch, cp) if ch is not None and cp is not None else None
+            status: Literal["ok", "regressed", "skipped", "reported"]
+            if champion is None:
+                status = "reported"
+            elif (
+                g is None
+                or mask.sum() < cfg.min_slice_rows
+                or min(ys.sum(), len(ys) - ys.sum()) < cfg.min_slice_class_rows
+            ):
+                status = "skipped"
+            elif g < -cfg.slice_tolerance:
+                status = "regressed"
+            else:
+                status = "ok"
+            checks.append(
+                SliceCheck(column, level, int(mask.sum()), int(ys.sum()), cp, ch, g, status)
+            )
+    return checks
+
+
+def _summary(metric: str, y: np.ndarray, p: np.ndarray, bins: int) -> dict[str, float | None]:
+    return {metric: score(metric, y, p), "ece": expected_calibration_error(y, p, bins)}
+
+
+def decide(
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    slices: pd.DataFrame,
+    cfg: GateParams,
+    *,
+    calibration_bins: int = 10,
+    holdout: dict[str, Any] | None = None,
+) -> GateResult:
+    """Promote the challenger or not.
+
+    Args:
+        y: 0/1 labels of the holdout.
+        challenger: the new model's scores on those rows.
+        champion: the production model's scores on the same rows; None when nothing is in
+            production, in which case the challenger becomes the first model.
+        slices: the slice columns of the same rows (`cfg.slices`), index-aligned with `y`.
+        cfg: registry.gate of params.yaml.
+        calibration_bins: bins of the calibration error (evaluate.calibration_bins).
+        holdout: a description of the rows (how many, which were excluded), kept as is.
+    """
+    y = np.asarray(y).astype(int)
+    ours = _summary(cfg.metric, y, challenger, calibration_bins)
+    common: dict[str, Any] = {
+        "metric": cfg.metric,
+        "margin": cfg.margin,
+        "rows": len(y),
+        "challenger": ours,
+        "slices": slice_checks(y, challenger, champion, slices.reset_index(drop=True), cfg),
+        "holdout": holdout or {},
+    }
+    ece = ours["ece"]
+    calibrated = ece is not None and ece <= cfg.max_ece
+    if champion is None:
+        reasons = ["no model in production: the first model becomes prod"]
+        if not calibrated:
+            reasons.append(f"note: ECE {ece} above {cfg.max_ece}, promoted as the only model")
+        return GateResult("first", True, reasons, **common)
+    theirs = _summary(cfg.metric, y, champion, calibration_bins)
+    ch, cp = ours[cfg.metric], theirs[cfg.metric]
+    if ch is None or cp is None:
+        return GateResult(
+            "rejected",
+            False,
+            [f"{cfg.metric} is undefined on a holdout of {len(y)} rows with one class"],
+            champion=theirs,
+            **common,
+        )
+    g = gain(cfg.metric, ch, cp)
+    reasons, ok = [], True
+    if g >= cfg.margin:
+        reasons.append(f"{cfg.metric} better by {g:+.4f} (margin {cfg.margin})")
+    else:
+        ok = False
+        reasons.append(f"{cfg.metric} changes by {g:+.4f}, short of the margin {cfg.margin}")
+    regressed = [s for s in common["slices"] if s.status == "regressed"]
+    for s in regressed:
+        reasons.append(
+            f"slice {s.column}={s.level} ({s.rows} rows) regresses by {-s.gain:.4f} "
+            f"(tolerance {cfg.slice_tolerance})"
+        )
+    ok = ok and not regressed
+    if calibrated:
+        reasons.append(f"ECE {ece} within {cfg.max_ece}")
+    else:
+        ok = False
+        reasons.append(f"ECE {ece} above the bound {cfg.max_ece}")
+    return GateResult(
+        "promoted" if ok else "rejected", ok, reasons, champion=theirs, gain=g, **common
+    )
+
+
+def unchanged(metric: str, margin: float, version: str) -> GateResult:
+    """The challenger is byte for byte the champion: nothing to decide, nothing to register."""
+    return GateResult(
+        "unchanged",
+        False,
+        [f"the trained model is identical to the one in production ({version})"],
+        metric,
+        margin,
+        0,
+        {},
+    )
+
+
+def markdown(result: GateResult, champion: str | None, challenger: str) -> str:
+    """The gate's decision and numbers, for the Prefect UI."""
+    verdict = {
+        "promoted": "PROMOTED",
+        "first": "PROMOTED (first model)",
+        "rejected": "not promoted",
+        "unchanged": "unchanged",
+    }[result.decision]
+    lines = [f"## Gate: {challenger} {verdict}", ""]
+    lines += [f"- {r}" for r in result.reasons]
+    if result.holdout:
+        lines.append("- holdout: " + ", ".join(f"{k} {v}" for k, v in result.holdout.items()))
+    if result.decision == "unchanged":
+        return "\n".join(lines)
+    ch, cp = result.challenger, result.champion or {}
+    lines += [
+        "",
+        f"| | challenger ({challenger}) | champion ({champion or 'none'}) |",
+        "|---|---:|---:|",
+    ]
+    for key in (result.metric, "ece"):
+        lines.append(f"| {key} | {_fmt(ch.get(key))} | {_fmt(cp.get(key))} |")
+    if result.slices:
+        lines += [
+            "",
+            "| slice | rows | positives | challenger | champion | gain | status |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for s in result.slices:
+            lines.append(
+                f"| {s.column}={s.level} | {s.rows} | {s.positives} | {_fmt(s.challenger)} | "
+                f"{_fmt(s.champion)} | {_fmt(s.gain)} | {s.status} |"
+            )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"

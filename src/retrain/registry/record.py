@@ -1,0 +1,278 @@
+"""The record of a retrain: one git commit of everything needed to rebuild it, tagged
+`run/<run-id>` (annotated), with its data and models in the DVC remote.
+
+The commit holds the code (the revision the retrain started from, which must be clean),
+data.dvc, params.yaml, dvc.lock, the metrics, the warm-start file and paths.run_record, a
+JSON summary: reason, data version, tuned parameters, metrics, the gate's decision and
+numbers, the model version and whether it was promoted. The record is written last, after
+`dvc push`, and published in one ref transaction with the GTO tags (see registry.git): a
+retrain that dies earlier leaves no record and no registry change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from retrain.config import Params
+from retrain.data.io import SUFFIXES
+from retrain.data.pin import read_pin
+from retrain.errors import RetrainError
+from retrain.registry import versions
+from retrain.registry.gate import GateResult
+from retrain.registry.git import (
+    build_commit,
+    changed_paths,
+    git,
+    head,
+    identity_env,
+    make_tag,
+    publish,
+    show,
+    tag_clock,
+)
+from retrain.registry.serving import file_md5, lock_outputs, rel
+
+RUN_TAGS = "refs/tags/run/"
+PACKAGES = (
+    "torch",
+    "lightning",
+    "optuna",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "onnx",
+    "onnxruntime",
+    "dvc",
+)
+
+
+class DirtyCheckout(RetrainError):
+    """Tracked code differs from HEAD: a record could not name the code that ran."""
+
+
+@dataclass(frozen=True)
+class RunStart:
+    run_id: str
+    reason: str
+    started_at: str
+    code_revision: str
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """UTC time to the second plus a short random suffix: sortable and unique."""
+    now = now or datetime.now(UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+
+
+def managed_paths(root: Path, params: Params) -> list[str]:
+    """What a retrain may change and the record commits: params.yaml, dvc.lock and every
+    path in params.yaml's `paths` inside the checkout (ignored ones are skipped when
+    committing). Anything else tracked is code."""
+    found = ["params.yaml", "dvc.lock"]
+    for path in params.paths.model_dump().values():
+        try:
+            found.append(rel(root, Path(path)))
+        except ValueError:
+            continue  # outside the checkout: not ours to commit
+    return list(dict.fromkeys(found))
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def begin(root: Path, params: Params, reason: str, run_id: str) -> RunStart:
+    """Check the checkout can be recorded; note the code revision the run starts from.
+
+    Raises:
+        DirtyCheckout: tracked files outside the pipeline's own paths differ from HEAD.
+    """
+    managed = managed_paths(root, params)
+    code = [p for p in changed_paths(root) if not _under(p, managed)]
+    if code:
+        shown = ", ".join(code[:5]) + (" ..." if len(code) > 5 else "")
+        raise DirtyCheckout(
+            f"{root}: tracked files differ from HEAD ({shown}); commit or stash them first, "
+            "so that the run's record names the code that ran"
+        )
+    return RunStart(
+        run_id=run_id,
+        reason=reason,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        code_revision=head(root),
+    )
+
+
+def environment(device: str | None = None) -> dict[str, Any]:
+    """Interpreter, machine, training device and the versions of the packages that shape
+    the numbers."""
+    pkgs: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            pkgs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pkgs[name] = None
+    return {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()}-{platform.machine()}",
+        "device": device,
+        "packages": pkgs,
+    }
+
+
+def _device(model_card: Path) -> str | None:
+    """Where the model was trained (cpu, cuda:0), as the train stage noted it."""
+    if not model_card.exists():
+        return None
+    return json.loads(model_card.read_text()).get("device")
+
+
+def _batches(params: Params) -> list[str]:
+    folder = params.paths.batches
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.suffix in SUFFIXES)
+
+
+def _summary(record: dict[str, Any]) -> str:
+    model, gate = record["model"], record["gate"]
+    metric = gate["metric"]
+    value = record["metrics"].get(metric)
+    status = {
+        "first": "first model, now in prod",
+        "promoted": "promoted to prod",
+        "rejected": "not promoted",
+        "unchanged": "unchanged",
+    }[gate["decision"]]
+    return (
+        f"retrain {record['run_id']} ({record['reason']}): {metric} {value}; "
+        f"{model['name']} {model['version']} {status}"
+    )
+
+
+def write(
+    root: Path,
+    params: Params,
+    start: RunStart,
+    *,
+    gate: GateResult,
+    champion: versions.ModelVersion | None,
+    warm_start: dict[str, Any],
+    stages: dict[str, bool],
+    trigger: dict[str, Any] | None = None,
+    flow_run_id: str | None = None,
+) -> dict[str, Any]:
+    """Commit and tag the record; register (and maybe promote) the model; all at once.
+
+    Call it last, after `dvc push`: a record promises that its data and models are in the
+    remote.
+
+    Returns:
+        The record (also committed as paths.run_record).
+    """
+    paths, reg = params.paths, params.registry
+    lock_text = (root / "dvc.lock").read_text()
+    metrics = json.loads(paths.metrics.read_text())
+    unchanged = gate.decision == "unchanged"
+    register = None if unchanged else versions.next_version(root, reg.model_name)
+    version = register or (champion.version if champion else None)
+    record: dict[str, Any] = {
+        "run_id": start.run_id,
+        "reason": start.reason,
+        "started_at": start.started_at,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_revision": start.code_revision,
+        "data": {
+            "pin": rel(root, paths.data_pin),
+            "md5": read_pin(paths.data_pin).md5,
+            "batches": _batches(params),
+        },
+        "params_md5": file_md5(root / "params.yaml"),
+        "warm_start": warm_start,
+        "tuned_params": json.loads(paths.best_params.read_text()),
+        "metrics": {"threshold": metrics["threshold"], **metrics["mlp"]},
+        "artifacts": lock_outputs(lock_text),
+        "stages_ran": stages,
+        "gate": gate.to_dict(),
+        "champion": None
+        if champion is None
+        else {"version": champion.version, "commit": champion.commit},
+        "model": {
+            "name": reg.model_name,
+            "version": version,
+            "registered": register is not None,
+            "promoted": gate.promote,
+            "prod": register if gate.promote else (champion.version if champion else None),
+        },
+        "trigger": trigger,
+        "flow_run_id": flow_run_id,
+        "environment": environment(_device(paths.model_card)),
+    }
+    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+    message = _summary(record)
+    env = identity_env(root)
+    old = head(root)
+    record_rel = rel(root, paths.run_record)
+    managed = [p for p in managed_paths(root, params) if p != record_rel]
+    commit = build_commit(root, managed, message, {record_rel: text}, env)
+    run_tag = f"run/{start.run_id}"
+    tags = {run_tag: make_tag(root, run_tag, commit, message, tag_clock(root), env)}
+    tags.update(
+        versions.version_tags(
+            root,
+            reg.model_name,
+            reg.stage,
+            commit,
+            register=register,
+            promote=gate.promote,
+            note=f"run {start.run_id}",
+            env=env,
+        )
+    )
+    publish(root, tags, move_head=(commit, old))
+    # Published: now the workspace and the index catch up with the new HEAD.
+    tmp = paths.run_record.with_name(paths.run_record.name + ".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(text)
+    os.replace(tmp, paths.run_record)
+    git(root, "reset", "-q")
+    return record
+
+
+def list_runs(root: Path, params: Params) -> list[dict[str, Any]]:
+    """Every recorded run, oldest first, each with its tag and commit."""
+    out = git(
+        root,
+        "for-each-ref",
+        "--sort=taggerdate",
+        "--format=%(refname:strip=2) %(*objectname)",
+        RUN_TAGS,
+    )
+    record_rel = rel(root, params.paths.run_record)
+    runs = []
+    for line in out.splitlines():
+        tag, commit = line.split()
+        text = show(root, tag, record_rel)
+        if text is None:
+            continue  # a run/ tag someone made by hand: not a record
+        runs.append({**json.loads(text), "tag": tag, "commit": commit})
+    return runs
+
+
+def find_run(root: Path, params: Params, run_id: str) -> dict[str, Any]:
+    """The record of `run_id` (or of the tag `run/<run_id>`)."""
+    run_id = run_id.removeprefix("run/")
+    text = show(root, f"refs/tags/run/{run_id}", rel(root, params.paths.run_record))
+    if text is None:
+        known = [r["run_id"] for r in list_runs(root, params)][-5:]
+        raise RetrainError(f"no record run/{run_id}; recent runs: {', '.join(known) or 'none'}")
+    return json.loads(text)

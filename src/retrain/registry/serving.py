@@ -1,0 +1,156 @@
+"""A registered version's files, materialised from the DVC cache (or remote) of its commit.
+
+The version's commit pins every output in its dvc.lock; the files are looked up by that
+hash in the local DVC cache and, when absent there (another machine, a `dvc gc`), read from
+the DVC remote through `dvc.api`. Whatever the workspace holds (a challenger that lost the
+gate, a half-trained model) never reaches the predict flow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from retrain.config import Params
+from retrain.errors import RetrainError
+from retrain.registry import versions
+from retrain.registry.git import show
+
+
+class NoProdModel(RetrainError):
+    """No version is in the serving stage yet."""
+
+
+class ArtifactMissing(RetrainError):
+    """A pinned file is in neither the DVC cache nor the remote, or its bytes do not match."""
+
+
+def lock_outputs(lock_text: str) -> dict[str, str]:
+    """Every output path in a dvc.lock with its md5."""
+    lock = yaml.safe_load(lock_text) or {}
+    outs: dict[str, str] = {}
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            outs[str(out["path"])] = str(out["md5"])
+    return outs
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _from_cache(root: Path, md5: str) -> Path | None:
+    # DVC 3 keeps files content-addressed under files/md5/<2>/<30>; the cache dir may be
+    # configured elsewhere, so ask DVC where it is.
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        path = Path(repo.cache.local.oid_to_path(md5))
+    return path if path.is_file() else None
+
+
+def materialize(root: Path, commit: str, rel_paths: list[str], dest: Path) -> dict[str, Path]:
+    """Copy the files `rel_paths` as pinned by `commit`'s dvc.lock into `dest`.
+
+    Returns:
+        rel path -> the copy under `dest` (same file name); each copy's md5 is checked.
+
+    Raises:
+        ArtifactMissing: the commit pins no such output, or its bytes cannot be found.
+    """
+    lock_text = show(root, commit, "dvc.lock")
+    if lock_text is None:
+        raise ArtifactMissing(f"commit {commit[:12]} has no dvc.lock")
+    outs = lock_outputs(lock_text)
+    dest.mkdir(parents=True, exist_ok=True)
+    found: dict[str, Path] = {}
+    for rel in rel_paths:
+        if rel not in outs:
+            raise ArtifactMissing(f"{rel} is not an output in dvc.lock of {commit[:12]}")
+        md5 = outs[rel]
+        target = dest / Path(rel).name
+        if not (target.is_file() and file_md5(target) == md5):
+            tmp = target.with_name(target.name + ".tmp")
+            cached = _from_cache(root, md5)
+            if cached is not None:
+                shutil.copyfile(cached, tmp)
+            else:
+                _from_remote(root, commit, rel, tmp)
+            if file_md5(tmp) != md5:
+                tmp.unlink()
+                raise ArtifactMissing(f"{rel} of {commit[:12]}: content does not match {md5}")
+            tmp.replace(target)
+        found[rel] = target
+    return found
+
+
+def _from_remote(root: Path, commit: str, rel: str, out: Path) -> None:
+    import dvc.api
+
+    try:
+        with (
+            dvc.api.open(rel, repo=str(root), rev=commit, mode="rb") as src,
+            out.open("wb") as dst,
+        ):
+            shutil.copyfileobj(src, dst)
+    except Exception as err:  # DVC raises many kinds; all mean "not obtainable"
+        out.unlink(missing_ok=True)
+        raise ArtifactMissing(
+            f"{rel} of {commit[:12]} is in neither the DVC cache nor the remote: {err}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A registered version ready to score: its ONNX model, preprocessor and threshold."""
+
+    version: versions.ModelVersion
+    onnx: Path
+    preprocessor: Path
+    threshold: float
+
+    @property
+    def label(self) -> str:
+        return self.version.tag
+
+
+def rel(root: Path, path: Path) -> str:
+    """`path` (absolute, from load_params_at) relative to the checkout, as dvc.lock writes it."""
+    return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def load_version(root: Path, params: Params, version: versions.ModelVersion) -> ServedModel:
+    """Materialise `version` under paths.serving_dir/<version>/ and read its threshold."""
+    paths = params.paths
+    onnx, pre = rel(root, paths.onnx_model), rel(root, paths.preprocessor)
+    files = materialize(root, version.commit, [onnx, pre], paths.serving_dir / version.version)
+    metrics = show(root, version.commit, rel(root, paths.metrics))
+    if metrics is None:
+        raise ArtifactMissing(f"{version.tag}: no {rel(root, paths.metrics)} in its commit")
+    threshold = float(json.loads(metrics)["threshold"])
+    return ServedModel(version, files[onnx], files[pre], threshold)
+
+
+def prod_model(root: Path, params: Params) -> ServedModel:
+    """The version in the serving stage (registry.stage), materialised.
+
+    Raises:
+        NoProdModel: no version has been promoted yet (run a retrain first).
+    """
+    reg = params.registry
+    current = versions.in_stage(root, reg.model_name, reg.stage)
+    if current is None:
+        raise NoProdModel(
+            f"no version of {reg.model_name} is in {reg.stage}: run a retrain first "
+            "(the first trained model becomes prod)"
+        )
+    return load_version(root, params, current)

@@ -1,0 +1,316 @@
+"""Reproducible retraining end to end: records, replay, registry, rollback, crash and
+concurrency, with the real flow on the small params.
+
+One history is built once per module: R1 records the trained repo as it is (first model,
+v1 in prod); R2 retrains on a new batch with the gate opened wide (v2 promoted); R3 retrains
+on a second batch with an unreachable margin (v3 registered, not promoted). Tests that
+change the registry work on copies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from prefect.flows import load_flow_from_entrypoint
+
+from tests.conftest import REPO, copy_repo, pipeline_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RETRAIN = f"{REPO}/flows/retraining.py:retraining_flow"
+PREDICT = f"{REPO}/flows/predict.py:predict_flow"
+ONNX = "models/model/model.onnx"
+OPEN_GATE = {
+    "registry.gate.margin": -1.0,
+    "registry.gate.slice_tolerance": 1.0,
+    "registry.gate.max_ece": 1.0,
+}
+CLOSED_GATE = {"registry.gate.margin": 1.0}  # no AUC can improve by 1
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "retrain.cli", *args],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+
+
+def land_batch(repo: Path, number: int) -> str:
+    """Batch `number` of new customers (fresh ids), ingested as the monitor flow does:
+    validated, moved under data/raw/batches, data.dvc re-pinned and pushed."""
+    from retrain.config import load_params_at
+    from retrain.data.simulate import simulate, write_batches
+    from retrain.ingest import ingest_file
+
+    table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
+    params = load_params_at(repo)
+    batch = simulate(table, n_batches=1, batch_size=500, seed=10 + number, first_batch=number)
+    (file,) = write_batches(batch, params.paths.landing, f"b{number}")
+    result = ingest_file(file, params)
+    assert result.status == "accepted", result.reason
+    return result.md5
+
+
+def retrain(repo: Path, **kwargs: Any) -> dict[str, Any]:
+    state = load_flow_from_entrypoint(RETRAIN)(repo=str(repo), return_state=True, **kwargs)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+def record_of(repo: Path, run_id: str) -> dict[str, Any]:
+    return json.loads(git(repo, "show", f"run/{run_id}:registry/run.json"))
+
+
+def prod(repo: Path) -> str:
+    from retrain.registry.versions import in_stage
+
+    found = in_stage(repo, "churn-model", "prod")
+    return found.version if found else ""
+
+
+@dataclass(frozen=True)
+class History:
+    repo: Path
+    runs: list[dict[str, Any]]  # the flow's results of R1, R2, R3
+
+
+@pytest.fixture(scope="module")
+def history(harness, trained_repo, tmp_path_factory) -> History:
+    repo = copy_repo(trained_repo, tmp_path_factory.mktemp("history") / "repo")
+    r1 = retrain(repo, reason="manual")
+    land_batch(repo, 1)
+    r2 = retrain(repo, reason="drift", overrides=OPEN_GATE)
+    land_batch(repo, 2)
+    r3 = retrain(repo, reason="schedule", overrides=CLOSED_GATE)
+    return History(repo, [r1, r2, r3])
+
+
+def test_every_retrain_leaves_a_pinned_record(history):
+    repo, (r1, r2, r3) = history.repo, history.runs
+    records = [record_of(repo, r["run_id"]) for r in (r1, r2, r3)]
+    # Three records, three data versions: R2 and R3 each trained on one more batch.
+    assert [r["data"]["batches"].__len__() for r in records] == [0, 1, 2]
+    assert len({r["data"]["md5"] for r in records}) == 3
+    assert [r["reason"] for r in records] == ["manual", "drift", "schedule"]
+    assert all(r2["stages"].values()) and all(r3["stages"].values())
+    for rec in records:
+        tag = f"run/{rec['run_id']}"
+        assert git(repo, "cat-file", "-t", tag) == "tag"  # annotated
+        # The commit pins what ran: data.dvc, dvc.lock and metrics agree with the record.
+        pinned = git(repo, "show", f"{tag}:data.dvc")
+        assert rec["data"]["md5"] in pinned
+        lock = git(repo, "show", f"{tag}:dvc.lock")
+        assert rec["artifacts"][ONNX] in lock
+        metrics = json.loads(git(repo, "show", f"{tag}:metrics/evaluate.json"))
+        assert metrics["mlp"]["roc_auc"] == rec["metrics"]["roc_auc"]
+        assert rec["tuned_params"]["params"] and rec["environment"]["packages"]["torch"]
+    # The gate decided as configured, and said so.
+    assert [r["gate"] for r in (r1, r2, r3)] == ["first", "promoted", "rejected"]
+    assert [r["model"]["version"] for r in records] == ["v1.0.0", "v2.0.0", "v3.0.0"]
+    assert [r["model"]["prod"] for r in records] == ["v1.0.0", "v2.0.0", "v2.0.0"]
+    assert records[2]["champion"]["version"] == "v2.0.0"
+    assert any("short of the margin" in reason for reason in records[2]["gate"]["reasons"])
+    assert records[2]["gate"]["holdout"]["excluded_seen_by_champion"] > 0
+    # R3's study started from the champion's (v2's) tuned parameters.
+    champion_params = records[1]["tuned_params"]["params"]
+    warm = records[2]["warm_start"]
+    assert warm == {"champion": "churn-model@v2.0.0", "params": champion_params}
+    trials = pd.read_csv(repo / "models" / "tune" / "trials.csv")
+    first = trials.iloc[0]
+    for key, value in champion_params.items():
+        assert first[key] == pytest.approx(value), key
+    # `retrain runs` lists them; the checkout is clean after the last one.
+    listing = cli(repo, "runs")
+    assert listing.returncode == 0, listing.stderr
+    lines = [ln for ln in listing.stdout.splitlines() if ln[:8].isdigit()]
+    assert [ln.split()[0] for ln in lines] == [r["run_id"] for r in records]
+    assert "promoted" in lines[1] and "<- prod" in lines[1] and "rejected" in lines[2]
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_gto_show_lists_the_versions_and_prod(history):
+    gto = Path(sys.executable).parent / "gto"
+    out = subprocess.run(
+        [str(gto), "show", "churn-model", "--json"],
+        cwd=history.repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stages = {v["version"]: [s["stage"] for s in v["stages"]] for v in json.loads(out)}
+    # v1 was prod, v2 is: GTO shows the version that holds the stage now.
+    assert stages == {"v1.0.0": [], "v2.0.0": ["prod"], "v3.0.0": []}
+    assert prod(history.repo) == "v2.0.0"
+
+
+def test_each_record_replays_bit_for_bit_in_a_fresh_clone(history):
+    for result in history.runs[1:]:
+        rec = record_of(history.repo, result["run_id"])
+        out = cli(history.repo, "reproduce", result["run_id"])
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "identical: every artifact, metric and tuned parameter" in out.stdout
+        onnx_row = next(ln for ln in out.stdout.splitlines() if ln.startswith(ONNX))
+        assert onnx_row.split()[1:4] == [rec["artifacts"][ONNX][:12]] * 2 + ["same"]
+        roc_row = next(ln for ln in out.stdout.splitlines() if ln.startswith("mlp.roc_auc"))
+        assert roc_row.split()[1:4] == [str(rec["metrics"]["roc_auc"])] * 2 + ["same"]
+
+
+def predicted_by(repo: Path, tmp_path: Path) -> tuple[str, str]:
+    table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(30)
+    src = tmp_path / "to_score.csv"
+    table.drop(columns=["churn"]).to_csv(src, index=False)
+    out = load_flow_from_entrypoint(PREDICT)(input_path=str(src), repo=str(repo))
+    scored = pd.read_parquet(out)
+    assert scored["registry_version"].nunique() == 1
+    return scored["registry_version"].iloc[0], scored["model_version"].iloc[0]
+
+
+def onnx_version(rec: dict[str, Any]) -> str:
+    return "md5:" + rec["artifacts"][ONNX][:12]
+
+
+def test_rollback_restores_the_previous_prod_and_predict_serves_it(history, tmp_path):
+    repo = copy_repo(history.repo, tmp_path / "repo")
+    r1, r2, r3 = (record_of(repo, r["run_id"]) for r in history.runs)
+    # The workspace holds v3 (not promoted); predict serves prod, v2.
+    from retrain.scoring import model_version
+
+    assert model_version(repo / ONNX) == onnx_version(r3) != onnx_version(r2)
+    assert predicted_by(repo, tmp_path) == ("churn-model@v2.0.0", onnx_version(r2))
+    out = cli(repo, "rollback")
+    assert out.returncode == 0, out.stderr
+    assert "churn-model prod: v2.0.0 -> v1.0.0" in out.stdout
+    assert prod(repo) == "v1.0.0"
+    assert predicted_by(repo, tmp_path) == ("churn-model@v1.0.0", onnx_version(r1))
+    again = cli(repo, "rollback")
+    assert again.returncode == 1 and "no earlier one to roll back to" in again.stderr
+
+
+KILLABLE = """
+import json, sys
+from prefect.flows import load_flow_from_entrypoint
+flow = load_flow_from_entrypoint(sys.argv[1])
+flow(repo=sys.argv[2], reason="manual", overrides=json.loads(sys.argv[3]))
+"""
+
+
+def _reader(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.put(line)
+
+
+def _wait_for(lines: queue.Queue[str], text: str, timeout: float, seen: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return
+    pytest.fail(f"no {text!r} within {timeout}s:\n" + "".join(seen[-40:]))
+
+
+def test_sigkill_mid_training_and_a_concurrent_retrain(history, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    from retrain.registry.lock import RetrainBusy
+
+    repo = copy_repo(history.repo, tmp_path / "repo")
+    head, tags = git(repo, "rev-parse", "HEAD"), git(repo, "tag")
+    last_record = (repo / "registry" / "run.json").read_bytes()
+    served = predicted_by(repo, tmp_path)
+    assert served[0] == "churn-model@v2.0.0"
+    ckpt = repo / "models" / "model" / "model.ckpt"
+
+    # A: a retrain whose training lasts long enough to be killed in the middle (only train
+    # and what follows it rerun: a longer run would test nothing more).
+    env = {
+        **pipeline_env(),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    slow = {"train.max_epochs": 300, "train.patience": 300}
+    a = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, RETRAIN, str(repo), json.dumps(slow)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: DVC and the stage die with it
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_reader, args=(a, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "Running stage 'train'", 400, seen)
+        deadline = time.monotonic() + 120
+        while not ckpt.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ckpt.exists(), "training never saved a first checkpoint"
+        # B, started while A trains, fails at once and names A.
+        state = load_flow_from_entrypoint(RETRAIN)(
+            repo=str(repo), lock_timeout_s=0, return_state=True
+        )
+        assert state.is_failed()
+        with pytest.raises(RetrainBusy, match=r"another retrain holds .*retrain\.lock \(pid"):
+            state.result()
+        assert a.poll() is None, "A finished before it could be killed"
+        os.killpg(a.pid, signal.SIGKILL)
+    finally:
+        if a.poll() is None:
+            os.killpg(a.pid, signal.SIGKILL)
+        a.wait()
+
+    # Nothing of A was recorded: no commit, no tag, no registry change, no half record.
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "tag") == tags
+    assert (repo / "registry" / "run.json").read_bytes() == last_record
+    assert prod(repo) == "v2.0.0"
+    assert predicted_by(repo, tmp_path) == served  # the champion still serves
+
+    # The next retrain completes (the lock died with A; DVC clears A's stale stage locks).
+    c = retrain(repo, reason="manual", overrides={"train.max_epochs": 6, "train.patience": 3})
+    ran = [s for s, did in c["stages"].items() if did]
+    assert ran[0] == "train" and "tune" not in ran  # what A finished before it died stands
+    rec = record_of(repo, c["run_id"])
+    assert rec["champion"]["version"] == "v2.0.0" and rec["model"]["version"] == "v4.0.0"
+    assert git(repo, "tag", "--list", "run/*").count("\n") == 3  # four records
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert "Data and pipelines are up to date" in status.stdout, status.stdout

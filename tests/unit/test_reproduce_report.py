@@ -1,0 +1,68 @@
+"""The replay's comparison: any changed hash, metric or tuned value is a difference; the
+model card (which names its git revision) is shown but not compared."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from retrain.config import load_params_at
+from retrain.registry.reproduce import Replay, compare, report
+from tests.conftest import REPO
+
+LOCK = """schema: '2.0'
+stages:
+  train:
+    cmd: python -m retrain.stages.train
+    outs:
+    - path: models/model/model.onnx
+      md5: {onnx}
+    - path: models/model/model_card.json
+      md5: {card}
+"""
+METRICS = {"threshold": 0.4, "mlp": {"roc_auc": 0.84, "ece": 0.02}}
+TUNED = {"params": {"lr": 0.001, "hidden_dim": 32}, "best_value": 0.85}
+
+
+def clone(tmp_path: Path) -> Path:
+    root = tmp_path / "clone"
+    root.mkdir()
+    shutil.copy2(REPO / "params.yaml", root / "params.yaml")
+    params = load_params_at(root)
+    (root / "dvc.lock").write_text(LOCK.format(onnx="a" * 32, card="c" * 32))
+    params.paths.metrics.parent.mkdir(parents=True)
+    params.paths.metrics.write_text(json.dumps(METRICS))
+    params.paths.best_params.parent.mkdir(parents=True)
+    params.paths.best_params.write_text(json.dumps(TUNED))
+    return root
+
+
+def replay(root: Path, lock: str, metrics: dict, tuned: dict) -> Replay:
+    result = Replay("r1", root)
+    result.rows = compare(load_params_at(root), root, lock, metrics, tuned)
+    return result
+
+
+def test_identical_when_everything_matches_except_the_model_card(tmp_path):
+    root = clone(tmp_path)
+    result = replay(root, LOCK.format(onnx="a" * 32, card="d" * 32), METRICS, TUNED)
+    assert result.identical
+    text = report(result)
+    assert "models/model/model.onnx" in text and "aaaaaaaaaaaa   aaaaaaaaaaaa   same" in text
+    assert "not compared" in text and text.rstrip().endswith("matches the record")
+
+
+def test_a_changed_model_hash_metric_or_tuned_value_is_a_difference(tmp_path):
+    root = clone(tmp_path)
+    lock = LOCK.format(onnx="b" * 32, card="c" * 32)
+    worse = {"threshold": 0.4, "mlp": {"roc_auc": 0.8399, "ece": 0.02}}
+    tuned = {"params": {"lr": 0.002, "hidden_dim": 32}, "best_value": 0.85}
+    result = replay(root, lock, worse, tuned)
+    assert not result.identical
+    assert {r.name for r in result.differences} == {
+        "models/model/model.onnx",
+        "mlp.roc_auc",
+        "params.lr",
+    }
+    assert "DIFFERENT: 3 of" in report(result)
