@@ -121,6 +121,8 @@ def retraining_flow(
     timeout = initial.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
     # Everything that writes (params.yaml included) happens under the lock.
     with lock.exclusive(initial.paths.retrain_lock, run_id, timeout):
+        # Refuse uncommitted code before anything is written.
+        start = record.begin(root, initial, reason, run_id)
         if overrides:
             apply_overrides(params_file, overrides)
         params = load_params_at(root)
@@ -128,7 +130,6 @@ def retraining_flow(
             raise ValueError(
                 f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}"
             )
-        start = record.begin(root, params, reason, run_id)
         logger.info("retrain %s (%s) of %s in %s", run_id, reason, dataset, root)
         if drift:
             artifacts.publish_markdown(
