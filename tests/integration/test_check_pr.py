@@ -186,7 +186,7 @@ def test_d_param_change_reruns_the_pipeline_and_diffs_params_and_metrics(base_re
     pipe = report["pipeline"]
     assert pipe["params_diff"] == {"train.max_epochs": {"old": 8, "new": 2, "diff": -6}}
     assert pipe["changed"] == {"train": ["params.yaml: train modified"]}
-    assert pipe["reran"] and pipe["stages_run"] == ["train", "evaluate", "drift"]
+    assert pipe["reran"] and pipe["stages_run"] == ["train", "evaluate", "drift", "report"]
     changed = changed_metrics(report)
     assert "metrics/evaluate.json:mlp.roc_auc" in changed
     # Only our model retrained: the baselines and the data split are the same.
@@ -197,7 +197,7 @@ def test_d_param_change_reruns_the_pipeline_and_diffs_params_and_metrics(base_re
         "## ✅ Passed: params: train.max_epochs; mlp roc_auc"
     )
     assert "| `train.max_epochs` | 8 | 2 |" in markdown
-    assert "`dvc repro` ran train, evaluate, drift." in markdown
+    assert "`dvc repro` ran train, evaluate, drift, report." in markdown
     # The README's example (written by test_e) has the sections the tool writes today.
     assert _sections(EXAMPLE.read_text()) == _sections(markdown), "RETRAIN_UPDATE_DOCS=1"
 
@@ -242,6 +242,7 @@ def test_e_readme_example_shift_suite_and_param(base_repo, tmp_path):
         "train",
         "evaluate",
         "drift",
+        "report",
     ]
     verdict = markdown.splitlines()[1]
     assert verdict.startswith(
