@@ -100,13 +100,13 @@ def compare(
 ) -> list[Row]:
     """Rows of recorded vs reproduced: every dvc.lock output, every metric, tuned params."""
     paths = params.paths
-    # The model card names the git revision it was built from, which is the record's
+    # The model cards name the git revision they were built from, which is the record's
     # parent during the run and the record itself during a replay: shown, not compared.
-    card = rel(clone, paths.model_card)
+    cards = {rel(clone, p) for p in (paths.model_card, paths.model_card_md, paths.model_card_html)}
     before = lock_outputs(recorded_lock)
     after = lock_outputs((clone / "dvc.lock").read_text())
     rows = [
-        Row("artifact", path, before.get(path), after.get(path), compared=path != card)
+        Row("artifact", path, before.get(path), after.get(path), compared=path not in cards)
         for path in sorted(set(before) | set(after))
     ]
     metrics = json.loads(paths.metrics.read_text())
