@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-from retrain.data.datamodule import TensorBatches, batch_loader
+from retrain.data.datamodule import (
+    TensorBatches,
+    TensorChunks,
+    batch_loader,
+    batches_per_chunk,
+    chunk_loader,
+)
 
 
 class CountingBatches(TensorBatches):
@@ -55,3 +63,38 @@ def test_batches_follow_random_sampler_order_epoch_after_epoch(n_rows):
         got = [b[1] for _, b in zip(range(len(new)), new, strict=False)]
         want = [b[1] for _, b in zip(range(len(old)), old, strict=False)]
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("n_rows", [1000, 1024])  # a short last batch, and none
+def test_chunks_hold_the_same_batches_in_the_same_order(n_rows):
+    # A chunk only groups batches: the optimiser sees exactly the batches, in exactly the
+    # order, that one batch per step would give, epoch after epoch.
+    x = np.arange(n_rows, dtype=np.float32).reshape(-1, 1)
+    y = np.arange(n_rows, dtype=np.float32)
+
+    class CountingChunks(TensorChunks):
+        calls = 0
+
+        def __getitem__(self, batches):
+            type(self).calls += 1
+            return super().__getitem__(batches)
+
+    per_batch = batch_loader(TensorBatches(x, y), 64, shuffle=True, seed=3)
+    chunked = chunk_loader(CountingChunks(x, y), 64, chunk_rows=64 * 5, seed=3)
+    assert len(chunked) == math.ceil(len(per_batch) / 5)
+    for epoch in range(3):
+        want = [b[1] for _, b in zip(range(len(per_batch)), per_batch, strict=False)]
+        chunks = [c for _, c in zip(range(len(chunked)), chunked, strict=False)]
+        assert CountingChunks.calls == len(chunked) * (epoch + 1)  # one gather per chunk
+        assert [len(c) for c in chunks[:-1]] == [5] * (len(chunks) - 1)
+        got = [yb for chunk in chunks for _, yb in chunk]
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        for chunk in chunks:
+            for xb, yb in chunk:
+                torch.testing.assert_close(xb[:, 0], yb)  # rows still aligned
+
+
+def test_batches_per_chunk():
+    assert batches_per_chunk(64, 32_768) == 512
+    assert batches_per_chunk(4096, 32_768) == 8
+    assert batches_per_chunk(65_536, 32_768) == 1

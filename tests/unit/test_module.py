@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
+import math
+
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from torch.utils.data import BatchSampler, RandomSampler
 
 from retrain.config import ModelParams
 from retrain.data.datamodule import TabularDataModule
@@ -32,3 +38,62 @@ def test_epoch_metrics_are_the_epoch_means_and_auroc():
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y[400:]))
     assert float(logged["val/loss"]) == pytest.approx(float(loss), rel=1e-5)
     assert float(logged["val/auroc"]) == pytest.approx(roc_auc_score(y[400:], logits), abs=1e-6)
+
+
+def loader_seed() -> None:
+    """The one draw from the global generator a DataLoader iterator makes when it starts."""
+    torch.empty((), dtype=torch.int64).random_()
+
+
+@pytest.mark.parametrize("n_rows", [400, 384])  # a short last batch, and none
+def test_chunked_training_takes_the_steps_of_a_plain_loop(n_rows):
+    # Several optimiser steps per Lightning step must still be one AdamW step per batch, with
+    # dropout drawing from the same generator in the same order: the weights after two epochs
+    # equal a plain PyTorch loop's over the same batches, bit for bit.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n_rows, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    val = (x[:64], y[:64])
+    hp = ModelParams(hidden_dim=8, n_layers=2, dropout=0.3, lr=0.01, weight_decay=0, batch_size=64)
+    torch.manual_seed(0)
+    module = build_module(4, hp)
+    reference = copy.deepcopy(module)
+    data = TabularDataModule((x, y), val, batch_size=64, seed=5, chunk_rows=64 * 3)
+    torch.manual_seed(11)
+    trainer = make_trainer(2, [], "cpu")
+    trainer.fit(module, datamodule=data)
+    assert trainer.global_step == 2 * math.ceil(n_rows / 64)  # one per optimiser step
+
+    torch.manual_seed(11)
+    optimizer = reference.configure_optimizers()
+    sampler = RandomSampler(range(n_rows), generator=torch.Generator().manual_seed(5))
+    batches = BatchSampler(sampler, 64, drop_last=False)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    for _ in range(2):
+        reference.train()
+        loader_seed()  # the training DataLoader's iterator draws its base seed
+        # len() batches, as Lightning takes them from a loader (see IndexBatches).
+        for rows in itertools.islice(batches, len(batches)):
+            optimizer.zero_grad()
+            reference.loss(reference(xt[rows]), yt[rows]).backward()
+            optimizer.step()
+        loader_seed()  # and so does the validation loader's, after the epoch
+    for name, want in reference.state_dict().items():
+        assert torch.equal(module.state_dict()[name], want), name
+
+
+def test_refuses_mixed_precision():
+    hp = ModelParams(hidden_dim=8, n_layers=1, dropout=0.0, lr=0.01, weight_decay=0, batch_size=8)
+    x = np.zeros((16, 2), np.float32)
+    y = np.zeros(16, np.float32)
+    data = TabularDataModule((x, y), (x, y), batch_size=8, seed=0)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        precision="bf16-mixed",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
+    with pytest.raises(ValueError, match="32-bit only"):
+        trainer.fit(build_module(2, hp), datamodule=data)
