@@ -209,6 +209,8 @@ STAGE_IMPORTS = {
     "tune": ["torch", "lightning.pytorch", "optuna", "optuna_integration"],
     "train": ["torch", "lightning.pytorch", "onnx", "torch.onnx"],
     "evaluate": ["onnxruntime", "lightgbm", "optuna", "sklearn.linear_model", "sklearn.metrics"],
+    "drift": ["pandas", "onnxruntime"],  # evidently only when a batch has been ingested
+    "report": ["torch", "captum.attr", "onnxruntime", "scipy.optimize", "sklearn.metrics"],
 }
 STAGES = tuple(STAGE_IMPORTS)
 
@@ -328,6 +330,86 @@ def make_repo(dest: Path, params: dict[str, Any], n_rows: int | None = None) -> 
 
 
 Shared = dict[str, Any]
+
+RETRAIN = f"{REPO}/flows/retraining.py:retraining_flow"
+TIMES_ENV = "RETRAIN_STAGE_TIMES"  # retrain.stages._common.TIMES_ENV (not imported: no retrain)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the pipeline: its wall time and what each stage process reported."""
+
+    wall_s: float
+    stages: list[dict[str, Any]]  # stage, startup_s, run_s (in the order they ran)
+    log_s: dict[str, float]  # per stage, the time between DVC's 'Running stage' lines
+    tasks: dict[str, float]  # the flow's task runs (Prefect's own record), empty for DVC
+
+    @property
+    def run_s(self) -> float:
+        return sum(s["run_s"] for s in self.stages)
+
+    @property
+    def startup_s(self) -> float:
+        return sum(s["startup_s"] for s in self.stages)
+
+    @property
+    def overhead_s(self) -> float:
+        return self.wall_s - self.run_s - self.startup_s
+
+
+def _read_times(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def timed_dvc(repo: Path, *args: str) -> Run:
+    times = repo.parent / "dvc-times.jsonl"
+    times.unlink(missing_ok=True)
+    os.environ[TIMES_ENV] = str(times)
+    try:
+        wall, log = dvc_repro(repo, *args)
+    finally:
+        del os.environ[TIMES_ENV]
+    return Run(wall, _read_times(times), dict(log), {})
+
+
+def _task_durations(flow_run_id: Any) -> dict[str, float]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+
+    # Task runs are named "<task>-<3 hex digits>" unless the task names them (the stages).
+    def task(name: str) -> str:
+        head, _, tail = name.rpartition("-")
+        return head if head and len(tail) == 3 else name
+
+    return {task(r.name): r.total_run_time.total_seconds() for r in runs}
+
+
+def timed_flow(repo: Path) -> Run:
+    """The retrain flow on `repo`, against a temporary Prefect server started first."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.testing.utilities import prefect_test_harness
+
+    times = repo.parent / "flow-times.jsonl"
+    times.unlink(missing_ok=True)
+    os.environ["PATH"] = bench_env()["PATH"]  # the flow's `dvc` and stages: this interpreter
+    with prefect_test_harness(server_startup_timeout=120):
+        flow: Any = load_flow_from_entrypoint(RETRAIN)
+        os.environ[TIMES_ENV] = str(times)
+        try:
+            start = time.perf_counter()
+            state = flow(repo=str(repo), return_state=True)
+            wall = time.perf_counter() - start
+        finally:
+            del os.environ[TIMES_ENV]
+        if state is None or not state.is_completed():
+            raise RuntimeError(f"the retrain flow failed: {state and state.message}")
+        tasks = _task_durations(state.state_details.flow_run_id)
+    return Run(wall, _read_times(times), {}, tasks)
 
 
 def cli(run: Callable[[bool, Shared], Section], doc: str | None) -> None:

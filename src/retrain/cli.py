@@ -116,9 +116,16 @@ def simulate_cmd(
     ),
     seed: int = typer.Option(0, help="Seed of the arrival order and the drift."),
     prefix: str = typer.Option("batch", help="File name prefix."),
+    first_batch: int = typer.Option(
+        1, min=1, help="Number of the first batch: ids and file names go on from a past call."
+    ),
     params: Path = PARAMS,
 ) -> None:
-    """Carve time-ordered batches out of the default data, optionally with injected drift."""
+    """Carve time-ordered batches out of the default data, optionally with injected drift.
+
+    Customer ids are fresh per batch number, so batches of separate calls never share ids
+    as long as their numbers differ (`--first-batch 4` after a call that made 1-3).
+    """
     from retrain.config import load_params
     from retrain.data.io import read_table
     from retrain.data.simulate import simulate, write_batches
@@ -132,11 +139,12 @@ def simulate_cmd(
             seed=seed,
             drift=drift,
             id_column=cfg.dataset.id_column or "customer_id",
+            first_batch=first_batch,
         )
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
-    for path in write_batches(frames, out, prefix):
+    for path in write_batches(frames, out, prefix, first=first_batch):
         typer.echo(str(path))
 
 

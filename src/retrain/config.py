@@ -170,6 +170,9 @@ class TuneParams(_Strict):
     timeout_s: float | None = Field(default=None, gt=0)
     max_epochs: int = Field(ge=1)
     patience: int = Field(ge=1)
+    # Trials train and validate on a seeded sample of at most this many rows of each split
+    # (None: all); the final fit in `train` sees every row.
+    max_rows: int | None = Field(default=None, ge=100)
     storage: str
     study_name: str
     pruner: PrunerParams = PrunerParams()
@@ -189,6 +192,9 @@ class TuneParams(_Strict):
 class TrainParams(_Strict):
     max_epochs: int = Field(ge=1)
     patience: int = Field(ge=1)
+    # A budget in optimiser steps (rounded up to whole epochs): epochs suit a small table, but
+    # one epoch of a 1M-row table is ~10k steps at batch 64. None: epochs alone.
+    max_steps: int | None = Field(default=None, ge=1)
     accelerator: str = "auto"
     # Pinning CPU threads keeps float reductions in the same order on every machine.
     num_threads: int | None = Field(default=None, ge=1)
@@ -198,6 +204,8 @@ class LightGBMBudget(_Strict):
     n_trials: int = Field(ge=1)
     n_estimators: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
+    # As tune.max_rows: the search's trials see a sample, the final booster every row.
+    max_rows: int | None = Field(default=None, ge=100)
 
 
 class EvaluateParams(_Strict):

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from typing import Literal
 from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.errors import DataError
+from retrain.hashing import file_md5
 from retrain.validation.suite import validate_frame
 
 Status = Literal["accepted", "rejected", "duplicate"]
@@ -35,14 +35,6 @@ class IngestResult:
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
-
-
-def content_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _already_ingested(batches: Path, md5: str) -> Path | None:
@@ -85,7 +77,7 @@ def ingest_file(file: Path, params: Params, *, version: bool = True) -> IngestRe
         params: paths and the suite; paths are relative to the repository root (cwd).
         version: re-pin data.dvc and push after accepting (off for dry runs and unit tests).
     """
-    md5 = content_md5(file)
+    md5 = file_md5(file)
     seen = _already_ingested(params.paths.batches, md5)
     if seen is not None:
         file.unlink()

@@ -12,7 +12,8 @@ import pytest
 
 from retrain.config import load_params_at
 from retrain.data.simulate import simulate
-from retrain.ingest import content_md5, ingest_file
+from retrain.hashing import file_md5
+from retrain.ingest import ingest_file
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.data
@@ -115,7 +116,7 @@ def test_bad_batch_is_rejected_and_kept_byte_identical(params, batch, kind):
 
 def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch):
     landed = land(params, "batch-0001.csv", csv(batch))
-    original, md5 = landed.read_bytes(), content_md5(landed)
+    original, md5 = landed.read_bytes(), file_md5(landed)
     first = ingest_file(landed, params, version=False)
     assert first.status == "accepted", first.reason
     stored = Path(first.destination)

@@ -39,3 +39,28 @@ def test_each_drift_kind_changes_what_it_names(table):
 def test_unknown_drift_kind(table):
     with pytest.raises(ValueError, match="unknown drift kind 'nope'"):
         simulate(table, n_batches=1, batch_size=10, seed=0, drift="nope")
+
+
+def test_cli_first_batch_continues_ids_and_file_numbers(tmp_path, raw_csv):
+    from typer.testing import CliRunner
+
+    from retrain.cli import app
+    from tests.conftest import REPO
+
+    runner = CliRunner()
+    base = [
+        "simulate",
+        "--out",
+        str(tmp_path),
+        "--size",
+        "50",
+        "--params",
+        str(REPO / "params.yaml"),
+    ]
+    first = runner.invoke(app, [*base, "--batches", "2"])
+    later = runner.invoke(app, [*base, "--batches", "2", "--first-batch", "3"])
+    assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"batch-000{i}.csv" for i in (1, 2, 3, 4)]
+    ids = pd.concat(pd.read_csv(p) for p in sorted(tmp_path.iterdir()))["customer_id"]
+    assert ids.is_unique  # a second call no longer repeats the first call's customers

@@ -28,3 +28,17 @@ def load_splits(paths: Paths, names: tuple[str, ...] = ("train", "val", "test"))
         Preprocessor.load(paths.preprocessor),
         {name: pd.read_parquet(where[name]) for name in names},
     )
+
+
+def sample_rows(
+    matrix: tuple[np.ndarray, np.ndarray], max_rows: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most `max_rows` rows of a design matrix: a seeded sample, in table order.
+
+    What tuning trials train on when the table is large: the final fit sees every row.
+    """
+    x, y = matrix
+    if max_rows is None or len(y) <= max_rows:
+        return matrix
+    rows = np.sort(np.random.default_rng(seed).permutation(len(y))[:max_rows])
+    return x[rows], y[rows]

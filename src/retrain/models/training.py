@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,14 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*(LeafSpec|treespec).*")
 
 
+def epoch_budget(n_rows: int, batch_size: int, max_epochs: int, max_steps: int | None) -> int:
+    """`max_epochs`, or fewer when `max_steps` optimiser steps end sooner (whole epochs)."""
+    if max_steps is None:
+        return max_epochs
+    per_epoch = math.ceil(n_rows / batch_size)
+    return max(1, min(max_epochs, math.ceil(max_steps / per_epoch)))
+
+
 def make_trainer(
     max_epochs: int,
     callbacks: Sequence[Callback],
@@ -95,6 +104,7 @@ def fit(
     num_threads: int | None = None,
     callbacks: Sequence[Callback] = (),
     checkpoint: Path | None = None,
+    max_steps: int | None = None,
 ) -> FitResult:
     """Train an MLP with early stopping on validation ROC AUC.
 
@@ -109,6 +119,8 @@ def fit(
         num_threads: CPU threads for torch; pinning keeps results identical across machines.
         callbacks: extra callbacks, e.g. Optuna's pruning callback.
         checkpoint: where to keep the best checkpoint; its weights are loaded back at the end.
+        max_steps: at most this many optimiser steps, rounded up to whole epochs (so every
+            epoch trained is validated and early stopping sees it).
     """
     _quiet_lightning()
     if num_threads:
@@ -129,7 +141,8 @@ def fit(
             enable_version_counter=False,
         )
         all_callbacks.append(saver)
-    trainer = make_trainer(max_epochs, all_callbacks, accelerator, checkpointing=saver is not None)
+    epochs = epoch_budget(len(train[1]), hp.batch_size, max_epochs, max_steps)
+    trainer = make_trainer(epochs, all_callbacks, accelerator, checkpointing=saver is not None)
     trainer.fit(module, datamodule=data)
     best = stopper.best_score
     if checkpoint is not None and saver is not None and saver.best_model_path:

@@ -6,7 +6,6 @@ never from the head's workspace: a pull request cannot change what it is compare
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 from retrain.config import DatasetSchema
 from retrain.data.io import read_file, table_files
 from retrain.errors import DataError
+from retrain.hashing import file_md5
 
 
 class BaseDataUnavailable(DataError):
@@ -71,14 +71,6 @@ def pinned_md5(dvc_text: str | None) -> str | None:
         return None
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _in_local_cache(root: Path, md5: str) -> bool:
     from dvc.repo import Repo
 
@@ -127,7 +119,7 @@ def file_changes(
 
     def hashes(path: Path) -> dict[str, str]:
         folder = path if path.is_dir() else path.parent
-        return {str(f.relative_to(folder)): md5_of(f) for f in table_files(path)}
+        return {str(f.relative_to(folder)): file_md5(f) for f in table_files(path)}
 
     old, new = hashes(base), hashes(head)
     out = []

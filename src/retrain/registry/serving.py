@@ -8,7 +8,6 @@ gate, a half-trained model) never reaches the predict flow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import yaml
 
 from retrain.config import Params
 from retrain.errors import RetrainError
+from retrain.hashing import file_md5
 from retrain.registry import versions
 from retrain.registry.git import show
 
@@ -38,14 +38,6 @@ def lock_outputs(lock_text: str) -> dict[str, str]:
         for out in stage.get("outs", []):
             outs[str(out["path"])] = str(out["md5"])
     return outs
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _from_cache(root: Path, md5: str) -> Path | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,8 +29,51 @@ def stage_main(name: str, run: Callable[[Params], T], argv: list[str] | None = N
     parser = argparse.ArgumentParser(prog=f"python -m retrain.stages.{name}")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
+    began = time.time()
     try:
-        return run(load_params(args.params))
+        result = run(load_params(args.params))
     except (RetrainError, ConfigError) as err:
         print(f"{name}: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    report_times(name, began)
+    return result
+
+
+# Set to a file path to collect every stage's timings there as JSON lines (bench/orchestration.py
+# sets it to split a retrain's wall time into the stages' work and everything around it).
+TIMES_ENV = "RETRAIN_STAGE_TIMES"
+
+
+def report_times(name: str, began: float) -> None:
+    """Print the stage's own time and its process's start-up (interpreter + imports).
+
+    Lazy imports inside `run` count as the stage's time.
+    """
+    import psutil
+
+    ended = time.time()
+    startup = began - psutil.Process().create_time()
+    print(f"{name}: {ended - began:.1f} s (process start and imports {startup:.1f} s)")
+    target = os.environ.get(TIMES_ENV)
+    if target:
+        line = {
+            "stage": name,
+            "startup_s": startup,
+            "run_s": ended - began,
+            "ended": ended,
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+        with open(target, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM on Linux, else getrusage's maximum)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS

@@ -52,6 +52,7 @@ def run(params: Params) -> FitResult:
         accelerator=cfg.accelerator,
         num_threads=cfg.num_threads,
         checkpoint=paths.checkpoint,
+        max_steps=cfg.max_steps,
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from retrain.config import Categorical, FloatRange, IntRange, ModelParams, Params, TuneParams
-from retrain.data.splits import load_splits
+from retrain.data.splits import load_splits, sample_rows
 from retrain.models.training import MONITOR, fit
 from retrain.stages._common import stage_main, write_json
 
@@ -90,7 +90,11 @@ def run(params: Params) -> ModelParams:
 
     cfg = params.tune
     splits = load_splits(params.paths, ("train", "val"))
-    train, val = splits.matrix("train"), splits.matrix("val")
+    train, val = (
+        sample_rows(splits.matrix(name), cfg.max_rows, params.seed) for name in ("train", "val")
+    )
+    if cfg.max_rows is not None and len(splits.frames["train"]) > cfg.max_rows:
+        print(f"tune: trials see a seeded sample of {cfg.max_rows:,} rows per split")
 
     def objective(trial: optuna.Trial) -> float:
         hp = params.model.model_copy(update=suggest(trial, cfg))

@@ -1,0 +1,40 @@
+"""Every stage reports its own time and its process's start-up (what bench 4 splits a run by)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from retrain.stages._common import TIMES_ENV, stage_main
+
+
+def test_stage_main_reports_its_times(tmp_path, monkeypatch, capsys, default_params_raw):
+    import yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(default_params_raw))
+    times = tmp_path / "times.jsonl"
+    monkeypatch.setenv(TIMES_ENV, str(times))
+
+    def slow(_params):
+        time.sleep(0.2)
+        return "done"
+
+    assert stage_main("demo", slow, ["--params", str(params)]) == "done"
+    assert stage_main("demo", slow, ["--params", str(params)]) == "done"
+    lines = [json.loads(x) for x in times.read_text().splitlines()]
+    assert [x["stage"] for x in lines] == ["demo", "demo"]  # appended, one line per run
+    assert all(0.2 <= x["run_s"] < 5 for x in lines)
+    assert all(0 < x["startup_s"] and x["peak_rss_mb"] > 10 for x in lines)
+    assert "demo: 0.2 s (process start and imports" in capsys.readouterr().out
+
+
+def test_nothing_is_written_without_the_variable(tmp_path, monkeypatch, default_params_raw):
+    import yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(default_params_raw))
+    monkeypatch.delenv(TIMES_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    stage_main("demo", lambda _p: None, ["--params", str(params)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
