@@ -50,8 +50,8 @@ run: data ## Run the whole pipeline end to end (dvc repro) and say where the res
 	@echo "Results:      reports/results.md"
 	@echo "Model card:   reports/model_card.md (.html); slices metrics/slices.json"
 
-test: data ## Install, obtain the data and run every test
-	$(BIN)/python -m pytest
+test: data ## Install, obtain the data and run every test (the 20 slowest are listed)
+	$(BIN)/python -m pytest --durations=20
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
@@ -83,7 +83,7 @@ reproduce: install ## Replay a recorded retrain in a fresh clone: make reproduce
 	@test -n "$(RUN)" || { echo "usage: make reproduce RUN=<run-id>  (see make runs)"; exit 2; }
 	$(BIN)/retrain reproduce $(RUN)
 
-bench: data ## Run every benchmark (~25 min on 2 cores) and rewrite bench/RESULTS.md
+bench: data ## Run every benchmark (~20 min on 2 cores) and rewrite bench/RESULTS.md
 	$(BIN)/python -m bench.run_all
 
 bench-quick: data ## Every benchmark at smoke sizes (< 2 min), to bench/RESULTS.quick.md
