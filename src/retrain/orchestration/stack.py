@@ -134,14 +134,29 @@ def up(repo: Path, port: int | None = None, timeout: float = 90.0) -> Stack:
     return stack
 
 
+def _reap(pid: int) -> None:
+    """Collect `pid`'s exit status if it is our child (`up` and `down` in one process)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def _alive(pid: int) -> bool:
+    """Whether `pid` still runs. A zombie (exited, not yet reaped) does not: it holds no
+    resources, and its cmdline is empty, so it could not be recognised as ours anyway."""
+    _reap(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): os.kill said it exists
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"  # the state follows "(comm)"
 
 
 def _is_prefect(pid: int) -> bool:
@@ -152,22 +167,37 @@ def _is_prefect(pid: int) -> bool:
     return b"prefect" in cmdline
 
 
-def _stop_group(pid: int, grace: float = 15.0) -> None:
-    if not _alive(pid) or not _is_prefect(pid):
-        return  # already gone, or the pid now belongs to something we did not start
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group `pgid` is left (the leader reaped first if ours)."""
+    _reap(pgid)
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_group(pid: int, grace: float = 15.0) -> None:
+    """Stop the process group `up` started with leader `pid`: SIGTERM, then SIGKILL.
+
+    The whole group, even when its leader has already exited: a worker that died leaves its
+    flow-run processes behind. A group id stays taken while any member lives, so a live
+    group with this id is ours; a live *process* with this pid that is not Prefect is not.
+    """
+    if _alive(pid) and not _is_prefect(pid):
+        return  # the pid now belongs to something we did not start
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not _group_alive(pid):
+            return
         try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def down(repo: Path) -> Stack | None:
