@@ -1,6 +1,7 @@
 """Flow `monitor`: ingest every landed batch, check drift, and retrain when the gate trips.
 
-For each file in paths.landing (in name order): validate it; a rejected batch goes to
+For each complete file in paths.landing (NAME with its NAME.done marker; see
+retrain.ingest): validate it; a rejected batch goes to
 quarantine with its report; an accepted one is versioned with DVC, then compared with the
 training reference (Evidently: per-column data drift, the production model's scores, labels
 when present); the production model is the registry's prod version (before the first
@@ -17,8 +18,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from retrain.config import Params, load_params_at
-from retrain.data.io import SUFFIXES, read_file
-from retrain.ingest import IngestResult, ingest_file
+from retrain.data.io import read_file
+from retrain.ingest import IngestRun, ingest_landing
 from retrain.orchestration import artifacts
 from retrain.registry.serving import NoProdModel, ServedModel, prod_model
 from retrain.stages.drift import batch_drift
@@ -26,9 +27,9 @@ from retrain.stages.drift import batch_drift
 RETRAIN_DEPLOYMENT = "retrain/retrain"
 
 
-@task(task_run_name="ingest {file.name}")
-def ingest(file: Path, params: Params) -> IngestResult:
-    return ingest_file(file, params)
+@task
+def ingest(params: Params) -> IngestRun:
+    return ingest_landing(params)
 
 
 @task(task_run_name="drift {batch.name}")
@@ -69,20 +70,18 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
     """
     logger = get_run_logger()
     params = load_params_at(repo)
-    landing = params.paths.landing
-    files = sorted(p for p in landing.glob("*") if p.is_file() and p.suffix in SUFFIXES)
-    if not files:
-        logger.info("no new batch in %s", landing)
     try:
         model: ServedModel | None = prod_model(Path(repo).resolve(), params)
     except NoProdModel:
         model = None  # nothing promoted yet: the workspace model is all there is
     records = []
-    for file in files:
-        result = ingest(file, params)
+    run = ingest(params)
+    logger.info(run.summary())
+    for result in run.results:
+        file = Path(result.source)
         record: dict[str, Any] = result.to_dict()
         logger.info("%s: %s (%s)", file.name, result.status, result.reason)
-        if result.status == "rejected":
+        if result.status in ("rejected", "refused"):
             artifacts.publish_markdown(
                 "rejected-batch",
                 f"## Rejected `{file.name}`\n\n{result.reason}\n\n"

@@ -150,19 +150,17 @@ def simulate_cmd(
 
 @app.command("ingest")
 def ingest_cmd(params: Path = PARAMS) -> None:
-    """Validate every landed batch: version the good ones with DVC, quarantine the rest."""
+    """Validate every landed batch (NAME with its NAME.done marker): version the good ones
+    with DVC, quarantine the rest. Exit 1 when an entry was not accepted or a push failed."""
     from retrain.config import load_params_at
-    from retrain.data.io import SUFFIXES
-    from retrain.ingest import ingest_file
+    from retrain.ingest import ingest_landing
 
     cfg = load_params_at(params.resolve().parent)
-    files = sorted(p for p in cfg.paths.landing.glob("*") if p.suffix in SUFFIXES)
-    rejected = 0
-    for file in files:
-        result = ingest_file(file, cfg)
-        rejected += result.status == "rejected"
-        typer.echo(f"{result.status:9} {file.name}: {result.reason}")
-    if rejected:
+    run = ingest_landing(cfg)
+    for result in run.results:
+        typer.echo(f"{result.status:9} {result.reason}")
+    typer.echo(run.summary())
+    if not run.ok:
         raise typer.Exit(1)
 
 

@@ -161,6 +161,7 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     write_batches(mix, landing, "b-mix")
     broken = simulate(table, n_batches=1, batch_size=100, seed=5)[0].drop(columns=["tenure"])
     broken.to_csv(landing / "c-broken.csv", index=False)
+    (landing / "c-broken.csv.done").touch()  # the landing protocol: the file is complete
     pin_before = (repo / "data.dvc").read_text()
 
     records = flow("monitor", monkeypatch)(repo=str(repo))

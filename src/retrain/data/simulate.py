@@ -99,5 +99,6 @@ def write_batches(
     for i, batch in enumerate(batches):
         path = out_dir / f"{prefix}-{first + i:04d}.csv"
         batch.to_csv(path, index=False, lineterminator="\n")
+        path.with_name(path.name + ".done").touch()  # landing protocol: the file is complete
         paths.append(path)
     return paths
