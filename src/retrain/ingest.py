@@ -423,10 +423,12 @@ def _recover(params: Params) -> None:
 
 
 def _entries(landing: Path) -> Iterator[tuple[Path, bool]]:
-    """(entry, complete) for every landed entry but markers and the staging folder."""
+    """(entry, complete) for every landed entry but markers, the staging folder and files
+    whose marker another running ingest has claimed."""
     names = {p.name for p in landing.iterdir()}
+    claimed = {m.name for m in (landing / STAGING).glob(f"*/*{MARKER}")}
     for name in sorted(names):
-        if name == STAGING:
+        if name == STAGING or f"{name}{MARKER}" in claimed:
             continue
         path = landing / name
         if name.endswith(MARKER):
@@ -524,18 +526,21 @@ def pin_raw_data(params: Params) -> None:
         except DvcError as err:
             text = str(err)
             cause = text[text.find("ERROR") :].split(" | ")[0] if "ERROR" in text else text
-            raise DvcError(f"dvc {' '.join(args[:1] + args[-1:])} failed: {cause}") from None
+            raise DvcError(f"dvc {args[0]} failed: {cause}") from None
 
-    dvc("commit", "-f", "-q", str(pin.relative_to(root)))
-    dvc("push", str(pin.relative_to(root)))
+    pins = [pin]
     quarantine = params.paths.quarantine.resolve()
     if quarantine.is_dir() and any(quarantine.iterdir()):
         if not quarantine.is_relative_to(root):
             raise RetrainError(f"{quarantine}: outside the repository {root}, cannot version it")
         qpin = quarantine_pin(params).resolve()
-        dvc("add", "-q", str(quarantine.relative_to(root)))
-        dvc("push", str(qpin.relative_to(root)))
-        _git_commit(root, [qpin, qpin.parent / ".gitignore"])
+        if not qpin.exists():
+            dvc("add", "-q", str(quarantine.relative_to(root)))  # the first rejected batch
+        pins.append(qpin)
+    dvc("commit", "-f", "-q", *(str(p.relative_to(root)) for p in pins))
+    dvc("push", *(str(p.relative_to(root)) for p in pins))
+    if len(pins) > 1:
+        _git_commit(root, [pins[1], pins[1].parent / ".gitignore"])
     _journal(params).unlink(missing_ok=True)
 
 
