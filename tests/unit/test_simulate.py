@@ -60,7 +60,9 @@ def test_cli_first_batch_continues_ids_and_file_numbers(tmp_path, raw_csv):
     first = runner.invoke(app, [*base, "--batches", "2"])
     later = runner.invoke(app, [*base, "--batches", "2", "--first-batch", "3"])
     assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.glob("*.csv"))
     assert files == [f"batch-000{i}.csv" for i in (1, 2, 3, 4)]
-    ids = pd.concat(pd.read_csv(p) for p in sorted(tmp_path.iterdir()))["customer_id"]
+    # The landing protocol: each complete file gets its NAME.done marker.
+    assert sorted(p.name for p in tmp_path.glob("*.done")) == [f"{f}.done" for f in files]
+    ids = pd.concat(pd.read_csv(p) for p in sorted(tmp_path.glob("*.csv")))["customer_id"]
     assert ids.is_unique  # a second call no longer repeats the first call's customers
