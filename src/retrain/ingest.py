@@ -31,6 +31,7 @@ import io
 import json
 import os
 import shutil
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ STAGING = ".ingest"  # hidden folder in the landing folder: claims, staged copie
 JOURNAL = "unpushed"  # in STAGING: batches placed in the workspace but not yet pushed
 _KINDS = {".csv.gz": ".csv", ".csv": ".csv", ".parquet": ".parquet", ".pq": ".parquet"}
 _TMP = ".ingest-tmp"  # suffix of a half-copied file (removed by the next run)
+_DVC_LOCK_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -286,9 +288,11 @@ def _quarantine_dir(
     if keep is not None:
         os.replace(keep, build / keep.name)
     dest = params.paths.quarantine / folder
-    if dest.exists():
-        shutil.rmtree(dest)  # the same name and bytes rejected again: the newest report wins
-    _place(build, dest)
+    if not dest.exists():
+        _place(build, dest)
+        return dest
+    for item in build.iterdir():  # the same table rejected again: keep every landed file
+        _place(item, dest / item.name)
     return dest
 
 
@@ -481,8 +485,9 @@ def ingest_landing(params: Params, *, version: bool = True) -> IngestRun:
         else:
             try:
                 run.results.append(ingest_file(path, params, version=False))
-            except (OSError, RetrainError) as err:
-                reason = f"{path.name}: {_one_line(str(err))}"
+            except Exception as err:  # one entry's failure must never stop the others
+                cause = _one_line(str(err) or type(err).__name__)
+                reason = f"{path.name}: not handled, left for the next run ({cause})"
                 run.results.append(IngestResult(str(path), "skipped", reason, None, ""))
             finally:
                 claimed = _staging(params) / str(os.getpid()) / marker_of(path).name
@@ -517,16 +522,23 @@ def pin_raw_data(params: Params) -> None:
     from retrain.orchestration.dvc import DvcError, run_dvc
 
     _note_unpushed(params)
+    noted = _journal(params).stat().st_mtime_ns
     pin = params.paths.data_pin.resolve()
     root = pin.parent
 
     def dvc(*args: str) -> None:
-        try:
-            run_dvc(root, *args)
-        except DvcError as err:
-            text = str(err)
-            cause = text[text.find("ERROR") :].split(" | ")[0] if "ERROR" in text else text
-            raise DvcError(f"dvc {args[0]} failed: {cause}") from None
+        for attempt in range(_DVC_LOCK_TRIES):
+            try:
+                run_dvc(root, *args)
+                return
+            except DvcError as err:
+                text = str(err)
+                if "Unable to acquire lock" in text and attempt + 1 < _DVC_LOCK_TRIES:
+                    time.sleep(2.0)  # another DVC command (e.g. a second ingest) is running
+                    continue
+                _note_unpushed(params)  # whoever pushes next pushes ours too
+                cause = text[text.find("ERROR") :].split(" | ")[0] if "ERROR" in text else text
+                raise DvcError(f"dvc {args[0]} failed: {cause}") from None
 
     pins = [pin]
     quarantine = params.paths.quarantine.resolve()
@@ -541,7 +553,9 @@ def pin_raw_data(params: Params) -> None:
     dvc("push", *(str(p.relative_to(root)) for p in pins))
     if len(pins) > 1:
         _git_commit(root, [pins[1], pins[1].parent / ".gitignore"])
-    _journal(params).unlink(missing_ok=True)
+    journal = _journal(params)
+    if journal.exists() and journal.stat().st_mtime_ns == noted:
+        journal.unlink(missing_ok=True)  # else another ingest placed a batch since we began
 
 
 def _git_commit(root: Path, files: list[Path]) -> None:

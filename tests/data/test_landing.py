@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -26,7 +27,7 @@ from retrain.ingest import (
     mark_landed,
     quarantine_pin,
 )
-from tests.conftest import REPO, make_pipeline_repo, pipeline_env
+from tests.conftest import REPO, make_pipeline_repo, params_in, pipeline_env
 
 pytestmark = pytest.mark.data
 
@@ -295,6 +296,41 @@ def test_the_pii_guard_runs_on_ingest(params, batches):
     assert "column 'contact' looks like personal data" in result.reason
     assert "@example.com" not in result.reason
     assert rows_quarantined(params) == len(df)
+
+
+KILLABLE = textwrap.dedent(
+    """
+    import sys, yaml
+    from pathlib import Path
+    from retrain.ingest import ingest_landing
+    from tests.conftest import REPO, params_in
+
+    params = params_in(Path(sys.argv[1]), yaml.safe_load((REPO / "params.yaml").read_text()))
+    ingest_landing(params, version=False)
+    """
+)
+
+
+def test_an_ingest_killed_midway_loses_nothing(tmp_path, default_params_raw, batches):
+    params = params_in(tmp_path, default_params_raw)
+    params.paths.landing.mkdir(parents=True)
+    frames = [batches[0], batches[1].drop(columns=["tenure"]), batches[2], batches[3]]
+    for i, df in enumerate(frames):
+        land_csv(params, f"b{i}.csv", df)
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(tmp_path)], env=pipeline_env())
+    placed = (params.paths.batches, params.paths.quarantine)
+    while proc.poll() is None and not any(p.exists() and any(p.iterdir()) for p in placed):
+        time.sleep(0.002)
+    assert proc.poll() is None, "the ingest ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(list(params.paths.landing.glob("b*.csv"))) > 1  # it was stopped midway
+    rerun = ingest_landing(params, version=False)
+    assert all(r.status != "pending" for r in rerun.results), rerun.results
+    assert not list(params.paths.landing.glob("b*"))
+    assert rows_kept(params) == len(batches[0]) + len(batches[2]) + len(batches[3])
+    assert rows_quarantined(params) == len(batches[1])  # 0 lost
+    assert not list((params.paths.landing / STAGING).glob("*/*"))  # the claims were undone
 
 
 # --- with a real git + DVC repository ---------------------------------------------------------
