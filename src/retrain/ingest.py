@@ -390,6 +390,8 @@ def _ingest(file: Path, params: Params, work: Path) -> IngestResult:
         _remove_landed(file)
         return IngestResult(str(file), "rejected", problem, str(dest / name), md5, rows)
     dest = params.paths.batches / f"{stem}-{md5[:12]}{stored}"
+    if dest.exists():  # other bytes under the same short name: never overwrite them
+        dest = dest.with_name(f"{stem}-{md5}{stored}")
     _place(table, dest)
     _remove_landed(file)
     return IngestResult(str(file), "accepted", report["headline"], str(dest), md5, rows)
