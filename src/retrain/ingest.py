@@ -20,7 +20,7 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.errors import DataError
 from retrain.hashing import file_md5
-from retrain.validation.suite import validate_frame
+from retrain.validation.raw import validate_raw
 
 Status = Literal["accepted", "rejected", "duplicate"]
 
@@ -59,12 +59,7 @@ def check_batch(file: Path, params: Params) -> tuple[str | None, dict]:
         df = read_file(file)
     except DataError as err:
         return str(err), {"source": str(file), "success": False, "headline": str(err)}
-    result = validate_frame(
-        df,
-        params.dataset.suite,
-        str(file),
-        partial_unexpected_count=params.validate_.partial_unexpected_count,
-    )
+    result = validate_raw(df, params, str(file))
     report = result.to_dict()
     return (None if result.success else result.headline()), report
 
