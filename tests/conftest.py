@@ -129,7 +129,28 @@ def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Its output, beside the repo: test_pipeline checks what this one run ran.
+    (root / FIRST_REPRO_LOG).write_text(proc.stdout)
     return repo
+
+
+FIRST_REPRO_LOG = "first_repro.stdout"
+
+
+def first_repro_output(trained: Path) -> str:
+    """What the `dvc repro` that built `trained_repo` printed."""
+    return (trained.parent / FIRST_REPRO_LOG).read_text()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server and database for every test module that runs flows
+    (each start costs tens of seconds on a loaded machine). It changes only this process's
+    Prefect settings, never os.environ: subprocesses (the real stack) are not affected."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 def record_workspace_as_prod(repo: Path) -> dict[str, Any]:
