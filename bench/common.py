@@ -335,12 +335,12 @@ def make_repo(dest: Path, params: dict[str, Any], n_rows: int | None = None) -> 
 
     With `n_rows`, the raw table is replaced by that many synthetic rows (seeded).
     """
-    from tests.conftest import make_pipeline_repo
+    from retrain.testing import make_pipeline_repo
 
     # make_pipeline_repo runs `python -m dvc`: this interpreter must come first on PATH.
     os.environ["PATH"] = bench_env()["PATH"]
     dest.mkdir(parents=True, exist_ok=True)
-    repo = make_pipeline_repo(dest / "repo", params, dest / "remote")
+    repo = make_pipeline_repo(dest / "repo", params, dest / "remote", REPO, RAW)
     if n_rows is not None:
         raw = repo / "data" / "raw" / RAW.name
         synthetic_telco(n_rows, seed=int(params["seed"])).to_csv(raw, index=False)

@@ -65,3 +65,9 @@ def test_the_scan_sees_lazy_imports(tmp_path, monkeypatch):
     (tmp_path / "m.py").write_text("def f():\n    from scipy.special import expit\n")
     monkeypatch.setattr(f"{__name__}.REPO", tmp_path)
     assert top_level_imports(tmp_path) == {"scipy": {"m.py"}}
+
+
+def test_bench_and_tests_share_helpers_without_importing_each_other():
+    # Both import retrain.testing; one importing the other's modules couples their layouts.
+    assert "tests" not in top_level_imports(REPO / "bench")
+    assert "bench" not in top_level_imports(REPO / "tests")
