@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from retrain.infra.dvc import stage_started
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw" / "telco_churn.csv"
@@ -302,12 +303,12 @@ def dvc_repro(repo: Path, *args: str) -> tuple[float, list[tuple[str, float]]]:
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
-        found = re.match(r"Running stage '(\w+)'", line)
+        found = stage_started(line)
         if found:
             now = time.perf_counter()
             if current:
                 stages.append((current, now - began))
-            current, began = found.group(1), now
+            current, began = found, now
     if proc.wait() != 0:
         raise RuntimeError(f"dvc repro failed in {repo}:\n{''.join(lines)[-3000:]}")
     total = time.perf_counter() - start
@@ -334,12 +335,12 @@ def make_repo(dest: Path, params: dict[str, Any], n_rows: int | None = None) -> 
 
     With `n_rows`, the raw table is replaced by that many synthetic rows (seeded).
     """
-    from tests.conftest import make_pipeline_repo
+    from retrain.testing import make_pipeline_repo
 
     # make_pipeline_repo runs `python -m dvc`: this interpreter must come first on PATH.
     os.environ["PATH"] = bench_env()["PATH"]
     dest.mkdir(parents=True, exist_ok=True)
-    repo = make_pipeline_repo(dest / "repo", params, dest / "remote")
+    repo = make_pipeline_repo(dest / "repo", params, dest / "remote", REPO, RAW)
     if n_rows is not None:
         raw = repo / "data" / "raw" / RAW.name
         synthetic_telco(n_rows, seed=int(params["seed"])).to_csv(raw, index=False)

@@ -3,7 +3,7 @@
 Runs `dvc repro` with this checkout's params.yaml in a temporary copy of it, then a no-op
 `dvc repro`, and reports each stage's wall time and the ratios to the budgets. Its
 metrics/evaluate.json is what bench 7 (model quality) reads. --quick uses the tests' small
-budgets (tests/conftest.py: small_overrides) and judges no budget.
+budgets (retrain.testing.small_overrides) and judges no budget.
 
     .venv/bin/python -m bench.pipeline [--quick]
 """
@@ -28,7 +28,7 @@ from bench.common import (
     pipeline_params,
     timed_dvc,
 )
-from tests.conftest import small_overrides
+from retrain.testing import small_overrides
 
 BUDGET_S = 180.0
 NOOP_BUDGET_S = 5.0

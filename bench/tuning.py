@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from bench.common import REPO, Section, Shared, cli, fmt_ratio
-from tests.conftest import params_in
+from retrain.testing import params_in
 
 N_TRIALS, N_TRIALS_QUICK = 8, 3
 
@@ -37,7 +37,7 @@ def _raw(quick: bool) -> dict[str, Any]:
 def _study(tmp: Path, raw: dict[str, Any]) -> dict[str, Any]:
     from retrain.stages import tune
 
-    params = params_in(tmp, raw)
+    params = params_in(tmp, raw, REPO)
     start = time.perf_counter()
     tune.run(params)
     seconds = time.perf_counter() - start
@@ -79,7 +79,7 @@ def run(quick: bool, shared: Shared) -> Section:
     no_pruning = copy.deepcopy(raw)
     no_pruning["tune"]["pruner"]["n_startup_trials"] = raw["tune"]["n_trials"]
     with tempfile.TemporaryDirectory() as tmp:
-        params = params_in(Path(tmp), raw)
+        params = params_in(Path(tmp), raw, REPO)
         prepare.run(params)
         _warm_up(params)
         pruned = _study(Path(tmp), raw)

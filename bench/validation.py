@@ -87,8 +87,10 @@ def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def run(quick: bool, shared: Shared) -> Section:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from retrain.config import load_params
     from retrain.validation.suite import validate_frame
 
+    schema = load_params(REPO / "params.yaml").dataset
     sizes = SIZES_QUICK if quick else SIZES
     expectations = json.loads(SUITE.read_text())["expectations"]
     section = Section(
@@ -115,9 +117,14 @@ def run(quick: bool, shared: Shared) -> Section:
         repeats = 3 if n <= 100_000 else 2
         for name, df in batches.items():
             t_pd, flags = _best(lambda df=df: pandas_checks(df, expectations), repeats)
-            t_ours, ours = _best(lambda df=df: validate_frame(df, SUITE, "synthetic.csv"), repeats)
+            t_ours, ours = _best(
+                lambda df=df: validate_frame(df, SUITE, "synthetic.csv", schema=schema), repeats
+            )
             t_ge, full = _best(
-                lambda df=df: validate_frame(df, SUITE, "synthetic.csv", precheck=False), 1
+                lambda df=df: validate_frame(
+                    df, SUITE, "synthetic.csv", schema=schema, precheck=False
+                ),
+                1,
             )
             if ours.to_dict() != full.to_dict():
                 raise AssertionError(f"precheck changed the result on the {name} batch")
@@ -152,7 +159,10 @@ def run(quick: bool, shared: Shared) -> Section:
 
     with tempfile.TemporaryDirectory() as tmp:
         t_docs, _ = _best(
-            lambda: validate_frame(with_docs, SUITE, "s.csv", data_docs_dir=Path(tmp)), 1
+            lambda: validate_frame(
+                with_docs, SUITE, "s.csv", schema=schema, data_docs_dir=Path(tmp)
+            ),
+            1,
         )
     section.data["data_docs_s"] = t_docs
     section.notes += [

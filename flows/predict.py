@@ -18,7 +18,7 @@ from retrain.errors import ValidationFailed
 from retrain.orchestration import artifacts
 from retrain.registry.serving import prod_model
 from retrain.scoring import score_frame
-from retrain.validation.suite import validate_frame
+from retrain.validation.raw import validate_raw
 
 
 @flow(name="predict", log_prints=True)
@@ -33,9 +33,7 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     params = load_params_at(repo)
     source = Path(input_path)
     df = read_table(source)
-    result = validate_frame(
-        df, params.dataset.suite, str(source), optional_columns=[params.dataset.target]
-    )
+    result = validate_raw(df, params, str(source), scoring=True)
     if not result.success:
         raise ValidationFailed(result.headline())
     served = prod_model(Path(repo).resolve(), params)

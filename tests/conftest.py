@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import subprocess
@@ -13,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from retrain.config import Params, parse_params
+from retrain import testing
+from retrain.config import Params
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw" / "telco_churn.csv"
@@ -21,12 +21,7 @@ RAW = REPO / "data" / "raw" / "telco_churn.csv"
 
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
     """The default params with budgets cut so the whole pipeline runs in seconds."""
-    raw = copy.deepcopy(raw)
-    raw["tune"].update(n_trials=3, max_epochs=6, patience=3)
-    raw["tune"]["pruner"] = {"n_startup_trials": 1, "n_warmup_steps": 2}
-    raw["train"].update(max_epochs=8, patience=4)
-    raw["evaluate"]["lightgbm"].update(n_trials=3, n_estimators=200)
-    return raw
+    return testing.small_overrides(raw)
 
 
 @pytest.fixture(scope="session")
@@ -48,63 +43,12 @@ def raw_csv() -> Path:
 
 def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
     """`raw` params with every output path moved under `tmp` (inputs stay in the repo)."""
-    raw = copy.deepcopy(raw)
-    for key, value in raw["paths"].items():
-        if key not in ("raw_data", "data_pin"):
-            raw["paths"][key] = str(tmp / value)
-        else:
-            raw["paths"][key] = str(REPO / value)
-    raw["dataset"]["suite"] = str(REPO / raw["dataset"]["suite"])
-    raw["tune"]["storage"] = f"sqlite:///{tmp / 'optuna.db'}"
-    return parse_params(raw)
+    return testing.params_in(tmp, raw, REPO)
 
 
 def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path:
     """A fresh git repo holding this checkout's tracked files, the raw data and `params`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in listed:
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(RAW, dest / "data" / "raw" / RAW.name)
-    # Committed pipeline outputs must come from the run under test, never from this checkout.
-    for stale in (
-        "dvc.lock",
-        "metrics/evaluate.json",
-        "metrics/prepare.json",
-        "metrics/slices.json",
-        "metrics/calibration.json",
-        "metrics/attributions.json",
-        "reports/results.md",
-        "reports/model_card.md",
-        "reports/model_card.html",
-    ):
-        (dest / stale).unlink(missing_ok=True)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    # A fixed date: two repos built from the same files get the same commit (and model card).
-    dated = {
-        **os.environ,
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    }
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
-        cwd=dest,
-        check=True,
-    )
-    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True, env=dated)
-    return dest
+    return testing.make_pipeline_repo(dest, params, remote, REPO, RAW)
 
 
 def pipeline_env() -> dict[str, str]:
@@ -129,7 +73,28 @@ def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Its output, beside the repo: test_pipeline checks what this one run ran.
+    (root / FIRST_REPRO_LOG).write_text(proc.stdout)
     return repo
+
+
+FIRST_REPRO_LOG = "first_repro.stdout"
+
+
+def first_repro_output(trained: Path) -> str:
+    """What the `dvc repro` that built `trained_repo` printed."""
+    return (trained.parent / FIRST_REPRO_LOG).read_text()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server and database for every test module that runs flows
+    (each start costs tens of seconds on a loaded machine). It changes only this process's
+    Prefect settings, never os.environ: subprocesses (the real stack) are not affected."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 def record_workspace_as_prod(repo: Path) -> dict[str, Any]:

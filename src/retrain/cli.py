@@ -85,13 +85,11 @@ def validate(
     """Check one table against the suite and the PII guard; exit 1 on a blocking failure."""
     from retrain.config import load_params
     from retrain.data.io import read_table
-    from retrain.validation.suite import validate_frame
+    from retrain.validation.raw import validate_raw
 
     try:
         cfg = load_params(params)
-        result = validate_frame(
-            read_table(table), cfg.dataset.suite, str(table), schema=cfg.dataset
-        )
+        result = validate_raw(read_table(table), cfg, str(table))
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
@@ -100,6 +98,8 @@ def validate(
     typer.echo(result.headline())
     for finding in result.pii:
         typer.echo(f"  [personal data] {finding.message(str(table))}")
+    for message in result.schema_messages():
+        typer.echo(f"  [schema] {message}")
     for failure in result.failures:
         typer.echo(f"  [{failure.severity}] {failure.message(str(table))}")
     if not result.success:
@@ -155,11 +155,15 @@ def ingest_cmd(params: Path = PARAMS) -> None:
     from retrain.config import load_params_at
     from retrain.ingest import ingest_landing
 
-    cfg = load_params_at(params.resolve().parent)
-    run = ingest_landing(cfg)
-    for result in run.results:
-        typer.echo(f"{result.status:9} {result.reason}")
-    typer.echo(run.summary())
+    try:
+        cfg = load_params_at(params.resolve().parent)
+        run = ingest_landing(cfg)
+        for result in run.results:
+            typer.echo(f"{result.status:9} {result.reason}")
+        typer.echo(run.summary())
+    except RetrainError as err:
+        _fail(err)
+        return
     if not run.ok:
         raise typer.Exit(1)
 
@@ -245,8 +249,14 @@ def results(
     from retrain.config import load_params
     from retrain.report import results_table, update_readme
 
-    cfg = load_params(params)
-    metrics = json.loads(cfg.paths.metrics.read_text())
+    try:
+        cfg = load_params(params)
+        if not cfg.paths.metrics.exists():
+            raise RetrainError(f"{cfg.paths.metrics}: no metrics yet; run `dvc repro` first")
+        metrics = json.loads(cfg.paths.metrics.read_text())
+    except RetrainError as err:
+        _fail(err)
+        return
     typer.echo(results_table(metrics), nl=False)
     if readme and update_readme(readme, metrics):
         typer.echo(f"updated {readme}")

@@ -12,11 +12,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from retrain.errors import RetrainError
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-class ConfigError(ValueError):
-    """params.yaml is missing, unreadable or does not match the schema."""
+class ConfigError(RetrainError, ValueError):
+    """params.yaml is missing, unreadable or does not match the schema.
+
+    A RetrainError, so every command reports it in one line; still a ValueError for callers
+    that caught it as one."""
 
 
 class _Strict(BaseModel):

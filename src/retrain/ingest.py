@@ -42,7 +42,7 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.errors import DataError, RetrainError
 from retrain.hashing import file_md5
-from retrain.validation.suite import validate_frame
+from retrain.validation.raw import validate_raw
 
 Status = Literal["accepted", "rejected", "duplicate", "refused", "skipped", "pending"]
 MARKER = ".done"  # `NAME.done` says NAME is complete
@@ -233,13 +233,7 @@ def check_batch(
     except DataError as err:
         reason = _one_line(str(err).replace(str(file), name))
         return reason, {"source": name, "success": False, "headline": reason}
-    result = validate_frame(
-        df,
-        params.dataset.suite,
-        name,
-        partial_unexpected_count=params.validate_.partial_unexpected_count,
-        schema=params.dataset,
-    )
+    result = validate_raw(df, params, name)
     report = result.to_dict()
     return (None if result.success else _one_line(result.headline())), report
 

@@ -89,3 +89,77 @@ def test_cli_validate_rejects_personal_data(tmp_path, default_params_raw, raw_cs
     first = out.output.splitlines()[0]
     assert first.startswith(f"{table}: column 'email' looks like personal data (e-mail address")
     assert f"[personal data] {table}: column 'email'" in out.output
+
+
+def _project_with_email_feature(tmp_path: Path, raw: dict[str, Any]) -> Path:
+    """A checkout whose params declare an `email` feature and whose suite accepts the column:
+    only the PII guard stands between that column and the pipeline."""
+    root = tmp_path / "project"
+    (root / "expectations").mkdir(parents=True)
+    raw = copy.deepcopy(raw)
+    raw["dataset"]["categorical"].append("email")
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    suite = json.loads((REPO / raw["dataset"]["suite"]).read_text())
+    for e in suite["expectations"]:
+        if e["type"] == "expect_table_columns_to_match_set":
+            e["kwargs"]["column_set"].append("email")
+    (root / raw["dataset"]["suite"]).write_text(json.dumps(suite))
+    return root
+
+
+def test_ingest_quarantines_a_batch_with_an_email_column(tmp_path, default_params_raw, raw_csv):
+    from retrain.config import load_params_at
+    from retrain.ingest import ingest_file
+
+    root = _project_with_email_feature(tmp_path, default_params_raw)
+    params = load_params_at(root)
+    landing = params.paths.landing
+    landing.mkdir(parents=True)
+    batch = pd.read_csv(raw_csv).head(300)
+    batch["email"] = [f"customer{i}@example.com" for i in range(len(batch))]
+    file = landing / "batch.csv"
+    batch.to_csv(file, index=False)
+    original = file.read_bytes()
+
+    result = ingest_file(file, params, version=False)
+
+    assert result.status == "rejected"
+    assert result.reason.startswith(f"{file}: column 'email' looks like personal data (e-mail")
+    assert "@example.com" not in result.reason
+    kept = Path(str(result.destination))
+    assert kept.parent.parent == params.paths.quarantine and kept.read_bytes() == original
+    assert not params.paths.batches.exists()  # nothing accepted, nothing to version or push
+    report = json.loads((kept.parent / "report.json").read_text())
+    assert [(f["column"], f["kind"]) for f in report["pii"]] == [("email", "e-mail address")]
+    assert report["failures"] == []  # the suite alone would have accepted it
+
+
+def test_predict_refuses_a_table_with_an_email_column(tmp_path, default_params_raw, raw_csv):
+    from flows.predict import predict_flow
+
+    root = _project_with_email_feature(tmp_path, default_params_raw)
+    table = pd.read_csv(raw_csv).head(50).drop(columns=["churn"])
+    table["email"] = [f"customer{i}@example.com" for i in range(len(table))]
+    src = tmp_path / "to_score.csv"
+    table.to_csv(src, index=False)
+    # The flow's function itself: it validates before it looks for a model or a Prefect run.
+    with pytest.raises(ValidationFailed) as err:
+        predict_flow.fn(input_path=str(src), repo=str(root))
+    assert str(err.value).startswith(f"{src}: column 'email' looks like personal data (e-mail")
+    assert not (root / "predictions").exists()
+
+
+def test_schema_requires_every_declared_column_but_the_target_when_scoring(
+    tmp_path, default_params_raw, raw_csv
+):
+    from retrain.validation.raw import validate_raw
+
+    params = params_in(tmp_path, default_params_raw)
+    df = pd.read_csv(raw_csv).head(200)
+    scoring = validate_raw(df.drop(columns=["churn"]), params, "s.csv", scoring=True)
+    assert scoring.success and scoring.missing_columns == [], scoring.headline()
+    training = validate_raw(df.drop(columns=["churn"]), params, "t.csv")
+    assert not training.success and training.missing_columns == ["churn"]
+    assert "t.csv: column 'churn' is declared in params.yaml dataset but absent" in (
+        training.schema_messages()
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.config import load_params
 from retrain.validation.precheck import passes
 from retrain.validation.suite import validate_frame
 from tests.conftest import REPO
@@ -17,6 +18,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.data
 
 SUITE = REPO / "expectations" / "telco_churn.json"
+SCHEMA = load_params(REPO / "params.yaml").dataset
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +62,8 @@ def test_every_expectation_of_the_suite_is_proven_on_the_real_data(real):
 
 def test_precheck_gives_the_same_result_as_great_expectations(real):
     for name, df in _broken(real).items():
-        fast = validate_frame(df, SUITE, "batch.csv")
-        full = validate_frame(df, SUITE, "batch.csv", precheck=False)
+        fast = validate_frame(df, SUITE, "batch.csv", schema=SCHEMA)
+        full = validate_frame(df, SUITE, "batch.csv", schema=SCHEMA, precheck=False)
         assert fast.to_dict() == full.to_dict(), name
 
 
@@ -80,8 +82,11 @@ def test_unknown_types_and_kwargs_go_to_great_expectations(real):
 def test_passing_path_does_not_import_great_expectations(raw_csv):
     code = (
         "import sys, pandas as pd; from pathlib import Path; "
+        "from retrain.config import load_params; "
         "from retrain.validation.suite import validate_frame; "
-        f"r = validate_frame(pd.read_csv({str(raw_csv)!r}), Path({str(SUITE)!r}), 'x.csv'); "
+        f"schema = load_params(Path({str(REPO / 'params.yaml')!r})).dataset; "
+        f"r = validate_frame(pd.read_csv({str(raw_csv)!r}), Path({str(SUITE)!r}), 'x.csv', "
+        "schema=schema); "
         "print(r.success, r.evaluated, 'great_expectations' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -17,6 +17,7 @@ from tests.conftest import REPO, params_in
 pytestmark = pytest.mark.data
 
 SUITE = REPO / "expectations" / "telco_churn.json"
+SCHEMA = load_params(REPO / "params.yaml").dataset
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def real(raw_csv) -> pd.DataFrame:
 
 
 def check(df: pd.DataFrame, source: str = "batch.csv"):
-    return validate_frame(df, SUITE, source)
+    return validate_frame(df, SUITE, source, schema=SCHEMA)
 
 
 def test_every_expectation_says_why_and_has_a_severity():

@@ -206,6 +206,33 @@ def _sections(markdown: str) -> list[str]:
     return [ln for ln in markdown.splitlines() if ln.startswith("### ")]
 
 
+def test_f_personal_data_blocks_even_when_the_suite_and_params_accept_it(base_repo, tmp_path):
+    """A pull request that adds an e-mail column, declares it a feature and widens the suite's
+    column set: only the PII guard stops it, and check-pr runs the same guard as the stage."""
+
+    def change(repo: Path) -> None:
+        edit_data(repo, lambda df: df.assign(email=[f"c{i}@example.com" for i in range(len(df))]))
+        suite_path = repo / "expectations" / "telco_churn.json"
+        suite = json.loads(suite_path.read_text())
+        for e in suite["expectations"]:
+            if e["type"] == "expect_table_columns_to_match_set":
+                e["kwargs"]["column_set"].append("email")
+        suite_path.write_text(json.dumps(suite, indent=2) + "\n")
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["dataset"]["categorical"].append("email")
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    repo = head(base_repo, tmp_path, change)
+    code, markdown, report = check_pr(repo)
+    assert code == 1, markdown
+    assert report["status"] == "blocked"
+    assert [t["failures"] for t in report["validation"]] == [[]]  # the suite alone passes
+    (pii,) = [b for b in report["blocking"] if "personal data" in b]
+    assert pii.startswith("data/raw/telco_churn.csv: column 'email' looks like personal data")
+    assert "@example.com" not in markdown
+    assert not report["pipeline"]["reran"]  # blocked before any dvc repro
+
+
 def test_e_readme_example_shift_suite_and_param(base_repo, tmp_path):
     """The README's example, produced by the tool: prices rose 30%, the suite's bound on the
     mean monthly charge is widened to match, and training is shortened.

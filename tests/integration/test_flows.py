@@ -19,11 +19,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def harness(prefect_harness):
+    """The session's temporary Prefect server (tests/conftest.py)."""
+    return prefect_harness
 
 
 def flow(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:

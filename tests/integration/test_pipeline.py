@@ -1,4 +1,7 @@
-"""`dvc repro` of the real pipeline on a small config, in a temporary git repository."""
+"""`dvc repro` of the real pipeline on a small config, in a temporary git repository.
+
+The first run is the session's `trained_repo` (tests/conftest.py): these tests work on copies
+of it, so the suite pays for one plain `dvc repro` of the small pipeline, not one per module."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_pipeline_repo, pipeline_env
+from tests.conftest import copy_repo, first_repro_output, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,14 +50,15 @@ def ran(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    return make_pipeline_repo(root / "repo", small_params_raw, root / "remote")
+def repo(tmp_path_factory, trained_repo: Path) -> Path:
+    """A copy of the session's pipeline repo, after its one plain `dvc repro`; tests here
+    change it (params, raw data, the cache)."""
+    return copy_repo(trained_repo, tmp_path_factory.mktemp("pipeline") / "repo")
 
 
 @pytest.fixture(scope="module")
-def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
-    return dvc(repo, "repro")
+def first_run(trained_repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(["dvc", "repro"], 0, first_repro_output(trained_repo), "")
 
 
 def test_repro_runs_every_stage_and_writes_outputs(repo, first_run):
@@ -120,13 +124,14 @@ def _artifact_bytes(repo: Path) -> dict[str, bytes]:
     return {rel: (repo / rel).read_bytes() for rel in files}
 
 
-def test_forced_repro_is_byte_identical(repo, first_run):
-    dvc(repo, "repro", "--force")
-    first = _artifact_bytes(repo)
-    dvc(repo, "repro", "--force")
-    second = _artifact_bytes(repo)
+def test_forced_repro_is_byte_identical(trained_repo, tmp_path):
+    # A second, forced run of every stage, in another directory, against the first run.
+    first = _artifact_bytes(trained_repo)
+    again = copy_repo(trained_repo, tmp_path / "again")
+    assert ran(dvc(again, "repro", "--force").stdout) == list(STAGES)
+    second = _artifact_bytes(again)
     for rel in first:
-        assert first[rel] == second[rel], f"{rel} differs between two forced runs"
+        assert first[rel] == second[rel], f"{rel} differs between two runs"
 
 
 def test_broken_raw_table_fails_validate_and_nothing_downstream_runs(repo, first_run):

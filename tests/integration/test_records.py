@@ -41,11 +41,9 @@ CLOSED_GATE = {"registry.gate.margin": 1.0}  # no AUC can improve by 1
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def harness(prefect_harness):
+    """The session's temporary Prefect server (tests/conftest.py)."""
+    return prefect_harness
 
 
 def git(repo: Path, *args: str) -> str:

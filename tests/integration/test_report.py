@@ -1,4 +1,5 @@
-"""The report stage in the real pipeline: one `dvc repro` on the small config, then read back."""
+"""The report stage in the real pipeline: the session's `dvc repro` on the small config
+(`trained_repo`, read-only here), read back."""
 
 from __future__ import annotations
 
@@ -14,19 +15,15 @@ import pytest
 import yaml
 
 from retrain.analysis.card import SECTIONS
-from tests.conftest import make_pipeline_repo
-from tests.integration.test_pipeline import STAGES, _env, dvc, ran
+from tests.integration.test_pipeline import _env, dvc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
-    root = tmp_path_factory.mktemp("report")
-    repo = make_pipeline_repo(root / "repo", small_params_raw, root / "remote")
-    run = dvc(repo, "repro")
-    assert ran(run.stdout) == list(STAGES), run.stdout
-    return repo
+def repo(trained_repo: Path) -> Path:
+    """Read only: every test here leaves the repository as it found it."""
+    return trained_repo
 
 
 def _json(repo: Path, rel: str) -> dict:
@@ -92,9 +89,9 @@ def test_slice_counts_add_up_to_the_test_split(repo):
         assert sum(v["positives"] for v in values.values()) == slices["positives"], column
 
 
-def test_dvc_plots_show_calibration_next_to_roc_and_pr(repo):
-    dvc(repo, "plots", "show", "-o", "dvc_plots")
-    page = (repo / "dvc_plots" / "index.html").read_text()
+def test_dvc_plots_show_calibration_next_to_roc_and_pr(repo, tmp_path):
+    dvc(repo, "plots", "show", "-o", str(tmp_path / "dvc_plots"))
+    page = (tmp_path / "dvc_plots" / "index.html").read_text()
     for title in (
         "ROC on the test split",
         "Precision-recall",

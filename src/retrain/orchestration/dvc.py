@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from retrain.errors import RetrainError
+from retrain.infra.dvc import stages_run
 
 
 class DvcError(RetrainError):
@@ -74,4 +75,4 @@ def run_dvc(
 
 
 def stage_ran(lines: list[str], stage: str) -> bool:
-    return any(f"Running stage '{stage}'" in line for line in lines)
+    return stage in stages_run(lines)

@@ -40,7 +40,8 @@ from retrain.prcheck.data import (
 )
 from retrain.prcheck.pipeline import PipelineResult, check_pipeline, params_diff
 from retrain.prcheck.suites import ExpectationChange, diff_suite
-from retrain.validation.suite import ValidationResult, validate_frame
+from retrain.validation.raw import validate_raw
+from retrain.validation.suite import ValidationResult
 
 PASSED, WARNED, BLOCKED, INCOMPLETE = "passed", "passed with warnings", "blocked", "incomplete"
 EXIT_CODES = {PASSED: 0, WARNED: 0, BLOCKED: 1, INCOMPLETE: 2}
@@ -116,15 +117,12 @@ def _validate(
     for i, name in enumerate(names):
         docs = out / "data_docs" if i == len(names) - 1 else None
         check.validation.append(
-            validate_frame(
-                head_frames[name],
-                params.dataset.suite,
-                _rel(root, folder / name),
-                data_docs_dir=docs,
-                partial_unexpected_count=params.validate_.partial_unexpected_count,
-            )
+            validate_raw(head_frames[name], params, _rel(root, folder / name), data_docs_dir=docs)
         )
     for result in check.validation:
+        # Personal data and absent declared columns block as a critical expectation does.
+        check.blocking += [p.message(result.source) for p in result.pii]
+        check.blocking += result.schema_messages()
         for blocking, target in ((True, check.blocking), (False, check.warnings)):
             failed = [f for f in result.failures if f.blocking == blocking]
             if failed:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrain.infra.dvc import stages_run
 from retrain.orchestration.dvc import DvcError, dvc_env, stage_names
 
 # `dvc status` entries that mean an input of a stage changed. A missing output alone
@@ -121,7 +122,8 @@ def repro(root: Path) -> tuple[list[str], str | None]:
         check=False,
     )
     output = proc.stdout + "\n" + proc.stderr
-    ran = [s for s in stage_names(root) if f"Running stage '{s}'" in output]
+    printed = stages_run(output)
+    ran = [s for s in stage_names(root) if s in printed]
     if proc.returncode == 0:
         return ran, None
     tail = [ln.strip() for ln in output.splitlines() if ln.strip()][-4:]

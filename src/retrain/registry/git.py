@@ -1,186 +1,33 @@
-"""Git plumbing for records: build a commit and tags out of sight, then publish them at once.
-
-A record is a commit, an annotated `run/<id>` tag and, for a new model, GTO's version and
-stage tags. All objects are written first (invisible: no ref points at them); one
-`git update-ref --stdin` transaction then creates every tag and moves the branch, so a
-retrain killed at any point leaves either the whole record or none of it.
-"""
+"""Git plumbing for records; the client itself is `retrain.infra.git` (kept importable here)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterable
-from pathlib import Path
+from retrain.infra.git import (
+    GitError,
+    build_commit,
+    changed_paths,
+    git,
+    head,
+    identity_env,
+    ignored,
+    last_tag_time,
+    make_tag,
+    publish,
+    show,
+    tag_clock,
+)
 
-from retrain.errors import RetrainError
-
-
-class GitError(RetrainError):
-    """A git command failed; the message carries its last lines."""
-
-
-def git(
-    repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> str:
-    """Run `git *args` in `repo` and return its stdout."""
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode != 0:
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise GitError(f"git {' '.join(args[:3])} failed in {repo}: {tail}")
-    return proc.stdout
-
-
-def head(repo: Path) -> str:
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def show(repo: Path, rev: str, path: str) -> str | None:
-    """The file `path` as committed at `rev`, or None when it is not there."""
-    proc = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True
-    )
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def changed_paths(repo: Path) -> list[str]:
-    """Tracked paths that differ from HEAD (staged or not); untracked files are not listed."""
-    out = git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
-    paths = []
-    entries = iter(out.split("\0"))
-    for entry in entries:
-        if not entry:
-            continue
-        status, path = entry[:2], entry[3:]
-        paths.append(path)
-        if "R" in status or "C" in status:
-            paths.append(next(entries))  # a rename lists its source as the next entry
-    return paths
-
-
-def identity_env(repo: Path) -> dict[str, str]:
-    """The environment for commits and tags; a default identity when git has none."""
-    env = dict(os.environ)
-    probe = subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=repo, capture_output=True)
-    if probe.returncode != 0:
-        for role in ("AUTHOR", "COMMITTER"):
-            env.setdefault(f"GIT_{role}_NAME", "retrain")
-            env.setdefault(f"GIT_{role}_EMAIL", "retrain@localhost")
-    return env
-
-
-def _ident(repo: Path, env: dict[str, str]) -> str:
-    """'Name <email>' of the committer git would use."""
-    line = git(repo, "var", "GIT_COMMITTER_IDENT", env=env).strip()
-    return line.rsplit(" ", 2)[0]
-
-
-def ignored(repo: Path, paths: Iterable[str]) -> set[str]:
-    """The subset of `paths` that .gitignore excludes."""
-    listed = "\n".join(paths)
-    if not listed:
-        return set()
-    proc = subprocess.run(
-        ["git", "check-ignore", "--stdin"], cwd=repo, input=listed, capture_output=True, text=True
-    )
-    if proc.returncode not in (0, 1):  # 1: none of them is ignored
-        raise GitError(f"git check-ignore failed in {repo}: {proc.stderr.strip()}")
-    return set(proc.stdout.split("\n")) - {""}
-
-
-def build_commit(
-    repo: Path,
-    paths: list[str],
-    message: str,
-    extra_files: dict[str, str],
-    env: dict[str, str],
-) -> str:
-    """A commit of HEAD plus the workspace state of `paths` and the given file contents.
-
-    Neither the branch nor the real index moves: the tree is built in a temporary index.
-
-    Args:
-        repo: the checkout.
-        paths: workspace paths (files or folders, relative to `repo`) to take as they are;
-            ignored ones are skipped.
-        message: the commit message.
-        extra_files: path -> text written into the commit only (the workspace copy is
-            written after the record is published).
-        env: from `identity_env`.
-    """
-    tracked = set(git(repo, "ls-files", "--", *paths).splitlines()) if paths else set()
-    present = [p for p in paths if (repo / p).exists() or _tracked_under(p, tracked)]
-    skip = ignored(repo, present)
-    to_add = [p for p in present if p not in skip]
-    with tempfile.TemporaryDirectory(prefix="retrain-index-") as tmp:
-        index_env = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git(repo, "read-tree", "HEAD", env=index_env)
-        if to_add:
-            git(repo, "add", "-A", "--", *to_add, env=index_env)
-        for rel, text in extra_files.items():
-            blob = git(repo, "hash-object", "-w", "--stdin", stdin=text, env=index_env).strip()
-            git(
-                repo,
-                "update-index",
-                "--add",
-                "--cacheinfo",
-                f"100644,{blob},{rel}",
-                env=index_env,
-            )
-        tree = git(repo, "write-tree", env=index_env).strip()
-    return git(repo, "commit-tree", tree, "-p", "HEAD", "-m", message, env=env).strip()
-
-
-def _tracked_under(path: str, tracked: set[str]) -> bool:
-    """`path` is tracked, or a folder holding tracked files (deleted ones included)."""
-    return path in tracked or any(t.startswith(path.rstrip("/") + "/") for t in tracked)
-
-
-def last_tag_time(repo: Path) -> int:
-    """The newest tagger time (Unix seconds) among annotated tags; 0 when there are none."""
-    out = git(repo, "for-each-ref", "--format=%(taggerdate:unix)", "refs/tags")
-    times = [int(t) for t in out.split() if t.strip().isdigit()]
-    return max(times, default=0)
-
-
-def tag_clock(repo: Path) -> int:
-    """A tag time after every existing tag's: GTO orders events by time (whole seconds), so
-    two events in the same second must not tie."""
-    return max(int(time.time()), last_tag_time(repo) + 1)
-
-
-def make_tag(
-    repo: Path, name: str, target: str, message: str, when: int, env: dict[str, str]
-) -> str:
-    """An annotated tag object for `target` (no ref yet); returns the object's id."""
-    body = (
-        f"object {target}\ntype commit\ntag {name}\n"
-        f"tagger {_ident(repo, env)} {when} +0000\n\n{message.rstrip()}\n"
-    )
-    return git(repo, "mktag", stdin=body, env=env).strip()
-
-
-def publish(repo: Path, tags: dict[str, str], move_head: tuple[str, str] | None = None) -> None:
-    """Create refs/tags/<name> -> object for every tag and move HEAD's branch, all or nothing.
-
-    Args:
-        repo: the checkout.
-        tags: tag name -> tag object id; an existing tag of the same name fails the whole.
-        move_head: (new commit, expected current commit); fails if HEAD moved meanwhile.
-    """
-    lines = ["start"]
-    lines += [f"create refs/tags/{name} {obj}" for name, obj in tags.items()]
-    if move_head is not None:
-        new, old = move_head
-        lines.append(f"update HEAD {new} {old}")
-    lines += ["prepare", "commit", ""]
-    git(repo, "update-ref", "--stdin", stdin="\n".join(lines))
+__all__ = [
+    "GitError",
+    "build_commit",
+    "changed_paths",
+    "git",
+    "head",
+    "identity_env",
+    "ignored",
+    "last_tag_time",
+    "make_tag",
+    "publish",
+    "show",
+    "tag_clock",
+]

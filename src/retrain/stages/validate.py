@@ -14,7 +14,8 @@ from retrain.config import Params
 from retrain.data.io import read_file, table_files
 from retrain.errors import DataError, ValidationFailed
 from retrain.stages._common import stage_main, write_json
-from retrain.validation.suite import ValidationResult, validate_frame
+from retrain.validation.raw import validate_raw
+from retrain.validation.suite import ValidationResult
 
 
 def _error_summary(source: str, suite: Path, message: str) -> dict[str, object]:
@@ -36,14 +37,7 @@ def run(params: Params) -> list[ValidationResult]:
     for i, (file, df) in enumerate(frames):
         last = i == len(frames) - 1
         results.append(
-            validate_frame(
-                df,
-                suite,
-                str(file),
-                data_docs_dir=paths.data_docs if last else None,
-                partial_unexpected_count=params.validate_.partial_unexpected_count,
-                schema=params.dataset,
-            )
+            validate_raw(df, params, str(file), data_docs_dir=paths.data_docs if last else None)
         )
     summary = {
         "success": all(r.success for r in results),

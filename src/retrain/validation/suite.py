@@ -1,10 +1,11 @@
 """Validate a dataframe against a Great Expectations suite kept as JSON in expectations/.
 
-One function, `validate_frame`, serves the DVC stage, the flows, the pull-request check and the
-data tests. An expectation's `severity` decides whether it blocks: "critical" blocks the
-pipeline, "warning" and "info" are reported only. Its `meta.why` says why it exists.
-Given the dataset schema, it also runs the PII guard (`retrain.validation.pii`) on the
-feature columns; a column that looks like personal data always blocks.
+`validate_frame` runs a suite, the dataset schema's checks (every declared column present) and
+the PII guard (`retrain.validation.pii`) on the feature columns; the schema is required, so no
+caller can skip the guard. Callers use `retrain.validation.raw.validate_raw`, which takes it
+from params. An expectation's `severity` decides whether it blocks: "critical" blocks the
+pipeline, "warning" and "info" are reported only. Its `meta.why` says why it exists. A column
+that looks like personal data, or a declared column that is absent, always blocks.
 """
 
 from __future__ import annotations
@@ -63,15 +64,24 @@ class ValidationResult:
     failures: list[Failure]
     data_docs: str | None = None
     pii: list[PiiFinding] = field(default_factory=list)
+    # Columns params.yaml's dataset declares that the table lacks (the schema checks).
+    missing_columns: list[str] = field(default_factory=list)
 
     @property
     def blocking_failures(self) -> list[Failure]:
         return [f for f in self.failures if f.blocking]
 
+    def schema_messages(self) -> list[str]:
+        return [
+            f"{self.source}: column {c!r} is declared in params.yaml dataset but absent"
+            for c in self.missing_columns
+        ]
+
     def headline(self) -> str:
         """One line: the first blocking problem (personal data first), and how many more."""
         problems = [p.message(self.source) for p in self.pii]
         problems += [f.message(self.source) for f in self.blocking_failures]
+        problems += self.schema_messages()
         if not problems:
             return f"{self.source}: {self.evaluated} expectations of {self.suite} passed"
         more = f" (+{len(problems) - 1} more blocking)" if len(problems) > 1 else ""
@@ -234,11 +244,11 @@ def validate_frame(
     *,
     data_docs_dir: Path | None = None,
     partial_unexpected_count: int = 5,
+    schema: DatasetSchema,
     optional_columns: Sequence[str] = (),
-    schema: DatasetSchema | None = None,
     precheck: bool = True,
 ) -> ValidationResult:
-    """Run the suite at `suite_path` on `df`, and the PII guard when `schema` is given.
+    """Run the suite at `suite_path` on `df`, the schema's checks and the PII guard.
 
     Args:
         df: the table, as read from `source`.
@@ -248,8 +258,9 @@ def validate_frame(
         partial_unexpected_count: example values kept per failed expectation.
         optional_columns: columns whose expectations are skipped when the table lacks them
             (the target, for data to be scored).
-        schema: the dataset schema; its feature columns (less `pii_allow`) go through the
-            PII guard, whose findings block.
+        schema: the dataset schema (required): each declared column must be present (but
+            `optional_columns`), and its feature columns (less `pii_allow`) go through the
+            PII guard. Both block.
         precheck: first prove passing expectations with cheap pandas checks
             (`retrain.validation.precheck`) and run only the others through Great
             Expectations, which computes the detail of failures. Data Docs show every
@@ -263,8 +274,14 @@ def validate_frame(
     result = _validate_suite(
         df, suite_json, source, data_docs_dir, partial_unexpected_count, precheck
     )
-    pii = find_pii(df, schema.features, schema.pii_allow) if schema is not None else []
-    return replace(result, pii=pii, success=result.success and not pii)
+    pii = find_pii(df, schema.features, schema.pii_allow)
+    missing = [c for c in schema.columns if c not in df.columns and c not in optional_columns]
+    return replace(
+        result,
+        pii=pii,
+        missing_columns=missing,
+        success=result.success and not pii and not missing,
+    )
 
 
 def _validate_suite(

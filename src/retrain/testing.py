@@ -1,0 +1,93 @@
+"""Helpers the tests and the benchmarks share: small budgets and a throwaway pipeline repo.
+
+Both import this module; neither imports the other. Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retrain.config import Params, parse_params
+
+
+def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    """The default params with budgets cut so the whole pipeline runs in seconds."""
+    raw = copy.deepcopy(raw)
+    raw["tune"].update(n_trials=3, max_epochs=6, patience=3)
+    raw["tune"]["pruner"] = {"n_startup_trials": 1, "n_warmup_steps": 2}
+    raw["train"].update(max_epochs=8, patience=4)
+    raw["evaluate"]["lightgbm"].update(n_trials=3, n_estimators=200)
+    return raw
+
+
+def params_in(tmp: Path, raw: dict[str, Any], source: Path) -> Params:
+    """`raw` params with every output path moved under `tmp`; inputs stay in the checkout
+    `source`."""
+    raw = copy.deepcopy(raw)
+    for key, value in raw["paths"].items():
+        if key not in ("raw_data", "data_pin"):
+            raw["paths"][key] = str(tmp / value)
+        else:
+            raw["paths"][key] = str(source / value)
+    raw["dataset"]["suite"] = str(source / raw["dataset"]["suite"])
+    raw["tune"]["storage"] = f"sqlite:///{tmp / 'optuna.db'}"
+    return parse_params(raw)
+
+
+def make_pipeline_repo(
+    dest: Path, params: dict[str, Any], remote: Path, source: Path, raw_file: Path
+) -> Path:
+    """A fresh git repo holding the checkout `source`'s files (tracked and not ignored), the raw
+    table `raw_file` and `params`, with its DVC remote at `remote`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in listed:
+        src = source / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(raw_file, dest / "data" / "raw" / raw_file.name)
+    # Committed pipeline outputs must come from the run under test, never from this checkout.
+    for stale in (
+        "dvc.lock",
+        "metrics/evaluate.json",
+        "metrics/prepare.json",
+        "metrics/slices.json",
+        "metrics/calibration.json",
+        "metrics/attributions.json",
+        "reports/results.md",
+        "reports/model_card.md",
+        "reports/model_card.html",
+    ):
+        (dest / stale).unlink(missing_ok=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    # A fixed date: two repos built from the same files get the same commit (and model card).
+    dated = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+        cwd=dest,
+        check=True,
+    )
+    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True, env=dated)
+    return dest
