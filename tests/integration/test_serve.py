@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 import socket
 import subprocess
 import sys
@@ -300,8 +301,15 @@ def test_canary_share_is_sticky_by_request_key(served, tmp_path):
     v2 = git(repo, "rev-list", "-n", "1", f"{MODEL}@v2.0.0").strip()
     counter = len(git(repo, "tag", "--list", f"{MODEL}#*").split()) + 1
     tag = f"{MODEL}#candidate#{counter}"
-    git(repo, "tag", "-a", tag, v2, "-m", f"Assigning stage candidate to artifact {MODEL} "
-        "version v2.0.0")
+    git(
+        repo,
+        "tag",
+        "-a",
+        tag,
+        v2,
+        "-m",
+        f"Assigning stage candidate to artifact {MODEL} version v2.0.0",
+    )
     row = as_json(raw_rows(repo, 1))[0]
     with TestClient(app_for(repo, poll=False, serve={"canary_share": 0.3})) as c:
         ready = c.get("/ready").json()
@@ -391,6 +399,7 @@ def test_monitor_checks_prediction_drift_on_logged_traffic(served, tmp_path):
     monitor = _monitor_module()
     repo = copy_repo(served, tmp_path / "repo")
     params = load_params_at(repo)
+    shutil.rmtree(params.paths.predictions_log, ignore_errors=True)  # the other tests' traffic
     table = raw_rows(repo, 2000)
     # Traffic of only the customers the model finds riskiest: the scores have drifted.
     risky = table[(table.contract == "Month-to-month") & (table.tenure < 12)].head(400)

@@ -118,7 +118,9 @@ def create_app(
         if cred is None or not hmac.compare_digest(cred.credentials.encode(), secret.encode()):
             from fastapi import HTTPException
 
-            raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
+            )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -323,7 +325,7 @@ def create_app(
         handle, proba, label = score(df, cols, key)
         headers = {VERSION_HEADER: handle.version}
         out: dict[str, Any] = {"probability": proba, "label": label}
-        if id_col in cols:
+        if id_col and id_col in cols:
             out = {id_col: df[id_col].to_numpy(), **out}
         if "parquet" in accept:
             table = pd.DataFrame(out)

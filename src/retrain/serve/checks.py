@@ -1,9 +1,9 @@
 """The dataset suite's row-level expectations, applied to every request.
 
 A request is judged by the same suite and the same code as a batch (`validate_suite`, what
-`validate_frame` runs, with the target optional): its verdict and its messages decide every 422. Running Great
-Expectations per request would cost tens of milliseconds, so a request first goes through
-`fast_pass`: vectorised numpy versions of the covered expectation types that return True
+`validate_frame` runs, with the target optional): its verdict and its messages decide every
+422. Running Great Expectations per request would cost tens of milliseconds, so a request
+first goes through `fast_pass`: vectorised numpy versions of the covered expectation types that return True
 only where GE would certainly pass (as `retrain.validation.precheck` does for batches, but on
 column arrays, without building pandas objects per check). Anything they cannot prove goes to
 `validate_suite`; a test checks that `fast_pass` never passes what GE fails.
@@ -201,4 +201,3 @@ class RequestChecker:
         ):
             return "unseen category"
         return PROBLEMS.get(expectation, expectation)
-

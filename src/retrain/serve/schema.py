@@ -27,9 +27,7 @@ def row_model(schema: DatasetSchema) -> type[BaseModel]:
     for col in schema.categorical:
         fields[col] = (str | None, Field(..., description="categorical feature"))
     name = "".join(part.capitalize() for part in schema.name.split("_")) + "Row"
-    return create_model(  # type: ignore[call-overload, no-any-return]
-        name, __config__=ConfigDict(extra="forbid", frozen=True), **fields
-    )
+    return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
 class Scored(BaseModel):
