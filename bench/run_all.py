@@ -20,7 +20,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import drift, orchestration, pipeline, quality, scaling, training, tuning, validation
+from bench import (
+    drift,
+    orchestration,
+    pipeline,
+    quality,
+    scaling,
+    serving,
+    training,
+    tuning,
+    validation,
+)
 from bench.common import REPO, Goal, Section, Shared, machine
 
 # In the order they run: scaling and the pipeline before orchestration (which reuses the
@@ -35,10 +45,11 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "pipeline": pipeline.run,
     "orchestration": orchestration.run,
     "quality": quality.run,
+    "serving": serving.run,  # serves a copy of the pipeline bench's model when it ran
 }
 FULL_ONLY = {"pipeline"}  # the default pipeline takes minutes; --quick reads its last metrics
 PENDING: list[Section] = []
-ORDER = ["1", "2", "3", "4", "5", "6", "7", "P"]
+ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "P"]
 
 
 def _commit() -> str:

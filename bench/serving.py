@@ -212,9 +212,11 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         assert status == 200 and json.loads(data)["rows"] == 1000, data[:300]
 
         # Interleaved in rounds, so that a busy moment of the shared machine hits all alike.
-        cases: dict[str, list[np.ndarray]] = {k: [] for k in ("f1", "j1", "fb", "jb", "pb")}
+        keys = ("hz", "f1", "j1", "fb", "jb", "pb")
+        cases: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         rounds = 5
         for _ in range(rounds):
+            cases["hz"].append(_timings(lambda: request(conn, "GET", "/health"), n_one // rounds))
             cases["f1"].append(_timings(lambda: handle.score(one, params), n_one // rounds))
             cases["j1"].append(
                 _timings(lambda: request(conn, "POST", "/predict", body_one, hj), n_one // rounds)
@@ -257,6 +259,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         "Online serving: `retrain serve` over loopback HTTP vs onnxruntime in process",
         ["case", "p50 ms", "p99 ms", "requests", "vs floor (p50)"],
         [
+            row("GET /health (HTTP only, no scoring)", "hz", None),
             row("floor, 1 row (in process)", "f1", None),
             row("POST /predict, 1 row (JSON)", "j1", "f1"),
             row("floor, 1,000 rows (in process)", "fb", None),

@@ -3,10 +3,11 @@
 A request is judged by the same suite and the same code as a batch (`validate_suite`, what
 `validate_frame` runs, with the target optional): its verdict and its messages decide every
 422. Running Great Expectations per request would cost tens of milliseconds, so a request
-first goes through `fast_pass`: vectorised numpy versions of the covered expectation types that return True
-only where GE would certainly pass (as `retrain.validation.precheck` does for batches, but on
-column arrays, without building pandas objects per check). Anything they cannot prove goes to
-`validate_suite`; a test checks that `fast_pass` never passes what GE fails.
+first goes through `fast_pass`: vectorised numpy versions of the covered expectation types
+that return True only where GE would certainly pass (as `retrain.validation.precheck` does
+for batches, but on column arrays, without building pandas objects per check). Anything
+they cannot prove goes to `validate_suite`; a test checks that `fast_pass` never passes what
+GE fails.
 
 Expectations about the whole table rather than its rows do not apply to a request of a few
 rows: non-blocking ones (row counts, column means) and `mostly` shares. The monitor checks
@@ -15,6 +16,7 @@ the logged traffic as a table.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +30,6 @@ from retrain.config import DatasetSchema
 from retrain.validation.suite import BLOCKING, load_suite_json, validate_suite
 
 Columns = Mapping[str, np.ndarray]
-FastCheck = Callable[[Columns, dict[str, Any]], bool]
 
 PROBLEMS = {
     "expect_column_values_to_not_be_null": "missing value (null or NaN)",
@@ -56,38 +57,41 @@ class RowProblem:
 
 
 def _nulls(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
+    kind = values.dtype.kind
+    if kind == "f":
         return np.isnan(values)
+    if kind in "iub":
+        return np.zeros(len(values), dtype=bool)
+    if len(values) <= 64 and all(type(v) is str for v in values):
+        return np.zeros(len(values), dtype=bool)  # a request's few strings: no pandas call
     return np.asarray(pd.isna(values), dtype=bool)
 
 
-def _not_null(cols: Columns, kw: dict[str, Any]) -> bool:
-    values = cols[kw["column"]]
+# Each check gets the column, its null mask (computed once per column) and its kwargs.
+FastCheck = Callable[[np.ndarray, np.ndarray, dict[str, Any]], bool]
+
+
+def _not_null(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
     # With a row condition the rows it keeps are a subset: none null overall, none there.
-    return len(values) > 0 and not _nulls(values).any()
+    return len(values) > 0 and not nulls.any()
 
 
-def _in_set(cols: Columns, kw: dict[str, Any]) -> bool:
-    values = cols[kw["column"]]
-    kept = values[~_nulls(values)]
+def _in_set(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
+    kept = values[~nulls] if nulls.any() else values
     if len(kept) == 0:
         return False
-    allowed = kw["value_set"]
+    members, numbers = kw["_members"], kw["_numbers"]
     if kept.dtype.kind == "O":
-        members = set(allowed)
-        return all(isinstance(v, str) and v in members for v in kept)
-    if kept.dtype.kind in "iuf" and all(
-        isinstance(a, int | float) and not isinstance(a, bool) for a in allowed
-    ):
-        return bool(np.isin(kept, np.asarray(allowed, dtype="float64")).all())
+        return all(type(v) is str and v in members for v in kept)
+    if kept.dtype.kind in "iuf" and numbers is not None:
+        return bool(np.isin(kept, numbers).all())
     return False
 
 
-def _between(cols: Columns, kw: dict[str, Any]) -> bool:
-    values = cols[kw["column"]]
+def _between(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
     if values.dtype.kind not in "iuf":
         return False
-    kept = values[~_nulls(values)]
+    kept = values[~nulls] if nulls.any() else values
     low, high = kw.get("min_value"), kw.get("max_value")
     return (
         len(kept) > 0
@@ -96,14 +100,12 @@ def _between(cols: Columns, kw: dict[str, Any]) -> bool:
     )
 
 
-def _in_type_list(cols: Columns, kw: dict[str, Any]) -> bool:
-    dtype = cols[kw["column"]].dtype
-    return dtype.kind != "O" and dtype.name in kw["type_list"]
+def _in_type_list(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
+    return values.dtype.kind != "O" and values.dtype.name in kw["type_list"]
 
 
-def _unique(cols: Columns, kw: dict[str, Any]) -> bool:
-    values = cols[kw["column"]]
-    kept = values[~_nulls(values)]
+def _unique(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
+    kept = values[~nulls]
     return len(kept) > 0 and len(set(kept.tolist())) == len(kept)
 
 
@@ -115,6 +117,17 @@ FAST: dict[str, tuple[FastCheck, set[str]]] = {
     "expect_column_values_to_be_in_type_list": (_in_type_list, {"column", "type_list"}),
     "expect_column_values_to_be_unique": (_unique, {"column"}),
 }
+
+
+def _compile(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Per-expectation constants, computed once (value sets as a set and as numbers)."""
+    out = dict(kwargs)
+    if "value_set" in kwargs:
+        allowed = list(kwargs["value_set"])
+        out["_members"] = frozenset(a for a in allowed if isinstance(a, str))
+        numeric = all(isinstance(a, int | float) and not isinstance(a, bool) for a in allowed)
+        out["_numbers"] = np.asarray(allowed, dtype="float64") if numeric else None
+    return out
 
 
 class RequestChecker:
@@ -139,7 +152,13 @@ class RequestChecker:
                 continue  # a share of a table's rows, not a property of a row
             kept.append(e)
         self.suite = {**suite, "expectations": kept}
+        self._fast = self._compile_fast()
         self._ge = threading.Lock()  # GE's context is not meant to be shared by threads
+
+    def warm(self) -> None:
+        """Import Great Expectations now, off the request path (it takes seconds)."""
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # as suite._context: no network
+        import great_expectations  # noqa: F401
 
     def columns(self, present: list[str]) -> list[RowProblem]:
         """Missing feature columns and columns the suite does not allow."""
@@ -158,19 +177,30 @@ class RequestChecker:
 
     def fast_pass(self, cols: Columns) -> bool:
         """True only if every kept expectation certainly passes on these columns."""
-        for e in self.suite["expectations"]:
-            found = FAST.get(str(e.get("type")))
-            kwargs = e.get("kwargs") or {}
-            if found is None or not set(kwargs) <= found[1]:
-                return False
-            column = kwargs.get("column")
-            if column is not None and column not in cols:
+        if self._fast is None:
+            return False
+        for column, checks in self._fast:
+            values = cols.get(column)
+            if values is None:
                 if column in self.optional:
                     continue
                 return False
-            if not found[0](cols, kwargs):
-                return False
+            nulls = _nulls(values)
+            for check, kwargs in checks:
+                if not check(values, nulls, kwargs):
+                    return False
         return True
+
+    def _compile_fast(self) -> list[tuple[str, list[tuple[FastCheck, dict[str, Any]]]]] | None:
+        """The kept expectations grouped by column; None if one is not covered (ask GE)."""
+        by_column: dict[str, list[tuple[FastCheck, dict[str, Any]]]] = {}
+        for e in self.suite["expectations"]:
+            found = FAST.get(str(e.get("type")))
+            kwargs = e.get("kwargs") or {}
+            if found is None or not set(kwargs) <= found[1] or "column" not in kwargs:
+                return None
+            by_column.setdefault(kwargs["column"], []).append((found[0], _compile(kwargs)))
+        return list(by_column.items())
 
     def check(self, df: pd.DataFrame, cols: Columns | None = None) -> list[RowProblem]:
         """Every problem of `df` (empty: score it). Columns are checked first."""
