@@ -435,3 +435,44 @@ def _monitor_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_cli_serves_on_loopback_and_flushes_the_log_on_sigterm(served, tmp_path):
+    import os
+    import signal
+
+    repo = copy_repo(served, tmp_path / "repo")
+    log = load_params_at(repo).paths.predictions_log
+    shutil.rmtree(log, ignore_errors=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrain.cli", "serve", "--port", str(port)],
+        cwd=repo,
+        env=pipeline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        ready = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ready = httpx.get(f"{url}/ready", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert ready is not None and ready.json()["prod"]["version"] == "v1.0.0"
+        rows = as_json(raw_rows(repo, 7))
+        assert httpx.post(f"{url}/predict", json=rows, timeout=10).status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert f"on http://127.0.0.1:{port}" in out and "warning" not in out.lower()
+    from retrain.serve.log import read_log
+
+    assert len(read_log(log)) == 7  # queued rows were written before the process exited

@@ -149,7 +149,7 @@ class Rollout:
         self._tags = tags
         if changed:
             self.swaps += 1
-            log.warning(
+            log.info(
                 "serving %s%s",
                 _label(new.prod) or "nothing",
                 f" (canary {_label(new.canary)} at {new.canary_share:.0%})" if new.canary else "",

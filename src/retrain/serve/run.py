@@ -40,9 +40,18 @@ def exposure_warning(host: str) -> str | None:
 
 def serve(root: Path, params: Params, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the service until interrupted (Ctrl-C or SIGTERM: the log is flushed first)."""
+    import logging
+
     import uvicorn
 
     from retrain.serve.app import create_app
 
+    # The service's own lines (which version is served, registry errors) beside uvicorn's.
+    logger = logging.getLogger("retrain.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     app = create_app(root, params)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
