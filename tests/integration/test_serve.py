@@ -316,14 +316,14 @@ def test_canary_share_is_sticky_by_request_key(served, tmp_path):
         assert ready["prod"]["version"] == "v1.0.0"
         assert ready["canary"]["version"] == "v2.0.0" and ready["canary"]["share"] == 0.3
         seen = {}
-        for i in range(200):
+        for i in range(100):
             key = f"user-{i}"
             first = c.post("/predict", json=row, headers={"X-Request-Key": key})
             second = c.post("/predict", json=row, headers={"X-Request-Key": key})
             assert first.headers["X-Model-Version"] == second.headers["X-Model-Version"]
             seen[key] = first.headers["X-Model-Version"]
         share = sum(v == "v2.0.0" for v in seen.values()) / len(seen)
-        assert 0.2 < share < 0.4, share
+        assert 0.15 < share < 0.45, share  # 100 keys at 0.3: sd 0.046
         assert c.post("/predict", json=row).headers["X-Model-Version"] == "v1.0.0"  # no key
 
 
@@ -471,7 +471,9 @@ def test_cli_serves_on_loopback_and_flushes_the_log_on_sigterm(served, tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+    # uvicorn shuts down gracefully, then re-raises SIGTERM (exit 0 in older versions)
+    assert proc.returncode in (0, -signal.SIGTERM), out
+    assert "Application shutdown complete" in out
     assert f"on http://127.0.0.1:{port}" in out and "warning" not in out.lower()
     from retrain.serve.log import read_log
 

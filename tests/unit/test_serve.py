@@ -77,6 +77,11 @@ def _variants() -> list[pd.DataFrame]:
                     else bad[col]
                 )
             out.append(bad)
+    new = base.copy()  # a new customer: tenure 0, nothing billed yet (the suite allows it)
+    new.loc[1, ["tenure", "total_charges"]] = [0, np.nan]
+    billed = base.copy()  # ... but a billed customer with a blank total is a defect
+    billed.loc[1, ["tenure", "total_charges"]] = [5, np.nan]
+    out += [new, billed]
     dup = base.copy()
     dup.loc[2, "customer_id"] = dup.loc[0, "customer_id"]
     text = base.copy().astype({"tenure": object})
@@ -90,11 +95,12 @@ def test_fast_checks_never_pass_what_great_expectations_fails(checker):
     verdicts = []
     for df in _variants():
         cols = {c: df[c].to_numpy() for c in df.columns}
-        fast = checker.fast_pass(cols)
+        fast = checker.fast_pass(cols, df)
         ge = validate_suite(df, checker.suite, "t", optional_columns=checker.optional)
         assert not (fast and not ge.success), (df.T, ge.headline())
         verdicts.append((fast, ge.success))
     assert verdicts[0] == (True, True) and verdicts[1] == (True, True)  # the fast path is used
+    assert verdicts[-4] == (True, True) and verdicts[-3] == (False, False)  # row condition
     assert sum(not ge for _, ge in verdicts) >= 10  # and the variants do break the suite
 
 

@@ -243,7 +243,7 @@ def create_app(
         cols = columns_of(rows)
         df = _frame(cols)
         problems = checker.columns(list(cols))
-        if not problems and not checker.fast_pass(cols):
+        if not problems and not checker.fast_pass(cols, df):
             problems = await run_in_threadpool(checker.check, df, cols)
         if problems:
             return _reject(problems)
