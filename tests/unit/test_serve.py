@@ -4,6 +4,7 @@ request checks against Great Expectations, the predictions log, canary buckets, 
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def test_predictions_log_flushes_rotates_and_reads_back(tmp_path):
         )
     deadline = datetime.now(UTC) + timedelta(seconds=10)
     while plog.files < 1 and datetime.now(UTC) < deadline:  # 4 rows reached: flushed early
-        pass
+        time.sleep(0.01)
     assert plog.files == 1 and not old.exists()  # written, and the 40-day-old folder is gone
     plog.close()  # the last 2 rows are flushed on close
     frame = read_log(tmp_path / "log")

@@ -113,9 +113,9 @@ class PredictionLog:
             tmp = day / f".{name}.tmp"
             frame.to_parquet(tmp, index=False)
             tmp.replace(day / name)
-            self.written += len(frame)
-            self.files += 1
             self._rotate(now.date())
+            self.written += len(frame)  # counters last: a reader seeing them sees it all done
+            self.files += 1
         except Exception as err:  # a full disk must not stop the service; count the loss
             self.dropped += sum(e.n for e in entries)
             log.error("predictions log: could not write %d rows: %s", len(entries), err)
