@@ -198,6 +198,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
     big.to_parquet(buf, index=False)
     body_parquet = buf.getvalue()
 
+    load_before = os.getloadavg()[0]
     server = Server(repo)
     try:
         conn = server.connect()
@@ -290,6 +291,9 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
             "one uvicorn process (uvloop, httptools) on 127.0.0.1, client in another process "
             "on the same cores; every request is checked against the suite's row "
             "expectations and queued for the predictions log, as in production",
+            f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
+            f"on {os.cpu_count()} cores: above the core count, other work shares the CPUs and "
+            "every absolute time (the overhead included) grows with it",
         ],
         data={k: {"p50": _p(v, 50), "p99": _p(v, 99), "n": len(v)} for k, v in ms.items()}
         | {"rps": rps, "failed": failed, "floor_rps": floor_rps},
