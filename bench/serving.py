@@ -180,6 +180,62 @@ def _load(server: Server, body: bytes, seconds: float, concurrency: int) -> tupl
     return sum(done) / (time.perf_counter() - start), sum(failed)
 
 
+def _asgi_timings(repo: Path, body: bytes, n: int, rounds: int) -> list[np.ndarray]:
+    """The same app called in process through ASGI (no socket, no client): what the
+    service's own work per request costs, beside what loopback HTTP adds."""
+    import asyncio
+
+    from retrain.config import load_params_at
+    from retrain.serve.app import create_app
+
+    app = create_app(repo, load_params_at(repo), poll=False)
+    app.state.rollout.poll()  # what the lifespan does first; no background threads here
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def call() -> int:
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(dict(scope), receive, send)
+        return status
+
+    async def timed(k: int) -> np.ndarray:
+        for _ in range(5):
+            assert await call() == 200
+        out = np.empty(k)
+        for i in range(k):
+            start = time.perf_counter()
+            await call()
+            out[i] = time.perf_counter() - start
+        return out * 1000
+
+    loop = asyncio.new_event_loop()
+    try:
+        return [loop.run_until_complete(timed(n // rounds)) for _ in range(rounds)]
+    finally:
+        loop.close()
+
+
 def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
     from retrain.config import load_params_at
     from retrain.registry.serving import prod_model
@@ -213,7 +269,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         assert status == 200 and json.loads(data)["rows"] == 1000, data[:300]
 
         # Interleaved in rounds, so that a busy moment of the shared machine hits all alike.
-        keys = ("hz", "f1", "j1", "fb", "jb", "pb")
+        keys = ("hz", "f1", "a1", "j1", "fb", "jb", "pb")
         cases: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         rounds = 5
         for _ in range(rounds):
@@ -232,6 +288,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
                     n_big // rounds,
                 )
             )
+        cases["a1"] = _asgi_timings(repo, body_one, n_one, rounds)
         ms = {k: np.concatenate(v) for k, v in cases.items()}
         conn.close()
 
@@ -254,6 +311,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         return [name, f"{p50:.2f}", f"{p99:.2f}", str(len(ms[key])), ratio]
 
     overhead = _p(ms["j1"], 50) - _p(ms["f1"], 50)
+    app_overhead = _p(ms["a1"], 50) - _p(ms["f1"], 50)
     parquet_ratio = _p(ms["pb"], 50) / _p(ms["fb"], 50)
     section = Section(
         "8",
@@ -262,6 +320,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         [
             row("GET /health (HTTP only, no scoring)", "hz", None),
             row("floor, 1 row (in process)", "f1", None),
+            row("the app in process via ASGI, 1 row (no socket)", "a1", "f1"),
             row("POST /predict, 1 row (JSON)", "j1", "f1"),
             row("floor, 1,000 rows (in process)", "fb", None),
             row("POST /predict, 1,000 rows (JSON list)", "jb", "fb"),
@@ -282,6 +341,11 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
             ),
         ],
         notes=[
+            f"where the 1-row overhead goes (p50): the app's own work (request model, checks, "
+            f"frame, log queue, JSON answer; ASGI in process minus floor) {app_overhead:.2f} ms; "
+            f"loopback HTTP and the client (POST minus ASGI) "
+            f"{_p(ms['j1'], 50) - _p(ms['a1'], 50):.2f} ms; an empty GET /health "
+            f"{_p(ms['hz'], 50):.2f} ms",
             f"throughput, 1-row JSON requests, {CONCURRENCY} concurrent keep-alive clients for "
             f"{seconds:.0f} s: {rps:.0f} requests/s ({failed} failed); the floor scores "
             f"{floor_rps:.0f} rows/s one at a time in process",
