@@ -214,6 +214,7 @@ def create_app(
             else {**state.canary.describe(), "share": state.canary_share},
             "error": state.error,
             "swaps": rollout.swaps,
+            "validation_warm": checker.warmed,
             "poll_s": params.serve.poll_s,
             "log": {
                 "folder": str(params.paths.predictions_log),

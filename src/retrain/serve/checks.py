@@ -185,12 +185,15 @@ class RequestChecker:
             kept.append(e)
         self.suite = {**suite, "expectations": kept}
         self._fast = self._compile_fast()
+        self.warmed = False  # Great Expectations imported (a first 422 is then quick)
         self._ge = threading.Lock()  # GE's context is not meant to be shared by threads
 
     def warm(self) -> None:
         """Import Great Expectations now, off the request path (it takes seconds)."""
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # as suite._context: no network
         import great_expectations  # noqa: F401
+
+        self.warmed = True
 
     def columns(self, present: list[str]) -> list[RowProblem]:
         """Missing feature columns and columns the suite does not allow."""
