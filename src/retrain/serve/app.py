@@ -111,7 +111,7 @@ def create_app(
     secret = token if token is not None else os.environ.get(TOKEN_ENV) or None
     bearer = HTTPBearer(auto_error=False)
 
-    def auth(
+    async def auth(  # async: a plain `def` dependency costs a thread hop per request
         cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         if secret is None:
