@@ -13,12 +13,14 @@ TORCH_SPEC ?= torch==2.13.0
 DVC_REMOTE ?=
 STAMP := $(VENV)/.installed
 PREFECT_PORT ?= 4200
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
 
 export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench bench-quick up down runs reproduce clean check-pr
+.PHONY: help install data run test lint format plots bench bench-quick up down runs reproduce clean check-pr serve
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,3 +93,6 @@ bench-quick: data ## Every benchmark at smoke sizes (< 2 min), to bench/RESULTS.
 
 clean: ## Remove pipeline outputs (not the data, the venv or the DVC cache)
 	rm -rf data/prepared models reports/evaluate reports/validation reports/monitor reports/plots dvc_plots
+
+serve: install ## Serve the registry's prod model on http://127.0.0.1:8000 (SERVE_HOST, SERVE_PORT)
+	$(BIN)/retrain serve --host $(SERVE_HOST) --port $(SERVE_PORT)

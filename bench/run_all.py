@@ -27,6 +27,7 @@ from bench import (
     pipeline,
     quality,
     scaling,
+    serving,
     training,
     tuning,
     validation,
@@ -46,10 +47,11 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "orchestration": orchestration.run,
     "quality": quality.run,
     "faults": faults.run,
+    "serving": serving.run,  # serves a copy of the pipeline bench's model when it ran
 }
 FULL_ONLY = {"pipeline"}  # the default pipeline takes minutes; --quick reads its last metrics
 PENDING: list[Section] = []
-ORDER = ["1", "2", "3", "4", "5", "6", "7", "P", "F"]
+ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "P", "F"]
 
 
 def _commit() -> str:

@@ -7,6 +7,7 @@ training reference (Evidently: per-column data drift, the production model's sco
 when present); the production model is the registry's prod version (before the first
 promotion, the workspace model). When the drift gate trips, the retrain deployment is started
 with reason "drift" and the drift summary; otherwise a passing summary is recorded.
+Then the same check runs on real traffic: the rows `retrain serve` logged since the last run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ def check_drift(batch: Path, params: Params, model: ServedModel | None) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
+
+
+@task
+def check_traffic(params: Params, model: ServedModel | None) -> dict[str, Any] | None:
+    """Drift of the rows `retrain serve` scored since the last check (None: too few)."""
+    from datetime import UTC, datetime
+
+    from retrain.monitoring.traffic import traffic_drift
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return traffic_drift(
+        params,
+        (model.preprocessor, model.onnx) if model else None,
+        model.version.version if model else None,
+        params.paths.monitor_dir / "traffic" / stamp,
+    )
 
 
 @task(retries=2, retry_delay_seconds=5)
@@ -96,5 +113,12 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
             )
             if summary["gate"]["tripped"] and trigger:
                 record["retrain_run"] = trigger_retrain(summary)
+        records.append(record)
+    traffic = check_traffic(params, model)
+    if traffic is not None:  # prediction drift on real traffic (the service's log)
+        record = {"source": traffic["source"], "status": "traffic", "drift": traffic["gate"]}
+        artifacts.publish_markdown("traffic-drift", artifacts.drift_markdown(traffic), "traffic")
+        if traffic["gate"]["tripped"] and trigger:
+            record["retrain_run"] = trigger_retrain(traffic)
         records.append(record)
     return records

@@ -346,5 +346,26 @@ def reproduce(
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    params: Path = PARAMS,
+) -> None:
+    """Serve the registry's prod model over HTTP; follows promotions and rollbacks."""
+    from retrain.serve.run import exposure_warning, serve
+
+    try:
+        root, cfg = _checkout(params)
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    warning = exposure_warning(host)
+    if warning:
+        typer.echo(warning, err=True)
+    typer.echo(f"serving {cfg.registry.model_name}@{cfg.registry.stage} on http://{host}:{port}")
+    serve(root, cfg, host, port)
+
+
 if __name__ == "__main__":
     app()

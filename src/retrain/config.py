@@ -115,6 +115,8 @@ class Paths(_Strict):
     run_record: Path
     serving_dir: Path
     retrain_lock: Path
+    # Every request `retrain serve` scores (Parquet, one file per flush, a folder per UTC day).
+    predictions_log: Path = Path("predictions/online")
 
 
 class ValidateParams(_Strict):
@@ -285,6 +287,25 @@ class RegistryParams(_Strict):
     gate: GateParams = GateParams()
 
 
+class ServeParams(_Strict):
+    """`retrain serve`: the online service; read by the service and the monitor, not DVC."""
+
+    # How often the service looks at the registry's git tags for a new prod version.
+    poll_s: float = Field(default=2.0, gt=0)
+    # The predictions log is written at most every flush_s seconds or flush_rows rows ...
+    flush_s: float = Field(default=1.0, gt=0)
+    flush_rows: int = Field(default=5000, ge=1)
+    # ... and a day folder older than this many days is deleted (the rotation).
+    keep_days: int = Field(default=30, ge=1)
+    # A request of more rows is refused (413): split it, or use the batch predict flow.
+    max_rows: int = Field(default=100_000, ge=1)
+    # Canary: this share of request keys is scored by the version in canary_stage, if any.
+    canary_stage: str = Field(default="candidate", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    canary_share: float = Field(default=0.0, ge=0, le=1)
+    # The monitor checks prediction drift on the logged traffic once this many new rows exist.
+    monitor_min_rows: int = Field(default=200, ge=1)
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -300,6 +321,7 @@ class Params(_Strict):
     drift: DriftParams = DriftParams()
     report: ReportParams
     registry: RegistryParams = RegistryParams()
+    serve: ServeParams = ServeParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

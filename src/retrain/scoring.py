@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from retrain.config import Params
@@ -25,6 +26,24 @@ def threshold(params: Params) -> float:
     import json
 
     return float(json.loads(params.paths.metrics.read_text())["threshold"])
+
+
+def model_input(df: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """The raw rows as the model saw them in training: prepare.fill_values filled.
+
+    `clean` fills these documented gaps before the preprocessor is fitted (Telco: a blank
+    total_charges is 0 for a new customer); scoring must fill them the same way, not with
+    the preprocessor's median.
+    """
+    fills = {c: v for c, v in params.prepare.fill_values.items() if c in df.columns}
+    if not fills or not any(df[c].isna().any() for c in fills):
+        return df
+    return df.fillna(fills)
+
+
+def decide(proba: np.ndarray, cut: float) -> np.ndarray:
+    """0/1 labels: positive when the probability reaches the model's threshold."""
+    return (proba >= cut).astype(int)
 
 
 def score_frame(
@@ -54,8 +73,8 @@ def score_frame(
         )
     else:
         onnx, pre, cut, label = model.onnx, model.preprocessor, model.threshold, model.label
-    proba = Predictor(pre, onnx).predict_proba(df)
-    out = pd.DataFrame({"probability": proba, "label": (proba >= cut).astype(int)})
+    proba = Predictor(pre, onnx).predict_proba(model_input(df, params))
+    out = pd.DataFrame({"probability": proba, "label": decide(proba, cut)})
     if params.dataset.id_column and params.dataset.id_column in df.columns:
         out.insert(0, params.dataset.id_column, df[params.dataset.id_column].to_numpy())
     out["model_version"] = model_version(onnx)

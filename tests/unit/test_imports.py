@@ -29,6 +29,9 @@ ALLOWED = {
     "retrain.registry.record": set(),
     "retrain.registry.serving": set(),
     "retrain.registry.reproduce": set(),
+    # The service imports GE only to explain a rejected request (warmed after start-up).
+    "retrain.serve.app": set(),
+    "retrain.monitoring.traffic": set(),
 }
 
 

@@ -284,6 +284,19 @@ def validate_frame(
     )
 
 
+def validate_suite(
+    df: pd.DataFrame,
+    suite_json: dict[str, Any],
+    source: str,
+    *,
+    optional_columns: Sequence[str] = (),
+    partial_unexpected_count: int = 5,
+) -> ValidationResult:
+    """`validate_frame` for a suite already in memory (the online service's reduced suite)."""
+    suite_json = without_absent(suite_json, df, optional_columns)
+    return _validate_suite(df, suite_json, source, None, partial_unexpected_count, True)
+
+
 def _validate_suite(
     df: pd.DataFrame,
     suite_json: dict[str, Any],

@@ -1,0 +1,90 @@
+"""Drift on real traffic: the rows `retrain serve` scored, read from its predictions log.
+
+The monitor flow calls `traffic_drift` after the landed batches: the logged inputs of rows
+scored since the last check (by the version now in prod) are compared with the training
+reference, and their logged scores with that version's scores on the reference, with the
+same Evidently checks and gate as a batch. A small state file remembers up to when traffic
+was checked, so each row is judged once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrain.config import Params
+
+STATE = "traffic-state.json"
+
+
+def _since(state: Path) -> datetime | None:
+    if not state.exists():
+        return None
+    return datetime.fromisoformat(json.loads(state.read_text())["checked_until"])
+
+
+def traffic_drift(
+    params: Params,
+    model: tuple[Path, Path] | None,
+    version: str | None,
+    out_dir: Path,
+) -> dict[str, Any] | None:
+    """Drift of the traffic logged since the last check, or None when there is too little.
+
+    Args:
+        params: paths (train split, predictions log), schema, drift and serve settings.
+        model: (preprocessor, ONNX) of the version whose scores are compared; default the
+            workspace model.
+        version: only rows scored by this registry version count (None: every row).
+        out_dir: where drift.json and drift.html go (the state file sits beside them).
+    """
+    from retrain.data.clean import TARGET
+    from retrain.models.predictor import Predictor
+    from retrain.monitoring.drift import compute_drift, gate
+    from retrain.serve.log import read_log
+
+    schema = params.dataset
+    state = out_dir.parent / STATE
+    since = _since(state)
+    logged = read_log(params.paths.predictions_log, since)
+    if version is not None and len(logged):
+        logged = logged[logged["model_version"] == version]
+    if len(logged) < params.serve.monitor_min_rows:
+        return None
+    current = logged[schema.features].copy()
+    for col, value in params.prepare.fill_values.items():  # as `clean` fills the reference
+        if col in current.columns:
+            current[col] = current[col].fillna(value)
+    for col in schema.numeric:
+        current[col] = pd.to_numeric(current[col], errors="coerce").astype("float64")
+    reference = pd.read_parquet(params.paths.train).drop(columns=[TARGET])
+    predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
+    report = compute_drift(
+        reference,
+        current,
+        schema,
+        params.drift,
+        reference_scores=predictor.predict_proba(reference),
+        current_scores=logged["probability"].to_numpy(),
+        html=out_dir / "drift.html",
+    )
+    verdict = gate(report, params.drift)
+    until = logged["scored_at"].max()
+    summary = {
+        "batch": f"traffic until {until.isoformat()}",
+        "source": str(params.paths.predictions_log),
+        "rows": len(logged),
+        "from": logged["scored_at"].min().isoformat(),
+        "until": until.isoformat(),
+        "model": version or "workspace",
+        **report.to_dict(),
+        "gate": {"tripped": verdict.tripped, "reasons": verdict.reasons},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    state.write_text(json.dumps({"checked_until": until.isoformat()}) + "\n")
+    return summary
