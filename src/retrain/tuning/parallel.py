@@ -29,12 +29,14 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import TrialState
 
@@ -114,7 +116,9 @@ def run_batches(
         done: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
         while pending:
             time.sleep(POLL_S)
-            fail_stale_trials(study)  # a silent worker's trial: FAIL, and a WAITING retry
+            with warnings.catch_warnings():  # experimental since Optuna 2.9, still there in 5
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                fail_stale_trials(study)  # a silent worker's trial: FAIL, and a WAITING retry
             for number, trial in list(pending.items()):
                 frozen = storage.get_trial(trial._trial_id)
                 outcome = frozen.system_attrs.get(outcome_attr(trial._trial_id))

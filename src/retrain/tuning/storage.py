@@ -7,7 +7,8 @@ the journal file `<path>.journal` when tuning in parallel: SQLite does not take 
 several processes well.
 
 Both get heartbeats, so a worker that dies (SIGKILL, a lost node) has its trial failed and
-retried by `RetryHeartbeatStaleTrialCallback` (Optuna 5's name for `RetryFailedTrialCallback`). `RDBStorage` has them built in; Optuna 5's
+retried by `RetryHeartbeatStaleTrialCallback` (Optuna 5's name for
+`RetryFailedTrialCallback`). `RDBStorage` has them built in; Optuna 5's
 `JournalStorage` has none, so `HeartbeatJournalStorage` adds them: a worker writes the time as a
 system attribute of its running trial, and a trial whose last beat is older than the grace
 period is stale.
@@ -17,10 +18,9 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
-
-import warnings
 
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import (
