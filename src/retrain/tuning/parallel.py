@@ -181,6 +181,7 @@ def _on_dask(params: Params, study: optuna.Study, storage: BaseStorage) -> optun
     from retrain.tuning.worker import evaluate_trial
 
     cfg = params.tune
+    runner: Any  # a TaskRunner; prefect-dask's generic type is not Prefect's annotation
     if cfg.dask_address:
         runner = DaskTaskRunner(address=cfg.dask_address)
     else:

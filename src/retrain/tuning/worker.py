@@ -64,7 +64,8 @@ def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
     if key not in _DATA:
         _DATA.clear()
         _DATA[key] = trial_data(params)
-    objective = make_objective(params, *_DATA[key], num_threads=spec.get("num_threads"))
+    train, val = _DATA[key]
+    objective = make_objective(params, train, val, num_threads=spec.get("num_threads"))
     storage.set_trial_system_attr(trial_id, worker_attr(trial_id), _where())
     trial = optuna.Trial(study, trial_id)
     outcome: dict[str, Any]
@@ -85,4 +86,4 @@ def _where() -> str:
 
 # The Prefect task both engines run: `.delay()` to `prefect task serve` workers, `.submit()` on
 # prefect-dask's DaskTaskRunner. Its outcome lives in the study, so nothing is cached here.
-evaluate_trial = task(evaluate, name="tune-trial", cache_policy=NO_CACHE, log_prints=False)
+evaluate_trial = task(name="tune-trial", cache_policy=NO_CACHE, log_prints=False)(evaluate)
