@@ -20,7 +20,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import drift, orchestration, pipeline, quality, scaling, training, tuning, validation
+from bench import (
+    drift,
+    orchestration,
+    pipeline,
+    quality,
+    scaling,
+    training,
+    tuning,
+    tuning_parallel,
+    validation,
+)
 from bench.common import REPO, Goal, Section, Shared, machine
 
 # In the order they run: scaling and the pipeline before orchestration (which reuses the
@@ -31,6 +41,7 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "validation": validation.run,
     "drift": drift.run,
     "tuning": tuning.run,
+    "tuning_parallel": tuning_parallel.run,
     "scaling": scaling.run,
     "pipeline": pipeline.run,
     "orchestration": orchestration.run,
@@ -38,7 +49,7 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
 }
 FULL_ONLY = {"pipeline"}  # the default pipeline takes minutes; --quick reads its last metrics
 PENDING: list[Section] = []
-ORDER = ["1", "2", "3", "4", "5", "6", "7", "P"]
+ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "P"]
 
 
 def _commit() -> str:
