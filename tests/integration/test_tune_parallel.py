@@ -143,7 +143,7 @@ def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
 ):
     import optuna
 
-    from retrain.tuning.worker import worker_attr
+    from retrain.tuning.worker import outcome_attr, worker_attr
 
     journal = tmp_path / "study.journal"
     proc = run_tune(
@@ -173,7 +173,8 @@ def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
                 continue
             for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
                 where = trial.system_attrs.get(worker_attr(trial._trial_id))
-                if where and trial.intermediate_values:  # mid-training, on a known process
+                finished = outcome_attr(trial._trial_id) in trial.system_attrs
+                if where and trial.intermediate_values and not finished:  # mid-training
                     pid = int(where.rsplit(":", 1)[1])
                     os.kill(pid, signal.SIGKILL)
                     killed.append((trial.number, pid))

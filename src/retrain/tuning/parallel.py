@@ -38,6 +38,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, fail_stale_trials
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from retrain.config import Params
@@ -110,28 +111,43 @@ def run_batches(
         if cfg.timeout_s is not None and time.monotonic() - began > cfg.timeout_s:
             print(f"tune: stopped by tune.timeout_s after {finished()} trials (not reproducible)")
             break
-        pending = {
-            t.number: t for t in (ask() for _ in range(min(size, cfg.n_trials - finished())))
-        }
+        count = min(size, cfg.n_trials - finished())
+        pending = {t.number: t for t in (ask() for _ in range(count))}
         done: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
         while pending:
             time.sleep(POLL_S)
-            with warnings.catch_warnings():  # experimental since Optuna 2.9, still there in 5
-                warnings.simplefilter("ignore", ExperimentalWarning)
-                fail_stale_trials(study)  # a silent worker's trial: FAIL, and a WAITING retry
+            for trial, _ in done.values():
+                # Told only with its batch: until then the coordinator keeps it alive.
+                _beat(storage, trial._trial_id)
+            lost = False
             for number, trial in list(pending.items()):
                 frozen = storage.get_trial(trial._trial_id)
                 outcome = frozen.system_attrs.get(outcome_attr(trial._trial_id))
-                if frozen.state == TrialState.FAIL:
-                    where = frozen.system_attrs.get(worker_attr(trial._trial_id), "?")
-                    print(f"tune: trial {number}'s worker ({where}) went silent; retrying it")
-                    del pending[number]
-                elif outcome is not None:
+                if outcome is not None and frozen.state == TrialState.RUNNING:
+                    _beat(storage, trial._trial_id)
                     if outcome["state"] == "FAIL":
                         study.tell(trial, state=TrialState.FAIL)
                         raise TuneError(f"trial {number} failed on a worker: {outcome['error']}")
                     done[number] = (trial, outcome)
                     del pending[number]
+            with warnings.catch_warnings():  # experimental since Optuna 2.9, still there in 5
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                fail_stale_trials(study)  # a silent worker's trial: FAIL, and a WAITING retry
+            for number, trial in list(pending.items()):
+                frozen = storage.get_trial(trial._trial_id)
+                if frozen.state == TrialState.FAIL:
+                    where = frozen.system_attrs.get(worker_attr(trial._trial_id), "?")
+                    print(f"tune: trial {number}'s worker ({where}) went silent; retrying it")
+                    del pending[number]
+                    lost = True
+            if lost:
+                # A dead worker may also have held trials it had not started (a Prefect task
+                # worker takes the next run before a slot frees): send those again. Running a
+                # trial twice is harmless, its outcome is the same; a told one is skipped.
+                for trial in pending.values():
+                    frozen = storage.get_trial(trial._trial_id)
+                    if worker_attr(trial._trial_id) not in frozen.system_attrs:
+                        submit({**spec, "trial_id": trial._trial_id})
             for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 retry = ask()
                 pending[retry.number] = retry
@@ -142,6 +158,11 @@ def run_batches(
             else:
                 study.tell(trial, state=TrialState.PRUNED)
     return study
+
+
+def _beat(storage: BaseStorage, trial_id: int) -> None:
+    if isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval() is not None:
+        storage.record_heartbeat(trial_id)
 
 
 def tune_batched(params: Params) -> optuna.Study:

@@ -52,31 +52,35 @@ def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
     storage = open_storage(cfg)
     if storage.get_trial(trial_id).state != optuna.trial.TrialState.RUNNING:
         return {"state": "SKIPPED"}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(
-        study_name=cfg.study_name,
-        storage=storage,
-        # Never used to sample (the coordinator did); seeded all the same.
-        sampler=optuna.samplers.RandomSampler(seed=params.seed),
-        pruner=make_pruner(cfg),
-    )
-    key = repr((spec["params"]["paths"], cfg.max_rows, params.seed))
-    if key not in _DATA:
-        _DATA.clear()
-        _DATA[key] = trial_data(params)
-    train, val = _DATA[key]
-    objective = make_objective(params, train, val, num_threads=spec.get("num_threads"))
+    # Claim and beat first: a worker that dies while loading is noticed like one mid-training.
     storage.set_trial_system_attr(trial_id, worker_attr(trial_id), _where())
-    trial = optuna.Trial(study, trial_id)
     outcome: dict[str, Any]
     with Heartbeat(storage, trial_id):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(
+            study_name=cfg.study_name,
+            storage=storage,
+            # Never used to sample (the coordinator did); seeded all the same.
+            sampler=optuna.samplers.RandomSampler(seed=params.seed),
+            pruner=make_pruner(cfg),
+        )
+        key = repr((spec["params"]["paths"], cfg.max_rows, params.seed))
+        if key not in _DATA:
+            _DATA.clear()
+            _DATA[key] = trial_data(params)
+        train, val = _DATA[key]
+        objective = make_objective(params, train, val, num_threads=spec.get("num_threads"))
+        trial = optuna.Trial(study, trial_id)
         try:
             outcome = {"state": "COMPLETE", "value": float(objective(trial))}
         except optuna.TrialPruned:
             outcome = {"state": "PRUNED"}
         except Exception as err:  # told to the coordinator, which stops the study with it
             outcome = {"state": "FAIL", "error": f"{type(err).__name__}: {err}"}
-        storage.set_trial_system_attr(trial_id, outcome_attr(trial_id), outcome)
+        try:
+            storage.set_trial_system_attr(trial_id, outcome_attr(trial_id), outcome)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return {"state": "SKIPPED"}  # a duplicate: the other run's outcome was told first
     return outcome
 
 
