@@ -70,7 +70,7 @@ def test_stack_on_postgresql_deploys_and_schedules(tmp_path, small_params_raw, m
                 )
                 assert proc.returncode == 0, proc.stderr[-3000:]
                 seen = json.loads(proc.stdout.strip().splitlines()[-1])
-                if all(seen.values()):
+                if seen["retrain/retrain"] and seen["monitor/monitor"]:
                     break
                 time.sleep(5)
             conn = psycopg2.connect(host=host, port=port, user="retrain", dbname="prefect")
@@ -83,5 +83,12 @@ def test_stack_on_postgresql_deploys_and_schedules(tmp_path, small_params_raw, m
         finally:
             stack.down(repo)
     assert deployments == 3
-    assert all(seen.values()), seen  # the scheduler filled each schedule with upcoming runs
+    # The scheduler filled each schedule (weekly retrain, daily monitor) with upcoming runs;
+    # predict runs on demand only.
+    assert seen["retrain/retrain"] and seen["monitor/monitor"] and not seen["predict/predict"], (
+        seen
+    )
+    # prefect.yaml's crons: Mondays 03:00 UTC and daily 06:00 UTC.
+    assert all(t.endswith("T03:00:00+00:00") for t in seen["retrain/retrain"])
+    assert all(t.endswith("T06:00:00+00:00") for t in seen["monitor/monitor"])
     assert scheduled == sum(len(v) for v in seen.values())
