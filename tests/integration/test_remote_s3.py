@@ -81,6 +81,7 @@ def test_push_replay_and_predict_through_an_s3_remote(tmp_path, trained_repo, mo
         git(origin, "add", ".dvc/config")
         git(origin, "commit", "-qm", "DVC remote on S3")
         rec = record_workspace_as_prod(origin)
+        assert rec["tuning"] == {"mode": "sequential"}  # the record says how the study ran
         dvc(origin, "push")
         assert any(k.startswith("store/files/md5/") for k in bucket_keys(endpoint, "retrain"))
 
