@@ -120,6 +120,14 @@ def run(quick: bool, shared: Shared) -> Section:
         f"{ROWS_QUICK if quick else ROWS:,} synthetic rows; tune: {budget}, pruner "
         "n_startup_trials 2, n_warmup_steps 2",
     ]
+    slowest = min(one["seconds"] / r["seconds"] for r in runs[1:])
+    if slowest < 1:
+        section.notes.append(
+            f"parallel ran slower here ({fmt_ratio(slowest)}): each worker process imports "
+            "torch and Lightning and the engine starts before the first trial, which outweighs "
+            f"trials of ~{one['seconds'] / one['trials']:.0f} s on a machine this loaded; "
+            "parallel tuning pays when trials take minutes and cores are free"
+        )
     section.data = {"runs": runs, "cores": cores}
     return section
 
