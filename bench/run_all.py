@@ -30,6 +30,7 @@ from bench import (
     serving,
     training,
     tuning,
+    tuning_parallel,
     validation,
 )
 from bench.common import REPO, Goal, Section, Shared, machine
@@ -42,6 +43,7 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "validation": validation.run,
     "drift": drift.run,
     "tuning": tuning.run,
+    "tuning_parallel": tuning_parallel.run,
     "scaling": scaling.run,
     "pipeline": pipeline.run,
     "orchestration": orchestration.run,
@@ -51,7 +53,7 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
 }
 FULL_ONLY = {"pipeline"}  # the default pipeline takes minutes; --quick reads its last metrics
 PENDING: list[Section] = []
-ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "P", "F"]
+ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "P", "F"]
 
 
 def _commit() -> str:

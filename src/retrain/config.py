@@ -184,6 +184,20 @@ class TuneParams(_Strict):
     study_name: str
     pruner: PrunerParams = PrunerParams()
     search_space: dict[str, SearchDim]
+    # Parallel tuning (retrain.tuning.parallel): above 1, a coordinator asks `batch` trials at
+    # a time from the seeded sampler and `workers` processes evaluate them; the results are
+    # told in trial order, so a seed and a batch size give the same study on any engine.
+    workers: int = Field(default=1, ge=1)
+    batch: int | None = Field(default=None, ge=1)  # None: `workers`
+    # prefect: `prefect task serve` workers (started here when start_workers); dask: prefect-dask's
+    # DaskTaskRunner on a LocalCluster of `workers` processes, or the cluster at dask_address.
+    engine: Literal["prefect", "dask"] = "prefect"
+    start_workers: bool = True
+    dask_address: str | None = None
+    # A worker silent for grace_s (default 2 heartbeats) has its trial failed and retried.
+    heartbeat_s: int = Field(default=10, ge=1)
+    grace_s: int | None = Field(default=None, ge=1)
+    max_retry: int = Field(default=2, ge=0)
 
     @model_validator(mode="after")
     def _space_names_model_params(self) -> TuneParams:

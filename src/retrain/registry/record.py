@@ -198,7 +198,9 @@ def write(
         },
         "params_md5": file_md5(root / "params.yaml"),
         "warm_start": warm_start,
-        "tuned_params": json.loads(paths.best_params.read_text()),
+        "tuned_params": (tuned := json.loads(paths.best_params.read_text())),
+        # How the study ran: sequential, or batched over workers (retrain.tuning.parallel).
+        "tuning": tuned.get("tuning", {"mode": "sequential"}),
         "metrics": {"threshold": metrics["threshold"], **metrics["mlp"]},
         "artifacts": lock_outputs(lock_text),
         "stages_ran": stages,

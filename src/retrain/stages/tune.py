@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,30 +65,40 @@ def _sqlite_dir(storage: str) -> None:
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def fresh_study(params: Params) -> optuna.Study:
+def make_pruner(cfg: TuneParams) -> optuna.pruners.BasePruner:
+    """The pruner; parallel workers build the same one (a pruner is not stored with a study)."""
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=cfg.pruner.n_startup_trials,
+        n_warmup_steps=cfg.pruner.n_warmup_steps,
+    )
+
+
+def fresh_study(
+    params: Params, storage: str | optuna.storages.BaseStorage | None = None
+) -> optuna.Study:
     """Create the study, replacing one of the same name: a rerun must not inherit old trials."""
     cfg = params.tune
-    _sqlite_dir(cfg.storage)
+    if storage is None:
+        _sqlite_dir(cfg.storage)
+        storage = cfg.storage
     try:
-        optuna.delete_study(study_name=cfg.study_name, storage=cfg.storage)
+        optuna.delete_study(study_name=cfg.study_name, storage=storage)
     except KeyError:
         pass
     return optuna.create_study(
         study_name=cfg.study_name,
-        storage=cfg.storage,
+        storage=storage,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=params.seed),
-        pruner=optuna.pruners.MedianPruner(
-            n_startup_trials=cfg.pruner.n_startup_trials,
-            n_warmup_steps=cfg.pruner.n_warmup_steps,
-        ),
+        pruner=make_pruner(cfg),
     )
 
 
-def run(params: Params) -> ModelParams:
-    """Tune, then write the full best hyperparameters (defaults plus tuned values)."""
-    from optuna_integration import PyTorchLightningPruningCallback
+Matrix = tuple[Any, Any]
 
+
+def trial_data(params: Params) -> tuple[Matrix, Matrix]:
+    """The train and validation matrices every trial sees (a seeded sample when large)."""
     cfg = params.tune
     splits = load_splits(params.paths, ("train", "val"))
     train, val = (
@@ -95,6 +106,17 @@ def run(params: Params) -> ModelParams:
     )
     if cfg.max_rows is not None and len(splits.frames["train"]) > cfg.max_rows:
         print(f"tune: trials see a seeded sample of {cfg.max_rows:,} rows per split")
+    return train, val
+
+
+def make_objective(
+    params: Params, train: Matrix, val: Matrix, num_threads: int | None = None
+) -> Callable[[optuna.Trial], float]:
+    """The objective; a parallel worker calls it on a trial the coordinator already sampled
+    (`suggest` then reads the stored values back)."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    cfg = params.tune
 
     def objective(trial: optuna.Trial) -> float:
         hp = params.model.model_copy(update=suggest(trial, cfg))
@@ -106,19 +128,37 @@ def run(params: Params) -> ModelParams:
             max_epochs=cfg.max_epochs,
             patience=cfg.patience,
             accelerator=params.train.accelerator,
-            num_threads=params.train.num_threads,
+            num_threads=num_threads or params.train.num_threads,
             callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
         )
         trial.set_user_attr("epochs", result.epochs_run)
         return result.best_score
 
+    return objective
+
+
+def run(params: Params) -> ModelParams:
+    """Tune, then write the full best hyperparameters (defaults plus tuned values)."""
+    cfg = params.tune
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if cfg.workers > 1:  # batched ask/tell over worker processes: retrain.tuning.parallel
+        from retrain.tuning.parallel import mode, tune_batched
+
+        return finish(params, tune_batched(params), {"tuning": mode(params)})
+    objective = make_objective(params, *trial_data(params))
     study = fresh_study(params)
     warm = warm_start_trial(params.paths.warm_start, cfg)
     if warm:
         study.enqueue_trial(warm)
         print(f"tune: trial 0 is the champion's parameters {warm}")
     study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout_s)
+    return finish(params, study)
+
+
+def finish(
+    params: Params, study: optuna.Study, extra: dict[str, Any] | None = None
+) -> ModelParams:
+    """Write the best parameters and the trials table; return the full best parameters."""
     best = params.model.model_copy(update=study.best_params)
     states = [t.state.name for t in study.trials]
     write_json(
@@ -131,6 +171,7 @@ def run(params: Params) -> ModelParams:
             "n_trials": len(study.trials),
             "n_complete": states.count("COMPLETE"),
             "n_pruned": states.count("PRUNED"),
+            **(extra or {}),
         },
     )
     _write_trials(params.paths.tune_trials, study)
