@@ -1,4 +1,4 @@
-"""Bench 8, parallel tuning: the tune stage's wall time at 1, 2 and 4 workers, same trial budget.
+"""Bench 9, parallel tuning: the tune stage's wall time at 1, 2 and 4 workers, same trial budget.
 
 A 200k-row synthetic table (`bench.common.synthetic_telco`, 20k with --quick) is prepared once;
 then `python -m retrain.stages.tune` runs as `dvc repro` runs it: once sequentially (workers 1,
