@@ -50,7 +50,7 @@ PARQUET = "application/vnd.apache.parquet"
 def _served_repo(quick: bool, shared: Shared) -> Path:
     """A checkout with a trained model recorded as prod: a copy of the pipeline bench's
     repo when it ran (full mode), else a fresh one on the tests' small budgets."""
-    from tests.conftest import copy_repo, pipeline_env, record_workspace_as_prod, small_overrides
+    from retrain.testing import copy_repo, pipeline_env, record_workspace_as_prod, small_overrides
 
     work = shared["workdir"] / "serving"
     work.mkdir(parents=True, exist_ok=True)

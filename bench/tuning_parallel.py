@@ -31,12 +31,12 @@ BUDGET_QUICK = {"n_trials": 4, "max_epochs": 2, "patience": 1, "max_rows": 2_000
 
 
 def _params(tmp: Path, quick: bool) -> dict[str, Any]:
-    from tests.conftest import params_in
+    from retrain.testing import params_in
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["tune"].update(BUDGET_QUICK if quick else BUDGET)
     raw["tune"]["pruner"] = {"n_startup_trials": 2, "n_warmup_steps": 2}
-    params = params_in(tmp, raw)
+    params = params_in(tmp, raw, REPO)
     table = tmp / "raw.csv"
     synthetic_telco(ROWS_QUICK if quick else ROWS, seed=0).to_csv(table, index=False)
     paths = params.paths.model_copy(update={"raw_data": table})

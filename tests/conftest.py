@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,10 +51,7 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
 
 def pipeline_env() -> dict[str, str]:
     """DVC runs `python -m ...`: the project's interpreter must come first on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["GX_ANALYTICS_ENABLED"] = "false"
-    return env
+    return testing.pipeline_env()
 
 
 @pytest.fixture(scope="session")
@@ -98,26 +93,9 @@ def prefect_harness():
 
 
 def record_workspace_as_prod(repo: Path) -> dict[str, Any]:
-    """Record the repo's trained workspace as the first prod version, as the first retrain
-    would (no champion: promoted), without running the flow."""
-    from retrain.config import load_params_at
-    from retrain.registry import record
-    from retrain.registry.gate import GateResult
-
-    params = load_params_at(repo)
-    start = record.begin(repo, params, "manual", record.new_run_id())
-    first = GateResult("first", True, ["no model in production"], "roc_auc", 0.0, 0, {})
-    return record.write(
-        repo,
-        params,
-        start,
-        gate=first,
-        champion=None,
-        warm_start={"champion": None, "params": None},
-        stages={},
-    )
+    """Record the repo's trained workspace as the first prod version (see retrain.testing)."""
+    return testing.record_workspace_as_prod(repo)
 
 
 def copy_repo(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, symlinks=True)
-    return dest
+    return testing.copy_repo(src, dest)

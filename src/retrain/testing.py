@@ -91,3 +91,38 @@ def make_pipeline_repo(
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
     subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True, env=dated)
     return dest
+
+
+def pipeline_env() -> dict[str, str]:
+    """DVC runs `python -m ...`: the project's interpreter must come first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    return env
+
+
+def record_workspace_as_prod(repo: Path) -> dict[str, Any]:
+    """Record the repo's trained workspace as the first prod version, as the first retrain
+    would (no champion: promoted), without running the flow."""
+    from retrain.config import load_params_at
+    from retrain.registry import record
+    from retrain.registry.gate import GateResult
+
+    params = load_params_at(repo)
+    start = record.begin(repo, params, "manual", record.new_run_id())
+    first = GateResult("first", True, ["no model in production"], "roc_auc", 0.0, 0, {})
+    return record.write(
+        repo,
+        params,
+        start,
+        gate=first,
+        champion=None,
+        warm_start={"champion": None, "params": None},
+        stages={},
+    )
+
+
+def copy_repo(src: Path, dest: Path) -> Path:
+    """A copy of a pipeline repo (links kept as links) to change without touching `src`."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest

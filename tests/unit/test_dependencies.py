@@ -25,7 +25,9 @@ def _canonical(name: str) -> str:
 def _declared() -> set[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     names = set()
-    for requirement in project["dependencies"]:
+    # An extra (postgres, dask, s3) declares what only its feature imports, lazily.
+    extras = [r for reqs in project.get("optional-dependencies", {}).values() for r in reqs]
+    for requirement in [*project["dependencies"], *extras]:
         names.add(_canonical(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]))
     return names
 
