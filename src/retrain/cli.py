@@ -62,9 +62,13 @@ def stack_up(port: int = typer.Option(4200, help="Loopback port for the server a
         _fail(err)
         return
     typer.echo(f"Prefect UI: {stack.ui_url}  (API {stack.api_url})")
+    typer.echo(f"Run reports: {stack.reports_url}  (the UI's links to plots, Data Docs, ...)")
     typer.echo(
-        f"server pid {stack.server_pid}, worker pid {stack.worker_pid}; stop: retrain stack down"
+        f"server pid {stack.server_pid}, worker pid {stack.worker_pid}, reports pid "
+        f"{stack.reports_pid}; stop: retrain stack down"
     )
+    typer.echo("To use `prefect` and the flows against this server in your shell, run:")
+    typer.echo(f"  export PREFECT_API_URL={stack.api_url}")
 
 
 @stack_app.command("down")

@@ -110,6 +110,9 @@ class Paths(_Strict):
     run_record: Path
     serving_dir: Path
     retrain_lock: Path
+    # One folder per run (retrain, monitor, predict) of the reports it links in the Prefect
+    # UI, served over loopback HTTP by the stack; a later run never overwrites it.
+    run_reports: Path = Path("reports/runs")
 
 
 class ValidateParams(_Strict):
@@ -280,6 +283,12 @@ class RegistryParams(_Strict):
     gate: GateParams = GateParams()
 
 
+class UiParams(_Strict):
+    """What the Prefect UI links to; read by the flows and the stack, not by DVC."""
+
+    keep_runs: int = Field(default=20, ge=1)  # per-run report folders kept (the newest)
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -295,6 +304,7 @@ class Params(_Strict):
     drift: DriftParams = DriftParams()
     report: ReportParams
     registry: RegistryParams = RegistryParams()
+    ui: UiParams = UiParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
