@@ -20,7 +20,7 @@ from prefect.states import State
 from retrain.config import Params, load_params_at
 from retrain.data.io import SUFFIXES, read_file
 from retrain.ingest import IngestResult, ingest_file
-from retrain.orchestration import artifacts, runview
+from retrain.orchestration import artifacts, notify, runview
 from retrain.registry.serving import NoProdModel, ServedModel, prod_model
 from retrain.stages.drift import batch_drift
 
@@ -32,6 +32,7 @@ def ingest(file: Path, params: Params) -> IngestResult:
     result = ingest_file(file, params)
     if result.status == "rejected":
         get_run_logger().warning("batch %s rejected: %s", file.name, result.reason)
+        notify.emit("batch.rejected", batch=file.name, outcome=f"rejected: {result.reason}")
         artifacts.publish_markdown(
             "rejected-batch",
             f"## Rejected `{file.name}`\n\n{result.reason}\n\n"
@@ -58,9 +59,9 @@ def check_drift(
     artifacts.publish_markdown("drift-summary", artifacts.drift_markdown(summary), batch.name)
     artifacts.publish_drift_report(repo, params, run, batch.stem, out / "drift.html")
     if summary["gate"]["tripped"]:
-        get_run_logger().warning(
-            "drift gate tripped on %s: %s", batch.name, "; ".join(summary["gate"]["reasons"])
-        )
+        reasons = "; ".join(summary["gate"]["reasons"])
+        get_run_logger().warning("drift gate tripped on %s: %s", batch.name, reasons)
+        notify.emit("drift.tripped", batch=batch.name, outcome=f"drift gate tripped: {reasons}")
     return summary
 
 

@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.states import State
 
 from retrain.config import Params, apply_overrides, load_params_at
-from retrain.orchestration import artifacts, runview
+from retrain.orchestration import artifacts, notify, runview
 from retrain.orchestration.dvc import DvcError, run_dvc, stage_names, stage_ran
 from retrain.registry import champion as champions
 from retrain.registry import gate, lock, record
@@ -173,6 +173,8 @@ def retraining_flow(
     runview.add_tags(["promoted" if rec["model"]["promoted"] else "not-promoted"])
     model = rec["model"]
     message += f" (record run/{run_id}; {model['name']} {model['version']}, prod {model['prod']})"
+    if model["promoted"]:
+        notify.emit("model.promoted", model=f"{model['name']}@{model['version']}", outcome=message)
     result = {
         "run_id": run_id,
         "reason": reason,

@@ -52,12 +52,19 @@ app.add_typer(stack_app, name="stack")
 
 
 @stack_app.command("up")
-def stack_up(port: int = typer.Option(4200, help="Loopback port for the server and UI.")) -> None:
+def stack_up(
+    port: int = typer.Option(4200, help="Loopback port for the server and UI."),
+    webhook: str = typer.Option(
+        "",
+        envvar="RETRAIN_WEBHOOK_URL",
+        help="Webhook URL (Slack, Teams, ...) for the notifications of automations.yaml.",
+    ),
+) -> None:
     """Start the Prefect server (SQLite), a process worker and all deployments."""
     from retrain.orchestration.stack import up
 
     try:
-        stack = up(Path.cwd(), port)
+        stack = up(Path.cwd(), port, webhook_url=webhook or None)
     except RetrainError as err:
         _fail(err)
         return
@@ -67,6 +74,8 @@ def stack_up(port: int = typer.Option(4200, help="Loopback port for the server a
         f"server pid {stack.server_pid}, worker pid {stack.worker_pid}, reports pid "
         f"{stack.reports_pid}; stop: retrain stack down"
     )
+    if webhook:
+        typer.echo("Notifications: automations.yaml -> the webhook (RETRAIN_WEBHOOK_URL)")
     typer.echo("To use `prefect` and the flows against this server in your shell, run:")
     typer.echo(f"  export PREFECT_API_URL={stack.api_url}")
 

@@ -64,9 +64,10 @@ def assert_data_docs_rendered(site: Path) -> None:
     pages = sorted(site.rglob("*.html"))
     assert len(pages) >= 3, pages  # index, the suite, at least one validation
     for page in pages:
-        dom = _visible(browser.dump_dom(page))
-        scripts = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", dom)
-        sheets = re.findall(r"<link[^>]*stylesheet[^>]*\shref=\"([^\"]+)\"", dom)
+        raw = browser.dump_dom(page)
+        dom = _visible(raw)
+        scripts = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", raw)
+        sheets = re.findall(r"<link[^>]*stylesheet[^>]*\shref=\"([^\"]+)\"", raw)
         loaded = scripts + sheets  # (GE's favicon link is one folder off on nested pages)
         assert not [u for u in loaded if u.startswith(("http:", "https:", "//"))], page
         assert len(scripts) >= 5 and len(sheets) >= 4, page

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from retrain.errors import RetrainError
+from retrain.orchestration.notify import ENV_WEBHOOK
 from retrain.orchestration.reports import ENV_URL as ENV_REPORTS_URL
 
 POOL = "local-process"
@@ -140,10 +141,15 @@ def _run(args: list[str], repo: Path, env: dict[str, str]) -> None:
 
 
 def up(
-    repo: Path, port: int | None = None, timeout: float = 90.0, reports_port: int | None = None
+    repo: Path,
+    port: int | None = None,
+    timeout: float = 90.0,
+    reports_port: int | None = None,
+    webhook_url: str | None = None,
 ) -> Stack:
-    """Start the reports server, Prefect server, work pool, worker and deployments; refuse
-    if a stack is recorded."""
+    """Start the reports server, Prefect server, work pool, worker and deployments, and the
+    notifications of automations.yaml when a webhook URL is given (or RETRAIN_WEBHOOK_URL);
+    refuse if a stack is recorded."""
     from retrain.config import load_params_at
 
     repo = repo.resolve()
@@ -185,6 +191,11 @@ def up(
             start_new_session=True,
         )
         _run([*_prefect(), "--no-prompt", "deploy", "--all"], repo, env)
+        hook = webhook_url or os.environ.get(ENV_WEBHOOK, "")
+        if hook:  # automations.yaml: run failed, drift tripped, promoted, batch rejected
+            _run(
+                [sys.executable, "-m", "retrain.orchestration.notify", str(repo), hook], repo, env
+            )
     except BaseException:
         for proc in (worker, server, reports):
             if proc is not None:
