@@ -120,16 +120,20 @@ def test_pipeline_monitor_and_pr_reports_render_offline(trained_repo, tmp_path):
     summary = batch_drift(batch, params, drift_html)
     assert_evidently_rendered(drift_html, summary["drifted_features"][:3])
 
-    # check-pr on a head that changes a param: plots diff, Data Docs and drift report.
+    # check-pr on a head that shifts the data: Data Docs, drift report and plots diff.
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
     subprocess.run([*git, "checkout", "-qb", "pr"], cwd=repo, check=True)
-    text = (repo / "params.yaml").read_text()
-    (repo / "params.yaml").write_text(text.replace("calibration_bins: 10", "calibration_bins: 5"))
-    subprocess.run([*git, "commit", "-qam", "bins"], cwd=repo, check=True)
+    raw = repo / "data" / "raw" / "telco_churn.csv"
+    shifted = pd.read_csv(raw)
+    shifted["monthly_charges"] = (shifted["monthly_charges"] * 1.3).round(2)
+    shifted.to_csv(raw, index=False, lineterminator="\n")
+    dvc_commit = [sys.executable, "-m", "dvc", "commit", "-f", "-q", "data.dvc"]
+    subprocess.run(dvc_commit, cwd=repo, env=env, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qam", "shifted charges"], cwd=repo, check=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "retrain.cli", "check-pr", "--base", "main"],
+        [sys.executable, "-m", "retrain.cli", "check-pr", "--base", "main", "--no-repro"],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -139,7 +143,7 @@ def test_pipeline_monitor_and_pr_reports_render_offline(trained_repo, tmp_path):
     assert (pr / "report.md").exists(), proc.stdout + proc.stderr
     assert_plots_drawn(pr / "plots" / "index.html", {"calibration"})
     assert_data_docs_rendered(pr / "data_docs")
-    assert_evidently_rendered(pr / "drift.html", [])
+    assert_evidently_rendered(pr / "drift.html", ["monthly_charges"])
 
 
 def test_the_browser_really_is_offline(tmp_path):

@@ -164,11 +164,10 @@ def localise_tree(root: Path) -> list[Path]:
             continue
         rel = Path(os.path.relpath(static, page.parent)).as_posix()
         for url in sorted(used, key=len, reverse=True):  # the longest first: no prefix clash
-            local = f"{rel}/{CDN[url]}"
+            # A quoted attribute value only: the address inside text or a longer URL stays.
+            local = f"{rel}/{CDN[url]}".replace("\\", "\\\\")
             html = re.sub(
-                r"""(["'])""" + re.escape(url) + r"""(["'])""",
-                lambda m, local=local: m.group(1) + local + m.group(2),
-                html,
+                r"""(["'])""" + re.escape(url) + r"""(["'])""", rf"\g<1>{local}\g<2>", html
             )
             needed.add(CDN[url])
         page.write_text(html, encoding="utf-8")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 import yaml
 
@@ -54,10 +55,10 @@ def apply(repo: Path, webhook_url: str) -> list[str]:
 
     spec = load_spec(repo)
     hook = spec["webhook"]
-    block = CustomWebhookNotificationBlock(
-        name=hook["block_name"], url=webhook_url, json_data=hook["json_data"]
+    block = CustomWebhookNotificationBlock.model_validate(
+        {"name": hook["block_name"], "url": webhook_url, "json_data": hook["json_data"]}
     )
-    block_id = block.save(hook["block_name"], overwrite=True)
+    block_id = cast(UUID, block.save(hook["block_name"], overwrite=True))
     created = []
     for item in spec["automations"]:
         old = _existing(item["name"])

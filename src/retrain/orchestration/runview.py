@@ -70,7 +70,8 @@ class TrialProgress:
     """A Prefect progress artifact that follows tune's `trial n of N` lines."""
 
     def __init__(self, key: str = "tune-progress") -> None:
-        self.key, self.id = key, None
+        self.key: str = key
+        self.id: Any = None
 
     def __call__(self, n: int, total: int) -> None:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
