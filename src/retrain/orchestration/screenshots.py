@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,12 @@ async def _latest(api_url: str) -> dict[str, Any]:
         }
 
 
+def _link(data: Any) -> str:
+    """A link artifact's address (Prefect stores links as Markdown `[text](url)`)."""
+    found = re.fullmatch(r"\[[^\]]*\]\((\S+)\)", str(data).strip())
+    return found[1] if found else str(data)
+
+
 def take(repo: Path, out: Path, start_run: bool = False) -> list[Path]:
     """Photograph the newest completed retrain run; returns the PNGs written."""
     stack = json.loads(state_file(repo).read_text())
@@ -72,7 +79,7 @@ def take(repo: Path, out: Path, start_run: bool = False) -> list[Path]:
     targets = [
         f"{ui}/runs/flow-run/{run['id']}",
         f"{ui}/artifacts/artifact/{arts['gate']['id']}",
-        arts["plots"]["data"],
+        _link(arts["plots"]["data"]),
     ]
     shots = []
     for name, url in zip(SHOTS, targets, strict=True):
