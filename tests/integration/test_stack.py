@@ -120,6 +120,7 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        (tmp_path / "seen.json").write_text(json.dumps(seen, indent=1))  # for a failure
         kinds = {"FAILED", "Drift", "Promoted", "Batch rejected"}
         deadline = time.monotonic() + 60  # automations act a few seconds after the event
         while time.monotonic() < deadline and not kinds <= _subjects(Receiver.received):
@@ -127,6 +128,7 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     finally:
         down = stack.down(repo)
         receiver.shutdown()
+        (tmp_path / "received.json").write_text(json.dumps(Receiver.received, indent=1))
     assert down == up
     for pid in (up.server_pid, up.worker_pid, up.reports_pid):
         with pytest.raises(ProcessLookupError):
@@ -163,7 +165,7 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         link = ret["links"][key]
         assert link["url"] == f"{up.reports_url}/{ret['name']}/{page}", link["url"]
         assert link["status"] == 200
-    assert "vegaEmbed" in ret["links"]["plots"]["body"]
+    assert "<title>DVC Plot</title>" in ret["links"]["plots"]["body"]
     assert "Great Expectations" in ret["links"]["data-docs"]["body"]
     published = repo / "reports" / "runs" / ret["name"] / "plots" / "index.html"
     assert published.read_text()[:20000] == ret["links"]["plots"]["body"]

@@ -209,7 +209,7 @@ def unchanged(metric: str, margin: float, version: str) -> GateResult:
     return GateResult(
         "unchanged",
         False,
-        [f"the trained model is identical to the one in production ({version})"],
+        [f"the trained model is identical to the one in production (`{version}`)"],
         metric,
         margin,
         0,
