@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import unquote
 
 import pytest
 
@@ -180,7 +181,15 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     assert {"batch-rejected", "drift-tripped"} <= set(mon["tags"])
     drift_link = mon["links"]["drift-report"]
     assert drift_link["url"].startswith(f"{up.reports_url}/monitor-mix-0001%2B1-")
-    assert drift_link["status"] == 200 and "evidently" in drift_link["body"].lower()
+    assert drift_link["status"] == 200 and "/mix-0001-" in drift_link["url"]
+    served = (
+        repo / "reports" / "runs" / unquote(drift_link["url"].removeprefix(up.reports_url + "/"))
+    )
+    assert served.read_text()[:20000] == drift_link["body"]
+    batch = served.parent.name  # ... the copy of this batch's Evidently report
+    assert (
+        served.read_bytes() == (repo / "reports" / "monitor" / batch / "drift.html").read_bytes()
+    )
     assert seen["predict"]["state"] == "FAILED"
     # Notifications: the four events reached the webhook, each naming its run with a link.
     by_subject = {m["subject"].split(":")[0]: m for m in Receiver.received}
