@@ -20,7 +20,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench bench-quick up down runs reproduce clean check-pr serve
+.PHONY: help install data run test lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ check-pr: data ## Check this checkout against BASE (default main) as the PR work
 
 up: data ## Start the local Prefect stack (server, worker, deployments) and print the UI address
 	$(BIN)/retrain stack up --port $(PREFECT_PORT)
+
+screenshots: install ## README pictures from the newest retrain run (stack up; RUN=1 starts one)
+	$(BIN)/python -m retrain.orchestration.screenshots $(if $(RUN),--run) --out docs/screenshots
 
 down: ## Stop exactly the Prefect server and worker that `make up` started
 	$(BIN)/retrain stack down

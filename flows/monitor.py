@@ -17,24 +17,42 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.states import State
 
 from retrain.config import Params, load_params_at
 from retrain.data.io import read_file
-from retrain.ingest import IngestRun, ingest_landing
-from retrain.orchestration import artifacts
+from retrain.ingest import IngestRun, ingest_landing, landed_files
+from retrain.orchestration import artifacts, notify, runview
 from retrain.registry.serving import NoProdModel, ServedModel, prod_model
 from retrain.stages.drift import batch_drift
 
 RETRAIN_DEPLOYMENT = "retrain/retrain"
 
 
-@task
+@task(task_run_name="ingest")
 def ingest(params: Params) -> IngestRun:
-    return ingest_landing(params)
+    """Every complete landed entry, each on its own (see retrain.ingest)."""
+    run = ingest_landing(params)
+    for result in run.results:
+        if result.status not in ("rejected", "refused"):
+            continue
+        name = Path(result.source).name
+        get_run_logger().warning("batch %s rejected: %s", name, result.reason)
+        notify.emit("batch.rejected", batch=name, outcome=f"rejected: {result.reason}")
+        artifacts.publish_markdown(
+            "rejected-batch",
+            f"## Rejected `{name}`\n\n{result.reason}\n\n"
+            f"Kept in `{result.destination}` with its report.",
+            name,
+        )
+    return run
 
 
-@task(task_run_name="drift {batch.name}")
-def check_drift(batch: Path, params: Params, model: ServedModel | None) -> dict[str, Any]:
+@task(task_run_name="drift-{batch.name}")
+def check_drift(
+    batch: Path, params: Params, model: ServedModel | None, run: str, repo: Path
+) -> dict[str, Any]:
+    """Drift of the batch; its summary and a link to its Evidently report on this task."""
     out = params.paths.monitor_dir / batch.stem
     files = (model.preprocessor, model.onnx) if model else None
     summary = {
@@ -44,10 +62,16 @@ def check_drift(batch: Path, params: Params, model: ServedModel | None) -> dict[
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    artifacts.publish_markdown("drift-summary", artifacts.drift_markdown(summary), batch.name)
+    artifacts.publish_drift_report(repo, params, run, batch.stem, out / "drift.html")
+    if summary["gate"]["tripped"]:
+        reasons = "; ".join(summary["gate"]["reasons"])
+        get_run_logger().warning("drift gate tripped on %s: %s", batch.name, reasons)
+        notify.emit("drift.tripped", batch=batch.name, outcome=f"drift gate tripped: {reasons}")
     return summary
 
 
-@task
+@task(task_run_name="check-traffic")
 def check_traffic(params: Params, model: ServedModel | None) -> dict[str, Any] | None:
     """Drift of the rows `retrain serve` scored since the last check (None: too few)."""
     from datetime import UTC, datetime
@@ -63,7 +87,7 @@ def check_traffic(params: Params, model: ServedModel | None) -> dict[str, Any] |
     )
 
 
-@task(retries=2, retry_delay_seconds=5)
+@task(task_run_name="trigger-retrain", retries=2, retry_delay_seconds=5)
 def trigger_retrain(summary: dict[str, Any]) -> str:
     """Start the retrain deployment without waiting for it (it is a run of its own)."""
     from prefect.deployments import run_deployment
@@ -77,9 +101,12 @@ def trigger_retrain(summary: dict[str, Any]) -> str:
     return str(run.id)
 
 
-@flow(name="monitor", log_prints=True)
-def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
-    """Process the landing folder; returns one record per batch.
+@flow(name="monitor", log_prints=True, flow_run_name="monitor")
+def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
+    """Process the landing folder; its result is one record per batch.
+
+    The run is named `monitor-<first batch>` (`+N` more) and ends in a COMPLETED state named
+    `Batch rejected`, `Drift: retrain started`, `Drift` or `No drift`.
 
     Args:
         repo: the project checkout.
@@ -87,30 +114,27 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
     """
     logger = get_run_logger()
     params = load_params_at(repo)
+    files = landed_files(params)
+    if not files:
+        logger.info("no new batch in %s", params.paths.landing)
+    root = Path(repo).resolve()
+    run = runview.monitor_run_name([f.name for f in files])
+    runview.name_run(run)
+    folder = runview.stamped(run)  # this run's reports (paths.run_reports/<folder>)
     try:
         model: ServedModel | None = prod_model(Path(repo).resolve(), params)
     except NoProdModel:
         model = None  # nothing promoted yet: the workspace model is all there is
     records = []
-    run = ingest(params)
-    logger.info(run.summary())
-    for result in run.results:
+    ingested = ingest(params)
+    logger.info(ingested.summary())
+    for result in ingested.results:
         file = Path(result.source)
         record: dict[str, Any] = result.to_dict()
         logger.info("%s: %s (%s)", file.name, result.status, result.reason)
-        if result.status in ("rejected", "refused"):
-            artifacts.publish_markdown(
-                "rejected-batch",
-                f"## Rejected `{file.name}`\n\n{result.reason}\n\n"
-                f"Kept in `{result.destination}` with its report.",
-                file.name,
-            )
         if result.status == "accepted" and result.destination:
-            summary = check_drift(Path(result.destination), params, model)
+            summary = check_drift(Path(result.destination), params, model, folder, root)
             record["drift"] = summary["gate"]
-            artifacts.publish_markdown(
-                "drift-summary", artifacts.drift_markdown(summary), file.name
-            )
             if summary["gate"]["tripped"] and trigger:
                 record["retrain_run"] = trigger_retrain(summary)
         records.append(record)
@@ -121,4 +145,6 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> list[dict[str, Any]]:
         if traffic["gate"]["tripped"] and trigger:
             record["retrain_run"] = trigger_retrain(traffic)
         records.append(record)
-    return records
+    name, message, warn, tags = runview.monitor_outcome(records)
+    runview.add_tags(tags)
+    return runview.final_state(name, message, records, warn, logger)

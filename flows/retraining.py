@@ -14,14 +14,14 @@ the record (commit + `run/<id>` tag, GTO version and prod tags) is published at 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
+from prefect.states import State
 
-from retrain.config import Params, apply_overrides, load_params, load_params_at
-from retrain.orchestration import artifacts
+from retrain.config import Params, apply_overrides, load_params_at
+from retrain.orchestration import artifacts, notify, runview
 from retrain.orchestration.dvc import DvcError, run_dvc, stage_names, stage_ran
 from retrain.registry import champion as champions
 from retrain.registry import gate, lock, record
@@ -30,14 +30,28 @@ Reason = Literal["schedule", "drift", "manual"]
 
 
 @task(task_run_name="{stage}")
-def run_stage(repo: Path, stage: str) -> bool:
-    """Reproduce one stage through DVC, streaming its log; True when it ran, False if skipped."""
+def run_stage(repo: Path, stage: str, run: str) -> State[Any]:
+    """Reproduce one stage through DVC, streaming its log; data True when it ran, False (state
+    `Skipped`) when DVC found it up to date. Its artifacts are attached to it."""
     logger = get_run_logger()
-    lines = run_dvc(repo, "repro", "--single-item", stage, on_line=logger.info)
-    return stage_ran(lines, stage)
+    progress = runview.TrialProgress() if stage == "tune" else None
+    log = runview.StageLog(logger.info, on_trial=progress)
+    try:
+        lines = run_dvc(repo, "repro", "--single-item", stage, on_line=log)
+    finally:
+        log.flush()
+        if stage == "validate":
+            # Pass or fail, the UI shows what validation said; on failure it is the reason.
+            artifacts.publish_validation(repo, load_params_at(repo), run)
+    ran = stage_ran(lines, stage)
+    if stage == "tune":
+        artifacts.publish_trials(load_params_at(repo))
+    if not ran:
+        logger.info("%s skipped: DVC found its inputs unchanged (dvc.lock)", stage)
+    return runview.stage_state(stage, ran)
 
 
-@task(retries=2, retry_delay_seconds=5)
+@task(task_run_name="push", retries=2, retry_delay_seconds=5)
 def push(repo: Path, data_pin: Path) -> None:
     """Send data and models to the DVC remote: the one step that can fail transiently.
 
@@ -47,52 +61,39 @@ def push(repo: Path, data_pin: Path) -> None:
     """
     logger = get_run_logger()
     run_dvc(repo, "commit", "-f", "-q", str(data_pin), on_line=logger.info)
-    lines = run_dvc(repo, "push", on_line=logger.info)
+    lines = run_dvc(repo, "push", on_line=runview.StageLog(logger.info))
     if any("cache files do not exist" in line for line in lines):
         raise DvcError("dvc push left outputs behind (missing from the cache); not recording")
 
 
-@task
+@task(task_run_name="find-champion")
 def find_champion(repo: Path, params: Params) -> champions.Champion | None:
     """The version in production, materialised from the DVC cache/remote."""
     return champions.find(repo, params)
 
 
-@task
+@task(task_run_name="challenge")
 def challenge(repo: Path, params: Params, champion: champions.Champion | None) -> gate.GateResult:
-    """Challenger against champion on the same holdout."""
-    return champions.challenge(repo, params, champion)
+    """Challenger against champion on the same holdout; its artifacts say what was decided."""
+    decision = champions.challenge(repo, params, champion)
+    artifacts.publish_gate(params, decision, champion)
+    return decision
 
 
-@task
+@task(task_run_name="publish-reports")
+def publish_reports(repo: Path, params: Params, run: str) -> dict[str, str]:
+    """This run's plots, model card and drift report, copied to its own folder and linked."""
+    run_dvc(repo, "plots", "show", "-o", str(params.paths.plots_html))
+    return artifacts.publish_run_reports(repo, params, run)
+
+
+@task(task_run_name="write-record")
 def write_record(repo: Path, params: Params, **fields: Any) -> dict[str, Any]:
     """Commit and tag the record with the registry's tags, in one transaction."""
     return record.write(repo, params, **fields)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _publish_validation(repo: Path, params_file: Path) -> None:
-    paths = load_params(params_file).paths
-    summary = _read_json(repo / paths.validation_summary)
-    if summary is not None:
-        artifacts.publish_markdown(
-            "validation-summary", artifacts.validation_markdown(summary), "Great Expectations"
-        )
-    docs = repo / paths.data_docs / "index.html"
-    if docs.exists():
-        artifacts.publish_link("data-docs", docs, "Great Expectations Data Docs")
-
-
-def _flow_run_id() -> str | None:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id) if flow_run.id else None
-
-
-@flow(name="retrain", log_prints=True)
+@flow(name="retrain", log_prints=True, flow_run_name="retrain-{reason}")
 def retraining_flow(
     dataset: str = "telco_churn",
     overrides: dict[str, Any] | None = None,
@@ -100,8 +101,11 @@ def retraining_flow(
     drift: dict[str, Any] | None = None,
     repo: str = ".",
     lock_timeout_s: float | None = None,
-) -> dict[str, Any]:
+) -> State[Any]:
     """Run the pipeline, gate the new model, record the run; publish artifacts on the way.
+
+    Ends in a COMPLETED state named by the outcome (`Promoted`, `Not promoted: ECE`, ...); its
+    result is a dict (run_id, reason, stages, metrics, gate, model).
 
     Args:
         dataset: must match params.yaml's dataset.name (guards against the wrong checkout).
@@ -130,6 +134,8 @@ def retraining_flow(
             raise ValueError(
                 f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}"
             )
+        run = f"retrain-{reason}-{run_id}"
+        runview.name_run(run, [f"reason:{reason}"])
         logger.info("retrain %s (%s) of %s in %s", run_id, reason, dataset, root)
         if drift:
             artifacts.publish_markdown(
@@ -144,34 +150,12 @@ def retraining_flow(
         logger.info("champion: %s", champion.model.label if champion else "none (first model)")
 
         ran: dict[str, bool] = {}
-        try:
-            for stage in stage_names(root):
-                ran[stage] = run_stage(root, stage)
-        finally:
-            # Pass or fail, the UI shows what validation said; on failure it is the reason.
-            _publish_validation(root, params_file)
+        for stage in stage_names(root):
+            ran[stage] = bool(run_stage(root, stage, run).result())
 
         decision = challenge(root, params, champion)
-        champion_label = champion.model.label if champion else None
-        artifacts.publish_markdown(
-            "gate",
-            gate.markdown(decision, champion_label, "challenger"),
-            f"Champion/challenger gate: {decision.decision}",
-        )
-        metrics = _read_json(params.paths.metrics) or {}
-        artifacts.publish_table(
-            "metrics",
-            artifacts.metrics_rows(metrics, champion.metrics if champion else None),
-            "Test metrics: this run, baselines, and the production model (as recorded on its "
-            "own test split; the gate compares both on this run's holdout)",
-        )
-        card = params.paths.model_card_md
-        if card.exists():
-            artifacts.publish_markdown(
-                "model-card", card.read_text(), "Model card of this run's model"
-            )
-        run_dvc(root, "plots", "show", "-o", str(params.paths.plots_html))
-        artifacts.publish_link("plots", params.paths.plots_html / "index.html", "DVC plots")
+        metrics = artifacts.read_json(params.paths.metrics) or {}
+        publish_reports(root, params, run)
         push(root, params.paths.data_pin)
         rec = write_record(
             root,
@@ -182,14 +166,21 @@ def retraining_flow(
             warm_start=warm,
             stages=ran,
             trigger=drift,
-            flow_run_id=_flow_run_id(),
+            flow_run_id=runview.current_flow_run_id(),
         )
     artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
-    return {
+    name, message, rejected = runview.gate_outcome(decision.decision, decision.reasons)
+    runview.add_tags(["promoted" if rec["model"]["promoted"] else "not-promoted"])
+    model = rec["model"]
+    message += f" (record run/{run_id}; {model['name']} {model['version']}, prod {model['prod']})"
+    if model["promoted"]:
+        notify.emit("model.promoted", model=f"{model['name']}@{model['version']}", outcome=message)
+    result = {
         "run_id": run_id,
         "reason": reason,
         "stages": ran,
         "metrics": metrics,
         "gate": decision.decision,
-        "model": rec["model"],
+        "model": model,
     }
+    return runview.final_state(name, message, result, rejected, logger)

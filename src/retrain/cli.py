@@ -52,19 +52,32 @@ app.add_typer(stack_app, name="stack")
 
 
 @stack_app.command("up")
-def stack_up(port: int = typer.Option(4200, help="Loopback port for the server and UI.")) -> None:
+def stack_up(
+    port: int = typer.Option(4200, help="Loopback port for the server and UI."),
+    webhook: str = typer.Option(
+        "",
+        envvar="RETRAIN_WEBHOOK_URL",
+        help="Webhook URL (Slack, Teams, ...) for the notifications of automations.yaml.",
+    ),
+) -> None:
     """Start the Prefect server (SQLite), a process worker and all deployments."""
     from retrain.orchestration.stack import up
 
     try:
-        stack = up(Path.cwd(), port)
+        stack = up(Path.cwd(), port, webhook_url=webhook or None)
     except RetrainError as err:
         _fail(err)
         return
     typer.echo(f"Prefect UI: {stack.ui_url}  (API {stack.api_url})")
+    typer.echo(f"Run reports: {stack.reports_url}  (the UI's links to plots, Data Docs, ...)")
     typer.echo(
-        f"server pid {stack.server_pid}, worker pid {stack.worker_pid}; stop: retrain stack down"
+        f"server pid {stack.server_pid}, worker pid {stack.worker_pid}, reports pid "
+        f"{stack.reports_pid}; stop: retrain stack down"
     )
+    if webhook:
+        typer.echo("Notifications: automations.yaml -> the webhook (RETRAIN_WEBHOOK_URL)")
+    typer.echo("To use `prefect` and the flows against this server in your shell, run:")
+    typer.echo(f"  export PREFECT_API_URL={stack.api_url}")
 
 
 @stack_app.command("down")

@@ -117,6 +117,9 @@ class Paths(_Strict):
     retrain_lock: Path
     # Every request `retrain serve` scores (Parquet, one file per flush, a folder per UTC day).
     predictions_log: Path = Path("predictions/online")
+    # One folder per run (retrain, monitor, predict) of the reports it links in the Prefect
+    # UI, served over loopback HTTP by the stack; a later run never overwrites it.
+    run_reports: Path = Path("reports/runs")
 
 
 class ValidateParams(_Strict):
@@ -320,6 +323,12 @@ class ServeParams(_Strict):
     monitor_min_rows: int = Field(default=200, ge=1)
 
 
+class UiParams(_Strict):
+    """What the Prefect UI links to; read by the flows and the stack, not by DVC."""
+
+    keep_runs: int = Field(default=20, ge=1)  # per-run report folders kept (the newest)
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -336,6 +345,7 @@ class Params(_Strict):
     report: ReportParams
     registry: RegistryParams = RegistryParams()
     serve: ServeParams = ServeParams()
+    ui: UiParams = UiParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

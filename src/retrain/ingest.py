@@ -439,6 +439,14 @@ def _entries(landing: Path) -> Iterator[tuple[Path, bool]]:
         yield path, f"{name}{MARKER}" in names
 
 
+def landed_files(params: Params) -> list[Path]:
+    """The complete landed entries (with their marker) an ingest would take now."""
+    landing = params.paths.landing
+    if not landing.is_dir():
+        return []
+    return [path for path, complete in _entries(landing) if complete and path.exists()]
+
+
 def _claim(file: Path, params: Params) -> bool:
     """Take the file's marker into this process's staging folder; False when another ingest
     took it first (the rename is atomic, so exactly one wins)."""

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
 from prefect.flows import load_flow_from_entrypoint
 
+from retrain.orchestration.artifacts import AS_RECORDED, HOLDOUT_OURS, HOLDOUT_PROD
 from tests.conftest import REPO, copy_repo, pipeline_env, record_workspace_as_prod
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,6 +50,60 @@ def artifacts_of(flow_run_id) -> dict[str, Any]:
     return asyncio.run(read())
 
 
+def link_url(data: Any) -> str | None:
+    """The address of a link artifact (Prefect stores it as Markdown `[text](url)`)."""
+    import re
+
+    found = re.fullmatch(r"\[[^\]]*\]\((\S+)\)", str(data).strip())
+    return found[1] if found else None
+
+
+def run_view(flow_run_id) -> dict[str, Any]:
+    """What the UI shows of a flow run: name, state, tags, task states, who made each
+    artifact, and the WARNING log lines."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+        LogFilterLevel,
+    )
+
+    async def read() -> dict[str, Any]:
+        async with get_client() as client:
+            run = await client.read_flow_run(flow_run_id)
+            tasks = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            arts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+            logs = await client.read_logs(
+                log_filter=LogFilter(
+                    flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]),
+                    level=LogFilterLevel(ge_=30),
+                )
+            )
+            names = {t.id: t.name for t in tasks}
+            return {
+                "name": run.name,
+                "state": run.state.name,
+                "message": run.state.message,
+                "tags": set(run.tags),
+                "tasks": {t.name: t.state.name for t in tasks},
+                "made_by": {a.key: names.get(a.task_run_id) for a in arts if a.key},
+                "links": {a.key: link_url(a.data) for a in arts if link_url(a.data)},
+                "warnings": [log.message for log in logs],
+            }
+
+    return asyncio.run(read())
+
+
 def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path, monkeypatch):
     repo = copy_repo(trained_repo, tmp_path / "repo")
     lock = (repo / "dvc.lock").read_bytes()
@@ -74,7 +130,30 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     assert "PROMOTED (first model)" in found["gate"]
     rows = json.loads(found["metrics"]) if isinstance(found["metrics"], str) else found["metrics"]
     auc = next(r for r in rows if r["metric"] == "roc_auc")
-    assert auc["ours (MLP)"] > 0.8 and auc["production"] is None  # no production model before
+    # No production model before: nothing as recorded, nothing scored on the holdout.
+    assert auc["ours (MLP)"] > 0.8 and auc[AS_RECORDED] is None and auc[HOLDOUT_PROD] is None
+    assert auc[HOLDOUT_OURS] > 0.8 and auc["better"] == "higher"
+
+    # How the run reads in the UI.
+    view = run_view(state.state_details.flow_run_id)
+    run = f"retrain-manual-{result['run_id']}"
+    assert view["name"] == run and state.name == view["state"] == "Promoted"
+    assert {"reason:manual", "promoted"} <= view["tags"]
+    stages = ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"]
+    assert {s: view["tasks"][s] for s in stages} == dict.fromkeys(stages, "Skipped")
+    assert {"find-champion", "challenge", "publish-reports", "push", "write-record"} <= set(
+        view["tasks"]
+    )
+    assert view["made_by"]["validation-summary"] == view["made_by"]["data-docs"] == "validate"
+    assert view["made_by"]["gate"] == view["made_by"]["metrics"] == "challenge"
+    assert view["made_by"]["plots"] == "publish-reports"
+    # Links point into this run's own folder (file:// here: no stack serves it).
+    folder = repo / "reports" / "runs" / run
+    assert view["links"]["plots"] == (folder / "plots" / "index.html").as_uri()
+    assert view["links"]["data-docs"] == (folder / "data_docs" / "index.html").as_uri()
+    assert (folder / "plots" / "index.html").read_bytes() == (
+        repo / "reports" / "plots" / "index.html"
+    ).read_bytes()
 
 
 def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
@@ -162,7 +241,8 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     (landing / "c-broken.csv.done").touch()  # the landing protocol: the file is complete
     pin_before = (repo / "data.dvc").read_text()
 
-    records = flow("monitor", monkeypatch)(repo=str(repo))
+    state = flow("monitor", monkeypatch)(repo=str(repo), return_state=True)
+    records = state.result()
 
     by_name = {Path(r["source"]).name: r for r in records}
     names = ("a-calm-0001.csv", "b-mix-0001.csv", "c-broken.csv")
@@ -189,6 +269,18 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     assert (report_dir / "drift.html").exists() and (report_dir / "drift.json").exists()
     assert "missing ['tenure']" in broken_rec["reason"]
     assert not list(landing.glob("*.csv"))
+    view = run_view(state.state_details.flow_run_id)
+    assert view["name"] == "monitor-a-calm-0001+2"
+    assert view["state"] == "Batch rejected" and "c-broken.csv" in view["message"]
+    assert {"batch-rejected", "drift-tripped", "retrain-started"} <= view["tags"]
+    assert any("rejected" in w and "c-broken.csv" in w for w in view["warnings"])
+    assert any("drift gate tripped on b-mix-0001" in w for w in view["warnings"])
+    assert view["made_by"]["rejected-batch"] == "ingest-c-broken.csv"
+    # The Evidently report is linked from the drift task, as its own copy of this run.
+    link = unquote(view["links"]["drift-report"])
+    assert view["made_by"]["drift-report"].startswith("drift-")
+    assert link.startswith(f"file://{repo}/reports/runs/monitor-a-calm-0001+2-")
+    assert "<html" in Path(link.removeprefix("file://")).read_text()
 
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):
@@ -201,7 +293,15 @@ def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_pat
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(50).drop(columns=["churn"])
     src = tmp_path / "to_score.parquet"
     table.to_parquet(src)
-    out = Path(flow("predict", monkeypatch)(input_path=str(src), repo=str(repo)))
+    state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
+    out = Path(state.result())
+    view = run_view(state.state_details.flow_run_id)
+    assert view["name"] == "predict-to_score.parquet"
+    assert set(view["tasks"]) == {"validate", "load-prod-model", "score", "write"}
+    assert view["made_by"]["predictions"] == "write"
+    summary = artifacts_of(state.state_details.flow_run_id)["predictions"]
+    assert "## 50 rows scored by `churn-model@v1.0.0`" in summary
+    assert "predicted positive:" in summary and "| score | rows |" in summary
     scored = pd.read_parquet(out)
     assert list(scored.columns) == [
         "customer_id",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from urllib.parse import unquote
 
 import pytest
 
@@ -15,64 +19,131 @@ from tests.conftest import make_pipeline_repo
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 READ_BACK = r"""
-import asyncio, json, sys
+import asyncio, json, re, sys, urllib.request
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId)
 from prefect.deployments import run_deployment
 
-run = run_deployment(
-    "retrain/retrain", parameters={"reason": "manual"}, timeout=900, poll_interval=2)
+# No parameters: a run started by hand (as from the UI) must say `manual`, not `schedule`.
+run = run_deployment("retrain/retrain", timeout=900, poll_interval=2)
+# A predict of a file that does not exist fails (the `run failed` notification) ...
+bad = run_deployment(
+    "predict/predict", parameters={"input_path": "missing.csv"}, timeout=300, poll_interval=2)
+# ... and the monitor rejects one batch and finds drift in another (no retrain started).
+mon = run_deployment(
+    "monitor/monitor", parameters={"trigger": False}, timeout=600, poll_interval=2)
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.status, resp.read().decode("utf-8", "replace")
+
 
 async def main():
     async with get_client() as client:
-        runs = FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
-        tasks = await client.read_task_runs(flow_run_filter=runs)
-        arts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+        out = {}
+        for key, r in (("retrain", run), ("predict", bad), ("monitor", mon)):
+            r = await client.read_flow_run(r.id)
+            runs = FlowRunFilter(id=FlowRunFilterId(any_=[r.id]))
+            tasks = await client.read_task_runs(flow_run_filter=runs)
+            arts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[r.id])))
+            links = {}
+            for a in arts:
+                found = re.fullmatch(r"\[[^\]]*\]\((\S+)\)", str(a.data).strip())
+                if found:  # a link artifact (Markdown `[text](url)`)
+                    status, body = fetch(found[1])  # the URL the UI opens
+                    links[a.key] = {"url": found[1], "status": status, "body": body[:20000]}
+            out[key] = {
+                "id": str(r.id), "name": r.name, "tags": sorted(r.tags),
+                "state": r.state.type.value, "state_name": r.state.name,
+                "message": r.state.message, "parameters": r.parameters,
+                "tasks": {t.name: t.state.type.value for t in tasks},
+                "artifacts": sorted(a.key for a in arts if a.key), "links": links}
         schedules = {}
         for name in ("retrain/retrain", "monitor/monitor", "predict/predict"):
             dep = await client.read_deployment_by_name(name)
-            schedules[name] = [s.schedule.cron for s in dep.schedules]
-        print(json.dumps({
-            "state": run.state.type.value, "message": run.state.message,
-            "tasks": {t.name: t.state.type.value for t in tasks},
-            "artifacts": sorted(a.key for a in arts if a.key), "schedules": schedules}))
+            schedules[name] = [
+                (s.schedule.cron, s.parameters) for s in dep.schedules]
+        out["schedules"] = schedules
+        print(json.dumps(out))
 
 asyncio.run(main())
 """
 
 
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint on loopback that keeps every JSON body it was sent."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Receiver.received.append(json.loads(body or b"{}"))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _land_batches(repo) -> None:
+    import pandas as pd
+
+    from retrain.data.simulate import simulate, write_batches
+
+    table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
+    landing = repo / "data" / "landing"
+    write_batches(
+        simulate(table, n_batches=1, batch_size=300, seed=4, drift="contract_mix"), landing, "mix"
+    )
+    broken = simulate(table, n_batches=1, batch_size=50, seed=5)[0].drop(columns=["tenure"])
+    broken.to_csv(landing / "zz-broken.csv", index=False)
+
+
 def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw, trained_repo):
     repo = make_pipeline_repo(tmp_path / "repo", small_params_raw, tmp_path / "remote")
-    up = stack.up(repo, stack.free_port(), timeout=120)
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    up = stack.up(repo, stack.free_port(), timeout=120, webhook_url=hook)
     try:
         env = {**os.environ, "PREFECT_API_URL": up.api_url}
+        _land_batches(repo)
         proc = subprocess.run(
             [sys.executable, "-c", READ_BACK],
             cwd=repo,
             env=env,
             capture_output=True,
             text=True,
-            timeout=1200,
+            timeout=1500,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        (tmp_path / "seen.json").write_text(json.dumps(seen, indent=1))  # for a failure
+        kinds = {"FAILED", "Drift", "Promoted", "Batch rejected"}
+        deadline = time.monotonic() + 60  # automations act a few seconds after the event
+        while time.monotonic() < deadline and not kinds <= _subjects(Receiver.received):
+            time.sleep(1)
     finally:
         down = stack.down(repo)
+        receiver.shutdown()
+        (tmp_path / "received.json").write_text(json.dumps(Receiver.received, indent=1))
     assert down == up
-    for pid in (up.server_pid, up.worker_pid):
+    for pid in (up.server_pid, up.worker_pid, up.reports_pid):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert seen["state"] == "COMPLETED", seen["message"]
+    ret = seen["retrain"]
+    assert ret["state"] == "COMPLETED", ret["message"]
     stages = ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"]
-    assert {k: v for k, v in seen["tasks"].items() if k in stages} == dict.fromkeys(
+    assert {k: v for k, v in ret["tasks"].items() if k in stages} == dict.fromkeys(
         stages, "COMPLETED"
     )
-    # Around the stages: the champion lookup, the gate, the push and the record.
-    others = sorted(k.rsplit("-", 1)[0] for k in seen["tasks"] if k not in stages)
-    assert others == ["challenge", "find_champion", "push", "write_record"]
-    assert set(seen["tasks"].values()) == {"COMPLETED"}
+    # Around the stages: the champion lookup, the gate, the reports, the push and the record.
+    others = sorted(k for k in ret["tasks"] if k not in stages)
+    assert others == ["challenge", "find-champion", "publish-reports", "push", "write-record"]
+    assert set(ret["tasks"].values()) == {"COMPLETED"}
     assert {
         "metrics",
         "validation-summary",
@@ -81,14 +152,69 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         "gate",
         "run-record",
         "model-card",
-    } <= set(seen["artifacts"])
+        "tune-progress",
+        "tune-trials",
+    } <= set(ret["artifacts"])
+    # Started by hand: manual, named and tagged so, and its final state says the outcome.
+    assert ret["parameters"].get("reason", "manual") == "manual"
+    assert ret["name"].startswith("retrain-manual-") and "reason:manual" in ret["tags"]
+    assert ret["state_name"] == "Promoted" and "promoted" in ret["tags"]
+    run_id = ret["name"].removeprefix("retrain-manual-")
+    assert f"run/{run_id}" in ret["message"]
+    # The UI's links open: served over HTTP on loopback from this run's own folder.
+    for key, page in (("plots", "plots/index.html"), ("data-docs", "data_docs/index.html")):
+        link = ret["links"][key]
+        assert link["url"] == f"{up.reports_url}/{ret['name']}/{page}", link["url"]
+        assert link["status"] == 200
+    assert "<title>DVC Plot</title>" in ret["links"]["plots"]["body"]
+    assert "Great Expectations" in ret["links"]["data-docs"]["body"]
+    published = repo / "reports" / "runs" / ret["name"] / "plots" / "index.html"
+    assert published.read_text()[:20000] == ret["links"]["plots"]["body"]
     assert seen["schedules"] == {
-        "retrain/retrain": ["0 3 * * 1"],
-        "monitor/monitor": ["0 6 * * *"],
+        "retrain/retrain": [["0 3 * * 1", {"reason": "schedule"}]],
+        "monitor/monitor": [["0 6 * * *", {}]],
         "predict/predict": [],
     }
+    # The monitor: named by its batch, its outcome in the state, its Evidently report linked.
+    mon = seen["monitor"]
+    assert mon["name"] == "monitor-mix-0001+1" and mon["state_name"] == "Batch rejected"
+    assert {"batch-rejected", "drift-tripped"} <= set(mon["tags"])
+    drift_link = mon["links"]["drift-report"]
+    assert drift_link["url"].startswith(f"{up.reports_url}/monitor-mix-0001%2B1-")
+    assert drift_link["status"] == 200 and "/mix-0001-" in drift_link["url"]
+    served = (
+        repo / "reports" / "runs" / unquote(drift_link["url"].removeprefix(up.reports_url + "/"))
+    )
+    assert served.read_text()[:20000] == drift_link["body"]
+    batch = served.parent.name  # ... the copy of this batch's Evidently report
+    assert (
+        served.read_bytes() == (repo / "reports" / "monitor" / batch / "drift.html").read_bytes()
+    )
+    assert seen["predict"]["state"] == "FAILED"
+    # Notifications: the four events reached the webhook, each naming its run with a link.
+    by_subject = {m["subject"].split(":")[0]: m for m in Receiver.received}
+    assert kinds <= set(by_subject), Receiver.received
+    ui = up.ui_url
+    for subject, run in (
+        ("FAILED", seen["predict"]),
+        ("Promoted", ret),
+        ("Drift", mon),
+        ("Batch rejected", mon),
+    ):
+        message = by_subject[subject]
+        assert run["name"] in message["text"], message
+        assert f"{ui}/runs/flow-run/{run['id']}" in message["text"], message
+    assert "zz-broken.csv" in by_subject["Batch rejected"]["subject"]
+    assert "mix-0001" in by_subject["Drift"]["subject"]
     # The flow drove DVC itself: the same inputs give the same dvc.lock as a plain `dvc repro`.
-    assert (repo / "dvc.lock").read_text() == (trained_repo / "dvc.lock").read_text()
+    lock_now = subprocess.run(
+        ["git", "show", f"run/{run_id}:dvc.lock"], cwd=repo, capture_output=True, text=True
+    ).stdout
+    assert lock_now == (trained_repo / "dvc.lock").read_text()
     # ... and recorded the run: the first model is prod.
     tags = subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True).stdout
     assert "churn-model#prod#1" in tags.split() and "run/" in tags
+
+
+def _subjects(messages: list[dict]) -> set[str]:
+    return {m.get("subject", "").split(":")[0] for m in messages}

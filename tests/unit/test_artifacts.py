@@ -1,26 +1,74 @@
 from __future__ import annotations
 
-from retrain.orchestration.artifacts import drift_markdown, metrics_rows, validation_markdown
+import re
+
+from retrain.orchestration.artifacts import (
+    AS_RECORDED,
+    HOLDOUT_OURS,
+    HOLDOUT_PROD,
+    drift_markdown,
+    metrics_rows,
+    record_markdown,
+    validation_markdown,
+)
+from retrain.registry.gate import GateResult
 
 
 def test_metrics_rows_put_ours_baselines_and_production_side_by_side():
     metrics = {
-        "mlp": {"roc_auc": 0.84},
+        "mlp": {"roc_auc": 0.841234567, "ece": 0.0612},
+        "threshold": 0.31234,
         "logreg": {"roc_auc": 0.83},
         "lightgbm": {"roc_auc": 0.85},
     }
-    rows = metrics_rows(metrics, {"mlp": {"roc_auc": 0.82}})
+    decision = GateResult(
+        "rejected",
+        False,
+        ["ECE 0.0612 above the bound 0.05"],
+        "roc_auc",
+        0.002,
+        390,
+        challenger={"roc_auc": 0.83551, "ece": 0.0612},
+        champion={"roc_auc": 0.82694, "ece": 0.041},
+    )
+    rows = metrics_rows(metrics, {"mlp": {"roc_auc": 0.837}}, decision, max_ece=0.05)
     auc = next(r for r in rows if r["metric"] == "roc_auc")
+    # The same-holdout numbers the gate compared, beside this run's test figures, and the
+    # production model's own (older) test figure labelled as recorded.
     assert auc == {
         "metric": "roc_auc",
-        "ours (MLP)": 0.84,
+        "better": "higher",
+        "ours (MLP)": 0.8412,
         "logistic regression": 0.83,
         "LightGBM": 0.85,
-        "production": 0.82,
+        HOLDOUT_OURS: 0.8355,
+        HOLDOUT_PROD: 0.8269,
+        "gate": "ours - production >= 0.002 (margin)",
+        AS_RECORDED: 0.837,
     }
-    assert (
-        next(r for r in metrics_rows(metrics, None) if r["metric"] == "f1")["production"] is None
-    )
+    ece = next(r for r in rows if r["metric"] == "ece")
+    assert ece["better"] == "lower" and ece[HOLDOUT_OURS] == 0.0612
+    assert "<= 0.05" in ece["gate"] and "uncalibrated" in ece["gate"]
+    assert next(r for r in rows if r["metric"] == "threshold")["ours (MLP)"] == 0.3123
+    assert next(r for r in metrics_rows(metrics, None) if r["metric"] == "f1")[AS_RECORDED] is None
+
+
+def test_versions_are_code_spans_not_mailto_links():
+    record = {
+        "run_id": "20260101T000000Z-abcd",
+        "reason": "drift",
+        "code_revision": "0123456789abcdef",
+        "data": {"md5": "d41d8", "batches": []},
+        "gate": {"metric": "roc_auc"},
+        "metrics": {"roc_auc": 0.835512, "ece": 0.061234},
+        "model": {"name": "churn-model", "version": "v2.0.0", "prod": "v1.0.0", "promoted": False},
+    }
+    text = record_markdown(record)
+    assert "`churn-model@v2.0.0`" in text and "`churn-model@v1.0.0`" in text
+    assert "0.8355" in text and "0.0612" in text and "0.835512" not in text
+    # Every name@version in the text sits inside a code span (Markdown would mail-link it).
+    bare = re.sub(r"`[^`]*`", "", text)
+    assert not re.search(r"\w@v\d", bare)
 
 
 def test_validation_markdown_lists_failures_with_columns():

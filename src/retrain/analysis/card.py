@@ -150,7 +150,9 @@ def _metrics(c: CardInputs) -> list[str]:
         "",
         *_table(["model", *METRIC_COLUMNS], rows, "|---|" + "---:|" * len(METRIC_COLUMNS)),
         "",
-        f"Expected calibration error of our model on test: {_f(e['mlp'].get('ece'))}. Our ROC "
+        "Expected calibration error of our model on test, on the served scores "
+        "(uncalibrated: what predict returns and what the promotion gate judges against "
+        f"`registry.gate.max_ece`): {_f(e['mlp'].get('ece'))}. Our ROC "
         f"AUC is {'at or above' if gap >= 0 else 'below'} the better baseline "
         f"({MODELS[best]}) by {abs(gap):.4f}.",
     ]
@@ -241,11 +243,16 @@ def _calibration(c: CardInputs) -> list[str]:
             if cal["enabled"]
             else ""
         )
-        + f"{verdict} The ONNX model itself is unchanged.",
+        + f"{verdict} The ONNX model itself is unchanged: predict serves, and the promotion "
+        "gate judges, the scores before scaling.",
         "",
         "On the test split (never used for fitting):",
         "",
-        *_table(["", "before", f"after (T = {cal['temperature']:.4f})"], rows, "|---|---:|---:|"),
+        *_table(
+            ["", "before (served, gated)", f"after (T = {cal['temperature']:.4f}, not served)"],
+            rows,
+            "|---|---:|---:|",
+        ),
         "",
         f"Reliability curve of the served scores on test ({cal['bins']} equal-width bins; "
         "`dvc plots show` draws it before and after scaling):",

@@ -92,6 +92,32 @@ def make_trainer(
     )
 
 
+class EpochLog(Callback):
+    """Prints one line per validated epoch (`train: epoch 3/80 val/auroc 0.8412 (best ...)`):
+    the flow streams a stage's output to the Prefect UI, so a long fit shows progress."""
+
+    def __init__(self, prefix: str, max_epochs: int) -> None:
+        self.prefix, self.max_epochs, self.best = prefix, max_epochs, float("-inf")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After the module logged the epoch's metrics (as EarlyStopping reads them).
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        score = metrics.get(MONITOR)
+        if score is None:
+            return
+        value = float(score)
+        self.best = max(self.best, value)
+        loss = metrics.get("val/loss")
+        shown = f" val/loss {float(loss):.4f}" if loss is not None else ""
+        print(
+            f"{self.prefix}: epoch {trainer.current_epoch + 1}/{self.max_epochs}{shown} "
+            f"{MONITOR} {value:.4f} (best {self.best:.4f})",
+            flush=True,
+        )
+
+
 def fit(
     train: Matrix,
     val: Matrix,

@@ -6,26 +6,73 @@ output to Prefect's artifact API and only work inside a flow or task run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrain.models.metrics import METRICS
 
+if TYPE_CHECKING:
+    from retrain.config import Params
+    from retrain.registry.champion import Champion
+    from retrain.registry.gate import GateResult
+
 MODEL_COLUMNS = {"mlp": "ours (MLP)", "logreg": "logistic regression", "lightgbm": "LightGBM"}
+LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
+HOLDOUT_OURS = "ours, gate holdout"
+HOLDOUT_PROD = "production, gate holdout"
+AS_RECORDED = "production as recorded (its own test split)"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _r(value: Any) -> Any:
+    """4 digits: the UI shows what the gate compares, not float noise."""
+    return round(float(value), 4) if isinstance(value, int | float) else value
 
 
 def metrics_rows(
-    metrics: dict[str, Any], production: dict[str, Any] | None
+    metrics: dict[str, Any],
+    production: dict[str, Any] | None,
+    gate: GateResult | None = None,
+    max_ece: float | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per metric: this run's model, both baselines and the production model."""
+    """One row per metric (and the decision threshold): which way is better, this run's
+    models on this run's test split, the gate's numbers (ours and production scored on the
+    same holdout, with the gate's bound), and production's figures as recorded on its own,
+    older test split (labelled so: not comparable)."""
     rows = []
-    for name in METRICS:
-        row: dict[str, Any] = {"metric": name}
+    holdout_ours = dict(gate.challenger) if gate else {}
+    holdout_prod = dict(gate.champion or {}) if gate else {}
+    for name in [*METRICS, "ece", "threshold"]:
+        row: dict[str, Any] = {
+            "metric": name,
+            "better": ""
+            if name == "threshold"
+            else ("lower" if name in LOWER_IS_BETTER else "higher"),
+        }
         for key, label in MODEL_COLUMNS.items():
-            row[label] = metrics.get(key, {}).get(name)
-        row["production"] = (production or {}).get("mlp", {}).get(name)
+            row[label] = _r(metrics.get(key, {}).get(name))
+        if name == "threshold":  # the MLP's decision threshold (evaluate.threshold)
+            row[MODEL_COLUMNS["mlp"]] = _r(metrics.get("threshold"))
+        row[HOLDOUT_OURS] = _r(holdout_ours.get(name))
+        row[HOLDOUT_PROD] = _r(holdout_prod.get(name))
+        row["gate"] = _gate_rule(name, gate, max_ece)
+        row[AS_RECORDED] = _r((production or {}).get("mlp", {}).get(name))
         rows.append(row)
     return rows
+
+
+def _gate_rule(name: str, gate: GateResult | None, max_ece: float | None) -> str:
+    if gate is None:
+        return ""
+    if name == gate.metric:
+        return f"ours - production >= {gate.margin} (margin)"
+    if name == "ece" and max_ece is not None:
+        return f"ours <= {max_ece} (served, uncalibrated scores)"
+    return ""
 
 
 def validation_markdown(summary: dict[str, Any]) -> str:
@@ -83,18 +130,27 @@ def drift_markdown(summary: dict[str, Any]) -> str:
 def record_markdown(record: dict[str, Any]) -> str:
     """A run record in a few lines: what ran on which data, and what became of the model."""
     model, metric = record["model"], record["gate"]["metric"]
-    promoted = "promoted to prod" if model["promoted"] else f"not promoted (prod: {model['prod']})"
+    promoted = (
+        "promoted to prod"
+        if model["promoted"]
+        else f"not promoted (prod: `{model['name']}@{model['prod']}`)"
+    )
     return "\n".join(
         [
             f"## Record `run/{record['run_id']}` ({record['reason']})",
             "",
             f"- code: `{record['code_revision'][:12]}`; data: `{record['data']['md5']}` "
             f"({len(record['data']['batches'])} batches)",
-            f"- {metric}: {record['metrics'].get(metric)}; ECE {record['metrics'].get('ece')}",
-            f"- model: {model['name']} {model['version']}, {promoted}",
+            f"- {metric}: {_fmt4(record['metrics'].get(metric))}; "
+            f"ECE {_fmt4(record['metrics'].get('ece'))}",
+            f"- model: `{model['name']}@{model['version']}`, {promoted}",
             f"- replay: `retrain reproduce {record['run_id']}`",
         ]
     )
+
+
+def _fmt4(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else str(value)
 
 
 def file_link(path: Path) -> str:
@@ -119,3 +175,150 @@ def publish_link(key: str, path: Path, description: str) -> None:
     create_link_artifact(
         key=key, link=file_link(path), link_text=str(path), description=description
     )
+
+
+def publish_link_url(key: str, url: str, text: str, description: str) -> None:
+    from prefect.artifacts import create_link_artifact
+
+    create_link_artifact(key=key, link=url, link_text=text, description=description)
+
+
+def publish_validation(repo: Path, params: Params, run: str) -> None:
+    """The validation summary, and a link to this run's copy of the Data Docs."""
+    from retrain.orchestration import reports
+
+    summary = read_json(params.paths.validation_summary)
+    if summary is not None:
+        publish_markdown("validation-summary", validation_markdown(summary), "Great Expectations")
+    copies = reports.publish(params, run, {"data_docs": params.paths.data_docs})
+    if "data_docs" in copies:
+        page = copies["data_docs"] / "index.html"
+        publish_link_url(
+            "data-docs",
+            reports.url_for(params, page, repo),
+            f"{run}: Data Docs",
+            "Great Expectations Data Docs of this run's validation",
+        )
+
+
+def trials_rows(path: Path) -> list[dict[str, Any]]:
+    import csv
+
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["trial"] = int(row["trial"]) + 1  # as the log counts them: 1 of N
+        row["value"] = _r(float(row["value"])) if row.get("value") else None
+    return rows
+
+
+def publish_trials(params: Params) -> None:
+    rows = trials_rows(params.paths.tune_trials)
+    if rows:
+        publish_table("tune-trials", rows, "Optuna trials of this run (val/auroc; pruned: none)")
+
+
+def gate_markdown(params: Params, decision: GateResult, champion: Champion | None) -> str:
+    from retrain.registry import gate
+
+    label = f"`{champion.model.label}`" if champion else None
+    return gate.markdown(decision, label, "this run's model", max_ece=params.registry.gate.max_ece)
+
+
+def publish_gate(params: Params, decision: GateResult, champion: Champion | None) -> None:
+    """The gate's decision and the metrics table, both on the task that decided."""
+    publish_markdown(
+        "gate", gate_markdown(params, decision, champion), f"Gate: {decision.decision}"
+    )
+    metrics = read_json(params.paths.metrics) or {}
+    publish_table(
+        "metrics",
+        metrics_rows(
+            metrics,
+            champion.metrics if champion else None,
+            decision,
+            params.registry.gate.max_ece,
+        ),
+        "Test metrics, 4 digits; the gate columns score ours and production on the same "
+        "holdout (served, uncalibrated scores); the last column is production as recorded "
+        "on its own test split",
+    )
+
+
+def publish_run_reports(repo: Path, params: Params, run: str) -> dict[str, str]:
+    """Copy this run's plots page, model card and drift report to its folder; link them."""
+    from retrain.orchestration import reports
+
+    paths = params.paths
+    copies = reports.publish(
+        params,
+        run,
+        {
+            "plots": paths.plots_html,
+            "model_card.html": paths.model_card_html,
+            "drift.html": paths.drift_html,
+        },
+    )
+    pages = {
+        "plots": ("plots", "index.html", "DVC plots of this run"),
+        "model_card.html": ("model-card-page", "", "Model card of this run (HTML)"),
+        "drift.html": ("drift-report", "", "Drift report of this run (Evidently)"),
+    }
+    urls = {}
+    for name, (key, inner, description) in pages.items():
+        if name in copies:
+            target = copies[name] / inner if inner else copies[name]
+            urls[key] = reports.url_for(params, target, repo)
+            publish_link_url(key, urls[key], f"{run}: {name}", description)
+    if paths.model_card_md.exists():
+        publish_markdown(
+            "model-card", paths.model_card_md.read_text(), "Model card of this run's model"
+        )
+    return urls
+
+
+def publish_drift_report(repo: Path, params: Params, run: str, batch: str, html: Path) -> None:
+    """The monitor's Evidently report for one batch, copied to this run's folder, linked."""
+    from retrain.orchestration import reports
+
+    copies = reports.publish(params, run, {f"{batch}/drift.html": html})
+    if copies:
+        url = reports.url_for(params, next(iter(copies.values())), repo)
+        publish_link_url("drift-report", url, f"{run}: {batch}", f"Drift report of {batch}")
+
+
+def predictions_markdown(scored: Any, out: Path, model: str, head: int = 5) -> str:
+    """A batch's scores at a glance: rows, positive share, score distribution, first rows."""
+    import numpy as np
+
+    p = scored["probability"].to_numpy()
+    share = float(scored["label"].mean()) if len(scored) else 0.0
+    quantiles = np.quantile(p, [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]) if len(p) else []
+    counts, edges = np.histogram(p, bins=10, range=(0.0, 1.0))
+    lines = [
+        f"## {len(scored)} rows scored by {model}",
+        "",
+        f"- written to `{out}`",
+        f"- predicted positive: {share:.2%} (label 1 at the model's decision threshold)",
+        "- score quantiles (min, 10%, 25%, median, 75%, 90%, max): "
+        + ", ".join(f"{q:.4f}" for q in quantiles),
+        "",
+        "| score | rows |",
+        "|---|---:|",
+    ]
+    lines += [
+        f"| {lo:.1f}-{hi:.1f} | {n} |"
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+    ]
+    first = scored.head(head)
+    cols = list(first.columns)
+    lines += ["", "First rows:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in first.iterrows():
+        cells = [
+            f"{v:.4f}" if isinstance(v, float) else f"`{v}`" if "@" in str(v) else str(v)
+            for v in row.tolist()
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,5 +1,7 @@
 """The local Prefect stack: server (SQLite) on loopback, a process work pool and worker, and
-every deployment from prefect.yaml. `up` records what it started; `down` stops exactly that.
+every deployment from prefect.yaml, plus a static HTTP server on loopback for the per-run
+reports the UI links to (paths.run_reports). `up` records what it started; `down` stops
+exactly that.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from retrain.errors import RetrainError
+from retrain.orchestration.notify import ENV_WEBHOOK
+from retrain.orchestration.reports import ENV_URL as ENV_REPORTS_URL
 
 POOL = "local-process"
 
@@ -31,6 +35,9 @@ class Stack:
     server_pid: int
     worker_pid: int
     home: str
+    # The per-run reports server (absent from a state file written before it existed).
+    reports_url: str = ""
+    reports_pid: int = 0
 
 
 def state_file(repo: Path) -> Path:
@@ -47,9 +54,11 @@ def _prefect() -> list[str]:
     return [str(Path(sys.executable).parent / "prefect")]
 
 
-def stack_env(repo: Path, api_url: str) -> dict[str, str]:
+def stack_env(repo: Path, api_url: str, reports_url: str = "") -> dict[str, str]:
     """Environment for every process of the stack: project-local home, no telemetry."""
     env = dict(os.environ)
+    if reports_url:
+        env[ENV_REPORTS_URL] = reports_url  # flows link their reports there
     env.update(
         PREFECT_HOME=str(repo / ".prefect"),
         PREFECT_API_URL=api_url,
@@ -81,6 +90,49 @@ def _wait_healthy(api_url: str, server: subprocess.Popen[bytes], timeout: float)
     raise StackError(f"prefect server not healthy at {api_url} after {timeout:.0f}s")
 
 
+def _wait_serving(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"reports server exited with {proc.returncode}; see .prefect/")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise StackError(f"reports server not answering at {url} after {timeout:.0f}s")
+
+
+def start_reports_server(
+    folder: Path, port: int, log: Path, timeout: float = 30.0
+) -> subprocess.Popen[bytes]:
+    """Serve `folder` read-only on 127.0.0.1:`port` (its own process group, like the rest)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_serving(f"http://127.0.0.1:{port}", proc, timeout)
+    except BaseException:
+        _stop_group(proc.pid)
+        raise
+    return proc
+
+
 def _run(args: list[str], repo: Path, env: dict[str, str]) -> None:
     proc = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -88,8 +140,18 @@ def _run(args: list[str], repo: Path, env: dict[str, str]) -> None:
         raise StackError(f"{' '.join(args[1:4])} failed: " + " | ".join(tail))
 
 
-def up(repo: Path, port: int | None = None, timeout: float = 90.0) -> Stack:
-    """Start server, work pool, worker and deployments; refuse if a stack is recorded."""
+def up(
+    repo: Path,
+    port: int | None = None,
+    timeout: float = 90.0,
+    reports_port: int | None = None,
+    webhook_url: str | None = None,
+) -> Stack:
+    """Start the reports server, Prefect server, work pool, worker and deployments, and the
+    notifications of automations.yaml when a webhook URL is given (or RETRAIN_WEBHOOK_URL);
+    refuse if a stack is recorded."""
+    from retrain.config import load_params_at
+
     repo = repo.resolve()
     if state_file(repo).exists():
         raise StackError(f"{state_file(repo)} exists: a stack is up (run `retrain stack down`)")
@@ -97,7 +159,12 @@ def up(repo: Path, port: int | None = None, timeout: float = 90.0) -> Stack:
     home.mkdir(exist_ok=True)
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    env = stack_env(repo, api_url)
+    reports_port = reports_port or free_port()
+    reports = start_reports_server(
+        load_params_at(repo).paths.run_reports, reports_port, home / "reports.log"
+    )
+    reports_url = f"http://127.0.0.1:{reports_port}"
+    env = stack_env(repo, api_url, reports_url)
     server_log = (home / "server.log").open("wb")
     server = subprocess.Popen(
         [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -124,12 +191,25 @@ def up(repo: Path, port: int | None = None, timeout: float = 90.0) -> Stack:
             start_new_session=True,
         )
         _run([*_prefect(), "--no-prompt", "deploy", "--all"], repo, env)
+        hook = webhook_url or os.environ.get(ENV_WEBHOOK, "")
+        if hook:  # automations.yaml: run failed, drift tripped, promoted, batch rejected
+            _run(
+                [sys.executable, "-m", "retrain.orchestration.notify", str(repo), hook], repo, env
+            )
     except BaseException:
-        for proc in (worker, server):
+        for proc in (worker, server, reports):
             if proc is not None:
                 _stop_group(proc.pid)
         raise
-    stack = Stack(api_url, f"http://127.0.0.1:{port}", server.pid, worker.pid, str(home))
+    stack = Stack(
+        api_url,
+        f"http://127.0.0.1:{port}",
+        server.pid,
+        worker.pid,
+        str(home),
+        reports_url=reports_url,
+        reports_pid=reports.pid,
+    )
     state_file(repo).write_text(json.dumps(asdict(stack), indent=2) + "\n")
     return stack
 
@@ -159,12 +239,13 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"  # the state follows "(comm)"
 
 
-def _is_prefect(pid: int) -> bool:
+def _is_ours(pid: int) -> bool:
+    """Whether `pid` runs Prefect or the reports server (what `up` starts)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return True  # no /proc (macOS): trust the recorded pid
-    return b"prefect" in cmdline
+    return b"prefect" in cmdline or b"http.server" in cmdline
 
 
 def _group_alive(pgid: int) -> bool:
@@ -186,7 +267,7 @@ def _stop_group(pid: int, grace: float = 15.0) -> None:
     flow-run processes behind. A group id stays taken while any member lives, so a live
     group with this id is ours; a live *process* with this pid that is not Prefect is not.
     """
-    if _alive(pid) and not _is_prefect(pid):
+    if _alive(pid) and not _is_ours(pid):
         return  # the pid now belongs to something we did not start
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         if not _group_alive(pid):
@@ -201,12 +282,15 @@ def _stop_group(pid: int, grace: float = 15.0) -> None:
 
 
 def down(repo: Path) -> Stack | None:
-    """Stop the worker, then the server, that `up` recorded; None if none was recorded."""
+    """Stop the worker, the server and the reports server that `up` recorded; None if none
+    was recorded."""
     path = state_file(repo.resolve())
     if not path.exists():
         return None
     stack = Stack(**json.loads(path.read_text()))
     _stop_group(stack.worker_pid)  # the worker first: it must not lose its server mid-run
     _stop_group(stack.server_pid)
+    if stack.reports_pid:
+        _stop_group(stack.reports_pid)
     path.unlink()
     return stack

@@ -166,7 +166,7 @@ def decide(
     if champion is None:
         reasons = ["no model in production: the first model becomes prod"]
         if not calibrated:
-            reasons.append(f"note: ECE {ece} above {cfg.max_ece}, promoted as the only model")
+            reasons.append(f"note: ECE {ece:.4f} above {cfg.max_ece}, promoted as the only model")
         return GateResult("first", True, reasons, **common)
     theirs = _summary(cfg.metric, y, champion, calibration_bins)
     ch, cp = ours[cfg.metric], theirs[cfg.metric]
@@ -192,11 +192,13 @@ def decide(
             f"(tolerance {cfg.slice_tolerance})"
         )
     ok = ok and not regressed
+    # The served scores (uncalibrated): what predict hands out is what is judged.
+    shown = "undefined" if ece is None else f"{ece:.4f}"
     if calibrated:
-        reasons.append(f"ECE {ece} within {cfg.max_ece}")
+        reasons.append(f"ECE {shown} within {cfg.max_ece} (served scores, uncalibrated)")
     else:
         ok = False
-        reasons.append(f"ECE {ece} above the bound {cfg.max_ece}")
+        reasons.append(f"ECE {shown} above the bound {cfg.max_ece} (served scores, uncalibrated)")
     return GateResult(
         "promoted" if ok else "rejected", ok, reasons, champion=theirs, gain=g, **common
     )
@@ -207,7 +209,7 @@ def unchanged(metric: str, margin: float, version: str) -> GateResult:
     return GateResult(
         "unchanged",
         False,
-        [f"the trained model is identical to the one in production ({version})"],
+        [f"the trained model is identical to the one in production (`{version}`)"],
         metric,
         margin,
         0,
@@ -215,8 +217,14 @@ def unchanged(metric: str, margin: float, version: str) -> GateResult:
     )
 
 
-def markdown(result: GateResult, champion: str | None, challenger: str) -> str:
-    """The gate's decision and numbers, for the Prefect UI."""
+def markdown(
+    result: GateResult, champion: str | None, challenger: str, max_ece: float | None = None
+) -> str:
+    """The gate's decision and numbers, for the Prefect UI (4 digits; which way is better).
+
+    Both models are scored on the same holdout with the scores predict serves (the ONNX
+    model's, uncalibrated: temperature scaling in the model card is reported, not served).
+    """
     verdict = {
         "promoted": "PROMOTED",
         "first": "PROMOTED (first model)",
@@ -229,18 +237,24 @@ def markdown(result: GateResult, champion: str | None, challenger: str) -> str:
         lines.append("- holdout: " + ", ".join(f"{k} {v}" for k, v in result.holdout.items()))
     if result.decision == "unchanged":
         return "\n".join(lines)
+    lines.append("- scores: served (ONNX, uncalibrated), both models on the same holdout rows")
     ch, cp = result.challenger, result.champion or {}
+    better = "higher" if HIGHER_IS_BETTER[result.metric] else "lower"
+    rule = {
+        result.metric: f"{better} is better; ours must beat production by >= {result.margin}",
+        "ece": "lower is better" + (f"; ours must be <= {max_ece}" if max_ece is not None else ""),
+    }
     lines += [
         "",
-        f"| | challenger ({challenger}) | champion ({champion or 'none'}) |",
-        "|---|---:|---:|",
+        f"| | {challenger} | production ({champion or 'none'}) | gate |",
+        "|---|---:|---:|---|",
     ]
     for key in (result.metric, "ece"):
-        lines.append(f"| {key} | {_fmt(ch.get(key))} | {_fmt(cp.get(key))} |")
+        lines.append(f"| {key} | {_fmt(ch.get(key))} | {_fmt(cp.get(key))} | {rule[key]} |")
     if result.slices:
         lines += [
             "",
-            "| slice | rows | positives | challenger | champion | gain | status |",
+            "| slice | rows | positives | ours | production | gain | status |",
             "|---|---:|---:|---:|---:|---:|---|",
         ]
         for s in result.slices:

@@ -10,7 +10,7 @@ from retrain.config import ModelParams, Params
 from retrain.data.pin import read_pin
 from retrain.data.splits import load_splits
 from retrain.models.export import export_onnx
-from retrain.models.training import MONITOR, FitResult, fit
+from retrain.models.training import MONITOR, EpochLog, FitResult, fit
 from retrain.stages._common import stage_main, write_json
 
 PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports")
@@ -53,6 +53,7 @@ def run(params: Params) -> FitResult:
         num_threads=cfg.num_threads,
         checkpoint=paths.checkpoint,
         max_steps=cfg.max_steps,
+        callbacks=[EpochLog("train", cfg.max_epochs)],
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features

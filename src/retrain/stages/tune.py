@@ -151,7 +151,12 @@ def run(params: Params) -> ModelParams:
     if warm:
         study.enqueue_trial(warm)
         print(f"tune: trial 0 is the champion's parameters {warm}")
-    study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout_s)
+    study.optimize(
+        objective,
+        n_trials=cfg.n_trials,
+        timeout=cfg.timeout_s,
+        callbacks=[lambda study, trial: print(trial_line(study, trial, cfg.n_trials), flush=True)],
+    )
     return finish(params, study)
 
 
@@ -180,6 +185,27 @@ def finish(
         f"{states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned"
     )
     return best
+
+
+def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial, n_trials: int) -> str:
+    """`tune: trial 3 of 16: 0.8412 (best 0.8456, trial 1)`, or `... pruned at epoch 5`.
+
+    The retrain flow reads these lines back for its progress artifact (`n of N`).
+    """
+    head = f"tune: trial {trial.number + 1} of {n_trials}:"
+    if trial.state.name == "PRUNED":
+        steps = trial.intermediate_values
+        epoch = max(steps) + 1 if steps else 0
+        what = f"pruned at epoch {epoch}"
+    elif trial.value is not None:
+        what = f"{trial.value:.4f}"
+    else:
+        what = trial.state.name.lower()
+    try:
+        best = f"best {study.best_value:.4f}, trial {study.best_trial.number + 1}"
+    except ValueError:  # no trial completed yet
+        best = "no complete trial yet"
+    return f"{head} {what} ({best})"
 
 
 def _write_trials(path: Path, study: optuna.Study) -> None:

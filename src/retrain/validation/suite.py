@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain.assets import localise_tree
 from retrain.config import DatasetSchema
 from retrain.errors import DataError
 from retrain.validation.pii import PiiFinding, find_pii
@@ -377,6 +378,8 @@ def _validate_with_ge(
     docs = None
     if data_docs_dir is not None:
         context.build_data_docs(site_names=["local"])
+        # GE links its CSS/JS/fonts from CDNs: served from beside the pages, they open offline.
+        localise_tree(data_docs_dir)
         docs = str(data_docs_dir / "index.html")
     stats = results.statistics
     return ValidationResult(

@@ -1,0 +1,107 @@
+"""How runs read in the UI: stage logs, trial lines, outcome names (pure functions)."""
+
+from __future__ import annotations
+
+import optuna
+
+from retrain.orchestration import runview
+from retrain.stages.tune import trial_line
+
+DVC_TAIL = [
+    "Running stage 'evaluate':",
+    "> python -m retrain.stages.evaluate",
+    "| model | roc_auc |",
+    "|---|---:|",
+    "| mlp | 0.8412 |",
+    "evaluate: 3.1 s",
+    "Updating lock file 'dvc.lock'",
+    "",
+    "To track the changes with git, run:",
+    "",
+    "\tgit add dvc.lock",
+    "",
+    "To enable auto staging, run:",
+    "",
+    "\tdvc config core.autostage true",
+    "Use `dvc push` to send your updates to remote storage.",
+]
+
+
+def test_stage_log_drops_dvc_advice_and_logs_a_table_once():
+    logged: list[str] = []
+    log = runview.StageLog(logged.append)
+    for line in DVC_TAIL:
+        if line.strip():  # run_dvc hands over non-blank lines only
+            log(line)
+    log.flush()
+    assert logged == [
+        "Running stage 'evaluate':",
+        "> python -m retrain.stages.evaluate",
+        "\n| model | roc_auc |\n|---|---:|\n| mlp | 0.8412 |",
+        "evaluate: 3.1 s",
+        "Updating lock file 'dvc.lock'",
+    ]
+
+
+def test_tune_trial_lines_feed_the_progress():
+    study = optuna.create_study(direction="maximize")
+    seen: list[tuple[int, int]] = []
+    logged: list[str] = []
+    log = runview.StageLog(logged.append, on_trial=lambda n, of: seen.append((n, of)))
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        trial.report(x, 0)
+        if trial.number == 2:
+            raise optuna.TrialPruned()
+        return [0.80, 0.85, 0.0, 0.83][trial.number]
+
+    study.optimize(objective, n_trials=4, callbacks=[lambda s, t: log(trial_line(s, t, 4))])
+    assert logged == [
+        "tune: trial 1 of 4: 0.8000 (best 0.8000, trial 1)",
+        "tune: trial 2 of 4: 0.8500 (best 0.8500, trial 2)",
+        "tune: trial 3 of 4: pruned at epoch 1 (best 0.8500, trial 2)",
+        "tune: trial 4 of 4: 0.8300 (best 0.8500, trial 2)",
+    ]
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_gate_outcome_names_the_check_that_failed():
+    name, message, warn = runview.gate_outcome(
+        "rejected",
+        [
+            "roc_auc better by +0.0086 (margin 0.002)",
+            "ECE 0.0612 above the bound 0.05 (served scores, uncalibrated)",
+        ],
+    )
+    assert name == "Not promoted: ECE" and warn
+    assert message == "Not promoted: ECE 0.0612 above the bound 0.05 (served scores, uncalibrated)"
+    name, _, warn = runview.gate_outcome(
+        "rejected", ["roc_auc changes by -0.0010, short of the margin 0.002", "ECE 0.01 within"]
+    )
+    assert name == "Not promoted: roc_auc" and warn
+    assert runview.gate_outcome("first", ["no model in production"])[:1] == ("Promoted",)
+
+
+def test_monitor_outcome_and_name():
+    records = [
+        {"source": "land/a-0001.csv", "status": "accepted", "drift": {"tripped": False}},
+        {
+            "source": "land/b-0001.csv",
+            "status": "accepted",
+            "drift": {"tripped": True},
+            "retrain_run": "1234",
+        },
+        {"source": "land/c.csv", "status": "rejected"},
+    ]
+    name, message, warn, tags = runview.monitor_outcome(records)
+    assert name == "Batch rejected" and warn
+    assert "c.csv" in message and "b-0001.csv" in message and "1234" in message
+    assert tags == ["batch-rejected", "drift-tripped", "retrain-started"]
+    assert runview.monitor_outcome(records[:1])[:3] == (
+        "No drift",
+        "1 batch(es) accepted, no drift",
+        False,
+    )
+    assert runview.monitor_run_name(["a-0001.csv", "b.csv", "c.csv"]) == "monitor-a-0001+2"
+    assert runview.monitor_run_name([]) == "monitor-no-batch"
