@@ -33,7 +33,7 @@ README = (REPO / "README.md").read_text()
 FILE_SUFFIXES = {"json", "onnx", "ckpt", "csv", "parquet", "html", "md", "yaml", "py", "lock"}
 FILE_SUFFIXES |= {"dvc", "txt"}
 # Dotted names the README cites that are APIs or fields of other files, not params keys.
-NOT_PARAMS = {"dvc", "torch", "study", "meta", "environment"}
+NOT_PARAMS = {"dvc", "torch", "study", "meta", "environment", "retrain"}  # retrain.*: modules
 
 
 def _readme_row(deployment: str) -> str:
