@@ -1,24 +1,19 @@
 """Flow `predict`: batch scoring of a CSV/Parquet file with the production model.
 
-The model is always the version in the registry's serving stage (`prod`), materialised
-from the DVC cache or remote for the commit that stage's tag points at; never whatever
-the workspace happens to hold.
+The work is retrain.predicting.predict_file, which `retrain predict` runs too: the model is
+always the registry's serving stage (`prod`), never whatever the workspace holds, and the
+output stays inside the project.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from retrain.config import load_params_at
-from retrain.data.io import read_table
-from retrain.errors import ValidationFailed
 from retrain.orchestration import artifacts
-from retrain.registry.serving import prod_model
-from retrain.scoring import score_frame
-from retrain.validation.suite import validate_frame
+from retrain.predicting import predict_file
 
 
 @flow(name="predict", log_prints=True)
@@ -27,29 +22,14 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
 
     Args:
         input_path: the table to score (the target column may be absent).
-        output_path: where to write Parquet; default paths.predictions_dir/<name>-<time>.parquet.
+        output_path: where to write (.parquet or .csv), inside the project; default
+            paths.predictions_dir/<name>-<time>.parquet.
         repo: the project checkout.
     """
-    params = load_params_at(repo)
-    source = Path(input_path)
-    df = read_table(source)
-    result = validate_frame(
-        df, params.dataset.suite, str(source), optional_columns=[params.dataset.target]
+    root = Path(repo).resolve()
+    done = predict_file(root, load_params_at(root), input_path, output_path)
+    get_run_logger().info(
+        "scored %d rows of %s with %s -> %s", done.rows, input_path, done.model, done.output
     )
-    if not result.success:
-        raise ValidationFailed(result.headline())
-    served = prod_model(Path(repo).resolve(), params)
-    now = datetime.now(UTC)
-    scored = score_frame(df, params, served, now=now)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    out = (
-        Path(output_path)
-        if output_path
-        else params.paths.predictions_dir / f"{source.stem}-{stamp}.parquet"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scored.to_parquet(out, index=False)
-    version = f"{served.label} ({scored['model_version'].iloc[0]})"
-    get_run_logger().info("scored %d rows of %s with %s -> %s", len(scored), source, version, out)
-    artifacts.publish_link("predictions", out, f"{len(scored)} rows scored by {version}")
-    return str(out)
+    artifacts.publish_link("predictions", done.output, f"{done.rows} rows scored by {done.model}")
+    return str(done.output)

@@ -70,6 +70,16 @@ def check_batch(file: Path, params: Params) -> tuple[str | None, dict]:
 
 
 def ingest_file(file: Path, params: Params, *, version: bool = True) -> IngestResult:
+    """`_ingest_file` under the project lock (registry.lock): never while a retrain runs, so
+    a retrain's record pins exactly the data its pipeline read; a wait is logged."""
+    from retrain.registry import lock
+
+    timeout = params.registry.lock_timeout_s
+    with lock.exclusive(params.paths.retrain_lock, file.name, timeout, command="ingest"):
+        return _ingest_file(file, params, version=version)
+
+
+def _ingest_file(file: Path, params: Params, *, version: bool = True) -> IngestResult:
     """Validate one landed file and accept, reject or skip it (see the module docstring).
 
     Args:
