@@ -159,7 +159,11 @@ def ingest_cmd(params: Path = PARAMS) -> None:
     files = sorted(p for p in cfg.paths.landing.glob("*") if p.suffix in SUFFIXES)
     rejected = 0
     for file in files:
-        result = ingest_file(file, cfg)
+        try:
+            result = ingest_file(file, cfg)
+        except RetrainError as err:  # e.g. the project lock stayed taken (RetrainBusy)
+            _fail(err)
+            return
         rejected += result.status == "rejected"
         typer.echo(f"{result.status:9} {file.name}: {result.reason}")
     if rejected:
