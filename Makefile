@@ -12,6 +12,13 @@ TORCH_SPEC ?= torch==2.13.0
 # Where the local DVC remote lives (default: ../retrain-dvc-remote, set in .dvc/config).
 DVC_REMOTE ?=
 STAMP := $(VENV)/.installed
+# Every transitive dependency, pinned (torch excepted: TORCH_SPEC picks the build). `make lock`
+# refreshes it; `make install` and CI install from it.
+LOCK := requirements.lock
+# The CPU torch the lock's resolve assumes (its dependencies, never CUDA wheels, go in the lock).
+LOCK_TORCH ?= torch==2.13.0+cpu
+# Where that wheel is found: this machine's pip find-links folder, else PyTorch's CPU index.
+LOCK_TORCH_SOURCE ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 PREFECT_PORT ?= 4200
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 8000
@@ -20,20 +27,31 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install data run test lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
+.PHONY: help install lock data run test lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned resolve would pull several GB of CUDA wheels.
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# Then exactly the locked versions, then the project itself without resolving again.
+	$(BIN)/python -m pip install -q -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e ".[dev]"
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with its test tools
+install: $(STAMP) ## Create .venv and install the project, its test tools, from requirements.lock
+
+lock: ## Re-resolve requirements.lock from pyproject.toml (then commit it; make install uses it)
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install -q uv; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --quiet \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		$(LOCK_TORCH_SOURCE) --override <(echo "$(LOCK_TORCH)") --no-emit-package torch \
+		--custom-compile-command "make lock" -o $(LOCK)
+	@! grep -E '^(nvidia-|triton)' $(LOCK) || { echo "$(LOCK) holds CUDA wheels"; exit 1; }
 
 data: install ## Obtain the raw data pinned by data.dvc and check its hash
 	@if [ -n "$(DVC_REMOTE)" ]; then $(BIN)/dvc remote modify --local local url "$(DVC_REMOTE)"; fi

@@ -1,8 +1,8 @@
 """Flow `predict`: batch scoring of a CSV/Parquet file with the production model.
 
-The model is always the version in the registry's serving stage (`prod`), materialised
-from the DVC cache or remote for the commit that stage's tag points at; never whatever
-the workspace happens to hold.
+The steps are retrain.predicting's, which `retrain predict` runs too: the model is
+always the registry's serving stage (`prod`), never whatever the workspace holds, and the
+output stays inside the project.
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from retrain.config import Params, load_params_at
-from retrain.data.io import read_table
-from retrain.errors import ValidationFailed
 from retrain.orchestration import artifacts, runview
+from retrain.predicting import output_for, read_checked, write_scores
 from retrain.registry.serving import ServedModel, prod_model
 from retrain.scoring import score_frame
-from retrain.validation.raw import validate_raw
 
 
 def _run_name() -> str:
@@ -32,11 +30,8 @@ def _run_name() -> str:
 
 @task(task_run_name="validate")
 def validate(source: Path, params: Params) -> pd.DataFrame:
-    df = read_table(source)
-    result = validate_raw(df, params, str(source), scoring=True)
-    if not result.success:
-        raise ValidationFailed(result.headline())
-    get_run_logger().info("%s: %d rows passed %s", source.name, len(df), result.suite)
+    df = read_checked(params, source)
+    get_run_logger().info("%s: %d rows passed validation", source.name, len(df))
     return df
 
 
@@ -54,8 +49,7 @@ def score(df: pd.DataFrame, params: Params, served: ServedModel, now: datetime) 
 
 @task(task_run_name="write")
 def write(scored: pd.DataFrame, out: Path, label: str) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scored.to_parquet(out, index=False)
+    write_scores(scored, out)
     artifacts.publish_markdown(
         "predictions", artifacts.predictions_markdown(scored, out, label), f"{out.name}"
     )
@@ -68,21 +62,18 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
 
     Args:
         input_path: the table to score (the target column may be absent).
-        output_path: where to write Parquet; default paths.predictions_dir/<name>-<time>.parquet.
+        output_path: where to write (.parquet or .csv), inside the project; default
+            paths.predictions_dir/<name>-<time>.parquet.
         repo: the project checkout.
     """
-    params = load_params_at(repo)
+    root = Path(repo).resolve()
+    params = load_params_at(root)
     source = Path(input_path)
-    df = validate(source, params)
-    served = load_model(Path(repo).resolve(), params)
     now = datetime.now(UTC)
+    out = output_for(root, params, source, output_path, now)  # refused before any work
+    df = validate(source, params)
+    served = load_model(root, params)
     scored = score(df, params, served, now)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    out = (
-        Path(output_path)
-        if output_path
-        else params.paths.predictions_dir / f"{source.stem}-{stamp}.parquet"
-    )
     version: Any = scored["model_version"].iloc[0]
     write(scored, out, f"`{served.label}` ({version})")
     get_run_logger().info(

@@ -5,8 +5,9 @@ Prefect puts a flow script's folder first on sys.path.) DVC does the work
 (`dvc repro --single-item <stage>`), so dvc.lock records the run and an unchanged stage is
 skipped exactly as `dvc repro` would skip it.
 
-Around the pipeline (see README, "Reproducible retraining"): one retrain at a time (a file
-lock); the production model (champion) is found in the GTO registry and its tuned
+Around the pipeline (see README, "Reproducible retraining"): the project lock (one writer
+at a time: retrain, ingest, rollback, monitor); the run's overrides apply to it only
+(registry.overrides); the production model (champion) is found in the GTO registry and its tuned
 parameters become the study's first trial; after the pipeline the gate compares the new
 model (challenger) with the champion on the same holdout; data and models are pushed; last,
 the record (commit + `run/<id>` tag, GTO version and prod tags) is published at once.
@@ -20,11 +21,12 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger, task
 from prefect.states import State
 
-from retrain.config import Params, apply_overrides, load_params_at
+from retrain.config import Params, check_overrides, load_params_at
 from retrain.orchestration import artifacts, notify, runview
 from retrain.orchestration.dvc import DvcError, run_dvc, stage_names, stage_ran
 from retrain.registry import champion as champions
 from retrain.registry import gate, lock, record
+from retrain.registry import overrides as run_overrides
 
 Reason = Literal["schedule", "drift", "manual"]
 
@@ -109,8 +111,10 @@ def retraining_flow(
 
     Args:
         dataset: must match params.yaml's dataset.name (guards against the wrong checkout).
-        overrides: dotted params keys to set first, e.g. {"tune.n_trials": 4}; written to
-            params.yaml (as `dvc exp run -S` does) so dvc.lock and the record hold what ran.
+        overrides: dotted params keys for this run only, e.g. {"tune.n_trials": 4}; only
+            config.TUNABLE_KEYS. In params.yaml while the run runs (as `dvc exp run -S`), so
+            dvc.lock and the record commit hold what ran; put back afterwards, even after a
+            kill (the next run restores it), so the branch keeps the committed params.yaml.
         reason: why this run happened: schedule, drift or manual.
         drift: the drift summary that triggered this run (from the monitor flow), if any.
         repo: the project checkout to run in.
@@ -118,56 +122,24 @@ def retraining_flow(
             registry.lock_timeout_s); 0 fails at once.
     """
     logger = get_run_logger()
+    if overrides:
+        check_overrides(overrides)  # before anything waits or writes
     root = Path(repo).resolve()
     params_file = root / "params.yaml"
     initial = load_params_at(root)
     run_id = record.new_run_id()
     timeout = initial.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
+    lock_path = initial.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.
-    with lock.exclusive(initial.paths.retrain_lock, run_id, timeout):
+    with lock.exclusive(lock_path, run_id, timeout, on_wait=logger.warning):
+        # A run killed with its overrides applied left them in params.yaml: put it back.
+        run_overrides.recover(params_file, lock_path, logger.warning)
         # Refuse uncommitted code before anything is written.
         start = record.begin(root, initial, reason, run_id)
-        if overrides:
-            apply_overrides(params_file, overrides)
-        params = load_params_at(root)
-        if params.dataset.name != dataset:
-            raise ValueError(
-                f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}"
+        with run_overrides.applied(params_file, lock_path, run_id, overrides) as before:
+            rec, ran, metrics, decision = _run(
+                root, params_file, dataset, reason, drift, run_id, start, overrides, before
             )
-        run = f"retrain-{reason}-{run_id}"
-        runview.name_run(run, [f"reason:{reason}"])
-        logger.info("retrain %s (%s) of %s in %s", run_id, reason, dataset, root)
-        if drift:
-            artifacts.publish_markdown(
-                "retrain-trigger",
-                f"## Retrain triggered by drift on `{drift.get('batch')}`\n\n"
-                + "\n".join(f"- {r}" for r in drift.get("reasons", [])),
-                "Why this run happened",
-            )
-        champion = find_champion(root, params)
-        warm = champions.warm_start(champion)
-        champions.write_warm_start(params.paths.warm_start, warm)
-        logger.info("champion: %s", champion.model.label if champion else "none (first model)")
-
-        ran: dict[str, bool] = {}
-        for stage in stage_names(root):
-            ran[stage] = bool(run_stage(root, stage, run).result())
-
-        decision = challenge(root, params, champion)
-        metrics = artifacts.read_json(params.paths.metrics) or {}
-        publish_reports(root, params, run)
-        push(root, params.paths.data_pin)
-        rec = write_record(
-            root,
-            params,
-            start=start,
-            gate=decision,
-            champion=champion.model.version if champion else None,
-            warm_start=warm,
-            stages=ran,
-            trigger=drift,
-            flow_run_id=runview.current_flow_run_id(),
-        )
     artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
     name, message, rejected = runview.gate_outcome(decision.decision, decision.reasons)
     runview.add_tags(["promoted" if rec["model"]["promoted"] else "not-promoted"])
@@ -178,9 +150,67 @@ def retraining_flow(
     result = {
         "run_id": run_id,
         "reason": reason,
+        "overrides": overrides or None,
         "stages": ran,
         "metrics": metrics,
         "gate": decision.decision,
         "model": model,
     }
     return runview.final_state(name, message, result, rejected, logger)
+
+
+def _run(
+    root: Path,
+    params_file: Path,
+    dataset: str,
+    reason: Reason,
+    drift: dict[str, Any] | None,
+    run_id: str,
+    start: record.RunStart,
+    overrides: dict[str, Any] | None,
+    params_before: str,
+) -> tuple[dict[str, Any], dict[str, bool], dict[str, Any], gate.GateResult]:
+    """The run itself, with the lock held and the overrides in place."""
+    logger = get_run_logger()
+    params = load_params_at(root)
+    if params.dataset.name != dataset:
+        raise ValueError(f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}")
+    run = f"retrain-{reason}-{run_id}"
+    runview.name_run(run, [f"reason:{reason}"])
+    logger.info("retrain %s (%s) of %s in %s", run_id, reason, dataset, root)
+    if overrides:
+        logger.info("overrides for this run only: %s", overrides)
+    if drift:
+        artifacts.publish_markdown(
+            "retrain-trigger",
+            f"## Retrain triggered by drift on `{drift.get('batch')}`\n\n"
+            + "\n".join(f"- {r}" for r in drift.get("reasons", [])),
+            "Why this run happened",
+        )
+    champion = find_champion(root, params)
+    warm = champions.warm_start(champion)
+    champions.write_warm_start(params.paths.warm_start, warm)
+    logger.info("champion: %s", champion.model.label if champion else "none (first model)")
+
+    ran: dict[str, bool] = {}
+    for stage in stage_names(root):
+        ran[stage] = bool(run_stage(root, stage, run).result())
+
+    decision = challenge(root, params, champion)
+    metrics = artifacts.read_json(params.paths.metrics) or {}
+    publish_reports(root, params, run)
+    push(root, params.paths.data_pin)
+    rec = write_record(
+        root,
+        params,
+        start=start,
+        gate=decision,
+        champion=champion.model.version if champion else None,
+        warm_start=warm,
+        stages=ran,
+        trigger=drift,
+        flow_run_id=runview.current_flow_run_id(),
+        overrides=overrides or None,
+        params_before=params_before,
+    )
+    return rec, ran, metrics, decision

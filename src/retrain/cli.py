@@ -181,6 +181,43 @@ def ingest_cmd(params: Path = PARAMS) -> None:
         raise typer.Exit(1)
 
 
+@app.command("predict")
+def predict_cmd(
+    file: Path = typer.Argument(..., help="The CSV/Parquet table to score."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output .parquet/.csv inside the project (default predictions/)."
+    ),
+    params: Path = PARAMS,
+) -> None:
+    """Score a table with the production (prod) model, as the predict flow does."""
+    from retrain.predicting import predict_file
+
+    try:
+        root, cfg = _checkout(params)
+        done = predict_file(root, cfg, file, out.resolve() if out else None)
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    typer.echo(f"scored {done.rows} rows of {file} with {done.model} -> {done.output}")
+
+
+@app.command("deployment-run")
+def deployment_run(
+    name: str = typer.Argument(..., help="flow/deployment, e.g. retrain/retrain."),
+    param: list[str] = typer.Option([], "--param", "-p", help="key=value (JSON values)."),
+    timeout: float = typer.Option(3600, help="Seconds to wait for the run to finish."),
+) -> None:
+    """Run a deployment on the server (PREFECT_API_URL), wait, and print why it failed."""
+    from retrain.orchestration import deployments
+
+    try:
+        done = deployments.run(name, deployments.parse_parameters(param), timeout)
+    except RetrainError as err:
+        _fail(err)
+        return
+    typer.echo(f"{name} run {done.flow_run_id}: {done.state}")
+
+
 @app.command("explain")
 def explain(
     row_id: str = typer.Option(..., "--row-id", help="The id (dataset.id_column) of the row."),
@@ -326,7 +363,9 @@ def rollback(params: Path = PARAMS) -> None:
     try:
         root, cfg = _checkout(params)
         reg = cfg.registry
-        with lock.exclusive(cfg.paths.retrain_lock, "rollback", reg.lock_timeout_s):
+        with lock.exclusive(
+            cfg.paths.retrain_lock, "rollback", reg.lock_timeout_s, command="rollback"
+        ):
             was, now = versions.rollback(root, reg.model_name, reg.stage, identity_env(root))
     except RetrainError as err:
         _fail(err)

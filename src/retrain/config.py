@@ -403,15 +403,62 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     return parse_params(raw, path)
 
 
+# The keys a run's `overrides` may set (a flow parameter anyone who reaches the API can
+# pass): hyperparameters, budgets, thresholds. Never where data, models and records live
+# (paths.*, tune.storage), what the data is (dataset.*, prepare.*, validate.*), nor the
+# registry's identity (registry.model_name, stage, lock_timeout_s). A key ending in "." allows
+# everything under it. Documented in README, "Flow parameters".
+TUNABLE_KEYS = (
+    "seed",
+    "model.",
+    "tune.n_trials",
+    "tune.timeout_s",
+    "tune.max_epochs",
+    "tune.patience",
+    "tune.max_rows",
+    "tune.pruner.",
+    "tune.search_space.",
+    "train.max_epochs",
+    "train.patience",
+    "train.max_steps",
+    "train.accelerator",
+    "train.num_threads",
+    "evaluate.",
+    "drift.",
+    "report.",
+    "registry.gate.",
+)
+
+
+def _tunable(key: str) -> bool:
+    return any(key == t or (t.endswith(".") and key.startswith(t)) for t in TUNABLE_KEYS)
+
+
+def check_overrides(overrides: dict[str, Any]) -> None:
+    """Refuse any override outside TUNABLE_KEYS, naming the first such key.
+
+    Raises:
+        ConfigError: a key is not tunable (e.g. paths.*, dataset.*).
+    """
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"overrides: expected a mapping of dotted keys, got {overrides!r}")
+    for key in overrides:
+        if not isinstance(key, str) or not _tunable(key):
+            allowed = ", ".join(t + "*" if t.endswith(".") else t for t in TUNABLE_KEYS)
+            raise ConfigError(f"overrides: {key!r} is not a tunable key; allowed: {allowed}")
+
+
 def apply_overrides(path: Path | str, overrides: dict[str, Any]) -> Params:
     """Set dotted keys (e.g. ``{"tune.n_trials": 4}``) in params.yaml, keeping its comments.
 
-    The result is validated before anything is written, so a bad override leaves the file as
-    it was and raises a ConfigError naming the key. This is what `dvc exp run -S` does: the
-    file on disk is the record of what ran, and dvc.lock points at it.
+    Only TUNABLE_KEYS may be set. The result is validated before anything is written, so a
+    bad override leaves the file as it was and raises a ConfigError naming the key. The retrain
+    flow applies a run's overrides for that run only (retrain.registry.overrides): the run's
+    record commit holds the file as it ran, the branch keeps the committed one.
     """
     from ruamel.yaml import YAML
 
+    check_overrides(overrides)
     path = Path(path)
     rt = YAML()
     rt.preserve_quotes = True

@@ -317,6 +317,16 @@ def _refuse_link(file: Path, params: Params, work: Path) -> IngestResult:
 
 
 def ingest_file(file: Path, params: Params, *, version: bool = True) -> IngestResult:
+    """`_ingest_file` under the project lock (registry.lock): never while a retrain runs, so
+    a retrain's record pins exactly the data its pipeline read; a wait is logged."""
+    from retrain.registry import lock
+
+    timeout = params.registry.lock_timeout_s
+    with lock.exclusive(params.paths.retrain_lock, file.name, timeout, command="ingest"):
+        return _ingest_file(file, params, version=version)
+
+
+def _ingest_file(file: Path, params: Params, *, version: bool = True) -> IngestResult:
     """Validate one landed file and accept, reject or skip it (see the module docstring).
 
     The caller says the file is complete (`ingest_landing` checks the landing protocol).
@@ -471,6 +481,18 @@ def ingest_landing(params: Params, *, version: bool = True) -> IngestRun:
         One result per entry (files without their marker are `pending`) and whether DVC
         has everything placed.
     """
+    from retrain.registry import lock
+
+    # One project lock for the whole run, placing and pinning alike: a retrain's record then
+    # pins exactly the data its pipeline read (a wait is logged, naming the holder).
+    timeout = params.registry.lock_timeout_s
+    with lock.exclusive(
+        params.paths.retrain_lock, f"ingest-{os.getpid()}", timeout, command="ingest"
+    ):
+        return _ingest_landing(params, version=version)
+
+
+def _ingest_landing(params: Params, *, version: bool) -> IngestRun:
     run = IngestRun()
     landing = params.paths.landing
     landing.mkdir(parents=True, exist_ok=True)
@@ -488,7 +510,7 @@ def ingest_landing(params: Params, *, version: bool = True) -> IngestRun:
             continue  # another ingest has it
         else:
             try:
-                run.results.append(ingest_file(path, params, version=False))
+                run.results.append(_ingest_file(path, params, version=False))
             except Exception as err:  # one entry's failure must never stop the others
                 cause = _one_line(str(err) or type(err).__name__)
                 reason = f"{path.name}: not handled, left for the next run ({cause})"

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pytest
+import yaml
 from prefect.flows import load_flow_from_entrypoint
 
 from retrain.orchestration.artifacts import AS_RECORDED, HOLDOUT_OURS, HOLDOUT_PROD
@@ -187,17 +188,52 @@ def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
     assert "FAILED" in summary and "Three year" in summary
 
 
-def test_retrain_applies_overrides_then_reruns_from_that_stage(
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _bins(lock_text: str) -> int:
+    """evaluate.calibration_bins as the evaluate stage ran with it (dvc.lock)."""
+    params = yaml.safe_load(lock_text)["stages"]["evaluate"]["params"]["params.yaml"]
+    return params["evaluate"]["calibration_bins"]
+
+
+def test_overrides_apply_to_their_run_only_then_a_plain_run_uses_committed_params(
     trained_repo, tmp_path, monkeypatch
 ):
     repo = copy_repo(trained_repo, tmp_path / "repo")
-    state = flow("retrain", monkeypatch)(
-        repo=str(repo), overrides={"evaluate.calibration_bins": 4}, return_state=True
-    )
+    committed = (repo / "params.yaml").read_text()
+    retrain = flow("retrain", monkeypatch)
+    state = retrain(repo=str(repo), overrides={"evaluate.calibration_bins": 4}, return_state=True)
     assert state.is_completed(), state.message
-    ran = state.result()["stages"]
-    assert [s for s, did in ran.items() if did] == ["evaluate", "report"]
-    assert "calibration_bins: 4" in (repo / "params.yaml").read_text()
+    first = state.result()
+    assert [s for s, did in first["stages"].items() if did] == ["evaluate", "report"]
+    # The record pins what ran: its commit holds the override in params.yaml and dvc.lock ...
+    tag = f"run/{first['run_id']}"
+    assert "calibration_bins: 4" in _git(repo, "show", f"{tag}:params.yaml")
+    assert _bins(_git(repo, "show", f"{tag}:dvc.lock")) == 4
+    record = json.loads(_git(repo, "show", f"{tag}:registry/run.json"))
+    assert record["overrides"] == {"evaluate.calibration_bins": 4}
+    # ... while the branch and the workspace keep the committed params.yaml.
+    assert (repo / "params.yaml").read_text() == committed
+    assert _git(repo, "show", "HEAD:params.yaml") == committed
+    assert _git(repo, "rev-parse", "HEAD^") == _git(repo, "rev-parse", f"{tag}^{{commit}}")
+    assert _git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+    # The next plain run uses the committed params: evaluate runs again, with 10 bins (tune
+    # and train rerun too: the first run's model became the champion, whose parameters are
+    # the study's warm start, a tune dependency).
+    state = retrain(repo=str(repo), return_state=True)
+    assert state.is_completed(), state.message
+    plain = state.result()
+    assert plain["stages"]["evaluate"] and plain["overrides"] is None
+    record = json.loads(_git(repo, "show", f"run/{plain['run_id']}:registry/run.json"))
+    assert record["overrides"] is None
+    assert _git(repo, "show", f"run/{plain['run_id']}:params.yaml") == committed
+    bins = yaml.safe_load(committed)["evaluate"]["calibration_bins"]
+    assert _bins((repo / "dvc.lock").read_text()) == bins != 4
 
 
 def _retrain_deployment() -> Any:

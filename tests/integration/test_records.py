@@ -9,6 +9,7 @@ change the registry work on copies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -23,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from prefect.flows import load_flow_from_entrypoint
 
 from tests.conftest import REPO, copy_repo, pipeline_env
@@ -146,6 +148,17 @@ def test_every_retrain_leaves_a_pinned_record(history):
     first = trials.iloc[0]
     for key, value in champion_params.items():
         assert first[key] == pytest.approx(value), key
+    # Each record says which overrides its run had and which dependency lock it came from;
+    # the overrides are in the record's params.yaml, never in the branch's.
+    assert [r["overrides"] for r in records] == [None, OPEN_GATE, CLOSED_GATE]
+    lock_md5 = hashlib.md5((REPO / "requirements.lock").read_bytes()).hexdigest()
+    assert {r["requirements_lock"]["md5"] for r in records} == {lock_md5}
+    assert "margin: -1.0" in git(repo, "show", f"run/{records[1]['run_id']}:params.yaml")
+    first_commit = git(repo, "rev-list", "--max-parents=0", "HEAD")
+    assert git(repo, "show", "HEAD:params.yaml") == git(
+        repo, "show", f"{first_commit}:params.yaml"
+    )
+    assert (repo / "params.yaml").read_text().strip() == git(repo, "show", "HEAD:params.yaml")
     # `retrain runs` lists them; the checkout is clean after the last one.
     listing = cli(repo, "runs")
     assert listing.returncode == 0, listing.stderr
@@ -176,6 +189,9 @@ def test_each_record_replays_bit_for_bit_in_a_fresh_clone(history):
         out = cli(history.repo, "reproduce", result["run_id"])
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert "identical: every artifact, metric and tuned parameter" in out.stdout
+        assert f"environment: requirements.lock md5 {rec['requirements_lock']['md5']}" in (
+            out.stdout
+        )
         onnx_row = next(ln for ln in out.stdout.splitlines() if ln.startswith(ONNX))
         assert onnx_row.split()[1:4] == [rec["artifacts"][ONNX][:12]] * 2 + ["same"]
         roc_row = next(ln for ln in out.stdout.splitlines() if ln.startswith("mlp.roc_auc"))
@@ -209,6 +225,13 @@ def test_rollback_restores_the_previous_prod_and_predict_serves_it(history, tmp_
     assert "churn-model prod: v2.0.0 -> v1.0.0" in out.stdout
     assert prod(repo) == "v1.0.0"
     assert predicted_by(repo, tmp_path) == ("churn-model@v1.0.0", onnx_version(r1))
+    # `retrain predict` is the same code path: the same prod model, the same scores.
+    by_cli = cli(repo, "predict", str(tmp_path / "to_score.csv"), "--out", "predictions/c.csv")
+    assert by_cli.returncode == 0, by_cli.stderr
+    assert "scored 30 rows" in by_cli.stdout and "churn-model@v1.0.0" in by_cli.stdout
+    scored = pd.read_csv(repo / "predictions" / "c.csv")
+    assert set(scored["registry_version"]) == {"churn-model@v1.0.0"}
+    assert set(scored["model_version"]) == {onnx_version(r1)}
     again = cli(repo, "rollback")
     assert again.returncode == 1 and "no earlier one to roll back to" in again.stderr
 
@@ -217,7 +240,8 @@ KILLABLE = """
 import json, sys
 from prefect.flows import load_flow_from_entrypoint
 flow = load_flow_from_entrypoint(sys.argv[1])
-flow(repo=sys.argv[2], reason="manual", overrides=json.loads(sys.argv[3]))
+result = flow(repo=sys.argv[2], reason="manual", overrides=json.loads(sys.argv[3]))
+print("RESULT " + json.dumps(result, default=str), flush=True)
 """
 
 
@@ -297,11 +321,34 @@ def test_sigkill_mid_training_and_a_concurrent_retrain(history, tmp_path):
     assert prod(repo) == "v2.0.0"
     assert predicted_by(repo, tmp_path) == served  # the champion still serves
 
-    # The next retrain completes (the lock died with A; DVC clears A's stale stage locks).
-    c = retrain(repo, reason="manual", overrides={"train.max_epochs": 6, "train.patience": 3})
-    ran = [s for s, did in c["stages"].items() if did]
-    assert ran[0] == "train" and "tune" not in ran  # what A finished before it died stands
+    # A died with its overrides in params.yaml; the next, plain, retrain puts the committed
+    # params.yaml back before it starts, says so, and runs with it (the lock died with A;
+    # DVC clears A's stale stage locks).
+    committed = git(repo, "show", "HEAD:params.yaml")
+    assert "max_epochs: 300" in (repo / "params.yaml").read_text()
+    c_run = subprocess.run(
+        [sys.executable, "-c", KILLABLE, RETRAIN, str(repo), "null"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    out = c_run.stdout + c_run.stderr
+    assert c_run.returncode == 0, out[-3000:]
+    c = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert "restored params.yaml: run " in out and "{'train.max_epochs': 300" in out
+    assert not c["stages"]["tune"]  # what A finished before it died stands
     rec = record_of(repo, c["run_id"])
+    # With the committed params, the same data and champion, C's model is R3's (DVC reran
+    # train or restored it from its run cache): A's 300 epochs did not leak into it.
+    r3 = record_of(repo, history.runs[2]["run_id"])
+    assert rec["artifacts"][ONNX] == r3["artifacts"][ONNX]
+    assert rec["overrides"] is None and c["overrides"] is None
+    assert git(repo, "show", f"run/{c['run_id']}:params.yaml") == committed
+    assert (repo / "params.yaml").read_text().strip() == committed
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    train_params = lock["stages"]["train"]["params"]["params.yaml"]
+    assert train_params["train"]["max_epochs"] == yaml.safe_load(committed)["train"]["max_epochs"]
     assert rec["champion"]["version"] == "v2.0.0" and rec["model"]["version"] == "v4.0.0"
     assert git(repo, "tag", "--list", "run/*").count("\n") == 3  # four records
     status = subprocess.run(
@@ -312,3 +359,80 @@ def test_sigkill_mid_training_and_a_concurrent_retrain(history, tmp_path):
         text=True,
     )
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
+
+
+def _md5_of(dvc_text: str, path: str = "data/raw") -> str:
+    """The md5 of `path` in a .dvc file (its outs) or in dvc.lock (the validate stage's deps)."""
+    doc = yaml.safe_load(dvc_text)
+    entries = doc["stages"]["validate"]["deps"] if "stages" in doc else doc["outs"]
+    return next(str(e["md5"]) for e in entries if e["path"] == path)
+
+
+def test_an_ingest_during_a_retrain_waits_and_the_record_pins_what_ran(
+    harness, trained_repo, tmp_path
+):
+    from prefect.settings import PREFECT_API_URL
+
+    from retrain.config import load_params_at
+    from retrain.data.simulate import simulate, write_batches
+
+    repo = copy_repo(trained_repo, tmp_path / "repo")
+    env = {
+        **pipeline_env(),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    longer = {"train.max_epochs": 30, "train.patience": 30}  # train and what follows rerun
+    a = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, RETRAIN, str(repo), json.dumps(longer)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_reader, args=(a, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        # A batch lands while the retrain trains (its validate stage has read data/raw).
+        _wait_for(lines, "Running stage 'train'", 400, seen)
+        table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
+        batch = simulate(table, n_batches=1, batch_size=300, seed=5, first_batch=9)
+        (landed,) = write_batches(batch, load_params_at(repo).paths.landing, "late")
+        ingest = subprocess.run(
+            [sys.executable, "-m", "retrain.cli", "ingest"],
+            cwd=repo,
+            env=pipeline_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert a.wait(timeout=900) == 0
+    finally:
+        if a.poll() is None:
+            os.killpg(a.pid, signal.SIGKILL)
+            a.wait()
+    reader.join(10)
+    while not lines.empty():
+        seen.append(lines.get())
+    out = "".join(seen)
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    run_id = result["run_id"]
+
+    # The ingest waited for the retrain, said so, for whom; then took the batch.
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert f"accepted  {landed.name}" in ingest.stdout
+    waits = [ln for ln in ingest.stderr.splitlines() if "waiting for the project lock" in ln]
+    assert waits and f"held by retrain (pid {a.pid}, run {run_id}, since " in waits[0]
+    assert waits[0].startswith(f"ingest {landed.name} waiting") and "waited 0s" in waits[0]
+    # The record pins the data its pipeline read: data.dvc == dvc.lock's data, no late batch.
+    tag = f"run/{run_id}"
+    rec = record_of(repo, run_id)
+    pinned = _md5_of(git(repo, "show", f"{tag}:data.dvc"))
+    assert pinned == _md5_of(git(repo, "show", f"{tag}:dvc.lock")) == rec["data"]["md5"]
+    assert rec["data"]["batches"] == []
+    # The batch is pinned now, after the retrain: the next retrain will read it.
+    assert _md5_of((repo / "data.dvc").read_text()) != pinned
+    assert any(p.name.startswith("late") for p in (repo / "data/raw/batches").iterdir())

@@ -19,10 +19,12 @@ from tests.conftest import make_pipeline_repo
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 READ_BACK = r"""
-import asyncio, json, re, sys, urllib.request
+import asyncio, json, re, sys, time, urllib.request
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId)
+    ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterId,
+    FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType)
+from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 # No parameters: a run started by hand (as from the UI) must say `manual`, not `schedule`.
@@ -67,7 +69,22 @@ async def main():
             schedules[name] = [
                 (s.schedule.cron, s.parameters) for s in dep.schedules]
         out["schedules"] = schedules
-        print(json.dumps(out))
+        # The scheduler fires: upcoming (Scheduled) runs of every scheduled deployment,
+        # within a bounded wait (it runs every 60 s; the retrain above took longer).
+        upcoming, deadline = {}, time.monotonic() + 150
+        while True:
+            for name in ("retrain/retrain", "monitor/monitor"):
+                dep = await client.read_deployment_by_name(name)
+                found = await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
+                upcoming[name] = sorted(r.expected_start_time.isoformat() for r in found)
+            if all(upcoming.values()) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(3)
+        out["upcoming"] = upcoming
+        print(json.dumps(out, default=str))
 
 asyncio.run(main())
 """
@@ -126,6 +143,26 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         deadline = time.monotonic() + 60  # automations act a few seconds after the event
         while time.monotonic() < deadline and not kinds <= _subjects(Receiver.received):
             time.sleep(1)
+        # Flow parameters from the API are checked, and a failed deployment run says why.
+        refused = {
+            "retrain/retrain": ['overrides={"paths.raw_data": "/etc"}'],
+            "predict/predict": [
+                "input_path=data/raw/telco_churn.csv",
+                "output_path=/tmp/x.parquet",
+            ],
+        }
+        failures = {}
+        for name, params in refused.items():
+            ran = subprocess.run(
+                [sys.executable, "-m", "retrain.cli", "deployment-run", name, "--timeout", "600"]
+                + [arg for p in params for arg in ("-p", p)],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=700,
+            )
+            failures[name] = (ran.returncode, ran.stdout, ran.stderr)
     finally:
         down = stack.down(repo)
         receiver.shutdown()
@@ -136,6 +173,23 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
             os.kill(pid, 0)
     ret = seen["retrain"]
     assert ret["state"] == "COMPLETED", ret["message"]
+    # Both scheduled deployments have upcoming runs, at their cron times; the server logged
+    # no error (with SQLAlchemy 2.1 its scheduler fails every minute and none appear).
+    assert set(seen["upcoming"]) == {"retrain/retrain", "monitor/monitor"}
+    for name, when in seen["upcoming"].items():
+        assert when, f"the scheduler created no run of {name}"
+    assert all(t.endswith("03:00:00+00:00") for t in seen["upcoming"]["retrain/retrain"])
+    assert all(t.endswith("06:00:00+00:00") for t in seen["upcoming"]["monitor/monitor"])
+    server_log = (repo / ".prefect" / "server.log").read_text(errors="replace")
+    assert "Traceback" not in server_log and " ERROR " not in server_log, server_log[-3000:]
+    # A refused parameter fails the run with a one-line reason naming it.
+    code, out, err = failures["retrain/retrain"]
+    assert code == 1, out + err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: retrain/retrain run ") and " Failed: " in line, line
+    assert "'paths.raw_data' is not a tunable key" in line
+    code, out, err = failures["predict/predict"]
+    assert code == 1 and "output path /tmp/x.parquet: outside the project" in err, out + err
     stages = ["validate", "prepare", "tune", "train", "evaluate", "drift", "report"]
     assert {k: v for k, v in ret["tasks"].items() if k in stages} == dict.fromkeys(
         stages, "COMPLETED"

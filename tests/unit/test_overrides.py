@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -24,7 +27,11 @@ def test_override_keeps_comments_and_validates(tmp_path):
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [({"tune.n_trail": 3}, "tune.n_trail: unknown key"), ({"tune.n_trials": 0}, "tune.n_trials")],
+    [
+        ({"evaluate.n_binz": 3}, "evaluate.n_binz: unknown key"),
+        ({"tune.n_trail": 3}, "'tune.n_trail' is not a tunable key"),
+        ({"tune.n_trials": 0}, "tune.n_trials"),
+    ],
 )
 def test_bad_override_leaves_the_file_alone(tmp_path, override, message):
     target = tmp_path / "params.yaml"
@@ -33,3 +40,64 @@ def test_bad_override_leaves_the_file_alone(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(target, override)
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "key", ["paths.raw_data", "dataset.target", "tune.storage", "registry.lock_timeout_s"]
+)
+def test_only_tunable_keys_can_be_overridden(tmp_path, key):
+    from retrain.config import check_overrides
+
+    target = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", target)
+    before = target.read_bytes()
+    with pytest.raises(ConfigError, match=rf"overrides: '{key}' is not a tunable key") as err:
+        apply_overrides(target, {key: "/etc"})
+    assert "\n" not in str(err.value) and "tune.n_trials" in str(err.value)
+    assert target.read_bytes() == before
+    check_overrides({"tune.n_trials": 2, "registry.gate.margin": 0.1, "model.lr": 0.01})
+
+
+KILLED_WITH_OVERRIDES = """
+import os, signal, sys
+from pathlib import Path
+from retrain.registry.overrides import applied
+with applied(Path(sys.argv[1]), Path(sys.argv[2]), "run-a", {"tune.n_trials": 2}):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_overrides_of_a_killed_run_are_undone_by_the_next(tmp_path):
+    from retrain.registry.overrides import recover, stash_file
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    committed = params.read_text()
+    lock = tmp_path / ".dvc" / "tmp" / "retrain.lock"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WITH_OVERRIDES, str(params), str(lock)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "n_trials: 2" in params.read_text() and stash_file(lock).exists()
+    said: list[str] = []
+    assert recover(params, lock, said.append)
+    assert params.read_text() == committed and not stash_file(lock).exists()
+    (line,) = said
+    assert "restored params.yaml: run run-a" in line and "{'tune.n_trials': 2}" in line
+    assert not recover(params, lock, said.append) and len(said) == 1  # nothing left to undo
+
+
+def test_a_finished_or_failed_run_puts_params_back(tmp_path):
+    from retrain.registry.overrides import applied, stash_file
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    committed = params.read_text()
+    lock = tmp_path / "retrain.lock"
+    with pytest.raises(RuntimeError):
+        with applied(params, lock, "run-a", {"train.max_epochs": 3}) as before:
+            assert before == committed and "max_epochs: 3" in params.read_text()
+            raise RuntimeError("stage failed")
+    assert params.read_text() == committed and not stash_file(lock).exists()

@@ -138,8 +138,10 @@ def build_commit(
     message: str,
     extra_files: dict[str, str],
     env: dict[str, str],
+    parent: str = "HEAD",
 ) -> str:
-    """A commit of HEAD plus the workspace state of `paths` and the given file contents.
+    """A commit of `parent` (default HEAD) plus the workspace state of `paths` and the given
+    file contents.
 
     Neither the branch nor the real index moves: the tree is built in a temporary index.
 
@@ -151,6 +153,7 @@ def build_commit(
         extra_files: path -> text written into the commit only (the workspace copy is
             written after the record is published).
         env: from `identity_env`.
+        parent: the commit to build on.
     """
     tracked = set(git(repo, "ls-files", "--", *paths).splitlines()) if paths else set()
     present = [p for p in paths if (repo / p).exists() or _tracked_under(p, tracked)]
@@ -158,7 +161,7 @@ def build_commit(
     to_add = [p for p in present if p not in skip]
     with tempfile.TemporaryDirectory(prefix="retrain-index-") as tmp:
         index_env = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git(repo, "read-tree", "HEAD", env=index_env)
+        git(repo, "read-tree", parent, env=index_env)
         if to_add:
             git(repo, "add", "-A", "--", *to_add, env=index_env)
         for rel, text in extra_files.items():
@@ -172,7 +175,7 @@ def build_commit(
                 env=index_env,
             )
         tree = git(repo, "write-tree", env=index_env).strip()
-    return git(repo, "commit-tree", tree, "-p", "HEAD", "-m", message, env=env).strip()
+    return git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env).strip()
 
 
 def _tracked_under(path: str, tracked: set[str]) -> bool:

@@ -1,12 +1,17 @@
 """The record of a retrain: one git commit of everything needed to rebuild it, tagged
 `run/<run-id>` (annotated), with its data and models in the DVC remote.
 
-The commit holds the code (the revision the retrain started from, which must be clean),
-data.dvc, params.yaml, dvc.lock, the metrics, the warm-start file and paths.run_record, a
-JSON summary: reason, data version, tuned parameters, metrics, the gate's decision and
-numbers, the model version and whether it was promoted. The record is written last, after
-`dvc push`, and published in one ref transaction with the GTO tags (see registry.git): a
-retrain that dies earlier leaves no record and no registry change.
+The commit holds the code (the revision the retrain started from, which must be clean;
+requirements.lock, whose hash the record names, is part of it), data.dvc, params.yaml as the
+run used it (overrides included), dvc.lock, the metrics, the warm-start file and
+paths.run_record, a JSON summary: reason, data version, tuned parameters, metrics, the
+gate's decision and numbers, the model version and whether it was promoted. The record is
+written last, after `dvc push`, and published in one ref transaction with the GTO tags (see
+registry.git): a retrain that dies earlier leaves no record and no registry change.
+
+A run with overrides applied them for itself only (registry.overrides): its record commit,
+the one the tags name, holds params.yaml with them; the branch moves to one more commit on
+top that puts back the params.yaml the run found, so the next run starts from that.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from retrain.registry.git import (
 from retrain.registry.serving import file_md5, lock_outputs, rel
 
 RUN_TAGS = "refs/tags/run/"
+# The lock of every dependency that `make install` installs from (see Makefile, `make lock`).
+LOCK_FILE = "requirements.lock"
 PACKAGES = (
     "torch",
     "lightning",
@@ -129,6 +136,12 @@ def environment(device: str | None = None) -> dict[str, Any]:
     }
 
 
+def dependency_lock(root: Path) -> dict[str, str | None]:
+    """requirements.lock (path and md5) in `root`: the environment a replay must install."""
+    path = root / LOCK_FILE
+    return {"file": LOCK_FILE, "md5": file_md5(path) if path.exists() else None}
+
+
 def _device(model_card: Path) -> str | None:
     """Where the model was trained (cpu, cuda:0), as the train stage noted it."""
     if not model_card.exists():
@@ -170,11 +183,18 @@ def write(
     stages: dict[str, bool],
     trigger: dict[str, Any] | None = None,
     flow_run_id: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    params_before: str | None = None,
 ) -> dict[str, Any]:
     """Commit and tag the record; register (and maybe promote) the model; all at once.
 
     Call it last, after `dvc push`: a record promises that its data and models are in the
     remote.
+
+    Args:
+        overrides: the run's overrides (recorded as they were asked for; None when none).
+        params_before: with overrides, params.yaml as the run found it: the branch's commit
+            on top of the record puts it back.
 
     Returns:
         The record (also committed as paths.run_record).
@@ -197,6 +217,8 @@ def write(
             "batches": _batches(params),
         },
         "params_md5": file_md5(root / "params.yaml"),
+        "overrides": overrides or None,
+        "requirements_lock": dependency_lock(root),
         "warm_start": warm_start,
         "tuned_params": (tuned := json.loads(paths.best_params.read_text())),
         # How the study ran: sequential, or batched over workers (retrain.tuning.parallel).
@@ -240,7 +262,17 @@ def write(
             env=env,
         )
     )
-    publish(root, tags, move_head=(commit, old))
+    branch = commit
+    if overrides and params_before is not None:
+        branch = build_commit(
+            root,
+            [],
+            f"params.yaml as committed, after run {start.run_id} (its overrides were for it only)",
+            {"params.yaml": params_before},
+            env,
+            parent=commit,
+        )
+    publish(root, tags, move_head=(branch, old))
     # Published: now the workspace and the index catch up with the new HEAD.
     tmp = paths.run_record.with_name(paths.run_record.name + ".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,7 @@ class Replay:
     clone: Path
     rows: list[Row] = field(default_factory=list)
     environment: list[str] = field(default_factory=list)
+    requirements_lock: str | None = None  # md5 of the lock the record's environment came from
 
     @property
     def differences(self) -> list[Row]:
@@ -155,6 +156,14 @@ def replay(
         result.environment = _environment_notes(
             rec.get("environment", {}), cloned.paths.model_card
         )
+        recorded_lock_md5 = (rec.get("requirements_lock") or {}).get("md5")
+        result.requirements_lock = recorded_lock_md5
+        here = record.dependency_lock(root)["md5"]
+        if recorded_lock_md5 != here:
+            result.environment.append(
+                f"{record.LOCK_FILE}: recorded {recorded_lock_md5}, this checkout {here} "
+                f"(install the record's: git show run/{rec['run_id']}:{record.LOCK_FILE})"
+            )
         return result
     except RetrainError as err:
         raise ReplayError(f"replay of run/{rec['run_id']} failed: {err}") from None
@@ -174,7 +183,10 @@ def _short(value: Any) -> str:
 def report(result: Replay) -> str:
     """The side-by-side table the CLI prints."""
     width = max((len(r.name) for r in result.rows), default=10) + 2
-    lines = [f"replay of run/{result.run_id}", ""]
+    lines = [f"replay of run/{result.run_id}"]
+    if result.requirements_lock:
+        lines.append(f"environment: {record.LOCK_FILE} md5 {result.requirements_lock}")
+    lines.append("")
     kind = None
     for row in result.rows:
         if row.kind != kind:

@@ -1,0 +1,96 @@
+"""Start a deployment's flow run, wait for it, and say in one line why it failed.
+
+`prefect deployment run --watch` ends a failed run with "Flow run finished in state
+'Failed'." only; the reason is in the run's state message (the exception, for a flow that
+raised) or its error logs (for a crashed process). `retrain deployment-run` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from retrain.errors import RetrainError
+
+
+class DeploymentRunFailed(RetrainError):
+    """The flow run ended in a state other than Completed; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    name: str
+    flow_run_id: str
+    state: str
+    result: str
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs; a value that is JSON (numbers, objects, true) is read as JSON.
+
+    Raises:
+        RetrainError: a pair has no '='.
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RetrainError(f"parameter {pair!r}: expected key=value")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def one_line(text: str | None) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+async def _reason(client: Any, flow_run: Any) -> str:
+    """The state message's last line, else the flow run's last error log line."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+
+    message = one_line(flow_run.state.message if flow_run.state else None)
+    if "exception" in message.lower() or "error" in message.lower():
+        return message
+    logs = await client.read_logs(
+        log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]),
+            level=LogFilterLevel(ge_=40),
+        )
+    )
+    found = [one_line(log.message) for log in logs if one_line(log.message)]
+    return found[-1] if found else message or "no reason recorded"
+
+
+def run(name: str, parameters: dict[str, Any], timeout_s: float) -> Finished:
+    """Run deployment `name` (flow/deployment), wait up to `timeout_s`, return its outcome.
+
+    Raises:
+        DeploymentRunFailed: the run did not complete; the message is one line with the
+            run's name, its state and the reason.
+    """
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments.flow_runs import arun_deployment
+
+    async def outcome() -> tuple[Any, str]:
+        flow_run = await arun_deployment(
+            name, parameters=parameters, timeout=timeout_s, poll_interval=2, as_subflow=False
+        )
+        async with get_client() as client:
+            fresh = await client.read_flow_run(flow_run.id)
+            failed = fresh.state is None or not fresh.state.is_completed()
+            return fresh, (await _reason(client, fresh) if failed else "")
+
+    fresh, reason = asyncio.run(outcome())
+    state = fresh.state.name if fresh.state else "unknown"
+    if fresh.state is None or not fresh.state.is_completed():
+        if fresh.state is not None and not fresh.state.is_final():
+            reason = f"not finished after {timeout_s:g}s"
+        raise DeploymentRunFailed(f"{name} run {fresh.name!r} {state}: {reason}")
+    return Finished(name, str(fresh.id), state, one_line(fresh.state.message))
