@@ -76,6 +76,37 @@ def stack_down() -> None:
     typer.echo("no stack recorded" if stack is None else f"stopped {stack.ui_url}")
 
 
+@app.command("init")
+def init_cmd(
+    table: Path = typer.Argument(..., help="The CSV or Parquet table to build the project on."),
+    target: str = typer.Option(..., "--target", help="The binary label column."),
+    positive_class: str | None = typer.Option(
+        None, "--positive-class", help="The target value to predict (default: inferred)."
+    ),
+    id_column: str | None = typer.Option(
+        None, "--id", help="The id column (default: detected by name, or none)."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Dataset name (default: file name)."),
+    params: Path = PARAMS,
+) -> None:
+    """Profile a table; write params.yaml's dataset keys and a draft suite; pin the table."""
+    from retrain.init import run_init
+
+    try:
+        run_init(
+            params.resolve().parent,
+            table,
+            target=target,
+            positive_class=positive_class,
+            id_column=id_column,
+            name=name,
+            params_file=params,
+            say=typer.echo,
+        )
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+
+
 @app.command("validate")
 def validate(
     table: Path = typer.Argument(..., help="A CSV or Parquet file to check."),
