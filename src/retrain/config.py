@@ -310,14 +310,22 @@ class Params(_Strict):
             raise ValueError(
                 f"registry.gate.slices names {unknown}, which are not dataset features"
             )
+        unknown = [c for c in self.prepare.fill_values if c not in self.dataset.features]
+        if unknown:
+            raise ValueError(
+                f"prepare.fill_values names column {unknown[0]!r}, which is not a dataset feature"
+            )
         return self
 
 
 def _format_error(err: ValidationError, source: Path) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        key = ".".join(str(p) for p in e["loc"])
         kind = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        if not key:  # a check across sections: its message starts with the key it names
+            lines.append(f"{source}: {kind.removeprefix('Value error, ')}")
+            continue
         lines.append(f"{source}: {key}: {kind}")
     return "; ".join(lines)
 

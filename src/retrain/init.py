@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -250,6 +250,9 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
     """The draft suite as JSON data, built with Great Expectations' expectation classes."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    CRITICAL, WARNING = FailureSeverity.CRITICAL, FailureSeverity.WARNING  # noqa: N806
 
     def why(text: str) -> dict[str, str]:
         return {"why": text}
@@ -259,7 +262,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
         gxe.ExpectTableColumnsToMatchSet(
             column_set=sorted(str(c) for c in df.columns),
             exact_match=True,
-            severity="critical",
+            severity=CRITICAL,
             meta=why(
                 f"The {len(df.columns)} columns of the profiled table; a missing or extra "
                 "column is a schema change that needs a reviewed suite and params change."
@@ -268,19 +271,19 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
         gxe.ExpectTableRowCountToBeBetween(
             min_value=min(100, n),
             max_value=100 * n,
-            severity="warning",
+            severity=WARNING,
             meta=why(
                 f"The profiled table has {n} rows; a file under {min(100, n)} rows is likely "
                 f"a truncated export, one over {100 * n} a different extract."
             ),
         ),
         gxe.ExpectColumnValuesToNotBeNull(
-            column=p.target, severity="critical", meta=why("Every training row needs a label.")
+            column=p.target, severity=CRITICAL, meta=why("Every training row needs a label.")
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column=p.target,
             value_set=sorted([p.negative_class, p.positive_class], key=str),
-            severity="critical",
+            severity=CRITICAL,
             meta=why(
                 f"The target is binary: {p.negative_class!r} or the positive class "
                 f"{p.positive_class!r}."
@@ -291,12 +294,12 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
         es += [
             gxe.ExpectColumnValuesToNotBeNull(
                 column=p.id_column,
-                severity="critical",
+                severity=CRITICAL,
                 meta=why("Rows are tracked, de-duplicated and explained by their id."),
             ),
             gxe.ExpectColumnValuesToBeUnique(
                 column=p.id_column,
-                severity="critical",
+                severity=CRITICAL,
                 meta=why(
                     "A repeated id means a duplicated or merged export, which would leak rows "
                     "between the train and test splits."
@@ -311,7 +314,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
                 gxe.ExpectColumnValuesToNotBeNull(
                     column=col,
                     mostly=0.99,
-                    severity="critical",
+                    severity=CRITICAL,
                     meta=why(
                         "Never blank in the profiled table; up to 1% blanks are tolerated "
                         "(the preprocessor fills them), more means a broken export."
@@ -324,7 +327,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
                 gxe.ExpectColumnValuesToNotBeNull(
                     column=col,
                     mostly=round(1 - tolerated, 4),
-                    severity="critical",
+                    severity=CRITICAL,
                     meta=why(
                         f"{share:.2%} blank in the profiled table; up to {tolerated:.2%} is "
                         "tolerated, more means the gap is growing."
@@ -336,7 +339,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
                 gxe.ExpectColumnValuesToBeInTypeList(
                     column=col,
                     type_list=NUMERIC_TYPES,
-                    severity="critical",
+                    severity=CRITICAL,
                     meta=why(
                         "The model reads this column as a number; text here means a broken "
                         "export or a shifted column."
@@ -356,7 +359,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
                     gxe.ExpectColumnValuesToBeBetween(
                         column=col,
                         min_value=0,
-                        severity="critical",
+                        severity=CRITICAL,
                         meta=why("Never negative in the profiled table; a sign flip is a bug."),
                     )
                 )
@@ -366,7 +369,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
                     min_value=lo,
                     max_value=hi,
                     mostly=0.99,
-                    severity="warning",
+                    severity=WARNING,
                     meta=why(
                         f"Profiled range [{_plain(low)}, {_plain(high)}] widened by 10% of "
                         "its span: values beyond it are drift worth a look, not an error."
@@ -379,7 +382,7 @@ def build_suite(df: pd.DataFrame, p: Profile) -> dict[str, Any]:
                 gxe.ExpectColumnValuesToBeInSet(
                     column=col,
                     value_set=levels,
-                    severity="critical",
+                    severity=CRITICAL,
                     meta=why(
                         f"The {len(levels)} levels seen in the profiled table; an unseen "
                         "level has no learned encoding, so it needs review before training."
@@ -627,8 +630,10 @@ def run_init(
         )
         say(f"  {col:<{width}}  {role:<11}  {p.reasons[col]}")
     for col, value in p.fill_values.items():
-        say(f"  prepare.fill_values.{col}: {value} (the median; review: a documented value "
-            "may be right)")
+        say(
+            f"  prepare.fill_values.{col}: {value} (the median; review: a documented value "
+            "may be right)"
+        )
     say(f"  slices: {p.slices or 'none (no categorical with 2-8 levels)'}")
 
     import yaml
@@ -651,11 +656,14 @@ def run_init(
     suite_path.write_text(json.dumps(suite_json, indent=2, sort_keys=False) + "\n")
     say(f"wrote {suite_rel} ({len(suite_json['expectations'])} expectations, draft: review it)")
     params_file.write_text(new_text)
-    say(f"wrote {params_file.relative_to(root) if params_file.is_relative_to(root) else params_file}")
+    shown = params_file.relative_to(root) if params_file.is_relative_to(root) else params_file
+    say(f"wrote {shown}")
 
     dest = place_table(table.resolve(), root / raw_data, say)
     data_pin = root / raw["paths"]["data_pin"]
     md5 = pin(root, root / raw_data, data_pin)
-    say(f"pinned {raw_data} in {data_pin.name} ({md5}); commit params.yaml, {suite_rel} and "
-        f"{data_pin.name}, then `dvc repro`")
+    say(
+        f"pinned {raw_data} in {data_pin.name} ({md5}); commit params.yaml, {suite_rel} and "
+        f"{data_pin.name}, then `dvc repro`"
+    )
     return InitResult(p, params_file, suite_path, dest, md5)
