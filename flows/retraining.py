@@ -94,7 +94,7 @@ def _flow_run_id() -> str | None:
 
 @flow(name="retrain", log_prints=True)
 def retraining_flow(
-    dataset: str = "telco_churn",
+    dataset: str | None = None,
     overrides: dict[str, Any] | None = None,
     reason: Reason = "manual",
     drift: dict[str, Any] | None = None,
@@ -104,7 +104,8 @@ def retraining_flow(
     """Run the pipeline, gate the new model, record the run; publish artifacts on the way.
 
     Args:
-        dataset: must match params.yaml's dataset.name (guards against the wrong checkout).
+        dataset: if given, must match params.yaml's dataset.name (guards against the wrong
+            checkout); by default the run is for whatever dataset params.yaml configures.
         overrides: dotted params keys to set first, e.g. {"tune.n_trials": 4}; written to
             params.yaml (as `dvc exp run -S` does) so dvc.lock and the record hold what ran.
         reason: why this run happened: schedule, drift or manual.
@@ -126,11 +127,11 @@ def retraining_flow(
         if overrides:
             apply_overrides(params_file, overrides)
         params = load_params_at(root)
-        if params.dataset.name != dataset:
+        if dataset is not None and params.dataset.name != dataset:
             raise ValueError(
                 f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}"
             )
-        logger.info("retrain %s (%s) of %s in %s", run_id, reason, dataset, root)
+        logger.info("retrain %s (%s) of %s in %s", run_id, reason, params.dataset.name, root)
         if drift:
             artifacts.publish_markdown(
                 "retrain-trigger",

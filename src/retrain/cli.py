@@ -143,33 +143,48 @@ def simulate_cmd(
     batches: int = typer.Option(3, min=1, help="How many batches."),
     size: int = typer.Option(500, min=1, help="Rows per batch."),
     drift: str | None = typer.Option(
-        None, help="price_rise, contract_mix, new_payment_method or label_shift."
+        None,
+        help="shift (a numeric column x (1 + amount/100)), mix (a categorical level takes "
+        "`amount` of rows), unseen (`amount` of rows get a new category) or flip (`amount` "
+        "of negative labels turn positive).",
     ),
-    seed: int = typer.Option(0, help="Seed of the arrival order and the drift."),
+    column: str | None = typer.Option(
+        None, help="The column to drift (default: picked from the schema, seeded)."
+    ),
+    amount: float | None = typer.Option(
+        None, help="How much: percent for shift (25), a share for mix/unseen/flip."
+    ),
+    value: str | None = typer.Option(None, help="mix: the level; unseen: the new category."),
+    seed: int = typer.Option(0, help="Seed of the generated rows and the drift."),
     prefix: str = typer.Option("batch", help="File name prefix."),
     first_batch: int = typer.Option(
         1, min=1, help="Number of the first batch: ids and file names go on from a past call."
     ),
     params: Path = PARAMS,
 ) -> None:
-    """Carve time-ordered batches out of the default data, optionally with injected drift.
+    """Generate new batches like the configured table (no row copied), optionally drifted.
 
-    Customer ids are fresh per batch number, so batches of separate calls never share ids
-    as long as their numbers differ (`--first-batch 4` after a call that made 1-3).
+    Ids are fresh per batch number, so batches of separate calls never share ids as long
+    as their numbers differ (`--first-batch 4` after a call that made 1-3).
     """
     from retrain.config import load_params
     from retrain.data.io import read_table
-    from retrain.data.simulate import simulate, write_batches
+    from retrain.data.simulate import Drift, resolve, simulate, write_batches
 
     try:
         cfg = load_params(params)
+        table = read_table(cfg.paths.raw_data)
+        spec = Drift(drift, column, amount, value) if drift else None
+        if spec is not None:
+            spec = resolve(spec, table, cfg.dataset, seed)
+            typer.echo(f"drift {spec.kind} on {spec.column!r}: amount {spec.amount:g}", err=True)
         frames = simulate(
-            read_table(cfg.paths.raw_data / "telco_churn.csv"),
+            table,
+            cfg.dataset,
             n_batches=batches,
             batch_size=size,
             seed=seed,
-            drift=drift,
-            id_column=cfg.dataset.id_column or "customer_id",
+            drift=spec,
             first_batch=first_batch,
         )
     except (RetrainError, ValueError) as err:

@@ -98,7 +98,10 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
             r"did you mean 'label'\?",
         ),
         (
-            {"dataset.numeric": ["age", "income", "visits", "plan"], "dataset.categorical": ["region"]},
+            {
+                "dataset.numeric": ["age", "income", "visits", "plan"],
+                "dataset.categorical": ["region"],
+            },
             r"params.yaml: dataset.numeric: column 'plan' holds text in .*members.csv "
             r"\(300 of 300 values, e.g. '\w+'\)",
         ),

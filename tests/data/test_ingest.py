@@ -35,8 +35,11 @@ def params(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def batch(raw_csv) -> pd.DataFrame:
-    return simulate(pd.read_csv(raw_csv), n_batches=1, batch_size=300, seed=9)[0]
+def batch(raw_csv, default_params_raw) -> pd.DataFrame:
+    from retrain.config import DatasetSchema
+
+    schema = DatasetSchema(**default_params_raw["dataset"])
+    return simulate(pd.read_csv(raw_csv), schema, n_batches=1, batch_size=300, seed=9)[0]
 
 
 def land(params, name: str, write: Callable[[Path], None]) -> Path:
