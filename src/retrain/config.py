@@ -267,7 +267,8 @@ class GateParams(_Strict):
     # ... and at least this many of each class: an AUC on two positives is noise.
     min_slice_class_rows: int = Field(default=10, ge=1)
     max_ece: float = Field(default=0.05, gt=0)
-    # Score only test rows the champion never trained or validated on (by id column).
+    # Score only test rows neither model trained or validated on (by id and by feature values;
+    # repeated feature rows count once).
     unseen_only: bool = True
 
 
