@@ -29,19 +29,12 @@ def _fail(err: Exception, code: int = 1) -> None:
 def data_fetch(params: Path = PARAMS) -> None:
     """Restore the raw data pinned by data.dvc (DVC remote, else rebuilt offline) and check it."""
     from retrain.config import load_params
-    from retrain.data.fetch import write_telco_churn
+    from retrain.data.fetch import offline_rebuild
     from retrain.data.pin import ensure_pinned_data
 
     try:
         cfg = load_params(params)
-        rebuild = None
-        if cfg.dataset.name == "telco_churn":
-            target = cfg.paths.raw_data
-            dest = target / "telco_churn.csv" if target.suffix == "" else target
-
-            def rebuild() -> None:
-                write_telco_churn(dest)
-
+        rebuild = offline_rebuild(cfg.dataset.name, cfg.paths.raw_data)
         typer.echo(ensure_pinned_data(Path.cwd(), cfg.paths.data_pin.resolve(), rebuild))
     except (RetrainError, ValueError) as err:
         _fail(err)

@@ -120,7 +120,7 @@ class ValidateParams(_Strict):
 class PrepareParams(_Strict):
     test_size: float = Field(gt=0, lt=1)
     val_size: float = Field(gt=0, lt=1)
-    # Explicit fill values for known, documented gaps (e.g. total_charges of new customers);
+    # Explicit fill values for known, documented gaps (e.g. a charge not yet billed);
     # other numeric gaps get the training median, categorical gaps a "__missing__" level.
     fill_values: dict[str, float | int | str] = Field(default_factory=dict)
     drop_duplicates: bool = True
