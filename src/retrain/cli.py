@@ -160,13 +160,15 @@ def simulate_cmd(
     Ids are fresh per batch number, so batches of separate calls never share ids as long
     as their numbers differ (`--first-batch 4` after a call that made 1-3).
     """
-    from retrain.config import load_params
+    from retrain.config import load_params_at
     from retrain.data.io import read_table
     from retrain.data.simulate import Drift, resolve, simulate, write_batches
+    from retrain.validation.config_check import check_schema
 
     try:
-        cfg = load_params(params)
+        cfg = load_params_at(params.resolve().parent)
         table = read_table(cfg.paths.raw_data)
+        check_schema(cfg.dataset, [(cfg.paths.raw_data, table)], params)
         spec = Drift(drift, column, amount, value) if drift else None
         if spec is not None:
             spec = resolve(spec, table, cfg.dataset, seed)

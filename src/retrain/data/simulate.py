@@ -70,7 +70,9 @@ class _Generator:
                 continue  # a flag: jitter would make values the table never holds
             integer = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
             decimals = 0 if integer else _decimals(values)
-            spread = max(float(values.std()) * JITTER, 1.0 if integer else 10.0**-decimals)
+            # No floor: a column of a few integer levels (a rating, a count) mostly keeps its
+            # value, so its distribution does not move; forced steps undo the rare copy.
+            spread = float(values.std()) * JITTER
             self.jittered.append(
                 (col, spread, decimals, float(values.min()), float(values.max()), integer)
             )
