@@ -55,6 +55,26 @@ def telco_params(repo: Path = REPO) -> dict[str, Any]:
     return _merge(raw, yaml.safe_load(TELCO_KEYS.read_text()))
 
 
+def telco_schema() -> Any:
+    """The Telco dataset section, parsed (what `load_params(...).dataset` gave on Telco)."""
+    from retrain.config import DatasetSchema
+
+    return DatasetSchema(**telco_params()["dataset"])
+
+
+def telco_params_at(root: Path = REPO) -> Params:
+    """As `load_params_at(root)` on a Telco checkout: every path absolute under `root`, the
+    raw data the Telco table wherever it is."""
+    from retrain.config import Paths
+
+    params = parse_params(telco_params(root))
+    paths = {k: root / v for k, v in params.paths.model_dump().items()}
+    if telco_csv() != RAW:
+        paths["raw_data"] = telco_csv().parent
+    dataset = params.dataset.model_copy(update={"suite": root / params.dataset.suite})
+    return params.model_copy(update={"paths": Paths(**paths), "dataset": dataset})
+
+
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
     """The default params with budgets cut so the whole pipeline runs in seconds."""
     raw = copy.deepcopy(raw)

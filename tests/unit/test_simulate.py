@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from retrain.config import DatasetSchema
 from retrain.data.simulate import ID_OFFSET, Drift, simulate
@@ -148,7 +149,7 @@ def test_cli_first_batch_continues_ids_and_file_numbers(tmp_path, raw_csv, defau
     assert first.exit_code == 0 and later.exit_code == 0, first.output + later.output
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == [f"batch-000{i}.csv" for i in (1, 2, 3, 4)]
-    id_column = default_params_raw["dataset"].get("id_column")
+    id_column = yaml.safe_load((REPO / "params.yaml").read_text())["dataset"].get("id_column")
     if id_column:
         ids = pd.concat(pd.read_csv(p) for p in sorted(tmp_path.iterdir()))[id_column]
         assert ids.is_unique  # a second call does not repeat the first call's rows
