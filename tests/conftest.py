@@ -104,12 +104,14 @@ def raw_csv() -> Path:
 def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
     """`raw` params with every output path moved under `tmp` (inputs stay in the repo)."""
     raw = copy.deepcopy(raw)
+    raw_paths_in = dict(raw["paths"])
     for key, value in raw["paths"].items():
         if key not in ("raw_data", "data_pin"):
             raw["paths"][key] = str(tmp / value)
         else:
             raw["paths"][key] = str(REPO / value)
-    if raw["dataset"]["name"] == "telco_churn" and telco_csv() != RAW:
+    given = Path(raw_paths_in["raw_data"])
+    if raw["dataset"]["name"] == "telco_churn" and telco_csv() != RAW and not given.is_absolute():
         raw["paths"]["raw_data"] = str(telco_csv())  # the checkout holds another table
     raw["dataset"]["suite"] = str(REPO / raw["dataset"]["suite"])
     raw["tune"]["storage"] = f"sqlite:///{tmp / 'optuna.db'}"
