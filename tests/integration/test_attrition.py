@@ -4,16 +4,18 @@ batches, ingest, the drift check and scoring with the promoted model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import attrition_table, init_repo, pipeline_env, record_workspace_as_prod
+from tests.conftest import REPO, attrition_table, init_repo, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,59 +69,104 @@ def test_init_rerun_writes_the_same_files(repo, table, tmp_path):
     assert not any("removed" in line for line in lines)  # nothing of another dataset left
 
 
-def test_simulate_ingest_drift_and_predict(repo, tmp_path):
+def _flow(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from prefect.flows import load_flow_from_entrypoint
+
+    monkeypatch.chdir(REPO)
+    entry = {"retrain": "flows/retraining.py:retraining_flow"}.get(
+        name, f"flows/{name}.py:{name}_flow"
+    )
+    return load_flow_from_entrypoint(entry)
+
+
+def _deployment_runs() -> tuple[Any, Any]:
+    """A `retrain/retrain` deployment with no worker (runs stay queued), and a reader."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async def make() -> Any:
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("retrain")
+            return await client.create_deployment(flow_id=flow_id, name="retrain")
+
+    deployment_id = asyncio.run(make())
+
+    def runs() -> list[Any]:
+        async def read() -> list[Any]:
+            async with get_client() as client:
+                return await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+                )
+
+        return asyncio.run(read())
+
+    return deployment_id, runs
+
+
+def test_flows_simulate_monitor_and_predict(repo, tmp_path, monkeypatch):
+    """The retrain flow, then generated batches through the monitor flow (ingest, drift, the
+    retrain trigger), then the predict flow with the promoted model; on a real Prefect server."""
+    from prefect.testing.utilities import prefect_test_harness
     from typer.testing import CliRunner
 
     from retrain.cli import app
     from retrain.config import load_params_at
-    from retrain.data.io import read_file
-    from retrain.ingest import ingest_file
-    from retrain.registry.serving import prod_model
-    from retrain.scoring import score_frame
-    from retrain.stages.drift import batch_drift
 
-    landing = repo / "data" / "landing"
-    base = ["simulate", "--out", str(landing), "--params", str(repo / "params.yaml")]
-    runner = CliRunner()
-    calm = runner.invoke(app, [*base, "--batches", "1", "--size", "400", "--seed", "1"])
-    flip = runner.invoke(
-        app,
-        [
-            *base,
-            "--batches",
-            "1",
-            "--size",
-            "400",
-            "--seed",
-            "2",
-            "--first-batch",
-            "2",
-            "--drift",
-            "flip",
-            "--amount",
-            "0.5",
-        ],
-    )
-    assert calm.exit_code == 0 and flip.exit_code == 0, calm.output + flip.output
+    with prefect_test_harness(server_startup_timeout=120):
+        # No `dataset` parameter: the flow runs whatever params.yaml configures.
+        state = _flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
+        assert state.is_completed(), state.message
+        result = state.result()
+        assert not any(result["stages"].values())  # dvc repro already ran: all skipped
+        assert result["gate"] == "first" and result["model"]["prod"] == "v1.0.0"
 
-    params = load_params_at(repo)
-    original = pd.read_csv(repo / "data" / "raw" / "attrition.csv")
-    features = params.dataset.features
-    seen = set(original[features].astype(str).itertuples(index=False, name=None))
-    results = [ingest_file(f, params) for f in sorted(landing.glob("*.csv"))]
-    assert [r.status for r in results] == ["accepted", "accepted"], [r.reason for r in results]
-    batches = [read_file(Path(r.destination)) for r in results]
-    for batch in batches:
-        rows = set(batch[features].astype(str).itertuples(index=False, name=None))
-        assert not rows & seen  # generated, never a copy of a table row
+        landing = repo / "data" / "landing"
+        base = ["simulate", "--out", str(landing), "--params", str(repo / "params.yaml")]
+        runner = CliRunner()
+        calm = runner.invoke(app, [*base, "--batches", "1", "--size", "400", "--seed", "1"])
+        flip = runner.invoke(
+            app,
+            [
+                *base,
+                "--batches",
+                "1",
+                "--size",
+                "400",
+                "--seed",
+                "2",
+                "--first-batch",
+                "2",
+                "--drift",
+                "flip",
+                "--amount",
+                "0.5",
+                "--prefix",
+                "flip",
+            ],
+        )
+        assert calm.exit_code == 0 and flip.exit_code == 0, calm.output + flip.output
+        params = load_params_at(repo)
+        features = params.dataset.features
+        original = pd.read_csv(repo / "data" / "raw" / "attrition.csv")
+        seen = set(original[features].astype(str).itertuples(index=False, name=None))
+        for file in landing.glob("*.csv"):
+            rows = set(pd.read_csv(file)[features].astype(str).itertuples(index=False, name=None))
+            assert not rows & seen  # generated, never a copy of a table row
+        to_score = pd.read_csv(landing / "batch-0001.csv").drop(columns=["Attrition"])
+        to_score.to_csv(tmp_path / "score.csv", index=False)
 
-    calm_drift, flip_drift = (batch_drift(b, params) for b in batches)
-    assert calm_drift["gate"]["tripped"] is False, calm_drift["gate"]
-    assert flip_drift["gate"]["tripped"] is True
-    assert "target drift" in " ".join(flip_drift["gate"]["reasons"])
+        _, runs = _deployment_runs()
+        records = _flow("monitor", monkeypatch)(repo=str(repo))
+        by_name = {Path(r["source"]).name: r for r in records}
+        calm_rec, flip_rec = by_name["batch-0001.csv"], by_name["flip-0002.csv"]
+        assert calm_rec["status"] == flip_rec["status"] == "accepted", records
+        assert calm_rec["drift"]["tripped"] is False, calm_rec["drift"]
+        assert flip_rec["drift"]["tripped"] is True
+        assert "target drift" in " ".join(flip_rec["drift"]["reasons"])
+        (run,) = runs()
+        assert str(run.id) == flip_rec["retrain_run"] and run.parameters["reason"] == "drift"
 
-    record_workspace_as_prod(repo)
-    served = prod_model(repo, params)
-    scored = score_frame(batches[0].drop(columns=[params.dataset.target]), params, served)
-    assert len(scored) == 400
-    assert scored["probability"].between(0, 1).all()
+        out = _flow("predict", monkeypatch)(input_path=str(tmp_path / "score.csv"), repo=str(repo))
+        scored = pd.read_parquet(out)
+        assert len(scored) == 400 and scored["probability"].between(0, 1).all()
+        assert set(scored["registry_version"]) == {"attrition-model@v1.0.0"}
