@@ -109,13 +109,16 @@ def validate(
     """Check one table against the suite and the PII guard; exit 1 on a blocking failure."""
     from retrain.config import load_params
     from retrain.data.io import read_table
+    from retrain.validation.config_check import check_schema
     from retrain.validation.suite import validate_frame
 
     try:
         cfg = load_params(params)
-        result = validate_frame(
-            read_table(table), cfg.dataset.suite, str(table), schema=cfg.dataset
-        )
+        frame = read_table(table)
+        # params.yaml against the table first (a table to score may lack the target).
+        for warning in check_schema(cfg.dataset, [(table, frame)], params, require_target=False):
+            typer.echo(f"warning: {warning}")
+        result = validate_frame(frame, cfg.dataset.suite, str(table), schema=cfg.dataset)
     except (RetrainError, ValueError) as err:
         _fail(err)
         return

@@ -215,3 +215,24 @@ def test_typo_in_suite_no_longer_lets_a_bad_label_pass(project):
     bad = tiny_table().assign(label=lambda d: d["label"].where(d.index > 5, "maybe"))
     with pytest.raises(ConfigMismatch, match="unknown expectation type"):
         validate_frame(bad, suite, "batch.csv")
+
+
+def test_cli_validate_checks_params_against_the_table_first(project):
+    from typer.testing import CliRunner
+
+    from retrain.cli import app
+
+    tmp, raw = project
+    raw["dataset"]["numeric"] = ["age", "income", "visits", "region"]
+    raw["dataset"]["categorical"] = ["plan"]
+    raw["registry"]["gate"]["slices"] = ["plan"]
+    params = tmp / "params.yaml"
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    table = tmp / "raw" / "members.csv"
+    out = CliRunner().invoke(app, ["validate", str(table), "--params", str(params)])
+    assert out.exit_code == 1
+    assert out.output.strip().splitlines() == [
+        f"error: {params}: dataset.numeric: column 'region' holds text in {table} "
+        f"(300 of 300 values, e.g. {pd.read_csv(table)['region'][0]!r}); declare it under "
+        "dataset.categorical, or fix the export"
+    ]
