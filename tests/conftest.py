@@ -139,6 +139,8 @@ def make_pipeline_repo(
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if params["dataset"]["name"] == "telco_churn":  # the pin of the Telco table, as shipped
+        shutil.copy2(TELCO_KEYS.with_suffix(".dvc"), dest / "data.dvc")
     (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
     shutil.copy2(raw, dest / "data" / "raw" / raw.name)
     # Committed pipeline outputs must come from the run under test, never from this checkout.
