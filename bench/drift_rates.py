@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from retrain.config import load_params_at
-from retrain.data.simulate import DRIFTS, simulate
+from retrain.data.simulate import KINDS, simulate
 from retrain.ingest import check_batch
 from retrain.stages.drift import batch_drift
 
@@ -42,13 +42,17 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true")
     args = parser.parse_args()
     params = load_params_at(REPO)
-    table = pd.read_csv(params.paths.raw_data / "telco_churn.csv")
+    from retrain.data.io import read_table
+
+    table = read_table(params.paths.raw_data)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        kinds: list[str | None] = [None, *sorted(DRIFTS)]
+        kinds: list[str | None] = [None, *KINDS]
         for kind in kinds:
             n = args.calm if kind is None else args.per_kind
-            batches = simulate(table, n_batches=n, batch_size=args.size, seed=1000, drift=kind)
+            batches = simulate(
+                table, params.dataset, n_batches=n, batch_size=args.size, seed=1000, drift=kind
+            )
             results = [_tripped(b, params, Path(tmp)) for b in batches]
             hits = sum(t for t, _ in results)
             by = sorted({how for t, how in results if t}) or ["-"]

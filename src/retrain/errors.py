@@ -11,3 +11,7 @@ class DataError(RetrainError):
 
 class ValidationFailed(RetrainError):
     """A blocking expectation failed; the message names the file, column and expectation."""
+
+
+class ConfigMismatch(RetrainError):
+    """params.yaml (or a suite) disagrees with the data; the message names file, key, column."""

@@ -43,10 +43,16 @@ def params_in(tmp: Path, raw: dict[str, Any], source: Path) -> Params:
 
 
 def make_pipeline_repo(
-    dest: Path, params: dict[str, Any], remote: Path, source: Path, raw_file: Path
+    dest: Path,
+    params: dict[str, Any],
+    remote: Path,
+    source: Path,
+    raw_file: Path,
+    data_pin: Path | None = None,
 ) -> Path:
     """A fresh git repo holding the checkout `source`'s files (tracked and not ignored), the raw
-    table `raw_file` and `params`, with its DVC remote at `remote`."""
+    table `raw_file` and `params`, with its DVC remote at `remote`; `data_pin`, when given,
+    becomes its data.dvc (the pin of `raw_file`, where the checkout pins another table)."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=source,
@@ -60,6 +66,8 @@ def make_pipeline_repo(
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if data_pin is not None:
+        shutil.copy2(data_pin, dest / "data.dvc")
     (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
     shutil.copy2(raw_file, dest / "data" / "raw" / raw_file.name)
     # Committed pipeline outputs must come from the run under test, never from this checkout.

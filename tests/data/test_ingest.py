@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.config import load_params_at
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import ingest_file
-from tests.conftest import REPO
+from tests.conftest import REPO, telco_params_at
 
 pytestmark = pytest.mark.data
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.data
 @pytest.fixture()
 def params(tmp_path):
     # The repo's params with every output path under tmp_path: the real data/ is not touched.
-    p = load_params_at(REPO)
+    p = telco_params_at(REPO)
     paths = p.paths.model_copy(
         update={
             "landing": tmp_path / "landing",
@@ -35,8 +34,11 @@ def params(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def batch(raw_csv) -> pd.DataFrame:
-    return simulate(pd.read_csv(raw_csv), n_batches=1, batch_size=300, seed=9)[0]
+def batch(raw_csv, default_params_raw) -> pd.DataFrame:
+    from retrain.config import DatasetSchema
+
+    schema = DatasetSchema(**default_params_raw["dataset"])
+    return simulate(pd.read_csv(raw_csv), schema, n_batches=1, batch_size=300, seed=9)[0]
 
 
 def land(params, name: str, write: Callable[[Path], None]) -> Path:

@@ -13,18 +13,17 @@ import yaml
 from typer.testing import CliRunner
 
 from retrain.cli import app
-from retrain.config import load_params
 from retrain.errors import ValidationFailed
 from retrain.stages import validate
 from retrain.validation.pii import find_pii
 from retrain.validation.suite import validate_frame
-from tests.conftest import REPO, params_in
+from tests.conftest import REPO, params_in, telco_schema
 
 pytestmark = pytest.mark.data
 
 
 def test_real_features_do_not_look_like_personal_data(raw_csv):
-    schema = load_params(REPO / "params.yaml").dataset
+    schema = telco_schema()
     assert find_pii(pd.read_csv(raw_csv), schema.features) == []
 
 

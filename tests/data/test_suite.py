@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.config import load_params
 from retrain.errors import ValidationFailed
 from retrain.stages import validate
 from retrain.validation.suite import validate_frame
-from tests.conftest import REPO, params_in
+from tests.conftest import REPO, params_in, telco_schema
 
 pytestmark = pytest.mark.data
 
@@ -38,7 +37,7 @@ def test_every_expectation_says_why_and_has_a_severity():
 
 
 def test_suite_covers_every_declared_column():
-    schema = load_params(REPO / "params.yaml").dataset
+    schema = telco_schema()
     suite = json.loads(SUITE.read_text())
     (column_set,) = [
         e["kwargs"]["column_set"]

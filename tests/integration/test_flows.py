@@ -262,17 +262,22 @@ def _runs_of(deployment_id) -> list[Any]:
 
 
 def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
-    from retrain.data.simulate import simulate, write_batches
+    from retrain.config import load_params_at
+    from retrain.data.io import read_table
+    from retrain.data.simulate import Drift, simulate, write_batches
 
     repo = copy_repo(trained_repo, tmp_path / "repo")
     deployment_id = _retrain_deployment()
-    table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
+    schema = load_params_at(repo).dataset
+    table = read_table(repo / "data" / "raw")
     landing = repo / "data" / "landing"
-    calm = simulate(table, n_batches=1, batch_size=500, seed=3)
-    mix = simulate(table, n_batches=1, batch_size=500, seed=4, drift="contract_mix")
+    calm = simulate(table, schema, n_batches=1, batch_size=500, seed=3)
+    drift = Drift("mix", "contract", 0.9, "Month-to-month")
+    mix = simulate(table, schema, n_batches=1, batch_size=500, seed=4, drift=drift)
     write_batches(calm, landing, "a-calm")
     write_batches(mix, landing, "b-mix")
-    broken = simulate(table, n_batches=1, batch_size=100, seed=5)[0].drop(columns=["tenure"])
+    broken = simulate(table, schema, n_batches=1, batch_size=100, seed=5)[0]
+    broken = broken.drop(columns=["tenure"])
     broken.to_csv(landing / "c-broken.csv", index=False)
     (landing / "c-broken.csv.done").touch()  # the landing protocol: the file is complete
     pin_before = (repo / "data.dvc").read_text()

@@ -143,9 +143,10 @@ def test_broken_raw_table_fails_validate_and_nothing_downstream_runs(repo, first
         proc = dvc(repo, "repro", check=False)
         assert proc.returncode != 0
         assert ran(proc.stdout) == ["validate"]
+        # params.yaml is checked against the table first: one line, file, key and column.
         assert (
-            "validate: data/raw/telco_churn.csv: table failed "
-            "expect_table_columns_to_match_set: missing ['contract']"
+            "validate: params.yaml: dataset.categorical: column 'contract' is not a column of "
+            "data/raw/telco_churn.csv"
         ) in proc.stderr
         assert (repo / "models/model/model.onnx").read_bytes() == model
     finally:

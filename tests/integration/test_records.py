@@ -71,9 +71,13 @@ def land_batch(repo: Path, number: int) -> str:
     from retrain.data.simulate import simulate, write_batches
     from retrain.ingest import ingest_file
 
-    table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
     params = load_params_at(repo)
-    batch = simulate(table, n_batches=1, batch_size=500, seed=10 + number, first_batch=number)
+    table = pd.concat(
+        pd.read_csv(f) for f in sorted((repo / "data" / "raw").glob("*.csv"))
+    )  # the table itself, not the batches landed so far
+    batch = simulate(
+        table, params.dataset, n_batches=1, batch_size=500, seed=10 + number, first_batch=number
+    )
     (file,) = write_batches(batch, params.paths.landing, f"b{number}")
     result = ingest_file(file, params)
     assert result.status == "accepted", result.reason

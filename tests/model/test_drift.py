@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from retrain.config import load_params_at
-from retrain.data.simulate import simulate
+from retrain.data.simulate import Drift, simulate
 from retrain.ingest import check_batch
 from retrain.stages.drift import batch_drift
 
@@ -24,7 +24,7 @@ def table(raw_csv):
 
 
 def test_calm_batch_does_not_trip(params, table):
-    batch = simulate(table, n_batches=1, batch_size=600, seed=21)[0]
+    batch = simulate(table, params.dataset, n_batches=1, batch_size=600, seed=21)[0]
     summary = batch_drift(batch, params)
     assert summary["gate"] == {"tripped": False, "reasons": []}
     assert summary["features"]["monthly_charges"]["drifted"] is False
@@ -32,23 +32,30 @@ def test_calm_batch_does_not_trip(params, table):
     assert summary["target"]["drifted"] is False
 
 
+def test_a_shifted_column_drifts(params, table):
+    drift = Drift("shift", "monthly_charges", 25)
+    batch = simulate(table, params.dataset, n_batches=1, batch_size=600, seed=21, drift=drift)[0]
+    summary = batch_drift(batch, params)
+    assert summary["features"]["monthly_charges"]["drifted"] is True
+
+
 @pytest.mark.parametrize(
-    ("kind", "expected"),
+    ("drift", "expected"),
     [
-        ("price_rise", "monthly_charges"),
-        ("contract_mix", "contract"),
-        ("label_shift", "target drift"),
+        (Drift("mix", "contract", 0.9, "Month-to-month"), "contract"),
+        (Drift("flip"), "target drift"),
     ],
 )
-def test_each_drift_kind_trips_the_gate(params, table, kind, expected):
-    batch = simulate(table, n_batches=1, batch_size=600, seed=21, drift=kind)[0]
+def test_each_drift_kind_trips_the_gate(params, table, drift, expected):
+    batch = simulate(table, params.dataset, n_batches=1, batch_size=600, seed=21, drift=drift)[0]
     summary = batch_drift(batch, params)
     assert summary["gate"]["tripped"] is True
     assert expected in " ".join(summary["gate"]["reasons"])
 
 
 def test_new_payment_method_is_stopped_by_validation(params, table, tmp_path):
-    batch = simulate(table, n_batches=1, batch_size=600, seed=21, drift="new_payment_method")[0]
+    drift = Drift("unseen", "payment_method", 0.3, "Digital wallet")
+    batch = simulate(table, params.dataset, n_batches=1, batch_size=600, seed=21, drift=drift)[0]
     path = tmp_path / "b.csv"
     batch.to_csv(path, index=False)
     reason, _ = check_batch(path, params)

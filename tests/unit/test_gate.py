@@ -154,3 +154,28 @@ def test_markdown_shows_decision_and_numbers(holdout):
     assert "| contract=One year |" in text and "| senior_citizen=1 |" in text
     same = unchanged("roc_auc", 0.01, "churn-model@v1.0.0")
     assert not same.promote and "unchanged" in markdown(same, "churn-model@v1.0.0", "x")
+
+
+def test_holdout_leaves_out_rows_seen_by_features_not_only_by_id():
+    # Issue 12.5: copies of training rows under fresh ids passed an id-only filter.
+    from retrain.registry.champion import unseen_rows
+
+    train = pd.DataFrame({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5], "c": ["a", "b", None]})
+    test = pd.DataFrame(
+        {
+            "id": [10, 11, 12, 13, 3, 14],
+            "x": [0.5, 9.0, 2.5, 9.0, 7.0, 8.0],
+            "c": ["a", "a", None, "a", "b", "b"],
+        }
+    )
+    keep, counts = unseen_rows(test, ["x", "c"], [train], "id")
+    # 10 repeats train id 1's features, 12 id 3's (a gap equals a gap), 13 repeats 11 in
+    # test, and 3 is a training id.
+    assert keep.tolist() == [False, True, False, False, False, True]
+    assert counts == {
+        "excluded_seen_by_id": 1,
+        "excluded_seen_by_features": 2,
+        "excluded_repeated_in_test": 1,
+    }
+    keep, counts = unseen_rows(test.drop(columns=["id"]), ["x", "c"], [train], None)
+    assert keep.tolist() == [False, True, False, False, True, True]  # a table without ids

@@ -3,16 +3,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from retrain.config import load_params
 from retrain.data.clean import TARGET, clean, split
 from retrain.data.io import read_table
 from retrain.errors import DataError
-from tests.conftest import REPO
+from tests.conftest import telco_schema
 
 
 @pytest.fixture()
 def schema():
-    return load_params(REPO / "params.yaml").dataset
+    return telco_schema()
 
 
 def test_empty_file_names_the_file(tmp_path):

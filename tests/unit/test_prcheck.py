@@ -8,14 +8,13 @@ import copy
 import pandas as pd
 import pytest
 
-from retrain.config import load_params
 from retrain.prcheck.check import PrCheck
 from retrain.prcheck.data import describe_shift, for_drift
 from retrain.prcheck.pipeline import PipelineResult, changed_inputs
 from retrain.prcheck.render import MARKER, readme_block, render_markdown, verdict_line
 from retrain.prcheck.suites import diff_suite
 from retrain.validation.suite import Failure, ValidationResult
-from tests.conftest import REPO
+from tests.conftest import REPO, telco_csv, telco_schema
 
 SUITE = {
     "name": "s",
@@ -112,8 +111,8 @@ def test_describe_shift():
 
 
 def test_for_drift_turns_text_in_numbers_into_missing():
-    schema = load_params(REPO / "params.yaml").dataset
-    raw = pd.read_csv(REPO / "data" / "raw" / "telco_churn.csv", nrows=5)
+    schema = telco_schema()
+    raw = pd.read_csv(telco_csv(), nrows=5)
     raw["tenure"] = raw["tenure"].astype(object)
     raw.loc[1, "tenure"] = "twelve"
     out = for_drift(raw, schema)

@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from retrain.config import Params, load_params_at
 from retrain.registry import record, versions
 from retrain.registry.gate import GateResult
 from retrain.registry.git import GitError, identity_env
-from tests.conftest import REPO
+from tests.conftest import REPO, telco_params
 
 NAME = "churn-model"
 
@@ -37,8 +38,9 @@ def lock_text(onnx_md5: str) -> str:
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
-    for name in ("params.yaml", ".gitignore", "dvc.yaml"):
+    for name in (".gitignore", "dvc.yaml"):
         shutil.copy2(REPO / name, root / name)
+    (root / "params.yaml").write_text(yaml.safe_dump(telco_params(), sort_keys=False))
     (root / "src").mkdir()
     (root / "src" / "code.py").write_text("x = 1\n")
     (root / "data.dvc").write_text("outs:\n- md5: aaaa.dir\n  path: data/raw\n")

@@ -14,7 +14,7 @@ For the standardised numeric columns that is the zero vector anyway; for a one-h
 all-zeros baseline would be a row with no level of any category, an input the network never
 saw, so the attributions would partly explain an impossible row. The mean stays inside the
 data, and an attribution then reads "how this value moves the score away from the average
-customer's". ``report.baseline: zeros`` is there for comparison.
+row's". ``report.baseline: zeros`` is there for comparison.
 """
 
 from __future__ import annotations

@@ -282,7 +282,7 @@ def _explanations(c: CardInputs) -> list[str]:
         f"Integrated Gradients (Captum) on the network's logit, {a['rows']} test rows (a seeded "
         f"sample), {a['n_steps']} steps, baseline `{a['baseline']}`; one-hot fragments summed "
         "back into their original column. An attribution is in log-odds: how far the column "
-        "moves a customer's score away from the baseline row's (probability "
+        "moves a row's score away from the baseline row's (probability "
         f"{_f(a['baseline_score'])}). Largest completeness error (Captum's convergence delta): "
         f"{a['max_abs_delta']:.2e}. Machine-readable: `{c.paths['attributions']}`.",
         "",
@@ -304,7 +304,7 @@ def _limits(c: CardInputs) -> list[str]:
     best, gap = _gap(e)
     limits = [
         f"Trained and tested on one snapshot of `{c.train['dataset']}` "
-        f"({c.prepare.get('rows_out')} rows); how it scores later customers is not measured "
+        f"({c.prepare.get('rows_out')} rows); how it scores later rows is not measured "
         "here.",
     ]
     if gap < 0:
@@ -323,16 +323,20 @@ def _limits(c: CardInputs) -> list[str]:
     for column, weak in s["weakest"].items():
         if weak["roc_auc"] < s["overall"]["roc_auc"] - 0.05:
             limits.append(
-                f"Within `{column}={weak['value']}` the model ranks customers less well (ROC "
+                f"Within `{column}={weak['value']}` the model ranks rows less well (ROC "
                 f"AUC {_f(weak['roc_auc'])} against {_f(s['overall']['roc_auc'])} overall; part "
                 "of the overall figure comes from telling the segments apart)."
             )
+    target, positive = c.dataset.get("target"), c.dataset.get("positive_class")
+    label = f"`{target}` = `{positive}`"
+    top = sorted(c.attributions.get("columns", {}).items(), key=lambda kv: kv[1]["rank"])[:2]
+    example = f" (e.g. `{top[0][0]}` and `{top[1][0]}`)" if len(top) == 2 else ""
     limits += [
         f"The decision threshold ({_f(e['threshold'])}) maximises F1 on validation; other "
-        "costs of a missed churner versus a wasted offer call for another threshold.",
+        f"costs of a missed {label} versus a false alarm call for another threshold.",
         "Attributions explain the model's score relative to the baseline row, not causes of "
-        "churn; correlated inputs (e.g. `tenure` and `total_charges`) share credit between "
-        "them somewhat arbitrarily.",
+        f"{label}; correlated inputs{example} share credit between them somewhat "
+        "arbitrarily.",
         f"Calibration was fitted on {c.prepare.get('rows', {}).get('val')} validation rows"
         + ("" if cal["applied"] else " and is not applied")
         + "; it can drift with the data like everything else.",

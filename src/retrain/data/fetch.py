@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,3 +24,18 @@ def write_telco_churn(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     telco_churn().to_csv(dest, index=False, lineterminator="\n")
     return dest
+
+
+# Tables that `retrain data fetch` can rebuild offline, by dataset.name (the shipped default).
+OFFLINE: dict[str, tuple[str, Callable[[Path], Path]]] = {
+    "telco_churn": ("telco_churn.csv", write_telco_churn),
+}
+
+
+def offline_rebuild(name: str, raw_data: Path) -> Callable[[], object] | None:
+    """A function that writes dataset `name` into `raw_data` offline, or None if unknown."""
+    if name not in OFFLINE:
+        return None
+    file_name, write = OFFLINE[name]
+    dest = raw_data / file_name if raw_data.suffix == "" else raw_data
+    return lambda: write(dest)

@@ -1,10 +1,12 @@
 """The production model as the champion: its files, its tuned parameters (the warm start of
 the next study) and its scores on the current holdout next to the challenger's.
 
-The holdout is the current test split. With `registry.gate.unseen_only`, rows the champion
-trained or validated on are left out (by id): the split is redrawn when new data arrives,
-so part of today's test split was the champion's training data, and scoring the champion
-on it would flatter it.
+The holdout is the current test split. With `registry.gate.unseen_only`, rows either model
+trained or validated on are left out, by id and by feature values: the split is redrawn when
+new data arrives, so part of today's test split was the champion's training data, and scoring
+the champion on it would flatter it; a row whose features repeat a training row under another
+id (a re-export, a copied batch) would flatter the challenger the same way (issue 12.5: +0.12
+ROC AUC from copies). Repeated feature rows within the test split count once.
 """
 
 from __future__ import annotations
@@ -80,17 +82,56 @@ def _scores(onnx: Path, preprocessor: Path, frame: pd.DataFrame) -> Any:
     return Predictor(preprocessor, onnx).predict_proba(frame)
 
 
-def _seen_ids(root: Path, params: Params, champion: Champion) -> set[Any]:
+def feature_keys(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """One hash per row of its feature values (a gap equals a gap), to find repeated rows."""
+    return pd.util.hash_pandas_object(frame[features].astype(str), index=False).to_numpy()
+
+
+def unseen_rows(
+    test: pd.DataFrame,
+    features: list[str],
+    seen: list[pd.DataFrame],
+    id_column: str | None = None,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which test rows no model has seen: not by id, not by feature values, each once.
+
+    Args:
+        test: the holdout candidates.
+        features: the columns that make a row the same row to a model.
+        seen: the frames the models trained or validated on.
+        id_column: also match on ids when the table has them.
+
+    Returns:
+        A boolean mask over `test`, and how many rows each rule removed.
+    """
+    keys = feature_keys(test, features)
+    seen_keys = (
+        np.concatenate([feature_keys(f, features) for f in seen])
+        if seen
+        else np.empty(0, dtype=np.uint64)
+    )
+    by_features = np.isin(keys, seen_keys)
+    by_id = np.zeros(len(test), dtype=bool)
+    if id_column and id_column in test.columns:
+        ids = set().union(*(set(f[id_column].tolist()) for f in seen if id_column in f))
+        by_id = test[id_column].isin(ids).to_numpy()
+    seen_mask = by_features | by_id
+    repeated = pd.Series(keys).duplicated().to_numpy() & ~seen_mask
+    counts = {
+        "excluded_seen_by_id": int(by_id.sum()),
+        "excluded_seen_by_features": int((by_features & ~by_id).sum()),
+        "excluded_repeated_in_test": int(repeated.sum()),
+    }
+    return ~seen_mask & ~repeated, counts
+
+
+def _seen_frames(root: Path, params: Params, champion: Champion) -> list[pd.DataFrame]:
     paths = params.paths
     wanted = [rel(root, paths.train), rel(root, paths.val)]
     files = materialize(
         root, champion.model.version.commit, wanted, paths.serving_dir / "_seen" / "split"
     )
-    column = params.dataset.id_column
-    seen: set[Any] = set()
-    for path in files.values():
-        seen.update(pd.read_parquet(path, columns=[column])[column].tolist())
-    return seen
+    return [pd.read_parquet(path) for path in files.values()]
 
 
 def challenge(root: Path, params: Params, champion: Champion | None) -> gate.GateResult:
@@ -102,16 +143,24 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
     test = pd.read_parquet(paths.test)
     holdout: dict[str, Any] = {"test_rows": len(test)}
     frame = test
-    id_column = params.dataset.id_column
-    if champion is not None and cfg.unseen_only and id_column:
-        try:
-            seen = _seen_ids(root, params, champion)
-        except ArtifactMissing as err:
-            # The gate still works on the whole split; the record says it is the flattering one.
-            holdout["unseen_only_skipped"] = str(err)
-        else:
-            frame = test[~test[id_column].isin(seen)]
-            holdout["excluded_seen_by_champion"] = len(test) - len(frame)
+    schema = params.dataset
+    if cfg.unseen_only:
+        # The challenger's own train/val: a test row repeating one of them flatters it.
+        seen = [pd.read_parquet(paths.train), pd.read_parquet(paths.val)]
+        own = len(seen)
+        if champion is not None:
+            try:
+                seen += _seen_frames(root, params, champion)
+            except ArtifactMissing as err:
+                # The gate still works; the record says the champion's rows were not removed.
+                holdout["unseen_only_skipped"] = str(err)
+        keep, counts = unseen_rows(test, schema.features, seen, schema.id_column)
+        holdout.update(counts)
+        if len(seen) > own:
+            by_champion, c = unseen_rows(test, schema.features, seen[own:], schema.id_column)
+            repeated = c["excluded_repeated_in_test"]
+            holdout["excluded_seen_by_champion"] = int((~by_champion).sum()) - repeated
+        frame = test[keep]
     frame = frame.reset_index(drop=True)
     holdout["rows"] = len(frame)
     if frame.empty:  # nothing to score: the gate rejects (its metric is undefined)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from retrain.config import Params
 from retrain.data.io import read_file, table_files
-from retrain.errors import DataError, ValidationFailed
+from retrain.errors import ConfigMismatch, DataError, ValidationFailed
 from retrain.stages._common import stage_main, write_json
+from retrain.validation.config_check import check_schema
 from retrain.validation.raw import validate_raw
-from retrain.validation.suite import ValidationResult
+from retrain.validation.suite import ValidationResult, check_suite, load_suite_json
 
 
 def _error_summary(source: str, suite: Path, message: str) -> dict[str, object]:
@@ -32,6 +33,15 @@ def run(params: Params) -> list[ValidationResult]:
     except DataError as err:
         write_json(paths.validation_summary, {"tables": [_error_summary("", suite, str(err))]})
         raise ValidationFailed(str(err)) from None
+    try:
+        # params.yaml against the data first: a wrong key fails here, naming key and column.
+        warnings = check_schema(params.dataset, frames)
+        check_suite(suite, load_suite_json(suite))
+    except ConfigMismatch as err:
+        write_json(paths.validation_summary, {"tables": [_error_summary("", suite, str(err))]})
+        raise
+    for warning in warnings:
+        print(f"warning: {warning}")
 
     results = []
     for i, (file, df) in enumerate(frames):

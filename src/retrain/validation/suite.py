@@ -23,7 +23,7 @@ import pandas as pd
 
 from retrain.assets import localise_tree
 from retrain.config import DatasetSchema
-from retrain.errors import DataError
+from retrain.errors import ConfigMismatch, DataError
 from retrain.validation.pii import PiiFinding, find_pii
 from retrain.validation.precheck import passes
 
@@ -106,6 +106,61 @@ def load_suite_json(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict) or "expectations" not in raw:
         raise DataError(f"{path}: expectation suite has no 'expectations' list")
     return raw
+
+
+def check_suite(path: Path | str, suite_json: dict[str, Any]) -> None:
+    """Every entry must be an expectation GE knows, with keywords it accepts.
+
+    Great Expectations logs and drops an entry it cannot build (a typo in the type) and the
+    suite then passes with one check fewer; here it is an error naming the file and entry.
+
+    Raises:
+        ConfigMismatch: the first bad entry: its position, type and column, and what is wrong.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import difflib
+
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.registry import (
+        get_expectation_impl,
+        list_registered_expectation_implementations,
+    )
+    from pydantic.v1 import ValidationError as V1Error
+
+    entries = suite_json.get("expectations")
+    if not isinstance(entries, list):
+        raise ConfigMismatch(f"{path}: 'expectations' is not a list")
+    for i, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigMismatch(f"{path}: expectation #{i} is not an object")
+        kind = str(entry.get("type"))
+        kwargs = entry.get("kwargs") or {}
+        column = kwargs.get("column") if isinstance(kwargs, dict) else None
+        where = f"{path}: expectation #{i} {kind}" + (f" (column {column!r})" if column else "")
+        try:
+            impl = get_expectation_impl(kind)
+        except ExpectationNotFoundError:
+            close = difflib.get_close_matches(
+                kind, list_registered_expectation_implementations(), n=1
+            )
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigMismatch(f"{where}: unknown expectation type{hint}") from None
+        if not isinstance(kwargs, dict):
+            raise ConfigMismatch(f"{where}: 'kwargs' is not an object")
+        extra = {k: entry[k] for k in ("severity", "meta") if entry.get(k) is not None}
+        try:
+            impl(**kwargs, **extra)
+        except V1Error as err:
+            first = err.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            what = {
+                "value_error.extra": "unknown keyword",
+                "value_error.missing": "missing keyword",
+            }.get(first["type"], first["msg"])
+            raise ConfigMismatch(f"{where}: {what} {key!r}") from None
+        except Exception as err:  # GE's own checks raise their own types
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigMismatch(f"{where}: {_clip(msg)}") from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -273,7 +328,7 @@ def validate_frame(
     """
     suite_json = without_absent(load_suite_json(suite_path), df, optional_columns)
     result = _validate_suite(
-        df, suite_json, source, data_docs_dir, partial_unexpected_count, precheck
+        df, suite_json, source, data_docs_dir, partial_unexpected_count, precheck, suite_path
     )
     pii = find_pii(df, schema.features, schema.pii_allow)
     missing = [c for c in schema.columns if c not in df.columns and c not in optional_columns]
@@ -305,6 +360,7 @@ def _validate_suite(
     data_docs_dir: Path | None,
     partial_unexpected_count: int,
     precheck: bool,
+    suite_path: Path | None = None,
 ) -> ValidationResult:
     expectations = suite_json["expectations"]
     if (
@@ -313,13 +369,23 @@ def _validate_suite(
         or not isinstance(expectations, list)
         or not isinstance(suite_json.get("name"), str)
     ):
-        return _validate_with_ge(df, suite_json, source, data_docs_dir, partial_unexpected_count)
+        check_suite(suite_path or source, suite_json)
+        return _validate_with_ge(
+            df, suite_json, source, data_docs_dir, partial_unexpected_count, suite_path
+        )
     pending = [e for e in expectations if not passes(df, e)]
     proven = len(expectations) - len(pending)
     if not pending:
         return ValidationResult(source, suite_json["name"], True, len(df), proven, [])
+    # GE drops an entry it cannot build: check them all (numbered as in the file) first.
+    check_suite(suite_path or source, suite_json)
     result = _validate_with_ge(
-        df, {**suite_json, "expectations": pending}, source, None, partial_unexpected_count
+        df,
+        {**suite_json, "expectations": pending},
+        source,
+        None,
+        partial_unexpected_count,
+        suite_path,
     )
     return replace(result, evaluated=result.evaluated + proven)
 
@@ -330,6 +396,7 @@ def _validate_with_ge(
     source: str,
     data_docs_dir: Path | None,
     partial_unexpected_count: int,
+    suite_path: Path | None = None,
 ) -> ValidationResult:
     import great_expectations as gx
 

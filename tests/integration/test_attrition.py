@@ -1,0 +1,172 @@
+"""A second public table end to end, configured by `retrain init` alone: IBM HR attrition
+(1,470 rows, target `Attrition`, no id column). `dvc repro` with no edit, then generated
+batches, ingest, the drift check and scoring with the promoted model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, attrition_table, init_repo, pipeline_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    return attrition_table(tmp_path_factory.mktemp("attrition") / "attrition.csv")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, table) -> Path:
+    root = tmp_path_factory.mktemp("attrition-repo")
+    repo = init_repo(root / "repo", table, root / "remote", target="Attrition")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return repo
+
+
+def test_init_configures_the_table_and_replaces_the_previous_one(repo, table):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    ds = params["dataset"]
+    assert (ds["name"], ds["target"], ds["positive_class"]) == ("attrition", "Attrition", "Yes")
+    assert "id_column" not in ds  # no id in this table: the key is left out
+    assert "MonthlyIncome" in ds["numeric"] and "JobRole" in ds["categorical"]
+    assert sorted(p.name for p in (repo / "data" / "raw").iterdir()) == ["attrition.csv"]
+    suite = json.loads((repo / ds["suite"]).read_text())
+    assert all(e["meta"]["why"] and e["severity"] for e in suite["expectations"])
+    metrics = json.loads((repo / params["paths"]["metrics"]).read_text())
+    assert metrics["mlp"]["roc_auc"] > 0.65  # a real model of this table, not noise
+    card = (repo / params["paths"]["model_card_md"]).read_text()
+    assert "`Attrition` = `Yes`" in card
+    for word in ("churn", "customer", "tenure", "total_charges"):
+        assert word not in card.lower()
+
+
+def test_init_rerun_writes_the_same_files(repo, table, tmp_path):
+    from retrain.init import run_init
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    suite = repo / params["dataset"]["suite"]
+    before = suite.read_bytes(), (repo / "data.dvc").read_bytes()
+    lines: list[str] = []
+    run_init(repo, table, target="Attrition", say=lines.append)
+    assert (suite.read_bytes(), (repo / "data.dvc").read_bytes()) == before
+    assert not any("removed" in line for line in lines)  # nothing of another dataset left
+
+
+def _flow(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from prefect.flows import load_flow_from_entrypoint
+
+    monkeypatch.chdir(REPO)
+    entry = {"retrain": "flows/retraining.py:retraining_flow"}.get(
+        name, f"flows/{name}.py:{name}_flow"
+    )
+    return load_flow_from_entrypoint(entry)
+
+
+def _deployment_runs() -> tuple[Any, Any]:
+    """A `retrain/retrain` deployment with no worker (runs stay queued), and a reader."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async def make() -> Any:
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("retrain")
+            return await client.create_deployment(flow_id=flow_id, name="retrain")
+
+    deployment_id = asyncio.run(make())
+
+    def runs() -> list[Any]:
+        async def read() -> list[Any]:
+            async with get_client() as client:
+                return await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+                )
+
+        return asyncio.run(read())
+
+    return deployment_id, runs
+
+
+def test_flows_simulate_monitor_and_predict(repo, tmp_path, monkeypatch):
+    """The retrain flow, then generated batches through the monitor flow (ingest, drift, the
+    retrain trigger), then the predict flow with the promoted model; on a real Prefect server."""
+    from prefect.testing.utilities import prefect_test_harness
+    from typer.testing import CliRunner
+
+    from retrain.cli import app
+    from retrain.config import load_params_at
+
+    with prefect_test_harness(server_startup_timeout=120):
+        # No `dataset` parameter: the flow runs whatever params.yaml configures.
+        state = _flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
+        assert state.is_completed(), state.message
+        result = state.result()
+        assert not any(result["stages"].values())  # dvc repro already ran: all skipped
+        assert result["gate"] == "first" and result["model"]["prod"] == "v1.0.0"
+
+        landing = repo / "data" / "landing"
+        base = ["simulate", "--out", str(landing), "--params", str(repo / "params.yaml")]
+        runner = CliRunner()
+        calm = runner.invoke(app, [*base, "--batches", "1", "--size", "400", "--seed", "1"])
+        flip = runner.invoke(
+            app,
+            [
+                *base,
+                "--batches",
+                "1",
+                "--size",
+                "400",
+                "--seed",
+                "2",
+                "--first-batch",
+                "2",
+                "--drift",
+                "flip",
+                "--amount",
+                "0.5",
+                "--prefix",
+                "flip",
+            ],
+        )
+        assert calm.exit_code == 0 and flip.exit_code == 0, calm.output + flip.output
+        params = load_params_at(repo)
+        features = params.dataset.features
+        original = pd.read_csv(repo / "data" / "raw" / "attrition.csv")
+        seen = set(original[features].astype(str).itertuples(index=False, name=None))
+        for file in landing.glob("*.csv"):
+            rows = set(pd.read_csv(file)[features].astype(str).itertuples(index=False, name=None))
+            assert not rows & seen  # generated, never a copy of a table row
+        to_score = pd.read_csv(landing / "batch-0001.csv").drop(columns=["Attrition"])
+        to_score.to_csv(tmp_path / "score.csv", index=False)
+
+        _, runs = _deployment_runs()
+        records = _flow("monitor", monkeypatch)(repo=str(repo))
+        by_name = {Path(r["source"]).name: r for r in records}
+        calm_rec, flip_rec = by_name["batch-0001.csv"], by_name["flip-0002.csv"]
+        assert calm_rec["status"] == flip_rec["status"] == "accepted", records
+        assert calm_rec["drift"]["tripped"] is False, calm_rec["drift"]
+        assert flip_rec["drift"]["tripped"] is True
+        assert "target drift" in " ".join(flip_rec["drift"]["reasons"])
+        (run,) = runs()
+        assert str(run.id) == flip_rec["retrain_run"] and run.parameters["reason"] == "drift"
+
+        out = _flow("predict", monkeypatch)(input_path=str(tmp_path / "score.csv"), repo=str(repo))
+        scored = pd.read_parquet(out)
+        assert len(scored) == 400 and scored["probability"].between(0, 1).all()
+        assert set(scored["registry_version"]) == {"attrition-model@v1.0.0"}
