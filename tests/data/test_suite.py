@@ -16,7 +16,6 @@ from tests.conftest import REPO, params_in, telco_schema
 pytestmark = pytest.mark.data
 
 SUITE = REPO / "expectations" / "telco_churn.json"
-SCHEMA = load_params(REPO / "params.yaml").dataset
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def real(raw_csv) -> pd.DataFrame:
 
 
 def check(df: pd.DataFrame, source: str = "batch.csv"):
-    return validate_frame(df, SUITE, source, schema=SCHEMA)
+    return validate_frame(df, SUITE, source, schema=telco_schema())
 
 
 def test_every_expectation_says_why_and_has_a_severity():
