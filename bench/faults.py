@@ -67,9 +67,11 @@ def _repo(workdir: Path, name: str) -> Path:
 
 
 def _batches(n: int, seed: int, size: int = 200) -> list[pd.DataFrame]:
+    from retrain.config import DatasetSchema
     from retrain.data.simulate import simulate
 
-    return simulate(pd.read_csv(RAW), n_batches=n, batch_size=size, seed=seed)
+    schema = DatasetSchema(**pipeline_params()["dataset"])
+    return simulate(pd.read_csv(RAW), schema, n_batches=n, batch_size=size, seed=seed)
 
 
 def _land(repo: Path, name: str, df: pd.DataFrame, *, gz: bool = False, cut: int = 0) -> Landed:

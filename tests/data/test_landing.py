@@ -27,7 +27,14 @@ from retrain.ingest import (
     mark_landed,
     quarantine_pin,
 )
-from tests.conftest import REPO, make_pipeline_repo, params_in, pipeline_env
+from tests.conftest import (
+    REPO,
+    make_pipeline_repo,
+    params_in,
+    pipeline_env,
+    telco_params_at,
+    telco_schema,
+)
 
 pytestmark = pytest.mark.data
 
@@ -35,7 +42,7 @@ pytestmark = pytest.mark.data
 @pytest.fixture()
 def params(tmp_path):
     # The repo's params with every output path under tmp_path: the real data/ is not touched.
-    p = load_params_at(REPO)
+    p = telco_params_at(REPO)
     paths = p.paths.model_copy(
         update={
             "landing": tmp_path / "landing",
@@ -49,7 +56,7 @@ def params(tmp_path):
 
 @pytest.fixture(scope="module")
 def batches(raw_csv) -> list[pd.DataFrame]:
-    return simulate(pd.read_csv(raw_csv), n_batches=4, batch_size=200, seed=21)
+    return simulate(pd.read_csv(raw_csv), telco_schema(), n_batches=4, batch_size=200, seed=21)
 
 
 def land_csv(params, name: str, df: pd.DataFrame, *, done: bool = True) -> Path:

@@ -403,7 +403,8 @@ def test_an_ingest_during_a_retrain_waits_and_the_record_pins_what_ran(
         # A batch lands while the retrain trains (its validate stage has read data/raw).
         _wait_for(lines, "Running stage 'train'", 400, seen)
         table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
-        batch = simulate(table, n_batches=1, batch_size=300, seed=5, first_batch=9)
+        schema = load_params_at(repo).dataset
+        batch = simulate(table, schema, n_batches=1, batch_size=300, seed=5, first_batch=9)
         (landed,) = write_batches(batch, load_params_at(repo).paths.landing, "late")
         ingest = subprocess.run(
             [sys.executable, "-m", "retrain.cli", "ingest"],

@@ -91,7 +91,7 @@ def assert_evidently_rendered(page: Path, columns: list[str]) -> None:
 
 def test_pipeline_monitor_and_pr_reports_render_offline(trained_repo, tmp_path):
     from retrain.config import load_params_at
-    from retrain.data.simulate import simulate
+    from retrain.data.simulate import Drift, simulate
     from retrain.stages.drift import batch_drift
 
     repo = copy_repo(trained_repo, tmp_path / "repo")
@@ -115,7 +115,8 @@ def test_pipeline_monitor_and_pr_reports_render_offline(trained_repo, tmp_path):
     # The monitor's Evidently report on a drifted batch (what check_drift writes).
     params = load_params_at(repo)
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
-    batch = simulate(table, n_batches=1, batch_size=300, seed=4, drift="contract_mix")[0]
+    mix = Drift("mix", "contract", 0.9, "Month-to-month")
+    batch = simulate(table, params.dataset, n_batches=1, batch_size=300, seed=4, drift=mix)[0]
     drift_html = tmp_path / "monitor" / "drift.html"
     summary = batch_drift(batch, params, drift_html)
     assert_evidently_rendered(drift_html, summary["drifted_features"][:3])

@@ -108,15 +108,21 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 def _land_batches(repo) -> None:
     import pandas as pd
 
-    from retrain.data.simulate import simulate, write_batches
+    from retrain.config import load_params_at
+    from retrain.data.simulate import Drift, simulate, write_batches
+    from retrain.ingest import mark_landed
 
+    schema = load_params_at(repo).dataset
+    mix = Drift("mix", "contract", 0.9, "Month-to-month")
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
     landing = repo / "data" / "landing"
     write_batches(
-        simulate(table, n_batches=1, batch_size=300, seed=4, drift="contract_mix"), landing, "mix"
+        simulate(table, schema, n_batches=1, batch_size=300, seed=4, drift=mix), landing, "mix"
     )
-    broken = simulate(table, n_batches=1, batch_size=50, seed=5)[0].drop(columns=["tenure"])
+    broken = simulate(table, schema, n_batches=1, batch_size=50, seed=5)[0]
+    broken = broken.drop(columns=["tenure"])
     broken.to_csv(landing / "zz-broken.csv", index=False)
+    mark_landed(landing / "zz-broken.csv")  # complete: the landing protocol's marker
 
 
 def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw, trained_repo):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrain.config import parse_params
+from retrain.config import DatasetSchema, parse_params
 from retrain.init import InitError, build_suite, profile, slug, update_params
 from retrain.validation.suite import check_suite, validate_frame
 from tests.conftest import REPO
@@ -76,9 +76,18 @@ def test_draft_suite_is_valid_ge_and_passes_on_its_table(tmp_path):
     )
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps(suite))
-    assert validate_frame(df, path, "accounts.csv").success
+    schema = DatasetSchema(
+        name=p.name,
+        suite=path,
+        target=p.target,
+        positive_class=p.positive_class,
+        id_column=p.id_column,
+        numeric=p.numeric,
+        categorical=p.categorical,
+    )
+    assert validate_frame(df, path, "accounts.csv", schema=schema).success
     broken = df.assign(plan=df["plan"].where(df.index > 0, "platinum"))
-    result = validate_frame(broken, path, "accounts.csv")
+    result = validate_frame(broken, path, "accounts.csv", schema=schema)
     assert not result.success and result.failures[0].column == "plan"
     assert build_suite(df, p) == suite  # deterministic
 
