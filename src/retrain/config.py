@@ -127,7 +127,14 @@ class PrepareParams(_Strict):
 
 
 class ModelParams(_Strict):
-    """Hyperparameters of the MLP and its optimiser; tuning overrides any of them."""
+    """Hyperparameters of the network and its optimiser; tuning overrides any of them.
+
+    The network (retrain.models.network): numeric columns through piecewise-linear embeddings
+    (`num_embeddings: ple`, bins fitted by `prepare`), then `k` MLPs that share their weights
+    (TabM-mini), each with its own logit. The architecture keys default to the network before
+    issue 14 (one MLP, no embeddings, no clipping), so an old champion's parameters still parse
+    and are recognised as another architecture (see `architecture`).
+    """
 
     hidden_dim: int = Field(ge=1)
     n_layers: int = Field(ge=1, le=8)
@@ -135,6 +142,22 @@ class ModelParams(_Strict):
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     batch_size: int = Field(ge=1)
+    k: int = Field(default=1, ge=1)  # ensemble members (TabM-mini heads); 1: a single MLP
+    num_embeddings: Literal["none", "ple"] = "none"
+    n_bins: int = Field(default=48, ge=2)  # read by `prepare`, which fits the bins
+    d_embedding: int = Field(default=16, ge=1)
+    grad_clip: float | None = Field(default=None, gt=0)  # max gradient norm per step
+
+    def architecture(self) -> dict[str, Any]:
+        """What makes two parameter sets the same network family (tune's warm start)."""
+        arch: dict[str, Any] = {"k": self.k, "num_embeddings": self.num_embeddings}
+        if self.num_embeddings == "ple":
+            arch |= {"n_bins": self.n_bins, "d_embedding": self.d_embedding}
+        return arch
+
+
+# Keys that shape the network: a champion of another architecture does not pass them on.
+ARCHITECTURE_KEYS = ("hidden_dim", "n_layers", "dropout", "k", "num_embeddings", "d_embedding")
 
 
 class FloatRange(_Strict):
@@ -185,6 +208,10 @@ class TuneParams(_Strict):
             raise ValueError(
                 f"tune.search_space has unknown hyperparameter(s) {unknown}; "
                 f"known: {sorted(ModelParams.model_fields)}"
+            )
+        if "n_bins" in self.search_space:
+            raise ValueError(
+                "tune.search_space cannot search n_bins: the bins are fitted once, by `prepare`"
             )
         return self
 

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from retrain.config import Params
+from retrain.config import ModelParams, Params
 from retrain.data.preprocess import Preprocessor
 from retrain.errors import RetrainError
-from retrain.models.network import build_mlp
+from retrain.models.network import build_network
 
 Baseline = Literal["train_mean", "zeros"]
 
@@ -41,8 +41,9 @@ def load_network(checkpoint: Path) -> nn.Module:
         raise RetrainError(f"{checkpoint}: not found; run `dvc repro` (or `dvc pull`) first")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     try:
-        hp = state["hyper_parameters"]
-        network = build_mlp(hp["n_inputs"], hp["hidden_dim"], hp["n_layers"], hp["dropout"])
+        hp = dict(state["hyper_parameters"])
+        n_inputs, bins = hp.pop("n_inputs"), hp.pop("bins", {})
+        network = build_network(n_inputs, ModelParams.model_validate(hp), bins)
         prefix = "network."
         weights = {
             k.removeprefix(prefix): v
@@ -50,7 +51,7 @@ def load_network(checkpoint: Path) -> nn.Module:
             if k.startswith(prefix)
         }
         network.load_state_dict(weights)
-    except (KeyError, TypeError, RuntimeError) as err:
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise RetrainError(f"{checkpoint}: not a checkpoint written by `train` ({err})") from None
     return network.eval()
 

@@ -90,6 +90,7 @@ def run(params: Params) -> ModelParams:
 
     cfg = params.tune
     splits = load_splits(params.paths, ("train", "val"))
+    bins = splits.preprocessor.embedded()
     train, val = (
         sample_rows(splits.matrix(name), cfg.max_rows, params.seed) for name in ("train", "val")
     )
@@ -108,6 +109,7 @@ def run(params: Params) -> ModelParams:
             accelerator=params.train.accelerator,
             num_threads=params.train.num_threads,
             callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
+            bins=bins,
         )
         trial.set_user_attr("epochs", result.epochs_run)
         return result.best_score
