@@ -148,12 +148,12 @@ class ModelParams(_Strict):
     d_embedding: int = Field(default=16, ge=1)
     grad_clip: float | None = Field(default=None, gt=0)  # max gradient norm per step
 
-    def architecture(self) -> dict[str, Any]:
-        """What makes two parameter sets the same network family (tune's warm start)."""
-        arch: dict[str, Any] = {"k": self.k, "num_embeddings": self.num_embeddings}
-        if self.num_embeddings == "ple":
-            arch |= {"n_bins": self.n_bins, "d_embedding": self.d_embedding}
-        return arch
+    def architecture(self) -> dict[str, str]:
+        """The network family: what makes one's widths and dropout mean the same in another."""
+        return {
+            "network": "tabm-mini" if self.k > 1 else "mlp",
+            "num_embeddings": self.num_embeddings,
+        }
 
 
 # Keys that shape the network: a champion of another architecture does not pass them on.
@@ -188,7 +188,8 @@ class PrunerParams(_Strict):
 
 
 class TuneParams(_Strict):
-    n_trials: int = Field(ge=1)
+    # 0: no search; `train` fits the model section as it stands.
+    n_trials: int = Field(ge=0)
     # A safety cap only: a study stopped by the clock is not reproducible, see README.
     timeout_s: float | None = Field(default=None, gt=0)
     max_epochs: int = Field(ge=1)
