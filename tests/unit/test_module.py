@@ -117,7 +117,7 @@ def test_chunked_training_takes_the_steps_of_a_plain_loop(n_rows):
         # len() batches, as Lightning takes them from a loader (see IndexBatches).
         for rows in itertools.islice(batches, len(batches)):
             optimizer.zero_grad()
-            reference.head_loss(reference.network.heads(xt[rows]), yt[rows]).backward()
+            reference.head_loss(reference.heads(xt[rows]), yt[rows]).backward()
             norm = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.05)
             clipped |= bool(norm > 0.05)
             optimizer.step()

@@ -77,7 +77,12 @@ def test_a_champion_of_another_network_passes_on_only_the_optimiser(
     assert warm_start_trial(path, params.tune, params.model) is None
     assert "no warm start" in capsys.readouterr().out
     # The same network family passes everything in the space on.
-    same = {**OLD_MLP, "hidden_dim": 80, "k": 8, "num_embeddings": "ple"}  # k differs: still TabM-mini
+    same = {
+        **OLD_MLP,
+        "hidden_dim": 80,
+        "k": 8,
+        "num_embeddings": "ple",
+    }  # k differs: still TabM-mini
     write_warm_start(path, {"champion": "x", "params": same})
     assert warm_start_trial(path, params.tune, params.model) == {
         k: same[k] for k in SEARCHED if k in same

@@ -33,7 +33,8 @@ class BinaryClassifier(pl.LightningModule):
     optimisation would take, without its per-step cost. 32-bit precision only.
 
     Args:
-        network: a TabularNet over the float design matrix.
+        network: a TabularNet over the float design matrix (or any module mapping it to
+            logits of shape (rows, k), e.g. one logit per row: a single head).
         optimizer_factory: builds the optimiser from the parameters (lr etc. bound in).
         hparams: the hyperparameters to record in the checkpoint.
         grad_clip: the largest gradient norm of a step (None: no clipping). Clipped here:
@@ -42,7 +43,7 @@ class BinaryClassifier(pl.LightningModule):
 
     def __init__(
         self,
-        network: TabularNet,
+        network: nn.Module,
         optimizer_factory: OptimizerFactory,
         hparams: dict[str, Any] | None = None,
         grad_clip: float | None = None,
@@ -65,9 +66,15 @@ class BinaryClassifier(pl.LightningModule):
         """The mean BCE over rows and heads: every head learns the label on its own."""
         return self.loss(heads, y.unsqueeze(-1).expand_as(heads))
 
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's logit, (rows, k); a network without members gives one column."""
+        if isinstance(self.network, TabularNet):
+            return self.network.heads(x)
+        return self.network(x)
+
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> torch.Tensor:
         x, y = batch
-        heads = self.network.heads(x)
+        heads = self.heads(x)
         loss = self.head_loss(heads, y)
         if split in SCORED:
             probs = ensemble_logit(heads.detach()).sigmoid()
