@@ -59,6 +59,8 @@ class TabularNet(nn.Module):
         d_embedding: int = 16,
     ) -> None:
         super().__init__()
+        self.embedded: Tensor
+        self.kept: Tensor
         if len(embedded) != len(bins):
             raise ValueError(f"{len(embedded)} embedded columns but {len(bins)} sets of bins")
         kept = [i for i in range(n_inputs) if i not in set(embedded)]
