@@ -5,8 +5,8 @@
     .venv/bin/python -m bench.run_all --only training validation
 
 The benchmarks share one scratch folder: bench 4 reuses bench 6's 1M-row retrain and the
-pipeline bench's dvc repro, and bench 7 reads the pipeline bench's metrics, so nothing runs
-twice. A benchmark that fails is
+pipeline bench's dvc repro, so nothing runs twice. Bench 7 runs its own splits (ten per
+table, the stages in-process). A benchmark that fails is
 reported as failed and the others still run.
 """
 
@@ -36,8 +36,7 @@ from bench import (
 from bench.common import REPO, Goal, Section, Shared, machine
 
 # In the order they run: scaling and the pipeline before orchestration (which reuses the
-# 1M-row retrain of one and the dvc repro of the other), the pipeline before quality (which
-# reads its metrics).
+# 1M-row retrain of one and the dvc repro of the other).
 BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "training": training.run,
     "validation": validation.run,

@@ -19,6 +19,7 @@ FLOP ceiling: measured matmul GFLOP/s divided by the training FLOPs per sample.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ FEATURES, WIDTHS = 20, (64, 32, 16)
 THREADS = 1  # the pipeline's train.num_threads; also keeps the shared machine's noise down
 LR, WEIGHT_DECAY, SEED = 3e-3, 1e-4, 0
 GOALS = {64: 0.6, 512: 0.9, 4096: 0.9}
+DEVICES_ENV = "RETRAIN_BENCH_DEVICES"  # e.g. "cuda": only those rows (default: cpu and cuda)
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,10 @@ def run(quick: bool, shared: Shared) -> Section:
     rows = ROWS_QUICK if quick else ROWS
     rounds = 1 if quick else 2
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    # bench/gpu_check.sh asks for the GPU rows alone: RETRAIN_BENCH_DEVICES=cuda.
+    wanted = os.environ.get(DEVICES_ENV)
+    if wanted:
+        devices = [d for d in devices if d in wanted.split(",")]
     flops = train_flops_per_sample()
     section = Section(
         "1",

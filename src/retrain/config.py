@@ -137,7 +137,14 @@ class PrepareParams(_Strict):
 
 
 class ModelParams(_Strict):
-    """Hyperparameters of the MLP and its optimiser; tuning overrides any of them."""
+    """Hyperparameters of the network and its optimiser; tuning overrides any of them.
+
+    The network (retrain.models.network): numeric columns through piecewise-linear embeddings
+    (`num_embeddings: ple`, bins fitted by `prepare`), then `k` MLPs that share their weights
+    (TabM-mini), each with its own logit. The architecture keys default to the network before
+    issue 14 (one MLP, no embeddings, no clipping), so an old champion's parameters still parse
+    and are recognised as another architecture (see `architecture`).
+    """
 
     hidden_dim: int = Field(ge=1)
     n_layers: int = Field(ge=1, le=8)
@@ -145,6 +152,22 @@ class ModelParams(_Strict):
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     batch_size: int = Field(ge=1)
+    k: int = Field(default=1, ge=1)  # ensemble members (TabM-mini heads); 1: a single MLP
+    num_embeddings: Literal["none", "ple"] = "none"
+    n_bins: int = Field(default=48, ge=2)  # read by `prepare`, which fits the bins
+    d_embedding: int = Field(default=16, ge=1)
+    grad_clip: float | None = Field(default=None, gt=0)  # max gradient norm per step
+
+    def architecture(self) -> dict[str, str]:
+        """The network family: what makes one's widths and dropout mean the same in another."""
+        return {
+            "network": "tabm-mini" if self.k > 1 else "mlp",
+            "num_embeddings": self.num_embeddings,
+        }
+
+
+# Keys that shape the network: a champion of another architecture does not pass them on.
+ARCHITECTURE_KEYS = ("hidden_dim", "n_layers", "dropout", "k", "num_embeddings", "d_embedding")
 
 
 class FloatRange(_Strict):
@@ -175,7 +198,8 @@ class PrunerParams(_Strict):
 
 
 class TuneParams(_Strict):
-    n_trials: int = Field(ge=1)
+    # 0: no search; `train` fits the model section as it stands.
+    n_trials: int = Field(ge=0)
     # A safety cap only: a study stopped by the clock is not reproducible, see README.
     timeout_s: float | None = Field(default=None, gt=0)
     max_epochs: int = Field(ge=1)
@@ -209,6 +233,10 @@ class TuneParams(_Strict):
             raise ValueError(
                 f"tune.search_space has unknown hyperparameter(s) {unknown}; "
                 f"known: {sorted(ModelParams.model_fields)}"
+            )
+        if "n_bins" in self.search_space:
+            raise ValueError(
+                "tune.search_space cannot search n_bins: the bins are fitted once, by `prepare`"
             )
         return self
 

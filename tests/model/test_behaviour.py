@@ -29,9 +29,10 @@ def trained(tmp_path_factory, default_params_raw, raw_csv):
         splits.matrix("val"),
         params.model,
         seed=params.seed,
-        max_epochs=15,
-        patience=5,
+        max_epochs=8,
+        patience=4,
         num_threads=1,
+        bins=splits.preprocessor.embedded(),
     )
     export_onnx(result.module.network, splits.preprocessor.n_features, params.paths.onnx_model)
     return params, splits, result, Predictor(params.paths.preprocessor, params.paths.onnx_model)
@@ -71,3 +72,23 @@ def test_scores_are_probabilities(trained):
     _, splits, _, predictor = trained
     p = predictor.predict_proba(pd.concat([splits.frames["val"], splits.frames["test"]]))
     assert ((p > 0) & (p < 1)).all()
+
+
+def test_the_network_embeds_numerics_with_the_prepared_bins(trained):
+    # The bins `prepare` fitted (saved in preprocessor.json) are the network's, so the ONNX
+    # model and serving use the same ones: each embedded column's encoding has slope
+    # 1 / bin width on its bins.
+    params, splits, result, _ = trained
+    pre = splits.preprocessor
+    embedded = pre.embedded()
+    assert sorted(pre.bins) == ["monthly_charges", "tenure", "total_charges"]  # not the flags
+    network = result.module.network
+    assert network.embed is not None
+    assert network.embedded.tolist() == sorted(embedded)
+    weight = network.embed.impl.weight
+    for row, column in enumerate(sorted(embedded)):
+        edges = np.asarray(embedded[column])
+        slopes = 1.0 / np.diff(edges)
+        np.testing.assert_allclose(weight[row, : len(slopes) - 1].numpy(), slopes[:-1], rtol=1e-4)
+        assert float(weight[row, -1]) == pytest.approx(slopes[-1], rel=1e-4)
+    assert result.module.hparams["k"] == params.model.k == 32

@@ -12,7 +12,16 @@ from retrain.models.metrics import (
     expected_calibration_error,
     roc_points,
 )
-from retrain.report import END, START, replace_block, results_table
+from retrain.report import (
+    END,
+    SPLITS_END,
+    SPLITS_START,
+    START,
+    replace_block,
+    replace_splits_block,
+    results_table,
+    splits_table,
+)
 from tests.conftest import REPO
 
 
@@ -52,3 +61,32 @@ def test_replace_block_requires_markers():
     assert replace_block(f"a\n{START}\nold\n{END}\nb", "new\n") == f"a\n{START}\nnew\n{END}\nb"
     with pytest.raises(ValueError):
         replace_block("no markers", "x")
+
+
+def test_readme_splits_table_is_bench_7s_own():
+    # The many-split table in the README is rendered from bench 7's raw numbers, which hold
+    # the seed-42 Telco split that `dvc repro` reports: the two must agree.
+    data = json.loads((REPO / "bench" / "quality.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    block = readme.split(SPLITS_START)[1].split(SPLITS_END)[0]
+    assert block.strip() == splits_table(data).strip()
+    telco = {r["seed"]: r for r in data["datasets"]["telco_churn"]["splits"]}
+    metrics = json.loads((REPO / "metrics" / "evaluate.json").read_text())
+    for model in ("mlp", "logreg", "lightgbm"):
+        assert telco[42][model] == pytest.approx(metrics[model]["roc_auc"], abs=1e-6), model
+    assert len(telco) >= 10
+
+
+def test_splits_table_pairs_differences_per_split():
+    rows = [
+        {"seed": 42, "mlp": 0.80, "logreg": 0.79, "lightgbm": 0.81},
+        {"seed": 43, "mlp": 0.85, "logreg": 0.80, "lightgbm": 0.82},
+    ]
+    table = splits_table({"datasets": {"t": {"rows": 100, "splits": rows}}})
+    # ours - LightGBM: -0.01 and +0.03 -> mean +0.01, sd 0.0283, one win of two.
+    assert "| t (100) | 2 | 0.8250 | 0.7950 | 0.8150 | +0.0100 ± 0.0283, 1/2 |" in table
+    assert "+0.0300 ± 0.0283, 2/2 | 0.8000 / 0.7900 / 0.8100 |" in table
+    text = f"x\n{SPLITS_START}\nold\n{SPLITS_END}\n"
+    assert "\nold\n" not in replace_splits_block(
+        text, {"datasets": {"t": {"rows": 1, "splits": rows}}}
+    )

@@ -22,7 +22,9 @@ def test_epoch_metrics_are_the_epoch_means_and_auroc():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((600, 4)).astype(np.float32)
     y = (x[:, 0] + rng.standard_normal(600) > 0).astype(np.float32)
-    hp = ModelParams(hidden_dim=8, n_layers=1, dropout=0.0, lr=0.01, weight_decay=0, batch_size=64)
+    hp = ModelParams(
+        hidden_dim=8, n_layers=1, dropout=0.0, lr=0.01, weight_decay=0, batch_size=64, k=4
+    )
     torch.manual_seed(0)
     module = build_module(4, hp)
     data = TabularDataModule(
@@ -34,10 +36,35 @@ def test_epoch_metrics_are_the_epoch_means_and_auroc():
     assert set(logged) == {"train/loss", "val/loss", "val/auroc"}
     module.eval()
     with torch.no_grad():
-        logits = module(torch.as_tensor(x[400:]))
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y[400:]))
-    assert float(logged["val/loss"]) == pytest.approx(float(loss), rel=1e-5)
-    assert float(logged["val/auroc"]) == pytest.approx(roc_auc_score(y[400:], logits), abs=1e-6)
+        heads = module.network.heads(torch.as_tensor(x[400:]))
+    assert heads.shape == (200, 4)
+    # The loss: each head's BCE against the label, averaged over heads and rows.
+    per_head = [
+        torch.nn.functional.binary_cross_entropy_with_logits(heads[:, i], torch.as_tensor(y[400:]))
+        for i in range(4)
+    ]
+    assert float(logged["val/loss"]) == pytest.approx(float(sum(per_head)) / 4, rel=1e-5)
+    # The score early stopping watches: the AUROC of the mean of the heads' probabilities.
+    mean_probability = heads.sigmoid().mean(dim=1).numpy()
+    want = roc_auc_score(y[400:], mean_probability)
+    assert float(logged["val/auroc"]) == pytest.approx(want, abs=1e-6)
+    assert want != pytest.approx(roc_auc_score(y[400:], heads[:, 0].numpy()), abs=1e-6)
+
+
+def test_the_forward_logit_is_the_mean_probability_of_the_heads():
+    # forward's one logit (exported, explained) must be exactly logit(mean of k sigmoids),
+    # also where the mean is within float rounding of 0 or 1.
+    hp = ModelParams(
+        hidden_dim=8, n_layers=1, dropout=0.0, lr=0.01, weight_decay=0, batch_size=8, k=5
+    )
+    torch.manual_seed(0)
+    network = build_module(3, hp).network.eval()
+    x = torch.randn(50, 3) * torch.tensor([1.0, 1.0, 400.0])  # some rows saturate
+    with torch.no_grad():
+        logit = network(x).squeeze(-1).double()
+        heads = network.heads(x).double()
+    assert torch.isfinite(logit).all()
+    assert torch.allclose(logit.sigmoid(), heads.sigmoid().mean(dim=1), atol=1e-6)
 
 
 def loader_seed() -> None:
@@ -54,9 +81,23 @@ def test_chunked_training_takes_the_steps_of_a_plain_loop(n_rows):
     x = rng.standard_normal((n_rows, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
     val = (x[:64], y[:64])
-    hp = ModelParams(hidden_dim=8, n_layers=2, dropout=0.3, lr=0.01, weight_decay=0, batch_size=64)
+    # With the real architecture: 3 heads, a piecewise-linear embedding of column 1, and a
+    # gradient clip small enough to bite.
+    hp = ModelParams(
+        hidden_dim=8,
+        n_layers=2,
+        dropout=0.3,
+        lr=0.01,
+        weight_decay=0,
+        batch_size=64,
+        k=3,
+        num_embeddings="ple",
+        d_embedding=4,
+        grad_clip=0.05,
+    )
     torch.manual_seed(0)
-    module = build_module(4, hp)
+    module = build_module(4, hp, {1: [-3.0, -0.5, 0.0, 0.4, 3.0]})
+    assert module.network.embed is not None
     reference = copy.deepcopy(module)
     data = TabularDataModule((x, y), val, batch_size=64, seed=5, chunk_rows=64 * 3)
     torch.manual_seed(11)
@@ -69,15 +110,19 @@ def test_chunked_training_takes_the_steps_of_a_plain_loop(n_rows):
     sampler = RandomSampler(range(n_rows), generator=torch.Generator().manual_seed(5))
     batches = BatchSampler(sampler, 64, drop_last=False)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    clipped = False
     for _ in range(2):
         reference.train()
         loader_seed()  # the training DataLoader's iterator draws its base seed
         # len() batches, as Lightning takes them from a loader (see IndexBatches).
         for rows in itertools.islice(batches, len(batches)):
             optimizer.zero_grad()
-            reference.loss(reference(xt[rows]), yt[rows]).backward()
+            reference.head_loss(reference.heads(xt[rows]), yt[rows]).backward()
+            norm = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.05)
+            clipped |= bool(norm > 0.05)
             optimizer.step()
         loader_seed()  # and so does the validation loader's, after the epoch
+    assert clipped  # the clip was in play, so leaving it out of training_step would fail here
     for name, want in reference.state_dict().items():
         assert torch.equal(module.state_dict()[name], want), name
 

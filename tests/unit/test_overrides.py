@@ -30,7 +30,7 @@ def test_override_keeps_comments_and_validates(tmp_path):
     [
         ({"evaluate.n_binz": 3}, "evaluate.n_binz: unknown key"),
         ({"tune.n_trail": 3}, "'tune.n_trail' is not a tunable key"),
-        ({"tune.n_trials": 0}, "tune.n_trials"),
+        ({"tune.n_trials": -1}, "tune.n_trials"),
     ],
 )
 def test_bad_override_leaves_the_file_alone(tmp_path, override, message):

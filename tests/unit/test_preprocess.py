@@ -64,3 +64,30 @@ def test_prepare_is_deterministic(tmp_path, default_params_raw, raw_csv):
     for name in ("train", "val", "test", "preprocessor"):
         a = getattr(first.paths, name).read_bytes()
         assert a == getattr(second.paths, name).read_bytes(), name
+
+
+def test_bins_are_quantiles_of_the_training_rows_as_rtdl_computes_them():
+    import torch
+    from rtdl_num_embeddings import compute_bins
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(
+        {
+            "x": rng.lognormal(size=500),
+            "few": rng.choice([1.0, 2.0, 3.0], 500),
+            "flag": rng.choice([0.0, 1.0], 500),
+            "c": "a",
+        }
+    )
+    pre = Preprocessor.fit(train, ["x", "few", "flag"], ["c"], n_bins=8)
+    assert set(pre.bins) == {"x", "few"}  # a 0/1 flag is passed through as it is
+    assert pre.embedded() == {0: pre.bins["x"], 1: pre.bins["few"]}
+    scaled = torch.tensor(pre.transform(train)[:, :2], dtype=torch.float64)
+    want = compute_bins(scaled, n_bins=8)
+    for got, ref in zip((pre.bins["x"], pre.bins["few"]), want, strict=True):
+        np.testing.assert_allclose(got, ref.numpy(), rtol=1e-6, atol=1e-9)
+    assert len(pre.bins["x"]) == 9 and len(pre.bins["few"]) == 3
+    # Other rows, other quantiles: only the rows given to fit shape the bins.
+    other = Preprocessor.fit(train.iloc[:250], ["x", "few", "flag"], ["c"], n_bins=8)
+    assert other.bins["x"] != pre.bins["x"]
+    assert Preprocessor.fit(train, ["x"], ["c"]).bins == {}  # no n_bins: no embedding

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from retrain.config import Params
+from retrain.config import ModelParams, Params
 from retrain.data.preprocess import Preprocessor
 from retrain.errors import RetrainError
-from retrain.models.network import build_mlp
+from retrain.models.network import build_network
 
 Baseline = Literal["train_mean", "zeros"]
+IG_BATCH_ROWS = 4096  # interpolated rows per forward/backward pass of Integrated Gradients
 
 
 def load_network(checkpoint: Path) -> nn.Module:
@@ -41,8 +42,9 @@ def load_network(checkpoint: Path) -> nn.Module:
         raise RetrainError(f"{checkpoint}: not found; run `dvc repro` (or `dvc pull`) first")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     try:
-        hp = state["hyper_parameters"]
-        network = build_mlp(hp["n_inputs"], hp["hidden_dim"], hp["n_layers"], hp["dropout"])
+        hp = dict(state["hyper_parameters"])
+        n_inputs, bins = hp.pop("n_inputs"), hp.pop("bins", {})
+        network = build_network(n_inputs, ModelParams.model_validate(hp), bins)
         prefix = "network."
         weights = {
             k.removeprefix(prefix): v
@@ -50,7 +52,7 @@ def load_network(checkpoint: Path) -> nn.Module:
             if k.startswith(prefix)
         }
         network.load_state_dict(weights)
-    except (KeyError, TypeError, RuntimeError) as err:
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise RetrainError(f"{checkpoint}: not a checkpoint written by `train` ({err})") from None
     return network.eval()
 
@@ -107,8 +109,14 @@ def integrated_gradients(
 
     inputs = torch.as_tensor(x, dtype=torch.float32)
     base = torch.as_tensor(baseline, dtype=torch.float32).unsqueeze(0)
+    # Rows x steps inputs go through the network in chunks: all at once, 500 rows x 200 steps
+    # through 32 ensemble members hold gigabytes of activations (the report stage was killed).
     attr, delta = IntegratedGradients(logit).attribute(
-        inputs, baselines=base, n_steps=n_steps, return_convergence_delta=True
+        inputs,
+        baselines=base,
+        n_steps=n_steps,
+        return_convergence_delta=True,
+        internal_batch_size=IG_BATCH_ROWS,
     )
     columns = list(dict.fromkeys(sources))
     onto = np.zeros((len(sources), len(columns)))

@@ -66,10 +66,18 @@ def _model(c: CardInputs) -> list[str]:
         [f"`{k}`", f"{v:.6g}" if isinstance(v, float) else str(v)] for k, v in t["params"].items()
     ]
     cal = c.calibration
+    hp = t["params"]
+    network = (
+        f"An ensemble of {hp['k']} MLPs sharing their weights (TabM-mini; the score is the mean "
+        "of their probabilities)"
+        if hp.get("k", 1) > 1
+        else "A multilayer perceptron"
+    )
+    if hp.get("num_embeddings") == "ple":
+        network += " over piecewise-linear embeddings of the numeric columns"
     return [
-        f"A multilayer perceptron (PyTorch Lightning, hyperparameters tuned with Optuna) that "
-        f"scores the probability that `{c.dataset['target']}` is "
-        f"`{c.dataset['positive_class']}`.",
+        f"{network} (PyTorch Lightning) that scores the probability that "
+        f"`{c.dataset['target']}` is `{c.dataset['positive_class']}`.",
         "",
         *_table(
             ["", ""],

@@ -1,4 +1,4 @@
-"""Scaling and one-hot encoding, fitted on the training split only and saved as plain JSON.
+"""Scaling, one-hot encoding and embedding bins, fitted on the training split, saved as JSON.
 
 JSON rather than a pickle: it is readable in review, diffable in DVC, and loads anywhere
 without this package's classes (the ONNX model plus this file score a table).
@@ -7,7 +7,7 @@ without this package's classes (the ONNX model plus this file score a table).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,27 @@ import pandas as pd
 MISSING = "__missing__"
 
 
+def quantile_bins(values: np.ndarray, n_bins: int) -> list[float]:
+    """Bin edges at `n_bins` + 1 evenly spaced quantiles, duplicates removed.
+
+    What `rtdl_num_embeddings.compute_bins` computes without a tree (torch.quantile with linear
+    interpolation, then unique), in numpy: fitting the preprocessor needs no torch
+    (tests/unit/test_preprocess.py compares the two).
+    """
+    n_bins = min(n_bins, len(values) - 1)
+    edges = np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1))
+    return np.unique(edges).tolist()
+
+
 @dataclass(frozen=True)
 class Preprocessor:
-    """Numeric: fill with the training median, then standardise. Categorical: one-hot."""
+    """Numeric: fill with the training median, then standardise. Categorical: one-hot.
+
+    `bins`: for each numeric column with more than two distinct training values (0/1 flags are
+    left as they are), the edges of its piecewise-linear embedding on the standardised scale,
+    at quantiles of the training split. The network is built from them (the ONNX model carries
+    them), and this file records them beside the scaling they apply to.
+    """
 
     numeric: list[str]
     categorical: list[str]
@@ -26,9 +44,16 @@ class Preprocessor:
     means: dict[str, float]
     stds: dict[str, float]
     categories: dict[str, list[str]]
+    bins: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, numeric: list[str], categorical: list[str]) -> Preprocessor:
+    def fit(
+        cls,
+        train: pd.DataFrame,
+        numeric: list[str],
+        categorical: list[str],
+        n_bins: int | None = None,
+    ) -> Preprocessor:
         medians, means, stds = {}, {}, {}
         for col in numeric:
             values = train[col].astype("float64")
@@ -42,7 +67,19 @@ class Preprocessor:
             col: sorted(train[col].fillna(MISSING).astype(str).unique().tolist())
             for col in categorical
         }
-        return cls(list(numeric), list(categorical), medians, means, stds, categories)
+        bins: dict[str, list[float]] = {}
+        if n_bins is not None and len(train) > 2:
+            for col in numeric:
+                scaled = (train[col].astype("float64").fillna(medians[col]) - means[col]) / stds[
+                    col
+                ]
+                if scaled.nunique() > 2:
+                    bins[col] = quantile_bins(scaled.to_numpy(), n_bins)
+        return cls(list(numeric), list(categorical), medians, means, stds, categories, bins)
+
+    def embedded(self) -> dict[int, list[float]]:
+        """Bin edges by design-matrix column (the numerics come first, in `numeric` order)."""
+        return {i: self.bins[col] for i, col in enumerate(self.numeric) if col in self.bins}
 
     @property
     def feature_names(self) -> list[str]:

@@ -11,6 +11,8 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 from torchmetrics.classification import BinaryAUROC
 
+from retrain.models.network import TabularNet, ensemble_logit
+
 OptimizerFactory = Callable[[Iterator[nn.Parameter]], torch.optim.Optimizer]
 
 # Splits scored with ROC AUC. Not train: an AUROC over predictions from weights that change
@@ -20,16 +22,23 @@ SCORED = ("val", "test")
 
 
 class BinaryClassifier(pl.LightningModule):
-    """Binary classification with BCE-with-logits loss.
+    """Binary classification: the mean BCE-with-logits loss over the network's heads.
+
+    The network (retrain.models.network.TabularNet) gives `k` logits per row (`heads`); the
+    loss is their mean BCE, each head trained on the label; the prediction, scored with ROC
+    AUC and early-stopped on, is the mean of the k probabilities (`forward`'s logit).
 
     Optimised by hand: a training item is a chunk of batches (retrain.data.datamodule) and
     `training_step` takes one optimiser step per batch, exactly the steps Lightning's automatic
     optimisation would take, without its per-step cost. 32-bit precision only.
 
     Args:
-        network: maps a float design matrix to one logit per row.
+        network: a TabularNet over the float design matrix (or any module mapping it to
+            logits of shape (rows, k), e.g. one logit per row: a single head).
         optimizer_factory: builds the optimiser from the parameters (lr etc. bound in).
         hparams: the hyperparameters to record in the checkpoint.
+        grad_clip: the largest gradient norm of a step (None: no clipping). Clipped here:
+            with manual optimisation Lightning's `gradient_clip_val` does nothing.
     """
 
     def __init__(
@@ -37,11 +46,13 @@ class BinaryClassifier(pl.LightningModule):
         network: nn.Module,
         optimizer_factory: OptimizerFactory,
         hparams: dict[str, Any] | None = None,
+        grad_clip: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(hparams or {})
         self.network = network
         self.optimizer_factory = optimizer_factory
+        self.grad_clip = grad_clip
         self.loss = nn.BCEWithLogitsLoss()
         # ModuleDict keys may not shadow Module attributes such as `train`.
         self.auroc = nn.ModuleDict({f"{s}_": BinaryAUROC() for s in SCORED})
@@ -51,12 +62,23 @@ class BinaryClassifier(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x).squeeze(-1)
 
+    def head_loss(self, heads: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean BCE over rows and heads: every head learns the label on its own."""
+        return self.loss(heads, y.unsqueeze(-1).expand_as(heads))
+
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's logit, (rows, k); a network without members gives one column."""
+        if isinstance(self.network, TabularNet):
+            return self.network.heads(x)
+        return self.network(x)
+
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
-        loss = self.loss(logits, y)
+        heads = self.heads(x)
+        loss = self.head_loss(heads, y)
         if split in SCORED:
-            self._auroc(split).update(logits.sigmoid(), y.long())
+            probs = ensemble_logit(heads.detach()).sigmoid()
+            self._auroc(split).update(probs, y.long())
         # Summed here, logged once per epoch: see _log_epoch.
         total, rows = self._loss_sums.get(split, (0.0, 0))
         self._loss_sums[split] = (total + loss.detach() * len(y), rows + len(y))
@@ -105,6 +127,8 @@ class BinaryClassifier(pl.LightningModule):
         for batch in chunk:
             optimizer.zero_grad()
             self._step(batch, "train").backward()
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
             optimizer.step()
         # trainer.global_step counts optimiser steps, as Lightning's wrapper would have.
         steps = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress

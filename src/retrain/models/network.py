@@ -1,19 +1,142 @@
-"""The network: a plain MLP over the preprocessed design matrix."""
+"""The network: piecewise-linear embeddings of numerics, then a TabM-mini ensemble of MLPs.
+
+Built from the blocks of two small packages (Apache-2.0, torch only):
+
+- `rtdl_num_embeddings.PiecewiseLinearEmbeddings` (version "B"), Gorishniy et al., "On
+  Embeddings for Numerical Features in Tabular Deep Learning" (NeurIPS 2022): each embedded
+  numeric column becomes `d_embedding` numbers, a linear term plus a learnt piecewise-linear
+  function over quantile bins fitted by `prepare` on the training split.
+- `tabm` (`EnsembleView`, `make_tabm_backbone(arch_type="tabm-mini")`, `LinearEnsemble`),
+  Gorishniy et al., "TabM: Advancing Tabular Deep Learning with Parameter-Efficient
+  Ensembling" (ICLR 2025): `k` MLPs share every weight but a per-member scaling of the input,
+  and each has its own output layer; trained together on the same batches.
+
+Assembled here rather than through `tabm.TabM`, which takes categorical codes and does not
+export to ONNX: the input stays the preprocessed design matrix (standardised numerics, 0/1
+flags, one-hot columns), which the baselines, Integrated Gradients and serving already use.
+
+Evidence (issue 14, the project's own splits, selection on validation only): TabM-mini
+(k=32, 2x128) with PLE (48 bins, d=16) beat tuned LightGBM on 13 of 15 Telco splits, by
++0.0019 +- 0.0024 ROC AUC on average; the plain MLP lost on 24 of 25.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
+from rtdl_num_embeddings import PiecewiseLinearEmbeddings
+from tabm import EnsembleView, LinearEnsemble, make_tabm_backbone
 from torch import Tensor, nn
 
+from retrain.config import ModelParams
 
-def build_mlp(n_inputs: int, hidden_dim: int, n_layers: int, dropout: float) -> nn.Sequential:
-    """`n_layers` blocks of Linear-ReLU-Dropout, then one logit."""
-    layers: list[nn.Module] = []
-    width = n_inputs
-    for _ in range(n_layers):
-        layers += [nn.Linear(width, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
-        width = hidden_dim
-    layers.append(nn.Linear(width, 1))
-    return nn.Sequential(*layers)
+
+class TabularNet(nn.Module):
+    """Design matrix -> `k` logits (`heads`) or the ensemble's one logit (`forward`).
+
+    Args:
+        n_inputs: columns of the design matrix.
+        hidden_dim: width of each MLP block.
+        n_layers: MLP blocks (Linear-ReLU-Dropout).
+        dropout: dropout after each block.
+        k: ensemble members; 1 is a single MLP.
+        embedded: design-matrix columns that get a piecewise-linear embedding.
+        bins: their bin edges (on the design matrix's scale), from the preprocessor.
+        d_embedding: size of each column's embedding.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden_dim: int,
+        n_layers: int,
+        dropout: float,
+        *,
+        k: int = 1,
+        embedded: Sequence[int] = (),
+        bins: Sequence[Sequence[float]] = (),
+        d_embedding: int = 16,
+    ) -> None:
+        super().__init__()
+        self.embedded: Tensor
+        self.kept: Tensor
+        if len(embedded) != len(bins):
+            raise ValueError(f"{len(embedded)} embedded columns but {len(bins)} sets of bins")
+        kept = [i for i in range(n_inputs) if i not in set(embedded)]
+        # Index buffers (ONNX Gather): saved with the weights, so a checkpoint rebuilds the
+        # same split of the columns.
+        self.register_buffer("embedded", torch.tensor(list(embedded), dtype=torch.long))
+        self.register_buffer("kept", torch.tensor(kept, dtype=torch.long))
+        self.embed = (
+            PiecewiseLinearEmbeddings(
+                [torch.tensor(b, dtype=torch.float32) for b in bins],
+                d_embedding,
+                activation=False,
+                version="B",
+            )
+            if embedded
+            else None
+        )
+        chunks = [d_embedding] * len(embedded) + [1] * len(kept)
+        self.view = EnsembleView(k=k)
+        # TabM's recipe: the members' scalings start as random signs, one sign per input
+        # feature (an embedding's numbers share theirs), as tabm.TabM does.
+        self.backbone = make_tabm_backbone(
+            d_in=sum(chunks),
+            n_blocks=n_layers,
+            d_block=hidden_dim,
+            dropout=dropout,
+            k=k,
+            arch_type="tabm-mini",
+            start_scaling_init="random-signs",
+            start_scaling_init_chunks=chunks,
+        )
+        self.output = LinearEnsemble(hidden_dim, 1, k=k)
+
+    def heads(self, x: Tensor) -> Tensor:
+        """One logit per row and member: (rows, k)."""
+        parts = []
+        if self.embed is not None:
+            parts.append(self.embed(x.index_select(1, self.embedded)).flatten(1))
+        parts.append(x.index_select(1, self.kept))
+        z = self.view(torch.cat(parts, dim=1))
+        return self.output(self.backbone(z)).squeeze(-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The logit of the mean of the members' probabilities: (rows, 1).
+
+        sigmoid(forward(x)) is the ensemble's prediction, the mean of the k sigmoids, and the
+        logit is what Integrated Gradients explains. Computed as
+        log(mean sigmoid(z)) - log(mean sigmoid(-z)) with log-sum-exp (the 1/k cancels), which
+        stays finite where 1 - mean would round to zero.
+        """
+        return ensemble_logit(self.heads(x)).unsqueeze(-1)
+
+
+def ensemble_logit(z: Tensor) -> Tensor:
+    """logit(mean(sigmoid(z))) over the last dimension, by log-sum-exp (see `forward`)."""
+    positive = torch.logsumexp(nn.functional.logsigmoid(z), dim=-1)
+    negative = torch.logsumexp(nn.functional.logsigmoid(-z), dim=-1)
+    return positive - negative
+
+
+Bins = dict[int, list[float]]  # design-matrix column -> its bin edges (Preprocessor.embedded)
+
+
+def build_network(n_inputs: int, hp: ModelParams, bins: Bins | None = None) -> TabularNet:
+    """The network `hp` describes; `bins` are used when `hp.num_embeddings` is "ple"."""
+    use = dict(sorted((bins or {}).items())) if hp.num_embeddings == "ple" else {}
+    return TabularNet(
+        n_inputs,
+        hp.hidden_dim,
+        hp.n_layers,
+        hp.dropout,
+        k=hp.k,
+        embedded=list(use),
+        bins=list(use.values()),
+        d_embedding=hp.d_embedding,
+    )
 
 
 class Scorer(nn.Module):

@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from retrain.config import ModelParams
 from retrain.data.datamodule import TabularDataModule
 from retrain.models.module import BinaryClassifier
-from retrain.models.network import build_mlp
+from retrain.models.network import Bins, build_network
 
 MONITOR = "val/auroc"
 
@@ -36,10 +36,12 @@ class FitResult:
     checkpoint: Path | None
 
 
-def build_module(n_inputs: int, hp: ModelParams) -> BinaryClassifier:
-    network = build_mlp(n_inputs, hp.hidden_dim, hp.n_layers, hp.dropout)
+def build_module(n_inputs: int, hp: ModelParams, bins: Bins | None = None) -> BinaryClassifier:
+    network = build_network(n_inputs, hp, bins)
     optimizer = functools.partial(torch.optim.AdamW, lr=hp.lr, weight_decay=hp.weight_decay)
-    return BinaryClassifier(network, optimizer, {"n_inputs": n_inputs, **hp.model_dump()})
+    # The bins go into the checkpoint: `load_network` rebuilds the network from it alone.
+    record = {"n_inputs": n_inputs, **hp.model_dump(), "bins": dict(bins or {})}
+    return BinaryClassifier(network, optimizer, record, grad_clip=hp.grad_clip)
 
 
 def _portable(obj: Any, root: str) -> Any:
@@ -131,8 +133,9 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoint: Path | None = None,
     max_steps: int | None = None,
+    bins: Bins | None = None,
 ) -> FitResult:
-    """Train an MLP with early stopping on validation ROC AUC.
+    """Train the network with early stopping on validation ROC AUC (of the mean probability).
 
     Args:
         train: design matrix and 0/1 targets of the training split.
@@ -147,12 +150,13 @@ def fit(
         checkpoint: where to keep the best checkpoint; its weights are loaded back at the end.
         max_steps: at most this many optimiser steps, rounded up to whole epochs (so every
             epoch trained is validated and early stopping sees it).
+        bins: the piecewise-linear embeddings' bins by design column (`Preprocessor.embedded`).
     """
     _quiet_lightning()
     if num_threads:
         torch.set_num_threads(num_threads)
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = build_module(train[0].shape[1], hp)
+    module = build_module(train[0].shape[1], hp, bins)
     data = TabularDataModule(train, val, batch_size=hp.batch_size, seed=seed)
     stopper = EarlyStopping(MONITOR, mode="max", patience=patience)
     all_callbacks: list[Callback] = [stopper, *callbacks]

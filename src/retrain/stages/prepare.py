@@ -33,7 +33,9 @@ def run(params: Params) -> PrepareResult:
         table, test_size=cfg.test_size, val_size=cfg.val_size, seed=params.seed
     )
     # Fitted on the training split only: val/test statistics never leak into the features.
-    pre = Preprocessor.fit(train, schema.numeric, schema.categorical)
+    # The bins of the numeric embeddings too, so scoring, ONNX and serving share them.
+    n_bins = params.model.n_bins if params.model.num_embeddings == "ple" else None
+    pre = Preprocessor.fit(train, schema.numeric, schema.categorical, n_bins)
     paths.prepared_dir.mkdir(parents=True, exist_ok=True)
     for frame, path in ((train, paths.train), (val, paths.val), (test, paths.test)):
         frame.to_parquet(path, index=False)
@@ -54,7 +56,10 @@ def run(params: Params) -> PrepareResult:
             "n_features": result.n_features,
         },
     )
-    print(f"prepare: {report.rows_out} rows -> {result.rows}, {pre.n_features} features")
+    print(
+        f"prepare: {report.rows_out} rows -> {result.rows}, {pre.n_features} features"
+        + (f", {len(pre.bins)} numeric column(s) embedded" if pre.bins else "")
+    )
     return result
 
 

@@ -54,13 +54,14 @@ def run(params: Params) -> FitResult:
         checkpoint=paths.checkpoint,
         max_steps=cfg.max_steps,
         callbacks=[EpochLog("train", cfg.max_epochs)],
+        bins=splits.preprocessor.embedded(),
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features
     export_onnx(result.module.network, n_inputs, paths.onnx_model)
     pin = read_pin(paths.data_pin)
     card = {
-        "model": "mlp",
+        "model": "tabm-mini" if hp.k > 1 else "mlp",
         "dataset": params.dataset.name,
         "data": {"path": str(pin.path), "md5": pin.md5, "rows": len(splits.frames["train"])},
         "git_revision": git_revision(),

@@ -17,7 +17,15 @@ from typing import Any
 
 import optuna
 
-from retrain.config import Categorical, FloatRange, IntRange, ModelParams, Params, TuneParams
+from retrain.config import (
+    ARCHITECTURE_KEYS,
+    Categorical,
+    FloatRange,
+    IntRange,
+    ModelParams,
+    Params,
+    TuneParams,
+)
 from retrain.data.splits import load_splits, sample_rows
 from retrain.models.training import MONITOR, fit
 from retrain.stages._common import stage_main, write_json
@@ -36,17 +44,35 @@ def suggest(trial: optuna.Trial, space: TuneParams) -> dict[str, Any]:
     return values
 
 
-def warm_start_trial(path: Path, space: TuneParams) -> dict[str, Any] | None:
+def warm_start_trial(
+    path: Path, space: TuneParams, model: ModelParams | None = None
+) -> dict[str, Any] | None:
     """The champion's values of the searched hyperparameters, to enqueue as trial 0.
 
     A value outside today's search space is left out (the sampler picks it instead), so a
-    narrowed search space never sends the study outside its bounds.
+    narrowed search space never sends the study outside its bounds. A champion of another
+    network family than `model`'s (e.g. the plain MLP before issue 14, whose parameters lack
+    the ensemble and embedding keys) passes on only what still applies, the optimiser's
+    values; its widths, depth and dropout were chosen for another network. Said in the log.
     """
     if not path.exists():
         return None
     champion = json.loads(path.read_text()).get("params")
     if not champion:
         return None
+    if model is not None:
+        try:
+            theirs: dict[str, Any] | None = ModelParams.model_validate(champion).architecture()
+        except ValueError:  # pydantic's ValidationError: parameters of no network we know
+            theirs = None
+        if theirs != model.architecture():
+            dropped = sorted(k for k in champion if k in ARCHITECTURE_KEYS)
+            champion = {k: v for k, v in champion.items() if k not in ARCHITECTURE_KEYS}
+            print(
+                f"tune: the champion is another network ({theirs}, this run trains "
+                f"{model.architecture()}): its {', '.join(dropped) or 'architecture'} "
+                "not carried over"
+            )
     values: dict[str, Any] = {}
     for name, dim in space.search_space.items():
         if name not in champion:
@@ -57,6 +83,8 @@ def warm_start_trial(path: Path, space: TuneParams) -> dict[str, Any] | None:
         if isinstance(dim, Categorical) and value not in dim.choices:
             continue
         values[name] = value
+    if not values:
+        print("tune: none of the champion's parameters applies here: no warm start")
     return values or None
 
 
@@ -97,20 +125,22 @@ def fresh_study(
 Matrix = tuple[Any, Any]
 
 
-def trial_data(params: Params) -> tuple[Matrix, Matrix]:
-    """The train and validation matrices every trial sees (a seeded sample when large)."""
+def trial_data(params: Params) -> tuple[Matrix, Matrix, Any]:
+    """The train and validation matrices every trial sees (a seeded sample when large), and
+    the numeric columns' bins for the embeddings (fitted by prepare on the training split)."""
     cfg = params.tune
     splits = load_splits(params.paths, ("train", "val"))
+    bins = splits.preprocessor.embedded()
     train, val = (
         sample_rows(splits.matrix(name), cfg.max_rows, params.seed) for name in ("train", "val")
     )
     if cfg.max_rows is not None and len(splits.frames["train"]) > cfg.max_rows:
         print(f"tune: trials see a seeded sample of {cfg.max_rows:,} rows per split")
-    return train, val
+    return train, val, bins
 
 
 def make_objective(
-    params: Params, train: Matrix, val: Matrix, num_threads: int | None = None
+    params: Params, train: Matrix, val: Matrix, bins: Any, num_threads: int | None = None
 ) -> Callable[[optuna.Trial], float]:
     """The objective; a parallel worker calls it on a trial the coordinator already sampled
     (`suggest` then reads the stored values back)."""
@@ -130,6 +160,7 @@ def make_objective(
             accelerator=params.train.accelerator,
             num_threads=num_threads or params.train.num_threads,
             callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
+            bins=bins,
         )
         trial.set_user_attr("epochs", result.epochs_run)
         return result.best_score
@@ -140,6 +171,8 @@ def make_objective(
 def run(params: Params) -> ModelParams:
     """Tune, then write the full best hyperparameters (defaults plus tuned values)."""
     cfg = params.tune
+    if cfg.n_trials == 0:
+        return _no_search(params)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if cfg.workers > 1:  # batched ask/tell over worker processes: retrain.tuning.parallel
         from retrain.tuning.parallel import mode, tune_batched
@@ -147,7 +180,7 @@ def run(params: Params) -> ModelParams:
         return finish(params, tune_batched(params), {"tuning": mode(params)})
     objective = make_objective(params, *trial_data(params))
     study = fresh_study(params)
-    warm = warm_start_trial(params.paths.warm_start, cfg)
+    warm = warm_start_trial(params.paths.warm_start, cfg, params.model)
     if warm:
         study.enqueue_trial(warm)
         print(f"tune: trial 0 is the champion's parameters {warm}")
@@ -206,6 +239,26 @@ def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial, n_trials: i
     except ValueError:  # no trial completed yet
         best = "no complete trial yet"
     return f"{head} {what} ({best})"
+
+
+def _no_search(params: Params) -> ModelParams:
+    """tune.n_trials 0: the model section as it stands is what `train` fits."""
+    write_json(
+        params.paths.best_params,
+        {
+            "params": params.model.model_dump(),
+            "best_value": None,
+            "best_trial": None,
+            "metric": MONITOR,
+            "n_trials": 0,
+            "n_complete": 0,
+            "n_pruned": 0,
+        },
+    )
+    params.paths.tune_trials.parent.mkdir(parents=True, exist_ok=True)
+    params.paths.tune_trials.write_text("trial,state,value\n")
+    print("tune: tune.n_trials is 0: no search, train fits the model section of params.yaml")
+    return params.model
 
 
 def _write_trials(path: Path, study: optuna.Study) -> None:

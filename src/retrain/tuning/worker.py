@@ -68,8 +68,8 @@ def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
         if key not in _DATA:
             _DATA.clear()
             _DATA[key] = trial_data(params)
-        train, val = _DATA[key]
-        objective = make_objective(params, train, val, num_threads=spec.get("num_threads"))
+        train, val, bins = _DATA[key]
+        objective = make_objective(params, train, val, bins, num_threads=spec.get("num_threads"))
         trial = optuna.Trial(study, trial_id)
         try:
             outcome = {"state": "COMPLETE", "value": float(objective(trial))}

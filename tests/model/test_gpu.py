@@ -1,0 +1,43 @@
+"""The real train stage on a CUDA device (skipped where there is none; bench/gpu_check.sh)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from retrain.data.splits import load_splits
+from retrain.models.predictor import Predictor
+from retrain.stages import prepare, train, tune
+from tests.conftest import params_in
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.model,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+]
+
+
+def test_the_train_stage_trains_on_cuda_and_its_onnx_scores_on_cpu(
+    tmp_path, small_params_raw, raw_csv
+):
+    raw = copy.deepcopy(small_params_raw)
+    raw["train"]["accelerator"] = "gpu"
+    params = params_in(tmp_path, raw)
+    prepare.run(params)
+    tune.run(params)  # the small config's 3 trials, on the GPU too
+    result = train.run(params)
+    card = json.loads(params.paths.model_card.read_text())
+    assert result.device.startswith("cuda") and card["device"].startswith("cuda")
+    # The exported model (scored by onnxruntime on the CPU) is the network trained on the GPU.
+    splits = load_splits(params.paths)
+    x, y = splits.matrix("test")
+    with torch.no_grad():
+        torch_scores = result.module(torch.as_tensor(x)).sigmoid().numpy()
+    onnx_scores = Predictor(params.paths.preprocessor, params.paths.onnx_model).predict_matrix(x)
+    np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-5)
+    assert roc_auc_score(y, onnx_scores) > 0.8
