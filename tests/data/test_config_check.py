@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrain.config import DatasetSchema
 from retrain.errors import ConfigMismatch
 from retrain.init import build_suite, profile
 from retrain.stages import validate
@@ -214,7 +215,8 @@ def test_typo_in_suite_no_longer_lets_a_bad_label_pass(project):
     suite = _suite_with(raw, lambda e: e.update(type="expect_column_values_to_be_inset"))
     bad = tiny_table().assign(label=lambda d: d["label"].where(d.index > 5, "maybe"))
     with pytest.raises(ConfigMismatch, match="unknown expectation type"):
-        validate_frame(bad, suite, "batch.csv")
+        schema = DatasetSchema(**{**raw["dataset"], "suite": suite})
+        validate_frame(bad, suite, "batch.csv", schema=schema)
 
 
 def test_cli_validate_checks_params_against_the_table_first(project):
