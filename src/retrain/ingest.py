@@ -42,6 +42,7 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.errors import DataError, RetrainError
 from retrain.hashing import file_md5
+from retrain.infra.proc import pid_exists
 from retrain.validation.raw import validate_raw
 
 Status = Literal["accepted", "rejected", "duplicate", "refused", "skipped", "pending"]
@@ -405,13 +406,7 @@ def _ingest(file: Path, params: Params, work: Path) -> IngestResult:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_exists(pid)
 
 
 def _recover(params: Params) -> None:

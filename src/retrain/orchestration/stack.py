@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from retrain.errors import RetrainError
+from retrain.infra.proc import pid_exists
 from retrain.orchestration.notify import ENV_WEBHOOK
 from retrain.orchestration.reports import ENV_URL as ENV_REPORTS_URL
 
@@ -226,12 +227,8 @@ def _alive(pid: int) -> bool:
     """Whether `pid` still runs. A zombie (exited, not yet reaped) does not: it holds no
     resources, and its cmdline is empty, so it could not be recognised as ours anyway."""
     _reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        return True
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
