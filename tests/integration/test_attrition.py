@@ -135,7 +135,7 @@ def test_check_pr_on_attrition_passes_a_generated_batch_and_blocks_broken_data(r
     ]
     verdict = markdown.splitlines()[1]
     assert verdict.startswith(("## ✅ Passed: ", "## ⚠️ Passed with warnings: ")), verdict
-    assert "data: 1 file(s) changed" in verdict
+    assert "data: 1 file(s) changed; no drift in `Attrition` or 30 features" in verdict
     drift = report["drift"]
     assert drift["target"]["column"] == "Attrition"
     assert {"MonthlyIncome", "JobRole"} <= set(drift["features"])
