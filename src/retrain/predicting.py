@@ -28,7 +28,7 @@ class UnsafePath(RetrainError):
 class Prediction:
     output: Path
     rows: int
-    model: str  # "churn-model@v2.0.0 (md5:...)"
+    model: str  # "<dataset>-model@v2.0.0 (md5:...)"
 
 
 def inside(root: Path, path: Path | str, what: str) -> Path:

@@ -69,6 +69,102 @@ def test_init_rerun_writes_the_same_files(repo, table, tmp_path):
     assert not any("removed" in line for line in lines)  # nothing of another dataset left
 
 
+TELCO_WORDS = ("telco", "churn", "customer", "tenure", "total_charges", "monthly_charges")
+
+
+def _git(repo: Path, *args: str) -> str:
+    cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+    return subprocess.run(cmd, cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def _pr(repo: Path, dest: Path, change: Any) -> Path:
+    """A copy of the attrition repo, its pipeline outputs committed on main, and a branch `pr`
+    with one commit: `change`, then the raw data pinned again (`dvc commit`)."""
+    from retrain.testing import copy_repo
+
+    head = copy_repo(repo, dest)
+    _git(head, "add", "-A")
+    _git(head, "commit", "-qm", "base: pipeline run", "--allow-empty")
+    _git(head, "checkout", "-qB", "main")
+    _git(head, "checkout", "-qb", "pr")
+    change(head)
+    pin = subprocess.run(
+        [sys.executable, "-m", "dvc", "commit", "-f", "-q", "data.dvc"],
+        cwd=head,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert pin.returncode == 0, pin.stdout + pin.stderr
+    _git(head, "add", "-A")
+    _git(head, "commit", "-qm", "pull request")
+    return head
+
+
+def _check_pr(repo: Path) -> tuple[int, str, str, dict[str, Any]]:
+    cmd = [sys.executable, "-m", "retrain.cli", "check-pr", "--base", "main", "--no-repro"]
+    proc = subprocess.run(cmd, cwd=repo, env=pipeline_env(), capture_output=True, text=True)
+    markdown = (repo / "reports" / "pr" / "report.md").read_text()
+    report = json.loads((repo / "reports" / "pr" / "report.json").read_text())
+    return proc.returncode, markdown, proc.stdout + proc.stderr, report
+
+
+def test_check_pr_on_attrition_passes_a_generated_batch_and_blocks_broken_data(repo, tmp_path):
+    """`retrain check-pr --base main` on the attrition project: a pull request adding a batch
+    from `retrain simulate` passes; one that puts text in a numeric column and an unknown
+    label in the target is blocked, in one line naming the file and the columns."""
+    from typer.testing import CliRunner
+
+    from retrain.cli import app
+
+    def add_batch(head: Path) -> None:
+        args = ["simulate", "--out", str(head / "data" / "raw"), "--params"]
+        args += [str(head / "params.yaml"), "--batches", "1", "--size", "200", "--seed", "7"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+
+    clean = _pr(repo, tmp_path / "clean", add_batch)
+    code, markdown, output, report = _check_pr(clean)
+    assert code == 0, output
+    assert report["status"] in ("passed", "passed with warnings"), report["blocking"]
+    files = {f["path"]: f["status"] for f in report["data"]["files"]}
+    assert files == {"attrition.csv": "unchanged", "batch-0001.csv": "added"}
+    assert [(t["source"], t["failures"]) for t in report["validation"]] == [
+        ("data/raw/attrition.csv", []),
+        ("data/raw/batch-0001.csv", []),
+    ]
+    verdict = markdown.splitlines()[1]
+    assert verdict.startswith(("## ✅ Passed: ", "## ⚠️ Passed with warnings: ")), verdict
+    assert "data: 1 file(s) changed; no drift in `Attrition` or 30 features" in verdict
+    drift = report["drift"]
+    assert drift["target"]["column"] == "Attrition"
+    assert {"MonthlyIncome", "JobRole"} <= set(drift["features"])
+    assert "`Attrition`" in markdown and "`MonthlyIncome`" in markdown
+    text = (markdown + json.dumps(report)).lower()
+    assert not [w for w in TELCO_WORDS if w in text]
+
+    def brk(head: Path) -> None:
+        path = head / "data" / "raw" / "attrition.csv"
+        df = pd.read_csv(path).astype({"MonthlyIncome": object})
+        df.loc[7, "MonthlyIncome"] = "5,993 USD"  # a numeric column now holds text
+        df.loc[[3, 11], "Attrition"] = "Maybe"  # a label the suite does not know
+        df.to_csv(path, index=False, lineterminator="\n")
+
+    broken = _pr(repo, tmp_path / "broken", brk)
+    code, markdown, output, report = _check_pr(broken)
+    assert code == 1, output
+    assert report["status"] == "blocked"
+    (reason,) = [b for b in report["blocking"] if b.startswith("data/raw/attrition.csv: ")]
+    assert "\n" not in reason and "MonthlyIncome" in reason and "Attrition" in reason, reason
+    verdict = markdown.splitlines()[1]
+    assert verdict.startswith("## ❌ Blocked: ")
+    assert "`MonthlyIncome`" in verdict and "`Attrition`" in verdict, verdict
+    assert '"5,993 USD" (row 7)' in markdown
+    assert not report["pipeline"]["reran"]
+    text = (markdown + json.dumps(report)).lower()
+    assert not [w for w in TELCO_WORDS if w in text]
+
+
 def _flow(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     from prefect.flows import load_flow_from_entrypoint
 

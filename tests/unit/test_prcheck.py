@@ -211,6 +211,27 @@ def test_passed_verdict_lists_what_changed():
     assert "`dvc repro` ran train, evaluate." in markdown
 
 
+def test_passed_verdict_names_the_label_when_changed_data_did_not_drift():
+    """Changed data that drifted nowhere: the verdict says what was compared, the label by
+    the configured name (without this it said only "data: 1 file(s) changed")."""
+    from retrain.prcheck.data import DataComparison, FileChange
+
+    def check(label_drifted: bool) -> PrCheck:
+        data = DataComparison("data/raw", "a", "b", "b", "DVC cache")
+        data.files = [FileChange("batch-0001.csv", "added", None, 200)]
+        features = {c: {"column": c, "drifted": False} for c in ("MonthlyIncome", "JobRole")}
+        target = {"column": "Attrition", "drifted": label_drifted}
+        drift = {"features": features, "drifted_features": [], "target": target}
+        return PrCheck("main", "a" * 40, "h", data=data, drift=drift)
+
+    assert verdict_line(check(False)) == (
+        "## ✅ Passed: data: 1 file(s) changed; no drift in `Attrition` or 2 features"
+    )
+    assert verdict_line(check(True)) == (
+        "## ✅ Passed: data: 1 file(s) changed; label drift: `Attrition` (no drift in 2 features)"
+    )
+
+
 def test_readme_shows_the_example_report_as_the_tool_wrote_it():
     example = (REPO / "docs" / "pr-report-example.md").read_text()
     readme = (REPO / "README.md").read_text()

@@ -182,6 +182,18 @@ def _blocking_summary(check: PrCheck) -> str:
     return " — ".join(parts) if parts else "a blocking check failed"
 
 
+def _no_feature_drift(drift: dict[str, Any]) -> str:
+    """The data changed and no feature drifted: say what was compared, label by name."""
+    n = len(drift["features"])
+    target = drift.get("target")
+    if not target:
+        return f"no drift in {n} features"
+    label = f"`{target['column']}`"
+    if target["drifted"]:
+        return f"label drift: {label} (no drift in {n} features)"
+    return f"no drift in {label} or {n} features"
+
+
 def verdict_line(check: PrCheck) -> str:
     """The first line of the report: the status, then why (or what changed)."""
     status = check.status
@@ -197,6 +209,8 @@ def verdict_line(check: PrCheck) -> str:
         changes.append(f"data: {len(moved)} file(s) changed")
     if check.drift and check.drift["drifted_features"]:
         changes.append("drift: " + ", ".join(check.drift["drifted_features"]))
+    elif check.drift is not None:
+        changes.append(_no_feature_drift(check.drift))
     if check.suite_changes:
         changes.append(f"suites: {len(check.suite_changes)} expectation(s) changed")
     if check.pipeline.params_diff:
