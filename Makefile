@@ -27,7 +27,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install lock data run test lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
+.PHONY: help install lock data run test test-all lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,7 +70,10 @@ run: data ## Run the whole pipeline end to end (dvc repro) and say where the res
 	@echo "Results:      reports/results.md"
 	@echo "Model card:   reports/model_card.md (.html); slices metrics/slices.json"
 
-test: data ## Install, obtain the data and run every test (the 20 slowest are listed)
+test: data ## Install, obtain the data and run the tests CI runs (the 20 slowest are listed)
+	$(BIN)/python -m pytest -m "not extended" --durations=20
+
+test-all: data ## Every test, the extended scale-out checks too (Dask, a killed worker, S3)
 	$(BIN)/python -m pytest --durations=20
 
 lint: install ## ruff (lint + format check) and mypy

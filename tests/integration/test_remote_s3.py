@@ -19,6 +19,7 @@ from tests.servers import moto_s3, moto_server_bin
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
+    pytest.mark.extended,
     pytest.mark.skipif(
         moto_server_bin() is None,
         reason="moto_server not found: python3 -m venv /tmp/moto-venv && "

@@ -122,6 +122,7 @@ def test_postgresql_storage_gives_the_same_study(journal_run, prepared, prefect_
     assert got["best"]["best_value"] == journal_run["best"]["best_value"]
 
 
+@pytest.mark.extended
 def test_dask_local_cluster_replays_the_study(journal_run, prepared, prefect_env, tmp_path):
     got = finish(
         run_tune(
@@ -138,6 +139,7 @@ def test_dask_local_cluster_replays_the_study(journal_run, prepared, prefect_env
     assert got["best"]["params"] == journal_run["best"]["params"]
 
 
+@pytest.mark.extended
 def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
     journal_run, prepared, prefect_env, tmp_path
 ):
