@@ -21,6 +21,15 @@ from retrain.config import Params, parse_params
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
     """The default params with budgets cut so the whole pipeline runs in seconds."""
     raw = copy.deepcopy(raw)
+    # A smaller network of the same kind (embeddings and an ensemble, as shipped): every
+    # code path runs, each fit costs seconds rather than a minute on one core.
+    small_model = {"k": 4, "hidden_dim": 32, "n_bins": 16, "d_embedding": 8}
+    raw["model"].update({k: v for k, v in small_model.items() if k in raw["model"]})
+    space = raw["tune"].get("search_space", {})
+    if "hidden_dim" in space:
+        space["hidden_dim"] = {"type": "int", "low": 16, "high": 64, "log": True}
+    if "d_embedding" in space:
+        space["d_embedding"] = {"type": "categorical", "choices": [4, 8]}
     raw["tune"].update(n_trials=3, max_epochs=6, patience=3)
     raw["tune"]["pruner"] = {"n_startup_trials": 1, "n_warmup_steps": 2}
     raw["train"].update(max_epochs=8, patience=4)
