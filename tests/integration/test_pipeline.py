@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrain.config import ModelParams
 from tests.conftest import copy_repo, first_repro_output, pipeline_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -74,7 +75,7 @@ def test_repro_runs_every_stage_and_writes_outputs(repo, first_run):
     pin = yaml.safe_load((repo / "data.dvc").read_text())["outs"][0]["md5"]
     assert card["data"]["md5"] == pin
     assert len(card["git_revision"]) >= 40
-    assert set(card["params"]) == HYPERPARAMS
+    assert set(card["params"]) == HYPERPARAMS | set(ModelParams.model_fields)
     assert (repo / "reports/validation/data_docs/index.html").exists()
 
 
