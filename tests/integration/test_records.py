@@ -150,8 +150,11 @@ def test_every_retrain_leaves_a_pinned_record(history):
     assert warm == {"champion": "churn-model@v2.0.0", "params": champion_params}
     trials = pd.read_csv(repo / "models" / "tune" / "trials.csv")
     first = trials.iloc[0]
-    for key, value in champion_params.items():
-        assert first[key] == pytest.approx(value), key
+    # Trial 0 is the champion's values of the searched keys (the rest is the model section).
+    searched = [key for key in champion_params if key in trials.columns]
+    assert len(searched) >= 4, trials.columns
+    for key in searched:
+        assert first[key] == pytest.approx(champion_params[key]), key
     # Each record says which overrides its run had and which dependency lock it came from;
     # the overrides are in the record's params.yaml, never in the branch's.
     assert [r["overrides"] for r in records] == [None, OPEN_GATE, CLOSED_GATE]
