@@ -408,6 +408,7 @@ def test_an_ingest_during_a_retrain_waits_and_the_record_pins_what_ran(
         table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv")
         schema = load_params_at(repo).dataset
         batch = simulate(table, schema, n_batches=1, batch_size=300, seed=5, first_batch=9)
+        batch = [b.dropna() for b in batch]  # this test is about the lock, not blank values
         (landed,) = write_batches(batch, load_params_at(repo).paths.landing, "late")
         ingest = subprocess.run(
             [sys.executable, "-m", "retrain.cli", "ingest"],

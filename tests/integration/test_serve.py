@@ -67,7 +67,12 @@ def new_version(repo: Path, shift: float) -> str:
 
     path = repo / "models" / "model" / "model.onnx"
     model = onnx.load(path)
-    bias = next(i for i in reversed(model.graph.initializer) if list(i.dims) == [1])
+    # The output layer's bias: the last initializer with one value per ensemble member (or one).
+    bias = next(
+        i
+        for i in reversed(model.graph.initializer)
+        if i.name.endswith("output.bias") or list(i.dims) == [1]
+    )
     moved = numpy_helper.to_array(bias) + np.float32(shift)
     bias.CopyFrom(numpy_helper.from_array(moved.astype(np.float32), bias.name))
     onnx.save(model, path)
