@@ -156,10 +156,14 @@ def test_broken_raw_table_fails_validate_and_nothing_downstream_runs(repo, first
         subprocess.run(["git", "checkout", "--", "data.dvc"], cwd=repo, check=True)
 
 
-def test_fetch_rebuilds_pinned_data_offline_and_detects_tampering(repo, first_run):
+def test_fetch_rebuilds_pinned_data_offline_and_detects_tampering(repo, first_run, tmp_path):
     def fetch() -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "retrain.cli", "data", "fetch"]
         return subprocess.run(cmd, cwd=repo, env=_env(), capture_output=True, text=True)
+
+    # An empty remote (an earlier test may have pushed the table to the shared one).
+    remote = ["remote", "modify", "--local", "local", "url", str(tmp_path / "empty-remote")]
+    subprocess.run([sys.executable, "-m", "dvc", *remote], cwd=repo, env=_env(), check=True)
 
     shutil.rmtree(repo / "data" / "raw")
     shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
