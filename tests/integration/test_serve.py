@@ -148,6 +148,75 @@ def test_predict_scores_as_the_predict_flow_does(client, served):
     assert [p["label"] for p in got] == expected.label.tolist()
 
 
+def _columns(df: pd.DataFrame, params: Params) -> dict[str, np.ndarray]:
+    """Rows as the JSON endpoint turns them into columns (floats with NaN, objects)."""
+    cols = {c: df[c].to_numpy(dtype="float64") for c in params.dataset.numeric}
+    for c in params.dataset.categorical:
+        cols[c] = np.array([None if pd.isna(v) else v for v in df[c]], dtype=object)
+    return cols
+
+
+def _covering(table: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Rows with a blank, then for every categorical column the first row of each level."""
+    picked = set(table.index[table[params.dataset.numeric].isna().any(axis=1)])
+    for c in params.dataset.categorical:
+        picked |= set(table.groupby(c, dropna=False).head(1).index)
+    return table.loc[sorted(picked)].reset_index(drop=True)
+
+
+def test_json_fast_path_is_bit_equal_to_the_predict_flow(client, served):
+    """The JSON endpoint scores with `RowEncoder` (numpy) instead of the predict flow's pandas
+    preprocessing: every row of the real table, blanks and every training level among them,
+    gets the very same float, in process and over HTTP one row at a time."""
+    from retrain.registry.serving import prod_model
+    from retrain.scoring import decide, model_input, score_frame
+    from retrain.serve.encode import RowEncoder
+    from retrain.serve.model import load_handle
+
+    params = load_params_at(served)
+    model = prod_model(served, params)
+    handle = load_handle(served, params, model.version)
+    pre = handle.predictor.preprocessor
+    table = pd.read_csv(served / "data" / "raw" / "telco_churn.csv").drop(columns=["churn"])
+    assert table[params.dataset.numeric].isna().any(axis=None)  # the blanks are in there
+    expected = score_frame(table, params, model).probability.to_numpy()
+    proba, label = handle.score_columns(_columns(table, params))
+    assert np.array_equal(proba, expected)
+    assert np.array_equal(label, decide(expected, model.threshold))
+
+    # Gaps no valid request has (a null or unseen level, a numeric blank without a
+    # fill value): the matrix is still transform's, bit for bit.
+    odd = table.sample(300, random_state=1).reset_index(drop=True).astype(object)
+    for i, c in enumerate(params.dataset.categorical):
+        odd.loc[i % len(odd), c] = None
+        odd.loc[(i + 100) % len(odd), c] = "never seen"
+    for i, c in enumerate(params.dataset.numeric):
+        odd.loc[200 + i, c] = np.nan
+    odd[params.dataset.numeric] = odd[params.dataset.numeric].astype("float64")
+    for fills in (params.prepare.fill_values, {}):
+        bare = params.model_copy(
+            update={"prepare": params.prepare.model_copy(update={"fill_values": fills})}
+        )
+        want = pre.transform(model_input(odd, bare))
+        got = RowEncoder(pre, fills).encode(_columns(odd, params))
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+    # Over HTTP, one row per request: the blank rows and one row of every level. Bit-equal
+    # to the predict flow's code on the same one row. onnxruntime itself rounds a one-row
+    # batch and a many-row batch differently (other kernels), by at most one float32 step
+    # at the scale of a probability (2**-23, measured on the whole table: 1.19e-7).
+    rows = _covering(table, params)
+    covered = {(c, v) for c in params.dataset.categorical for v in rows[c].astype(str)}
+    assert covered >= {(c, v) for c, levels in pre.categories.items() for v in levels}
+    batch = score_frame(rows, params, model).probability.to_numpy()
+    for i, row in enumerate(as_json(rows)):
+        resp = client.post("/predict", json=row)
+        assert resp.status_code == 200, resp.text
+        got = resp.json()["probability"]  # the same float64, through JSON
+        assert got == float(handle.score(rows.iloc[[i]].reset_index(drop=True), params)[0][0])
+        assert abs(got - batch[i]) <= 2**-23, (i, got, batch[i])
+
+
 def test_batch_endpoint_takes_csv_and_parquet(client, served):
     rows = raw_rows(served, 300)
     reference = client.post("/predict", json=as_json(rows)).json()["predictions"]

@@ -105,6 +105,20 @@ def test_fast_checks_never_pass_what_great_expectations_fails(checker):
     assert sum(not ge for _, ge in verdicts) >= 10  # and the variants do break the suite
 
 
+def test_a_new_customer_s_one_blank_row_passes_the_fast_checks_as_ge_passes_it(checker):
+    """A column whose every value is null (one row, a blank) passes GE's range and set
+    expectations vacuously: the fast checks agree, so that row never waits for GE."""
+    from retrain.validation.suite import validate_suite
+
+    row = pd.read_csv(RAW).drop(columns=["churn"]).head(1)
+    row[["tenure", "total_charges"]] = [0, np.nan]
+    billed = row.assign(tenure=5)
+    for df, verdict in ((row, True), (billed, False)):
+        cols = {c: df[c].to_numpy() for c in df.columns}
+        ge = validate_suite(df, checker.suite, "t", optional_columns=checker.optional)
+        assert (checker.fast_pass(cols, df), ge.success) == (verdict, verdict)
+
+
 def test_request_checks_name_column_and_problem(checker):
     table = pd.read_csv(RAW).drop(columns=["churn"]).head(3)
     assert checker.check(table) == []

@@ -165,12 +165,14 @@ def create_app(
         return cols
 
     def score(
-        df: pd.DataFrame, cols: dict[str, np.ndarray], key: str | None
+        df: pd.DataFrame | None, cols: dict[str, np.ndarray], key: str | None
     ) -> tuple[ModelHandle, np.ndarray, np.ndarray]:
+        """Score with the handle picked for `key`: a table through the predict flow's own
+        pandas path, JSON rows (`df` None) through its bit-equal numpy twin."""
         handle = rollout.state.pick(key)
         if handle is None:
             raise _Unavailable(rollout.state.error or "no model loaded")
-        proba, label = handle.score(df, params)
+        proba, label = handle.score(df, params) if df is not None else handle.score_columns(cols)
         plog.append(
             Entry(
                 {c: cols[c] for c in logged if c in cols},
@@ -240,14 +242,17 @@ def create_app(
         if len(rows) > params.serve.max_rows:
             return _too_many(len(rows), params.serve.max_rows)
         cols = columns_of(rows)
-        df = _frame(cols)
         problems = checker.columns(list(cols))
-        if not problems and not checker.fast_pass(cols, df):
-            problems = await run_in_threadpool(checker.check, df, cols)
+        # A frame only when a check needs one (a row condition on a null, or Great
+        # Expectations): a request that passes the numpy checks never builds one.
+        if not problems and not checker.fast_pass(cols):
+            df = _frame(cols)
+            if not checker.fast_pass(cols, df):
+                problems = await run_in_threadpool(checker.check, df, cols)
         if problems:
             return _reject(problems)
         key = x_request_key or (str(cols[id_col][0]) if id_col in cols else None)
-        handle, proba, label = score(df, cols, key)
+        handle, proba, label = score(None, cols, key)
         ids = cols.get(id_col) if id_col else None
         scored = [
             {

@@ -111,11 +111,13 @@ _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
 def _in_set(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
     kept = values[~nulls] if nulls.any() else values
     if len(kept) == 0:
-        return False
+        return True  # every value null: GE's column map expectations pass vacuously
     members, numbers = kw["_members"], kw["_numbers"]
     if kept.dtype.kind == "O":
         return all(type(v) is str and v in members for v in kept)
     if kept.dtype.kind in "iuf" and numbers is not None:
+        if len(kept) <= 16:  # a request's few values: set lookups, not np.isin's sort
+            return all(v in kw["_number_set"] for v in kept.tolist())
         return bool(np.isin(kept, numbers).all())
     return False
 
@@ -125,10 +127,8 @@ def _between(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool:
         return False
     kept = values[~nulls] if nulls.any() else values
     low, high = kw.get("min_value"), kw.get("max_value")
-    return (
-        len(kept) > 0
-        and (low is None or bool((kept >= low).all()))
-        and (high is None or bool((kept <= high).all()))
+    return (  # every value null (a new customer's one blank row): vacuously true, as GE
+        (low is None or bool((kept >= low).all())) and (high is None or bool((kept <= high).all()))
     )
 
 
@@ -159,6 +159,7 @@ def _compile(kwargs: dict[str, Any]) -> dict[str, Any]:
         out["_members"] = frozenset(a for a in allowed if isinstance(a, str))
         numeric = all(isinstance(a, int | float) and not isinstance(a, bool) for a in allowed)
         out["_numbers"] = np.asarray(allowed, dtype="float64") if numeric else None
+        out["_number_set"] = frozenset(out["_numbers"].tolist()) if numeric else frozenset()
     return out
 
 
@@ -187,13 +188,17 @@ class RequestChecker:
         self._fast = self._compile_fast()
         self.warmed = False  # Great Expectations imported (a first 422 is then quick)
         self._ge = threading.Lock()  # GE's context is not meant to be shared by threads
+        self._importing = threading.Lock()
 
     def warm(self) -> None:
         """Import Great Expectations now, off the request path (it takes seconds)."""
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # as suite._context: no network
-        import great_expectations  # noqa: F401
+        # One import at a time: GE's circular imports, run by the warm-up thread and a
+        # request's check at once, leave one of them a half-initialised module.
+        with self._importing:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # as suite._context
+            import great_expectations  # noqa: F401
 
-        self.warmed = True
+            self.warmed = True
 
     def columns(self, present: list[str]) -> list[RowProblem]:
         """Missing feature columns and columns the suite does not allow."""
@@ -261,6 +266,8 @@ class RequestChecker:
             cols = {c: df[c].to_numpy() for c in df.columns}
         if self.fast_pass(cols, df):
             return []
+        if not self.warmed:
+            self.warm()  # or wait for the warm-up thread's import to finish
         with self._ge:
             result = validate_suite(df, self.suite, "request", optional_columns=self.optional)
         return [

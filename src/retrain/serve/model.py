@@ -16,6 +16,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from retrain.registry import versions
 from retrain.registry.git import git
 from retrain.registry.serving import ServedModel, load_version
 from retrain.scoring import decide, model_input
+from retrain.serve.encode import RowEncoder
 
 log = logging.getLogger("retrain.serve")
 
@@ -41,6 +43,7 @@ class ModelHandle:
     predictor: object  # retrain.models.predictor.Predictor (imported lazily: onnxruntime)
     md5: dict[str, str]
     loaded_at: str
+    encoder: RowEncoder  # the preprocessor + fill values as numpy constants (the fast path)
 
     @property
     def version(self) -> str:
@@ -53,6 +56,11 @@ class ModelHandle:
     def score(self, df: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and 0/1 labels, with the predict flow's own input preparation."""
         proba = self.predictor.predict_proba(model_input(df, params))  # type: ignore[attr-defined]
+        return proba, decide(proba, self.served.threshold)
+
+    def score_columns(self, cols: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """`score` of the same rows given as column arrays, without pandas (bit-equal)."""
+        proba = self.predictor.predict_matrix(self.encoder.encode(cols))  # type: ignore[attr-defined]
         return proba, decide(proba, self.served.threshold)
 
     def describe(self) -> dict[str, object]:
@@ -73,7 +81,8 @@ def load_handle(root: Path, params: Params, version: versions.ModelVersion) -> M
     md5 = {p.name: file_md5(p) for p in (served.onnx, served.preprocessor)}
     predictor = Predictor(served.preprocessor, served.onnx)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    return ModelHandle(served, predictor, md5, now)
+    encoder = RowEncoder(predictor.preprocessor, params.prepare.fill_values)
+    return ModelHandle(served, predictor, md5, now, encoder)
 
 
 @dataclass(frozen=True)
