@@ -3,8 +3,11 @@
 A real `retrain serve` process (uvicorn, 127.0.0.1 only) serves a checkout whose trained
 model is recorded as prod; this process is the client (plain keep-alive HTTP/1.1
 connections). Measured in the same run, on the same rows:
-  floor      the predictor in process: the predict flow's input preparation, the saved
-             preprocessor and the ONNX session (`ModelHandle.score`), no HTTP
+  floor      the predictor in process, no HTTP: for 1 row the served version's numpy
+             encoder and ONNX session (`ModelHandle.score_columns`, what /predict runs,
+             bit-equal to the predict flow); for 1,000 rows the predict flow's own input
+             preparation, pandas preprocessor and ONNX session (`ModelHandle.score`, what
+             /predict/batch runs); the predict flow's pandas path on 1 row is shown beside
   JSON       POST /predict with 1 row (an object) and with 1,000 rows (a list)
   Parquet    POST /predict/batch with the same 1,000 rows as a Parquet body (JSON answer)
 p50/p99 latency of sequential requests, and requests/s at a fixed concurrency for a fixed
@@ -136,6 +139,20 @@ def request(
     return resp.status, data, dict(resp.getheaders())
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _columns(one: pd.DataFrame, params: Any) -> dict[str, np.ndarray]:
+    """The row as /predict turns a JSON object into columns (float64 with NaN, objects)."""
+    cols = {c: one[c].to_numpy(dtype="float64") for c in params.dataset.numeric}
+    for c in params.dataset.categorical:
+        cols[c] = np.array([None if pd.isna(v) else v for v in one[c]], dtype=object)
+    return cols
+
+
 def _timings(fn: Any, n: int, warmup: int = 5) -> np.ndarray:
     for _ in range(warmup):
         fn()
@@ -182,9 +199,10 @@ def _load(server: Server, body: bytes, seconds: float, concurrency: int) -> tupl
     return sum(done) / (time.perf_counter() - start), sum(failed)
 
 
-def _asgi_timings(repo: Path, body: bytes, n: int, rounds: int) -> list[np.ndarray]:
+def _asgi_timings(repo: Path, body: bytes, n: int, rounds: int) -> tuple[list[np.ndarray], float]:
     """The same app called in process through ASGI (no socket, no client): what the
-    service's own work per request costs, beside what loopback HTTP adds."""
+    service's own work per request costs, beside what loopback HTTP adds; and its CPU ms
+    per request."""
     import asyncio
 
     from retrain.config import load_params_at
@@ -233,7 +251,10 @@ def _asgi_timings(repo: Path, body: bytes, n: int, rounds: int) -> list[np.ndarr
 
     loop = asyncio.new_event_loop()
     try:
-        return [loop.run_until_complete(timed(n // rounds)) for _ in range(rounds)]
+        cpu = time.process_time()
+        out = [loop.run_until_complete(timed(n // rounds)) for _ in range(rounds)]
+        cpu_ms = (time.process_time() - cpu) * 1000 / (rounds * (n // rounds + 5))
+        return out, cpu_ms
     finally:
         loop.close()
 
@@ -249,6 +270,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").drop(columns=["churn"])
     big = table.sample(1000, random_state=0).reset_index(drop=True)
     one = big.head(1)
+    one_cols = _columns(one, params)
     n_one, n_big = (N_ONE_QUICK, N_BIG_QUICK) if quick else (N_ONE, N_BIG)
     body_one = json.dumps(_json_rows(one)[0]).encode()
     body_big = json.dumps(_json_rows(big)).encode()
@@ -265,21 +287,25 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         status, data, headers = request(conn, "POST", "/predict", body_one, hj)
         assert status == 200, data
         served_p = json.loads(data)["probability"]
-        floor_p = float(handle.score(one, params)[0][0])
-        assert abs(served_p - floor_p) < 1e-6, (served_p, floor_p)  # the same model and rows
+        floor_p = float(handle.score_columns(one_cols)[0][0])
+        assert served_p == floor_p == float(handle.score(one, params)[0][0])  # bit-equal
         status, data, _ = request(conn, "POST", "/predict/batch", body_parquet, hp)
         assert status == 200 and json.loads(data)["rows"] == 1000, data[:300]
 
         # Interleaved in rounds, so that a busy moment of the shared machine hits all alike.
-        keys = ("hz", "f1", "a1", "j1", "fb", "jb", "pb")
+        keys = ("hz", "f1", "p1", "a1", "j1", "fb", "jb", "pb")
         cases: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         rounds = 5
+        cpu_one: list[float] = []  # the server's CPU seconds per 1-row request, per round
         for _ in range(rounds):
             cases["hz"].append(_timings(lambda: request(conn, "GET", "/health"), n_one // rounds))
-            cases["f1"].append(_timings(lambda: handle.score(one, params), n_one // rounds))
+            cases["f1"].append(_timings(lambda: handle.score_columns(one_cols), n_one // rounds))
+            cases["p1"].append(_timings(lambda: handle.score(one, params), n_one // rounds))
+            cpu = _cpu_s(server.proc.pid)
             cases["j1"].append(
                 _timings(lambda: request(conn, "POST", "/predict", body_one, hj), n_one // rounds)
             )
+            cpu_one.append((_cpu_s(server.proc.pid) - cpu) / (n_one // rounds + 5))
             cases["fb"].append(_timings(lambda: handle.score(big, params), n_big // rounds))
             cases["jb"].append(
                 _timings(lambda: request(conn, "POST", "/predict", body_big, hj), n_big // rounds)
@@ -290,7 +316,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
                     n_big // rounds,
                 )
             )
-        cases["a1"] = _asgi_timings(repo, body_one, n_one, rounds)
+        cases["a1"], asgi_cpu_ms = _asgi_timings(repo, body_one, n_one, rounds)
         ms = {k: np.concatenate(v) for k, v in cases.items()}
         conn.close()
 
@@ -299,7 +325,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         calls = 0
         start = time.perf_counter()
         while time.monotonic() < stop:
-            handle.score(one, params)
+            handle.score_columns(one_cols)
             calls += 1
         floor_rps = calls / (time.perf_counter() - start)
         rps, failed = _load(server, body_one, seconds, CONCURRENCY)
@@ -326,7 +352,8 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         ["case", "p50 ms", "p99 ms", "requests", "vs floor (p50)"],
         [
             row("GET /health (HTTP only, no scoring)", "hz", None),
-            row("floor, 1 row (in process)", "f1", None),
+            row("floor, 1 row (in process, numpy encoder + ONNX)", "f1", None),
+            row("the predict flow's pandas path, 1 row (in process)", "p1", "f1"),
             row("the app in process via ASGI, 1 row (no socket)", "a1", "f1"),
             row("POST /predict, 1 row (JSON)", "j1", "f1"),
             row("floor, 1,000 rows (in process)", "fb", None),
@@ -352,6 +379,9 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
             f"ASGI (request model, checks, frame, scoring, log queue, JSON answer; no socket) "
             f"{_p(ms['a1'], 50):.2f} ms; an empty GET /health over loopback "
             f"{_p(ms['hz'], 50):.2f} ms; the floor {_p(ms['f1'], 50):.2f} ms",
+            f"CPU time per 1-row request: the server process {1000 * min(cpu_one):.2f} ms "
+            f"(best round; rounds: {', '.join(f'{1000 * c:.2f}' for c in cpu_one)}), the app "
+            f"in process via ASGI {asgi_cpu_ms:.2f} ms",
             f"throughput, 1-row JSON requests, {CONCURRENCY} concurrent keep-alive clients for "
             f"{seconds:.0f} s: {rps:.0f} requests/s ({failed} failed); the floor scores "
             f"{floor_rps:.0f} rows/s one at a time in process",
@@ -368,7 +398,13 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
             "every absolute time (the overhead included) grows with it",
         ],
         data={k: {"p50": _p(v, 50), "p99": _p(v, 99), "n": len(v)} for k, v in ms.items()}
-        | {"rps": rps, "failed": failed, "floor_rps": floor_rps},
+        | {
+            "rps": rps,
+            "failed": failed,
+            "floor_rps": floor_rps,
+            "cpu_ms_per_request": [1000 * c for c in cpu_one],
+            "asgi_cpu_ms_per_request": asgi_cpu_ms,
+        },
     )
     return section
 
