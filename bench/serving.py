@@ -345,7 +345,9 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         for j, f, pq, fb in zip(cases["j1"], cases["f1"], cases["pb"], cases["fb"], strict=True)
     ]
     overhead = min(o for o, _ in per_round)
-    parquet_ratio = min(r for _, r in per_round)
+    # A ratio's best round is the one whose floor a busy moment slowed (it reads < 1x): the
+    # median round instead.
+    parquet_ratio = float(np.median([r for _, r in per_round]))
     section = Section(
         "8",
         "Online serving: `retrain serve` over loopback HTTP vs onnxruntime in process",
@@ -368,7 +370,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
                 overhead < OVERHEAD_GOAL_MS,
             ),
             Goal(
-                "1,000-row Parquet request vs the floor (p50, best of 5 rounds)",
+                "1,000-row Parquet request vs the floor (p50, median of 5 rounds)",
                 f"{parquet_ratio:.2f}x",
                 f"<= {PARQUET_GOAL:.0f}x",
                 parquet_ratio <= PARQUET_GOAL,
@@ -379,6 +381,8 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
             f"ASGI (request model, checks, frame, scoring, log queue, JSON answer; no socket) "
             f"{_p(ms['a1'], 50):.2f} ms; an empty GET /health over loopback "
             f"{_p(ms['hz'], 50):.2f} ms; the floor {_p(ms['f1'], 50):.2f} ms",
+            f"1-row overhead over all rounds together (p50 service - p50 floor): "
+            f"{_p(ms['j1'], 50) - _p(ms['f1'], 50):.2f} ms",
             f"CPU time per 1-row request: the server process {1000 * min(cpu_one):.2f} ms "
             f"(best round; rounds: {', '.join(f'{1000 * c:.2f}' for c in cpu_one)}), the app "
             f"in process via ASGI {asgi_cpu_ms:.2f} ms",

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from retrain.stages import prepare
-from tests.conftest import params_in, pipeline_env
+from tests.conftest import REPO, copy_repo, params_in, pipeline_env
 from tests.servers import postgres, postgres_missing, prefect_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -79,6 +79,20 @@ def finish(proc: subprocess.Popen[str], out: Path) -> dict[str, Any]:
     return {"best": best, "rows": rows, "log": log}
 
 
+def stored_states(journal: Path, study_name: str) -> dict[str, int]:
+    """How many trials of each state the study's journal file holds, read back by Optuna."""
+    import optuna
+
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
 def results(rows: list[dict[str, str]]) -> list[tuple[Any, ...]]:
     """Finished trials in order, without their numbers (a retry shifts later numbers)."""
     return [
@@ -91,9 +105,10 @@ def results(rows: list[dict[str, str]]) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def journal_run(prepared, prefect_env, tmp_path_factory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("journal")
-    return finish(
+    got = finish(
         run_tune(prepared, out, prefect_env, storage=f"journal:{out / 'study.journal'}"), out
     )
+    return {**got, "journal": out / "study.journal"}
 
 
 def test_two_prefect_workers_on_a_journal_file(journal_run):
@@ -106,6 +121,10 @@ def test_two_prefect_workers_on_a_journal_file(journal_run):
         "storage": "journal",
     }
     assert len(results(rows)) == TINY["n_trials"] == best["n_trials"]
+    # One budget for both workers: the storage holds n_trials trials, not n_trials each.
+    states = stored_states(journal_run["journal"], prepared["tune"]["study_name"])
+    assert sum(states.values()) == TINY["n_trials"], states
+    assert set(states) <= {"COMPLETE", "PRUNED"}, states
     # Pruning ran (small_overrides: one startup trial, two warm-up epochs) and compared with
     # earlier batches only: the same prunes in every other run below.
     assert "batched ask/tell, 2 trials a batch on 2 prefect workers" in journal_run["log"]
@@ -120,6 +139,24 @@ def test_postgresql_storage_gives_the_same_study(journal_run, prepared, prefect_
     assert got["rows"] == journal_run["rows"]
     assert got["best"]["params"] == journal_run["best"]["params"]
     assert got["best"]["best_value"] == journal_run["best"]["best_value"]
+
+
+@pytest.mark.extended
+def test_workers_beyond_the_batch_share_one_budget(journal_run, prepared, prefect_env, tmp_path):
+    """Three workers, batches of two: the third waits; the budget is not per worker, and the
+    study is the two-worker one (the batch, not the worker count, defines it)."""
+    journal = tmp_path / "study.journal"
+    got = finish(
+        run_tune(
+            prepared, tmp_path, prefect_env, workers=3, batch=2, storage=f"journal:{journal}"
+        ),
+        tmp_path,
+    )
+    assert got["best"]["tuning"]["workers"] == 3 and got["best"]["tuning"]["batch"] == 2
+    states = stored_states(journal, prepared["tune"]["study_name"])
+    assert sum(states.values()) == TINY["n_trials"] and set(states) <= {"COMPLETE", "PRUNED"}
+    assert got["rows"] == journal_run["rows"]
+    assert got["best"]["params"] == journal_run["best"]["params"]
 
 
 @pytest.mark.extended
@@ -191,9 +228,77 @@ def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
     states = {row["trial"]: row["state"] for row in got["rows"]}
     assert states[str(number)] == "FAIL"
     assert list(states.values()).count("FAIL") == 1
+    # The retry took the failed trial's place in the budget, it did not add to it.
+    stored = stored_states(journal, prepared["tune"]["study_name"])
+    assert stored == {
+        "FAIL": 1,
+        **{s: n for s, n in stored.items() if s in ("COMPLETE", "PRUNED")},
+    }, stored
+    assert stored.get("COMPLETE", 0) + stored.get("PRUNED", 0) == TINY["n_trials"]
     assert f"trial {number}'s worker" in got["log"]
     # The retry re-ran the same parameters under a later number: the study is the undisturbed
     # one, its trials in another order.
     assert sorted(results(got["rows"])) == sorted(results(journal_run["rows"]))
     assert got["best"]["params"] == journal_run["best"]["params"]
     assert got["best"]["best_value"] == journal_run["best"]["best_value"]
+
+
+@pytest.mark.extended
+def test_a_parallel_retrain_replays_bit_for_bit_from_its_record(
+    prefect_harness, trained_repo, tmp_path, monkeypatch
+):
+    """A retrain whose study ran on two workers (batched ask/tell) records that mode, and
+    `retrain reproduce` re-runs it so in a fresh clone: the same trials (trials.csv's hash),
+    the same best parameters and every artifact bit for bit."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.settings import PREFECT_API_URL
+
+    repo = copy_repo(trained_repo, tmp_path / "repo")
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["tune"].update(workers=2, n_trials=3)  # an odd budget: the last batch has one trial
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "commit", "-qam", "tune on two workers"], cwd=repo, check=True)
+    # The flow runs in this process on the session's Prefect server; the tune stage under
+    # `dvc repro` (a subprocess) sends its trials to task workers through the same one.
+    url = str(PREFECT_API_URL.value())
+    monkeypatch.setenv("PREFECT_API_URL", url)
+
+    retrain = load_flow_from_entrypoint(f"{REPO}/flows/retraining.py:retraining_flow")
+    state = retrain(repo=str(repo), reason="manual", return_state=True)
+    assert state.is_completed(), state.message
+    run_id = state.result()["run_id"]
+    record = json.loads(
+        subprocess.run(
+            ["git", "show", f"run/{run_id}:registry/run.json"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert record["tuning"] == {
+        "mode": "batched",
+        "workers": 2,
+        "batch": 2,
+        "engine": "prefect",
+        "storage": "journal",
+    }
+    assert record["tuned_params"]["n_trials"] == 3
+    stored = stored_states(repo / "models" / "tune" / "optuna.journal", raw["tune"]["study_name"])
+    assert sum(stored.values()) == 3 and set(stored) <= {"COMPLETE", "PRUNED"}, stored
+
+    out = subprocess.run(
+        [sys.executable, "-m", "retrain.cli", "reproduce", run_id],
+        cwd=repo,
+        env={**pipeline_env(), "PREFECT_API_URL": url},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "identical: every artifact, metric and tuned parameter" in out.stdout, out.stdout
+    lines = {ln.split()[0]: ln.split()[1:] for ln in out.stdout.splitlines() if ln.strip()}
+    trials_md5 = record["artifacts"]["models/tune/trials.csv"][:12]
+    assert lines["models/tune/trials.csv"] == [trials_md5, trials_md5, "same"]
+    assert lines["tuning.mode"] == ["batched", "batched", "same"]
+    assert lines["tuning.workers"] == ["2", "2", "same"]

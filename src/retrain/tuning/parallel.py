@@ -9,11 +9,16 @@ batch is told, so a worker's pruning decision sees exactly the earlier batches, 
 timing. The same seed and batch size give the same trials and best parameters on any engine
 and storage.
 
-The trial budget is shared: only the coordinator asks, and it stops at tune.n_trials
-finished (complete or pruned) trials. A worker that dies stops beating; the coordinator fails
-its trial (`fail_stale_trials`) and `RetryFailedTrialCallback` queues a copy with the same
-parameters, which is asked and evaluated within the same batch: the study's results do not
-change, only a FAIL row and a later trial number appear.
+The trial budget is shared, counted as Optuna's `MaxTrialsCallback(n_trials,
+states=(COMPLETE, PRUNED))` counts it, but by the coordinator: that callback stops a
+`study.optimize` loop, and here no process runs one (workers evaluate asked trials, only the
+coordinator asks). It asks at most tune.n_trials minus the finished trials per batch, so
+workers beyond tune.batch wait idle rather than add trials, and the study ends with exactly
+tune.n_trials finished trials. A worker that dies stops beating; the coordinator fails its
+trial (`fail_stale_trials`) and `RetryFailedTrialCallback` queues a copy with the same
+parameters, which is asked and evaluated within the same batch: a FAIL is not counted, so
+the study's results do not change, only a FAIL row and a later trial number appear (tests
+count the trials in the storage after such runs).
 
 Engines: `prefect` sends each trial with `evaluate_trial.delay()` to Prefect task workers
 (`prefect task serve -m retrain.tuning.worker`, started here when tune.start_workers, or
@@ -83,6 +88,11 @@ def absolute(params: Params, root: Path) -> dict[str, Any]:
     suite = raw["dataset"].get("suite")
     if suite and not Path(suite).is_absolute():
         raw["dataset"]["suite"] = str(root / suite)
+    # The default study file (sqlite:///models/tune/... as a journal) is relative too.
+    for prefix in ("sqlite:///", "journal:"):
+        storage = raw["tune"]["storage"]
+        if storage.startswith(prefix) and not Path(storage.removeprefix(prefix)).is_absolute():
+            raw["tune"]["storage"] = prefix + str(root / storage.removeprefix(prefix))
     return raw
 
 
@@ -173,7 +183,7 @@ def tune_batched(params: Params) -> optuna.Study:
     cfg = params.tune
     storage = open_storage(cfg, fresh=True)
     study = fresh_study(params, storage)
-    warm = warm_start_trial(params.paths.warm_start, cfg)
+    warm = warm_start_trial(params.paths.warm_start, cfg, params.model)  # as sequential
     if warm:
         study.enqueue_trial(warm)
         print(f"tune: trial 0 is the champion's parameters {warm}")
