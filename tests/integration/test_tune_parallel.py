@@ -111,7 +111,7 @@ def journal_run(prepared, prefect_env, tmp_path_factory) -> dict[str, Any]:
     return {**got, "journal": out / "study.journal"}
 
 
-def test_two_prefect_workers_on_a_journal_file(journal_run):
+def test_two_prefect_workers_on_a_journal_file(journal_run, prepared):
     best, rows = journal_run["best"], journal_run["rows"]
     assert best["tuning"] == {
         "mode": "batched",
