@@ -378,7 +378,7 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         ],
         notes=[
             f"where a 1-row request's time goes (p50): the same app called in process through "
-            f"ASGI (request model, checks, frame, scoring, log queue, JSON answer; no socket) "
+            f"ASGI (request model, checks, scoring, log queue, JSON answer; no socket) "
             f"{_p(ms['a1'], 50):.2f} ms; an empty GET /health over loopback "
             f"{_p(ms['hz'], 50):.2f} ms; the floor {_p(ms['f1'], 50):.2f} ms",
             f"1-row overhead over all rounds together (p50 service - p50 floor): "
