@@ -47,7 +47,6 @@ class CardInputs:
     calibration: dict[str, Any]  # the report stage's calibration metrics
     attributions: dict[str, Any]  # the report stage's attribution metrics
     top_features: int
-    min_slice_rows: int
     paths: dict[str, str]  # artifact paths named in the card
 
 
@@ -171,8 +170,10 @@ def _slices(c: CardInputs) -> list[str]:
     out = [
         f"Metrics of our model on the {s['split']} split per value of each slice column, at the "
         f"served threshold {_f(s['threshold'])}. Per column the rows add up to all {s['n']} "
-        f"rows ({s['positives']} positive). Slices under {c.min_slice_rows} rows are marked "
-        "*small*: their metrics are too noisy to judge. Machine-readable: "
+        f"rows ({s['positives']} positive). Slices under {s['min_slice_rows']} rows, or with "
+        f"fewer than {s['min_slice_class_rows']} of either class, are marked *small*: their "
+        "metrics are too noisy to judge, and the promotion gate does not judge them either. "
+        "Machine-readable: "
         f"`{c.paths['slice_metrics']}`.",
     ]
     overall = s["overall"]

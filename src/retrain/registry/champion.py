@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain.analysis.slices import SliceRule
 from retrain.config import Params
 from retrain.data.clean import targets
 from retrain.registry import gate, versions
@@ -176,6 +177,7 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
         theirs,
         frame[cfg.slices],
         cfg,
+        rule=SliceRule.from_params(params),
         calibration_bins=bins,
         holdout=holdout,
     )

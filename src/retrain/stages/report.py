@@ -25,7 +25,7 @@ from retrain.analysis.attributions import (
 )
 from retrain.analysis.calibration import fit_temperature, no_scaling, scale
 from retrain.analysis.card import CardInputs, render_html, render_markdown
-from retrain.analysis.slices import slice_metrics
+from retrain.analysis.slices import SliceRule, slice_metrics
 from retrain.config import Params
 from retrain.data.splits import Splits, load_splits
 from retrain.errors import RetrainError
@@ -152,7 +152,7 @@ def run(params: Params) -> ReportResult:
         p_test,
         cfg.slices,
         threshold=threshold,
-        min_rows=cfg.min_slice_rows,
+        rule=SliceRule.from_params(params),
     )
     calibration = _calibration(params, (y_val, p_val), (y_test, p_test), threshold)
     attributions = _attributions(params, splits, x_test, p_test)
@@ -181,7 +181,6 @@ def run(params: Params) -> ReportResult:
             calibration={**calibration, "reliability": {"before": before, "after": after}},
             attributions=attributions,
             top_features=cfg.top_features,
-            min_slice_rows=cfg.min_slice_rows,
             paths={k: str(v) for k, v in paths.model_dump().items()},
         )
     )
