@@ -82,7 +82,7 @@ def traffic_drift(
         "until": until.isoformat(),
         "model": version or "workspace",
         **report.to_dict(),
-        "gate": {"tripped": verdict.tripped, "reasons": verdict.reasons},
+        "gate": verdict.to_dict(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
