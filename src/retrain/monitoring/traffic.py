@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from retrain.config import Params
+from retrain.files import write_json
 
 STATE = "traffic-state.json"
 
@@ -84,7 +85,6 @@ def traffic_drift(
         **report.to_dict(),
         "gate": verdict.to_dict(),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    state.write_text(json.dumps({"checked_until": until.isoformat()}) + "\n")
+    write_json(out_dir / "drift.json", summary)
+    write_json(state, {"checked_until": until.isoformat()})
     return summary

@@ -21,6 +21,7 @@ import pandas as pd
 
 from retrain.analysis.slices import SliceRule, define
 from retrain.config import GateParams
+from retrain.markdown import table
 from retrain.models.metrics import HIGHER_IS_BETTER, expected_calibration_error, gain, score
 
 Decision = Literal["promoted", "rejected", "first", "unchanged"]
@@ -213,24 +214,28 @@ def markdown(
         result.metric: f"{better} is better; ours must beat production by >= {result.margin}",
         "ece": "lower is better" + (f"; ours must be <= {max_ece}" if max_ece is not None else ""),
     }
+    rows = [
+        [key, _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]] for key in (result.metric, "ece")
+    ]
     lines += [
         "",
-        f"| | {challenger} | production ({champion or 'none'}) | gate |",
-        "|---|---:|---:|---|",
+        *table(["", challenger, f"production ({champion or 'none'})", "gate"], rows, "lrrl"),
     ]
-    for key in (result.metric, "ece"):
-        lines.append(f"| {key} | {_fmt(ch.get(key))} | {_fmt(cp.get(key))} | {rule[key]} |")
     if result.slices:
-        lines += [
-            "",
-            "| slice | rows | positives | ours | production | gain | status |",
-            "|---|---:|---:|---:|---:|---:|---|",
+        rows = [
+            [
+                s.name,
+                str(s.rows),
+                str(s.positives),
+                _fmt(s.challenger),
+                _fmt(s.champion),
+                _fmt(s.gain),
+                s.status,
+            ]
+            for s in result.slices
         ]
-        for s in result.slices:
-            lines.append(
-                f"| {s.name} | {s.rows} | {s.positives} | {_fmt(s.challenger)} | "
-                f"{_fmt(s.champion)} | {_fmt(s.gain)} | {s.status} |"
-            )
+        header = ["slice", "rows", "positives", "ours", "production", "gain", "status"]
+        lines += ["", *table(header, rows, "lrrrrrl")]
     return "\n".join(lines)
 
 

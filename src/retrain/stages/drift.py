@@ -8,8 +8,9 @@ from typing import Any
 
 from retrain.config import Params
 from retrain.data.io import SUFFIXES, read_file
+from retrain.files import write_json
 from retrain.monitoring.drift import batch_drift
-from retrain.stages._common import stage_main, write_json
+from retrain.stages._common import stage_main
 
 
 def newest_ingested(params: Params) -> Any:

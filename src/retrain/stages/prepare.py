@@ -9,7 +9,8 @@ from retrain.data.clean import TARGET, CleanReport, clean
 from retrain.data.io import read_table
 from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import split
-from retrain.stages._common import stage_main, write_json
+from retrain.files import write_json
+from retrain.stages._common import stage_main
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,14 @@ from retrain.analysis.slices import SliceRule, slice_metrics
 from retrain.config import Params
 from retrain.data.splits import Splits, load_splits
 from retrain.errors import RetrainError
+from retrain.files import write_json
 from retrain.models.metrics import (
     calibration_points,
     classification_metrics,
     expected_calibration_error,
 )
 from retrain.models.predictor import Predictor
-from retrain.stages._common import stage_main, write_json
+from retrain.stages._common import stage_main
 
 # The explained network must be the served one: its sigmoid must match the ONNX scores.
 PARITY_TOLERANCE = 1e-4
