@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from retrain.analysis.slices import SliceRule, define
+from retrain.analysis.slices import Slice, SliceRule, define
 from retrain.config import GateParams
 from retrain.markdown import table
 from retrain.models.metrics import HIGHER_IS_BETTER, expected_calibration_error, gain, score
@@ -62,18 +62,16 @@ class GateResult:
 
 
 def slice_checks(
+    slices: list[Slice],
     y: np.ndarray,
-    challenger: np.ndarray,
-    champion: np.ndarray | None,
-    slices: pd.DataFrame,
+    scores: tuple[np.ndarray, np.ndarray | None],
     cfg: GateParams,
-    rule: SliceRule,
 ) -> list[SliceCheck]:
-    """One check per slice of every column of `slices` (rows aligned with `y`); small slices
-    (`rule`) and those where the metric is undefined are skipped."""
-    y = np.asarray(y).astype(int)
+    """One check per slice (`define`d on the rows of `y`) of the challenger's and the
+    champion's `scores`; small slices and those where the metric is undefined are skipped."""
+    challenger, champion = scores
     checks = []
-    for s in define(slices, y, list(slices.columns), rule):
+    for s in slices:
         ys = y[s.rows]
         ch = score(cfg.metric, ys, challenger[s.rows])
         cp = score(cfg.metric, ys, champion[s.rows]) if champion is not None else None
@@ -128,7 +126,12 @@ def decide(
         "margin": cfg.margin,
         "rows": len(y),
         "challenger": ours,
-        "slices": slice_checks(y, challenger, champion, slices.reset_index(drop=True), cfg, rule),
+        "slices": slice_checks(
+            define(slices.reset_index(drop=True), y, list(slices.columns), rule),
+            y,
+            (challenger, champion),
+            cfg,
+        ),
         "holdout": holdout or {},
     }
     ece = ours["ece"]
