@@ -19,7 +19,7 @@ import pandas as pd
 from retrain.config import load_params_at
 from retrain.data.simulate import KINDS, simulate
 from retrain.ingest import check_batch
-from retrain.stages.drift import batch_drift
+from retrain.monitoring.drift import batch_drift
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- drift-rates:start -->", "<!-- drift-rates:end -->"

@@ -22,9 +22,9 @@ from prefect.states import State
 from retrain.config import Params, load_params_at
 from retrain.data.io import read_file
 from retrain.ingest import IngestRun, ingest_landing, landed_files
+from retrain.monitoring.drift import batch_drift
 from retrain.orchestration import artifacts, notify, runview
 from retrain.registry.serving import NoProdModel, ServedModel, prod_model
-from retrain.stages.drift import batch_drift
 
 RETRAIN_DEPLOYMENT = "retrain/retrain"
 

@@ -288,8 +288,11 @@ class ReportParams(_Strict):
 
     # Evaluation metrics are reported per value of each of these feature columns (test split).
     slices: list[str] = Field(default_factory=list)
-    # Slices with fewer test rows are still reported (counts must add up) but flagged as small.
-    min_slice_rows: int = Field(default=30, ge=1)
+    # A slice with fewer rows, or fewer than min_slice_class_rows of either class, is small:
+    # reported (counts must add up) but never judged, by the report nor by the promotion gate
+    # (retrain.analysis.slices: an AUC on two positives is noise).
+    min_slice_rows: int = Field(default=50, ge=1)
+    min_slice_class_rows: int = Field(default=10, ge=1)
     # Test rows (a seeded sample) whose Integrated Gradients make the global attributions.
     explain_rows: int = Field(default=500, ge=1)
     ig_steps: int = Field(default=50, ge=2)
@@ -313,11 +316,10 @@ class GateParams(_Strict):
     metric: GateMetric = "roc_auc"
     # Required improvement in `metric`; negative accepts a challenger up to that much worse.
     margin: float = Field(default=0.002, ge=-1, le=1)
+    # Slices judged (small ones, as report.min_slice_rows defines them, are skipped) ...
     slices: list[str] = Field(default_factory=list)
+    # ... and the largest drop of `metric` allowed on any of them.
     slice_tolerance: float = Field(default=0.02, ge=0)
-    min_slice_rows: int = Field(default=50, ge=1)
-    # ... and at least this many of each class: an AUC on two positives is noise.
-    min_slice_class_rows: int = Field(default=10, ge=1)
     max_ece: float = Field(default=0.05, gt=0)
     # Score only test rows neither model trained or validated on (by id and by feature values;
     # repeated feature rows count once).

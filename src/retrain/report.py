@@ -1,45 +1,53 @@
-"""The results table (our model vs baselines), rendered from the evaluate stage's metrics."""
+"""The results table (our model vs baselines), rendered from the evaluate stage's metrics, and
+the models' names wherever a table shows them."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
+from retrain.markdown import markers, table
+from retrain.markdown import replace_block as _replace
+
+OURS = "mlp"
+BASELINES = ("logreg", "lightgbm")
+# The evaluate stage's model keys, and how tables name them (long: README, model card;
+# short: the Prefect UI's metric table columns).
 MODELS = {
     "mlp": "TabM-mini + PLE (ours, Lightning)",
     "logreg": "Logistic regression",
     "lightgbm": "LightGBM (tuned)",
 }
+SHORT_NAMES = {"mlp": "ours (MLP)", "logreg": "logistic regression", "lightgbm": "LightGBM"}
 COLUMNS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier")
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+RESULTS, SPLITS = "results", "splits"
+START, END = markers(RESULTS)
+SPLITS_START, SPLITS_END = markers(SPLITS)
+
+
+def best_baseline(metrics: dict[str, Any]) -> tuple[str, float]:
+    """The baseline with the higher test ROC AUC, and ours minus it (evaluate's metrics)."""
+    best = max(BASELINES, key=lambda k: metrics[k]["roc_auc"])
+    return best, metrics[OURS]["roc_auc"] - metrics[best]["roc_auc"]
 
 
 def results_table(metrics: dict[str, Any]) -> str:
     """Markdown table of test metrics, then one line comparing us with the better baseline."""
-    head = "| model | " + " | ".join(COLUMNS) + " |"
-    rule = "|---|" + "---:|" * len(COLUMNS)
-    rows = [
-        f"| {label} | " + " | ".join(f"{metrics[key][c]:.4f}" for c in COLUMNS) + " |"
-        for key, label in MODELS.items()
-    ]
-    best = max(("logreg", "lightgbm"), key=lambda k: metrics[k]["roc_auc"])
-    gap = metrics["mlp"]["roc_auc"] - metrics[best]["roc_auc"]
+    rows = [[label, *(f"{metrics[key][c]:.4f}" for c in COLUMNS)] for key, label in MODELS.items()]
+    best, gap = best_baseline(metrics)
     verdict = "at or above" if gap >= 0 else "below"
     summary = (
         f"Test split: {metrics['n_test']} rows, decision threshold {metrics['threshold']:.4f} "
         f"(best F1 on validation). Our ROC AUC is {verdict} the better baseline "
         f"({MODELS[best]}) by {abs(gap):.4f}."
     )
-    return "\n".join([head, rule, *rows, "", summary]) + "\n"
+    lines = table(["model", *COLUMNS], rows, "l" + "r" * len(COLUMNS))
+    return "\n".join([*lines, "", summary]) + "\n"
 
 
 def replace_block(text: str, block: str) -> str:
     """Put `block` between the results markers of a Markdown document."""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"no {START} ... {END} block found")
-    return pattern.sub(lambda _: f"{START}\n{block}{END}", text)
+    return _replace(text, RESULTS, block)
 
 
 def update_readme(readme: Path, metrics: dict[str, Any]) -> bool:
@@ -49,10 +57,6 @@ def update_readme(readme: Path, metrics: dict[str, Any]) -> bool:
     if new != text:
         readme.write_text(new)
     return new != text
-
-
-SPLITS_START, SPLITS_END = "<!-- splits:start -->", "<!-- splits:end -->"
-BASELINES = ("lightgbm", "logreg")
 
 
 def _paired(rows: list[dict[str, Any]], baseline: str) -> str:
@@ -84,9 +88,7 @@ def splits_table(data: dict[str, Any]) -> str:
             return sum(r[key] for r in rows) / len(rows)
 
         first = next((r for r in rows if r["seed"] == 42), None)
-        seed42 = (
-            " / ".join(f"{first[k]:.4f}" for k in ("mlp", "logreg", "lightgbm")) if first else "—"
-        )
+        seed42 = " / ".join(f"{first[k]:.4f}" for k in MODELS) if first else "—"
         lines.append(
             f"| {name} ({d['rows']:,}) | {len(rows)} | {mean('mlp'):.4f} | {mean('logreg'):.4f} "
             f"| {mean('lightgbm'):.4f} | {_paired(rows, 'lightgbm')} | {_paired(rows, 'logreg')} "
@@ -105,7 +107,4 @@ def splits_table(data: dict[str, Any]) -> str:
 
 def replace_splits_block(text: str, data: dict[str, Any]) -> str:
     """Put `splits_table(data)` between the splits markers of a Markdown document."""
-    pattern = re.compile(re.escape(SPLITS_START) + r".*?" + re.escape(SPLITS_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"no {SPLITS_START} ... {SPLITS_END} block found")
-    return pattern.sub(lambda _: f"{SPLITS_START}\n{splits_table(data)}{SPLITS_END}", text)
+    return _replace(text, SPLITS, splits_table(data))

@@ -89,6 +89,32 @@ def test_slice_counts_add_up_to_the_test_split(repo):
         assert sum(v["positives"] for v in values.values()) == slices["positives"], column
 
 
+def test_the_gate_judges_the_reports_slices(repo):
+    """On the run's own test split, the promotion gate's slice table is the report's: the
+    same names, counts, small flags and ROC AUCs (one slicing engine, one metrics module)."""
+    from retrain.analysis.slices import SliceRule
+    from retrain.config import load_params_at
+    from retrain.data.clean import targets
+    from retrain.models.predictor import Predictor
+    from retrain.registry.gate import decide
+
+    params = load_params_at(repo)
+    cfg = params.registry.gate
+    test = pd.read_parquet(params.paths.test)
+    scores = Predictor(params.paths.preprocessor, params.paths.onnx_model).predict_proba(test)
+    result = decide(
+        targets(test), scores, scores, test[cfg.slices], cfg, rule=SliceRule.from_params(params)
+    )
+    report = _json(repo, "metrics/slices.json")
+    assert result.slices and {s.column for s in result.slices} == set(cfg.slices)
+    for s in result.slices:
+        entry = report["slices"][s.column][s.value]
+        assert entry["name"] == s.name
+        assert (entry["n"], entry["positives"], entry["small"]) == (s.rows, s.positives, s.small)
+        assert s.challenger == (entry["metrics"] or {}).get("roc_auc"), s.name
+    assert result.challenger["roc_auc"] == report["overall"]["roc_auc"]
+
+
 def test_dvc_plots_show_calibration_next_to_roc_and_pr(repo, tmp_path):
     dvc(repo, "plots", "show", "-o", str(tmp_path / "dvc_plots"))
     page = (tmp_path / "dvc_plots" / "index.html").read_text()

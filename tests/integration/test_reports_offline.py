@@ -92,7 +92,7 @@ def assert_evidently_rendered(page: Path, columns: list[str]) -> None:
 def test_pipeline_monitor_and_pr_reports_render_offline(trained_repo, tmp_path):
     from retrain.config import load_params_at
     from retrain.data.simulate import Drift, simulate
-    from retrain.stages.drift import batch_drift
+    from retrain.monitoring.drift import batch_drift
 
     repo = copy_repo(trained_repo, tmp_path / "repo")
     env = pipeline_env()

@@ -8,7 +8,7 @@ import pytest
 from retrain.config import load_params_at
 from retrain.data.simulate import Drift, simulate
 from retrain.ingest import check_batch
-from retrain.stages.drift import batch_drift
+from retrain.monitoring.drift import batch_drift
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

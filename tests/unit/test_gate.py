@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.analysis.slices import SliceRule
 from retrain.config import GateParams
-from retrain.registry.gate import decide, gain, markdown, score, unchanged
+from retrain.models.metrics import gain, score
+from retrain.registry.gate import decide, markdown, unchanged
 
 N = 2000
 
@@ -41,10 +43,9 @@ CFG = GateParams(
     margin=0.02,
     slices=["contract", "senior_citizen"],
     slice_tolerance=0.02,
-    min_slice_rows=50,
-    min_slice_class_rows=10,
     max_ece=0.05,
 )
+RULE = SliceRule(min_rows=50, min_class_rows=10)
 
 
 def senior_regression(q: np.ndarray, slices: pd.DataFrame) -> np.ndarray:
@@ -57,7 +58,7 @@ def senior_regression(q: np.ndarray, slices: pd.DataFrame) -> np.ndarray:
 
 def test_a_better_challenger_is_promoted(holdout):
     y, slices, q, champion = holdout
-    result = decide(y, q, champion, slices, CFG)
+    result = decide(y, q, champion, slices, CFG, rule=RULE)
     assert result.decision == "promoted" and result.promote, result.reasons
     assert result.gain is not None and result.gain >= CFG.margin
     assert result.challenger["roc_auc"] > result.champion["roc_auc"]  # type: ignore[index]
@@ -66,7 +67,7 @@ def test_a_better_challenger_is_promoted(holdout):
 
 def test_a_worse_challenger_is_not_promoted(holdout):
     y, slices, q, champion = holdout
-    result = decide(y, binned(q, 2), champion, slices, CFG)
+    result = decide(y, binned(q, 2), champion, slices, CFG, rule=RULE)
     assert result.decision == "rejected" and not result.promote
     assert result.gain is not None and result.gain < 0
     assert any("short of the margin" in r for r in result.reasons)
@@ -74,40 +75,42 @@ def test_a_worse_challenger_is_not_promoted(holdout):
 
 def test_a_challenger_better_by_less_than_the_margin_is_not_promoted(holdout):
     y, slices, q, champion = holdout
-    result = decide(y, binned(q, 4), champion, slices, CFG)
+    result = decide(y, binned(q, 4), champion, slices, CFG, rule=RULE)
     assert result.gain is not None and 0 < result.gain < CFG.margin
     assert not result.promote
 
 
 def test_a_slice_regression_blocks_promotion(holdout):
     y, slices, q, champion = holdout
-    result = decide(y, senior_regression(q, slices), champion, slices, CFG)
+    result = decide(y, senior_regression(q, slices), champion, slices, CFG, rule=RULE)
     assert result.gain is not None and result.gain >= CFG.margin  # overall it is better
     assert not result.promote
     regressed = [s for s in result.slices if s.status == "regressed"]
-    assert [(s.column, s.level) for s in regressed] == [("senior_citizen", "1")]
+    assert [(s.column, s.value) for s in regressed] == [("senior_citizen", "1")]
     assert any("slice senior_citizen=1" in r for r in result.reasons)
     # The same scores pass once the slice is not declared.
-    assert decide(y, senior_regression(q, slices), champion, slices[["contract"]], CFG).promote
+    assert decide(
+        y, senior_regression(q, slices), champion, slices[["contract"]], CFG, rule=RULE
+    ).promote
 
 
 def test_small_or_one_sided_slices_are_reported_but_do_not_gate(holdout):
     y, slices, q, champion = holdout
     challenger = senior_regression(q, slices)
     seniors = int((slices["senior_citizen"] == 1.0).sum())
-    few_rows = CFG.model_copy(update={"min_slice_rows": seniors + 1})
-    assert decide(y, challenger, champion, slices, few_rows).promote
-    few_per_class = CFG.model_copy(update={"min_slice_class_rows": seniors // 2 + 1})
-    result = decide(y, challenger, champion, slices, few_per_class)
+    few_rows = SliceRule(min_rows=seniors + 1, min_class_rows=10)
+    assert decide(y, challenger, champion, slices, CFG, rule=few_rows).promote
+    few_per_class = SliceRule(min_rows=50, min_class_rows=seniors // 2 + 1)
+    result = decide(y, challenger, champion, slices, CFG, rule=few_per_class)
     assert result.promote
-    senior = next(s for s in result.slices if (s.column, s.level) == ("senior_citizen", "1"))
-    assert senior.status == "skipped"
+    senior = next(s for s in result.slices if (s.column, s.value) == ("senior_citizen", "1"))
+    assert senior.status == "skipped" and senior.small and senior.name == "senior_citizen=1"
 
 
 def test_calibration_out_of_bounds_blocks_promotion(holdout):
     y, slices, q, champion = holdout
     # A monotone transform keeps every AUC of the better model but ruins its calibration.
-    result = decide(y, q**3, champion, slices, CFG)
+    result = decide(y, q**3, champion, slices, CFG, rule=RULE)
     assert result.gain is not None and result.gain >= CFG.margin
     assert result.challenger["ece"] > CFG.max_ece  # type: ignore[operator]
     assert not result.promote
@@ -116,7 +119,7 @@ def test_calibration_out_of_bounds_blocks_promotion(holdout):
 
 def test_without_a_champion_the_first_model_is_promoted(holdout):
     y, slices, q, _ = holdout
-    result = decide(y, binned(q, 2), None, slices, CFG)
+    result = decide(y, binned(q, 2), None, slices, CFG, rule=RULE)
     assert result.decision == "first" and result.promote
     assert result.champion is None and {s.status for s in result.slices} == {"reported"}
 
@@ -124,7 +127,7 @@ def test_without_a_champion_the_first_model_is_promoted(holdout):
 def test_lower_is_better_metrics_count_a_drop_as_a_gain(holdout):
     y, slices, q, champion = holdout
     cfg = CFG.model_copy(update={"metric": "brier", "margin": 0.001})
-    result = decide(y, q, champion, slices, cfg)
+    result = decide(y, q, champion, slices, cfg, rule=RULE)
     assert result.challenger["brier"] < result.champion["brier"]  # type: ignore[index,operator]
     assert result.gain is not None and result.gain > 0 and result.promote
     assert gain("log_loss", 0.40, 0.42) == pytest.approx(0.02)
@@ -134,21 +137,21 @@ def test_lower_is_better_metrics_count_a_drop_as_a_gain(holdout):
 def test_a_negative_margin_accepts_a_slightly_worse_challenger(holdout):
     y, slices, q, champion = holdout
     cfg = CFG.model_copy(update={"margin": -0.1, "slice_tolerance": 0.2})
-    result = decide(y, binned(q, 2), champion, slices, cfg)
+    result = decide(y, binned(q, 2), champion, slices, cfg, rule=RULE)
     assert result.gain is not None and -0.1 <= result.gain < 0 and result.promote
 
 
 def test_undefined_metric_rejects(holdout):
     _, slices, q, champion = holdout
     ones = np.ones(10, dtype=int)
-    result = decide(ones, q[:10], champion[:10], slices.head(10), CFG)
+    result = decide(ones, q[:10], champion[:10], slices.head(10), CFG, rule=RULE)
     assert not result.promote and "undefined" in result.reasons[0]
     assert score("roc_auc", ones, champion[:10]) is None
 
 
 def test_markdown_shows_decision_and_numbers(holdout):
     y, slices, q, champion = holdout
-    result = decide(y, q, champion, slices, CFG)
+    result = decide(y, q, champion, slices, CFG, rule=RULE)
     text = markdown(result, "churn-model@v1.0.0", "challenger")
     assert "PROMOTED" in text and "churn-model@v1.0.0" in text
     assert "| contract=One year |" in text and "| senior_citizen=1 |" in text

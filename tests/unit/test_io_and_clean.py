@@ -3,8 +3,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from retrain.data.clean import TARGET, clean, split
+from retrain.data.clean import TARGET, clean
 from retrain.data.io import read_table
+from retrain.data.splits import split
 from retrain.errors import DataError
 from tests.conftest import telco_schema
 

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.analysis.slices import MISSING, slice_metrics
+from retrain.analysis.slices import MISSING, SliceRule, slice_metrics
 from retrain.errors import DataError
 from retrain.models.metrics import classification_metrics
+
+RULE = SliceRule(min_rows=30)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def table():
 def test_slice_counts_add_up_to_the_overall_counts(table):
     frame, y, p = table
     result = slice_metrics(
-        frame, y, p, ["contract", "senior_citizen", "tiny"], threshold=0.5, min_rows=30
+        frame, y, p, ["contract", "senior_citizen", "tiny"], threshold=0.5, rule=RULE
     )
     assert (result["n"], result["positives"]) == (len(y), int(y.sum()))
     for column, values in result["slices"].items():
@@ -43,7 +45,7 @@ def test_slice_counts_add_up_to_the_overall_counts(table):
 
 def test_slice_metrics_are_the_metrics_of_the_subset(table):
     frame, y, p = table
-    result = slice_metrics(frame, y, p, ["contract", "tiny"], threshold=0.5, min_rows=30)
+    result = slice_metrics(frame, y, p, ["contract", "tiny"], threshold=0.5, rule=RULE)
     mask = (frame["contract"] == "One year").to_numpy()
     expected = classification_metrics(y[mask], p[mask], 0.5)
     assert result["slices"]["contract"]["One year"]["metrics"] == expected
@@ -61,4 +63,4 @@ def test_a_numeric_column_is_not_a_slice(table):
     frame, y, p = table
     frame = frame.assign(score=np.arange(len(y)))
     with pytest.raises(DataError, match="'score' has 1000 distinct values"):
-        slice_metrics(frame, y, p, ["score"], threshold=0.5, min_rows=30)
+        slice_metrics(frame, y, p, ["score"], threshold=0.5, rule=RULE)

@@ -11,7 +11,9 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from retrain.report import MODELS
+from retrain.markdown import table as _table
+from retrain.models.metrics import METRICS
+from retrain.report import MODELS, best_baseline
 
 SECTIONS = (
     "Model",
@@ -22,16 +24,6 @@ SECTIONS = (
     "Explanations",
     "Known limits",
     "Reproduce",
-)
-METRIC_COLUMNS = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier",
 )
 
 
@@ -47,17 +39,11 @@ class CardInputs:
     calibration: dict[str, Any]  # the report stage's calibration metrics
     attributions: dict[str, Any]  # the report stage's attribution metrics
     top_features: int
-    min_slice_rows: int
     paths: dict[str, str]  # artifact paths named in the card
 
 
 def _f(value: Any, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
-    rule = align or "|" + "|".join("---" for _ in header) + "|"
-    return ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def _model(c: CardInputs) -> list[str]:
@@ -139,24 +125,17 @@ def _data(c: CardInputs) -> list[str]:
     ]
 
 
-def _gap(e: dict[str, Any]) -> tuple[str, float]:
-    best = max(("logreg", "lightgbm"), key=lambda k: e[k]["roc_auc"])
-    return best, e["mlp"]["roc_auc"] - e[best]["roc_auc"]
-
-
 def _metrics(c: CardInputs) -> list[str]:
     e = c.evaluate
     rows = [
-        [label, *(_f(e[key].get(m)) for m in METRIC_COLUMNS)]
-        for key, label in MODELS.items()
-        if key in e
+        [label, *(_f(e[key].get(m)) for m in METRICS)] for key, label in MODELS.items() if key in e
     ]
-    best, gap = _gap(e)
+    best, gap = best_baseline(e)
     return [
         f"Test split, {e['n_test']} rows. Each model's threshold is its best F1 on validation "
         f"(ours: {_f(e['threshold'])}).",
         "",
-        *_table(["model", *METRIC_COLUMNS], rows, "|---|" + "---:|" * len(METRIC_COLUMNS)),
+        *_table(["model", *METRICS], rows, "l" + "r" * len(METRICS)),
         "",
         "Expected calibration error of our model on test, on the served scores "
         "(uncalibrated: what predict returns and what the promotion gate judges against "
@@ -171,8 +150,10 @@ def _slices(c: CardInputs) -> list[str]:
     out = [
         f"Metrics of our model on the {s['split']} split per value of each slice column, at the "
         f"served threshold {_f(s['threshold'])}. Per column the rows add up to all {s['n']} "
-        f"rows ({s['positives']} positive). Slices under {c.min_slice_rows} rows are marked "
-        "*small*: their metrics are too noisy to judge. Machine-readable: "
+        f"rows ({s['positives']} positive). Slices under {s['min_slice_rows']} rows, or with "
+        f"fewer than {s['min_slice_class_rows']} of either class, are marked *small*: their "
+        "metrics are too noisy to judge, and the promotion gate does not judge them either. "
+        "Machine-readable: "
         f"`{c.paths['slice_metrics']}`.",
     ]
     overall = s["overall"]
@@ -210,7 +191,7 @@ def _slices(c: CardInputs) -> list[str]:
         out += _table(
             ["value", "rows", "positives", "positive rate", "ROC AUC", "recall", "F1", "note"],
             rows,
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            "lrrrrrrl",
         )
         weak = s["weakest"].get(column)
         if weak:
@@ -259,15 +240,13 @@ def _calibration(c: CardInputs) -> list[str]:
         *_table(
             ["", "before (served, gated)", f"after (T = {cal['temperature']:.4f}, not served)"],
             rows,
-            "|---|---:|---:|",
+            "lrr",
         ),
         "",
         f"Reliability curve of the served scores on test ({cal['bins']} equal-width bins; "
         "`dvc plots show` draws it before and after scaling):",
         "",
-        *_table(
-            ["bin", "mean predicted", "fraction positive", "rows"], curve, "|---:|---:|---:|---:|"
-        ),
+        *_table(["bin", "mean predicted", "fraction positive", "rows"], curve, "rrrr"),
     ]
 
 
@@ -299,7 +278,7 @@ def _explanations(c: CardInputs) -> list[str]:
         *_table(
             ["rank", "column", "mean abs. attribution", "share", "mean (signed)"],
             rows,
-            "|---:|---|---:|---:|---:|",
+            "rlrrr",
         ),
         "",
         "Explain one prediction: "
@@ -309,7 +288,7 @@ def _explanations(c: CardInputs) -> list[str]:
 
 def _limits(c: CardInputs) -> list[str]:
     e, s, cal = c.evaluate, c.slices, c.calibration
-    best, gap = _gap(e)
+    best, gap = best_baseline(e)
     limits = [
         f"Trained and tested on one snapshot of `{c.train['dataset']}` "
         f"({c.prepare.get('rows_out')} rows); how it scores later rows is not measured "

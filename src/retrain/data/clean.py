@@ -1,4 +1,4 @@
-"""Typing, de-duplication, missing values and the one seeded stratified split."""
+"""Typing, de-duplication and missing values of the raw table (the split: `splits.py`)."""
 
 from __future__ import annotations
 
@@ -98,23 +98,6 @@ def clean(
         out.loc[gaps, col] = value
     out = out.reset_index(drop=True)
     return out, CleanReport(rows_in, len(out), dup_rows, dup_ids, filled)
-
-
-def split(
-    df: pd.DataFrame, *, test_size: float, val_size: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Stratified train/val/test split from the one seed; val_size is a share of the rest."""
-    from sklearn.model_selection import train_test_split
-
-    rest, test = train_test_split(df, test_size=test_size, stratify=df[TARGET], random_state=seed)
-    train, val = train_test_split(
-        rest, test_size=val_size, stratify=rest[TARGET], random_state=seed
-    )
-    return (
-        train.reset_index(drop=True),
-        val.reset_index(drop=True),
-        test.reset_index(drop=True),
-    )
 
 
 def targets(df: pd.DataFrame) -> np.ndarray:

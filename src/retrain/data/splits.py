@@ -1,4 +1,5 @@
-"""Load the prepared splits and their design matrices (what tune, train and evaluate read)."""
+"""The one seeded stratified split (prepare), and the prepared splits with their design matrices
+(what tune, train, evaluate and report read)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,25 @@ import numpy as np
 import pandas as pd
 
 from retrain.config import Paths
-from retrain.data.clean import targets
+from retrain.data.clean import TARGET, targets
 from retrain.data.preprocess import Preprocessor
+
+
+def split(
+    df: pd.DataFrame, *, test_size: float, val_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Stratified train/val/test split from the one seed; val_size is a share of the rest."""
+    from sklearn.model_selection import train_test_split
+
+    rest, test = train_test_split(df, test_size=test_size, stratify=df[TARGET], random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=val_size, stratify=rest[TARGET], random_state=seed
+    )
+    return (
+        train.reset_index(drop=True),
+        val.reset_index(drop=True),
+        test.reset_index(drop=True),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrain.config import DatasetSchema, DriftParams
+from retrain.config import DatasetSchema, DriftParams, Params
 
 PREDICTION = "__score__"
 
@@ -54,12 +54,17 @@ class DriftReport:
 
 
 @dataclass(frozen=True)
-class GateResult:
+class DriftVerdict:
+    """The drift gate's verdict: tripped (retrain) or not, and why."""
+
     tripped: bool
     reasons: list[str]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"tripped": self.tripped, "reasons": self.reasons}
 
-def gate(report: DriftReport, cfg: DriftParams) -> GateResult:
+
+def gate(report: DriftReport, cfg: DriftParams) -> DriftVerdict:
     """Trip when too many features drift, or the model's scores or the labels drift."""
     reasons = []
     if report.share_drifted > cfg.max_share_drifted:
@@ -74,7 +79,7 @@ def gate(report: DriftReport, cfg: DriftParams) -> GateResult:
     if cfg.gate_on_target and report.target and report.target.drifted:
         t = report.target
         reasons.append(f"target drift: {t.method} {t.score:.4g} (threshold {t.threshold})")
-    return GateResult(bool(reasons), reasons)
+    return DriftVerdict(bool(reasons), reasons)
 
 
 def _params(obj: Any) -> dict[str, Any]:
@@ -196,3 +201,42 @@ def compute_drift(
         prediction=column(PREDICTION, "prediction") if PREDICTION in values else None,
         target=column(schema.target, "target") if has_target else None,
     )
+
+
+def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The cleaned frame with its 0/1 target under the target's own name again."""
+    from retrain.data.clean import TARGET
+
+    return frame.rename(columns={TARGET: target})
+
+
+def batch_drift(
+    batch: pd.DataFrame, params: Params, html: Any = None, model: tuple[Any, Any] | None = None
+) -> dict[str, Any]:
+    """Drift of a raw batch against the train split, with a model's scores, and the verdict.
+
+    Args:
+        batch: the raw batch.
+        params: schema, drift settings and the paths of the train split and workspace model.
+        html: where to write Evidently's report for people, if anywhere.
+        model: (preprocessor, ONNX model) to score with (the monitor flow passes the prod
+            version's); default the workspace model, which is what the drift stage checks.
+    """
+    from retrain.data.clean import clean
+    from retrain.models.predictor import Predictor
+
+    schema = params.dataset
+    reference = pd.read_parquet(params.paths.train)
+    current, _ = clean(batch, schema, params.prepare.fill_values, drop_duplicates=False)
+    predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
+    report = compute_drift(
+        labelled(reference, schema.target),
+        labelled(current, schema.target),
+        schema,
+        params.drift,
+        reference_scores=predictor.predict_proba(reference),
+        current_scores=predictor.predict_proba(current),
+        html=html,
+    )
+    verdict = gate(report, params.drift)
+    return {**report.to_dict(), "gate": verdict.to_dict()}

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from retrain.config import Params
+from retrain.files import write_json
 
 STATE = "traffic-state.json"
 
@@ -82,9 +83,8 @@ def traffic_drift(
         "until": until.isoformat(),
         "model": version or "workspace",
         **report.to_dict(),
-        "gate": {"tripped": verdict.tripped, "reasons": verdict.reasons},
+        "gate": verdict.to_dict(),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    state.write_text(json.dumps({"checked_until": until.isoformat()}) + "\n")
+    write_json(out_dir / "drift.json", summary)
+    write_json(state, {"checked_until": until.isoformat()})
     return summary

@@ -10,15 +10,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrain.models.metrics import METRICS
+from retrain.models.metrics import HIGHER_IS_BETTER, METRICS
+from retrain.report import SHORT_NAMES
 
 if TYPE_CHECKING:
     from retrain.config import Params
     from retrain.registry.champion import Champion
     from retrain.registry.gate import GateResult
 
-MODEL_COLUMNS = {"mlp": "ours (MLP)", "logreg": "logistic regression", "lightgbm": "LightGBM"}
-LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
+MODEL_COLUMNS = SHORT_NAMES
 HOLDOUT_OURS = "ours, gate holdout"
 HOLDOUT_PROD = "production, gate holdout"
 AS_RECORDED = "production as recorded (its own test split)"
@@ -51,7 +51,7 @@ def metrics_rows(
             "metric": name,
             "better": ""
             if name == "threshold"
-            else ("lower" if name in LOWER_IS_BETTER else "higher"),
+            else ("higher" if HIGHER_IS_BETTER[name] else "lower"),
         }
         for key, label in MODEL_COLUMNS.items():
             row[label] = _r(metrics.get(key, {}).get(name))

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
+from retrain.markdown import markers, replace_block, table
 from retrain.prcheck.check import BLOCKED, INCOMPLETE, PASSED, WARNED, PrCheck
+from retrain.report import MODELS
 
 MARKER = "<!-- retrain-check-pr -->"  # lets a bot find and update its one comment
 ICONS = {PASSED: "✅", WARNED: "⚠️", BLOCKED: "❌", INCOMPLETE: "⛔"}
-MODELS = ("mlp", "logreg", "lightgbm")
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "brier")
 EVALUATE = "metrics/evaluate.json"
 MAX_ROWS = 25
@@ -56,9 +56,7 @@ def _metric_change(entry: dict[str, Any]) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
+    return table(head, [[_cell(c) for c in row] for row in rows])
 
 
 def _details(summary: str, lines: list[str]) -> list[str]:
@@ -460,14 +458,12 @@ def render_markdown(check: PrCheck, *, artifacts_note: str | None = None) -> str
     return "\n".join(lines).rstrip() + "\n"
 
 
-README_START, README_END = "<!-- pr-report:start -->", "<!-- pr-report:end -->"
+README_BLOCK = "pr-report"
+README_START, README_END = markers(README_BLOCK)
 
 
 def readme_block(readme: str, markdown: str) -> str:
     """`readme` with the report between its pr-report markers, quoted so that the report's
     headings stay inside the README's own section."""
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
-    if not pattern.search(readme):
-        raise ValueError(f"no {README_START} ... {README_END} block found")
     quoted = "\n".join(f"> {line}".rstrip() for line in markdown.rstrip("\n").splitlines())
-    return pattern.sub(lambda _: f"{README_START}\n{quoted}\n{README_END}", readme)
+    return replace_block(readme, README_BLOCK, quoted + "\n")

@@ -12,7 +12,6 @@ ROC AUC from copies). Repeated feature rows within the test split count once.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain.analysis.slices import SliceRule
 from retrain.config import Params
 from retrain.data.clean import targets
+from retrain.files import json_text, write_text
 from retrain.registry import gate, versions
 from retrain.registry.git import show
 from retrain.registry.serving import (
@@ -66,13 +67,10 @@ def warm_start(champion: Champion | None) -> dict[str, Any]:
 
 def write_warm_start(path: Path, content: dict[str, Any]) -> bool:
     """Write the warm-start file atomically; False when it already holds `content`."""
-    text = json.dumps(content, indent=2, sort_keys=True) + "\n"
+    text = json_text(content)
     if path.exists() and path.read_text() == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)
     return True
 
 
@@ -176,6 +174,7 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
         theirs,
         frame[cfg.slices],
         cfg,
+        rule=SliceRule.from_params(params),
         calibration_bins=bins,
         holdout=holdout,
     )

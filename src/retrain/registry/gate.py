@@ -3,11 +3,12 @@ scores). `retrain.registry.champion` gathers the scores; the retrain flow acts o
 
 A challenger is promoted only if, on the same holdout as the champion:
 - it beats the champion on `registry.gate.metric` by at least `margin`;
-- on no slice (each level of each column in `slices` with at least `min_slice_rows` rows,
-  `min_slice_class_rows` of them of each class) is it worse than the champion by more than
+- on no slice of the columns in `slices` that is not small (`retrain.analysis.slices`: the
+  report's slices, names and size rule) is it worse than the champion by more than
   `slice_tolerance`;
 - its expected calibration error is at most `max_ece`.
 With no champion, the challenger is the first model and becomes prod.
+Every metric is `retrain.models.metrics`' (the report's numbers for the same rows).
 """
 
 from __future__ import annotations
@@ -17,46 +18,23 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
+from retrain.analysis.slices import Slice, SliceRule, define
 from retrain.config import GateParams
-from retrain.models.metrics import expected_calibration_error
-
-HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False}
+from retrain.markdown import table
+from retrain.models.metrics import HIGHER_IS_BETTER, expected_calibration_error, gain, score
 
 Decision = Literal["promoted", "rejected", "first", "unchanged"]
 
 
-def score(metric: str, y: np.ndarray, p: np.ndarray) -> float | None:
-    """`metric` of scores `p` for labels `y`; None where it is undefined (one class only)."""
-    if len(y) == 0 or (metric in ("roc_auc", "pr_auc") and len(np.unique(y)) < 2):
-        return None
-    if metric == "roc_auc":
-        value = skm.roc_auc_score(y, p)
-    elif metric == "pr_auc":
-        value = skm.average_precision_score(y, p)
-    elif metric == "log_loss":
-        value = skm.log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])
-    elif metric == "brier":
-        value = skm.brier_score_loss(y, p)
-    else:
-        raise ValueError(f"unknown gate metric {metric!r}; known: {sorted(HIGHER_IS_BETTER)}")
-    return round(float(value), 6)
-
-
-def gain(metric: str, challenger: float, champion: float) -> float:
-    """How much better the challenger is (positive) or worse (negative), whatever the metric's
-    direction."""
-    diff = challenger - champion
-    return round(diff if HIGHER_IS_BETTER[metric] else -diff, 6)
-
-
 @dataclass(frozen=True)
 class SliceCheck:
+    name: str  # column=value, as in the report's metrics/slices.json
     column: str
-    level: str
+    value: str
     rows: int
     positives: int
+    small: bool
     champion: float | None
     challenger: float | None
     gain: float | None
@@ -83,45 +61,33 @@ class GateResult:
         return asdict(self)
 
 
-def _level(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def slice_checks(
+    slices: list[Slice],
     y: np.ndarray,
-    challenger: np.ndarray,
-    champion: np.ndarray | None,
-    slices: pd.DataFrame,
+    scores: tuple[np.ndarray, np.ndarray | None],
     cfg: GateParams,
 ) -> list[SliceCheck]:
-    """One check per level of every slice column (rows aligned with `y`)."""
+    """One check per slice (`define`d on the rows of `y`) of the challenger's and the
+    champion's `scores`; small slices and those where the metric is undefined are skipped."""
+    challenger, champion = scores
     checks = []
-    for column in slices.columns:
-        values = slices[column].map(_level).to_numpy()
-        for level in sorted(set(values)):
-            mask = values == level
-            ys = y[mask]
-            ch = score(cfg.metric, ys, challenger[mask])
-            cp = score(cfg.metric, ys, champion[mask]) if champion is not None else None
-            g = gain(cfg.metric, ch, cp) if ch is not None and cp is not None else None
-            status: Literal["ok", "regressed", "skipped", "reported"]
-            if champion is None:
-                status = "reported"
-            elif (
-                g is None
-                or mask.sum() < cfg.min_slice_rows
-                or min(ys.sum(), len(ys) - ys.sum()) < cfg.min_slice_class_rows
-            ):
-                status = "skipped"
-            elif g < -cfg.slice_tolerance:
-                status = "regressed"
-            else:
-                status = "ok"
-            checks.append(
-                SliceCheck(column, level, int(mask.sum()), int(ys.sum()), cp, ch, g, status)
-            )
+    for s in slices:
+        ys = y[s.rows]
+        ch = score(cfg.metric, ys, challenger[s.rows])
+        cp = score(cfg.metric, ys, champion[s.rows]) if champion is not None else None
+        g = gain(cfg.metric, ch, cp) if ch is not None and cp is not None else None
+        status: Literal["ok", "regressed", "skipped", "reported"]
+        if champion is None:
+            status = "reported"
+        elif g is None or s.small:
+            status = "skipped"
+        elif g < -cfg.slice_tolerance:
+            status = "regressed"
+        else:
+            status = "ok"
+        checks.append(
+            SliceCheck(s.name, s.column, s.value, s.n, s.positives, s.small, cp, ch, g, status)
+        )
     return checks
 
 
@@ -136,6 +102,7 @@ def decide(
     slices: pd.DataFrame,
     cfg: GateParams,
     *,
+    rule: SliceRule,
     calibration_bins: int = 10,
     holdout: dict[str, Any] | None = None,
 ) -> GateResult:
@@ -148,6 +115,7 @@ def decide(
             production, in which case the challenger becomes the first model.
         slices: the slice columns of the same rows (`cfg.slices`), index-aligned with `y`.
         cfg: registry.gate of params.yaml.
+        rule: which slices are too small to judge (`SliceRule.from_params`).
         calibration_bins: bins of the calibration error (evaluate.calibration_bins).
         holdout: a description of the rows (how many, which were excluded), kept as is.
     """
@@ -158,7 +126,12 @@ def decide(
         "margin": cfg.margin,
         "rows": len(y),
         "challenger": ours,
-        "slices": slice_checks(y, challenger, champion, slices.reset_index(drop=True), cfg),
+        "slices": slice_checks(
+            define(slices.reset_index(drop=True), y, list(slices.columns), rule),
+            y,
+            (challenger, champion),
+            cfg,
+        ),
         "holdout": holdout or {},
     }
     ece = ours["ece"]
@@ -188,7 +161,7 @@ def decide(
     regressed = [s for s in common["slices"] if s.status == "regressed"]
     for s in regressed:
         reasons.append(
-            f"slice {s.column}={s.level} ({s.rows} rows) regresses by {-s.gain:.4f} "
+            f"slice {s.name} ({s.rows} rows) regresses by {-s.gain:.4f} "
             f"(tolerance {cfg.slice_tolerance})"
         )
     ok = ok and not regressed
@@ -244,24 +217,28 @@ def markdown(
         result.metric: f"{better} is better; ours must beat production by >= {result.margin}",
         "ece": "lower is better" + (f"; ours must be <= {max_ece}" if max_ece is not None else ""),
     }
+    rows = [
+        [key, _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]] for key in (result.metric, "ece")
+    ]
     lines += [
         "",
-        f"| | {challenger} | production ({champion or 'none'}) | gate |",
-        "|---|---:|---:|---|",
+        *table(["", challenger, f"production ({champion or 'none'})", "gate"], rows, "lrrl"),
     ]
-    for key in (result.metric, "ece"):
-        lines.append(f"| {key} | {_fmt(ch.get(key))} | {_fmt(cp.get(key))} | {rule[key]} |")
     if result.slices:
-        lines += [
-            "",
-            "| slice | rows | positives | ours | production | gain | status |",
-            "|---|---:|---:|---:|---:|---:|---|",
+        rows = [
+            [
+                s.name,
+                str(s.rows),
+                str(s.positives),
+                _fmt(s.challenger),
+                _fmt(s.champion),
+                _fmt(s.gain),
+                s.status,
+            ]
+            for s in result.slices
         ]
-        for s in result.slices:
-            lines.append(
-                f"| {s.column}={s.level} | {s.rows} | {s.positives} | {_fmt(s.challenger)} | "
-                f"{_fmt(s.champion)} | {_fmt(s.gain)} | {s.status} |"
-            )
+        header = ["slice", "rows", "positives", "ours", "production", "gain", "status"]
+        lines += ["", *table(header, rows, "lrrrrrl")]
     return "\n".join(lines)
 
 

@@ -20,17 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from retrain.config import apply_overrides, check_overrides
+from retrain.files import write_json, write_text
 
 
 def stash_file(lock_path: Path) -> Path:
     """Where params.yaml is saved while a run's overrides are applied."""
     return lock_path.with_name(lock_path.name + ".overrides.json")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def recover(params_file: Path, lock_path: Path, say: Callable[[str], None]) -> bool:
@@ -43,7 +38,7 @@ def recover(params_file: Path, lock_path: Path, say: Callable[[str], None]) -> b
         return False
     saved = json.loads(stash.read_text())
     if params_file.read_text() != saved["params"]:
-        _write_atomic(params_file, saved["params"])
+        write_text(params_file, saved["params"])
         say(
             f"restored {params_file.name}: run {saved['run_id']} (pid {saved['pid']}, "
             f"{saved['since']}) died with its overrides {saved['overrides']} applied; "
@@ -75,11 +70,11 @@ def applied(
         "params": before,
     }
     stash.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(stash, json.dumps(saved, indent=2, default=str) + "\n")
+    write_json(stash, saved, sort_keys=False, default=str)
     try:
         apply_overrides(params_file, overrides)
         yield before
     finally:
         if params_file.read_text() != before:
-            _write_atomic(params_file, before)
+            write_text(params_file, before)
         stash.unlink(missing_ok=True)

@@ -9,19 +9,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from retrain.config import ConfigError, Params, load_params
 from retrain.errors import RetrainError
 
 T = TypeVar("T")
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Write JSON with sorted keys and a trailing newline, so equal data is equal bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    return path
 
 
 def stage_main(name: str, run: Callable[[Params], T], argv: list[str] | None = None) -> T:

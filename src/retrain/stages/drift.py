@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from retrain.config import Params
-from retrain.data.clean import TARGET, clean
 from retrain.data.io import SUFFIXES, read_file
-from retrain.stages._common import stage_main, write_json
+from retrain.files import write_json
+from retrain.monitoring.drift import batch_drift
+from retrain.stages._common import stage_main
 
 
 def newest_ingested(params: Params) -> Any:
@@ -20,43 +19,6 @@ def newest_ingested(params: Params) -> Any:
         sorted(p for p in batches.glob("*") if p.suffix in SUFFIXES) if batches.exists() else []
     )
     return files[-1] if files else None
-
-
-def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """The cleaned frame with its 0/1 target under the target's own name again."""
-    return frame.rename(columns={TARGET: target})
-
-
-def batch_drift(
-    batch: pd.DataFrame, params: Params, html: Any = None, model: tuple[Any, Any] | None = None
-) -> dict[str, Any]:
-    """Drift of a raw batch against the train split, with a model's scores.
-
-    Args:
-        batch: the raw batch.
-        params: schema, drift settings and the paths of the train split and workspace model.
-        html: where to write Evidently's report for people, if anywhere.
-        model: (preprocessor, ONNX model) to score with (the monitor flow passes the prod
-            version's); default the workspace model, which is what this stage checks.
-    """
-    from retrain.models.predictor import Predictor
-    from retrain.monitoring.drift import compute_drift, gate
-
-    schema = params.dataset
-    reference = pd.read_parquet(params.paths.train)
-    current, _ = clean(batch, schema, params.prepare.fill_values, drop_duplicates=False)
-    predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
-    report = compute_drift(
-        labelled(reference, schema.target),
-        labelled(current, schema.target),
-        schema,
-        params.drift,
-        reference_scores=predictor.predict_proba(reference),
-        current_scores=predictor.predict_proba(current),
-        html=html,
-    )
-    verdict = gate(report, params.drift)
-    return {**report.to_dict(), "gate": {"tripped": verdict.tripped, "reasons": verdict.reasons}}
 
 
 def run(params: Params) -> dict[str, Any]:

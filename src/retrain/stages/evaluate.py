@@ -14,6 +14,7 @@ import pandas as pd
 
 from retrain.config import Params
 from retrain.data.splits import load_splits
+from retrain.files import write_json
 from retrain.models import baselines
 from retrain.models.metrics import (
     GRID,
@@ -26,7 +27,7 @@ from retrain.models.metrics import (
 )
 from retrain.models.predictor import Predictor
 from retrain.report import results_table
-from retrain.stages._common import stage_main, write_json
+from retrain.stages._common import stage_main
 
 
 def _model_scores(params: Params, splits: Any) -> dict[str, dict[str, np.ndarray]]:

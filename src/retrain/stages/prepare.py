@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from retrain.config import Params
-from retrain.data.clean import TARGET, CleanReport, clean, split
+from retrain.data.clean import TARGET, CleanReport, clean
 from retrain.data.io import read_table
 from retrain.data.preprocess import Preprocessor
-from retrain.stages._common import stage_main, write_json
+from retrain.data.splits import split
+from retrain.files import write_json
+from retrain.stages._common import stage_main
 
 
 @dataclass(frozen=True)

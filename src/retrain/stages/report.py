@@ -25,17 +25,18 @@ from retrain.analysis.attributions import (
 )
 from retrain.analysis.calibration import fit_temperature, no_scaling, scale
 from retrain.analysis.card import CardInputs, render_html, render_markdown
-from retrain.analysis.slices import slice_metrics
+from retrain.analysis.slices import SliceRule, slice_metrics
 from retrain.config import Params
 from retrain.data.splits import Splits, load_splits
 from retrain.errors import RetrainError
+from retrain.files import write_json
 from retrain.models.metrics import (
     calibration_points,
     classification_metrics,
     expected_calibration_error,
 )
 from retrain.models.predictor import Predictor
-from retrain.stages._common import stage_main, write_json
+from retrain.stages._common import stage_main
 
 # The explained network must be the served one: its sigmoid must match the ONNX scores.
 PARITY_TOLERANCE = 1e-4
@@ -152,7 +153,7 @@ def run(params: Params) -> ReportResult:
         p_test,
         cfg.slices,
         threshold=threshold,
-        min_rows=cfg.min_slice_rows,
+        rule=SliceRule.from_params(params),
     )
     calibration = _calibration(params, (y_val, p_val), (y_test, p_test), threshold)
     attributions = _attributions(params, splits, x_test, p_test)
@@ -181,7 +182,6 @@ def run(params: Params) -> ReportResult:
             calibration={**calibration, "reliability": {"before": before, "after": after}},
             attributions=attributions,
             top_features=cfg.top_features,
-            min_slice_rows=cfg.min_slice_rows,
             paths={k: str(v) for k, v in paths.model_dump().items()},
         )
     )

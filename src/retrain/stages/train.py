@@ -9,9 +9,10 @@ import time
 from retrain.config import ModelParams, Params
 from retrain.data.pin import read_pin
 from retrain.data.splits import load_splits
+from retrain.files import write_json
 from retrain.models.export import export_onnx
 from retrain.models.training import MONITOR, EpochLog, FitResult, fit
-from retrain.stages._common import stage_main, write_json
+from retrain.stages._common import stage_main
 
 PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports")
 

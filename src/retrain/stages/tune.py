@@ -27,8 +27,9 @@ from retrain.config import (
     TuneParams,
 )
 from retrain.data.splits import load_splits, sample_rows
+from retrain.files import write_json
 from retrain.models.training import MONITOR, fit
-from retrain.stages._common import stage_main, write_json
+from retrain.stages._common import stage_main
 
 
 def suggest(trial: optuna.Trial, space: TuneParams) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from retrain.config import Params
 from retrain.data.io import read_file, table_files
 from retrain.errors import ConfigMismatch, DataError, ValidationFailed
-from retrain.stages._common import stage_main, write_json
+from retrain.files import write_json
+from retrain.stages._common import stage_main
 from retrain.validation.config_check import check_schema
 from retrain.validation.raw import validate_raw
 from retrain.validation.suite import ValidationResult, check_suite, load_suite_json
