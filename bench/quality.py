@@ -117,6 +117,7 @@ def one_split(params: Any) -> dict[str, Any]:
         "seed": params.seed,
         **{m: round(float(metrics[m]["roc_auc"]), 6) for m in ("mlp", "logreg", "lightgbm")},
         "best_epoch": fitted.best_epoch,
+        "epochs_run": fitted.epochs_run,
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -33,6 +33,7 @@ def trained(tmp_path_factory, default_params_raw, raw_csv):
         patience=4,
         num_threads=1,
         bins=splits.preprocessor.embedded(),
+        groups=splits.preprocessor.groups(),
     )
     export_onnx(result.module.network, splits.preprocessor.n_features, params.paths.onnx_model)
     return params, splits, result, Predictor(params.paths.preprocessor, params.paths.onnx_model)

@@ -81,6 +81,11 @@ class Preprocessor:
         """Bin edges by design-matrix column (the numerics come first, in `numeric` order)."""
         return {i: self.bins[col] for i, col in enumerate(self.numeric) if col in self.bins}
 
+    def groups(self) -> list[int]:
+        """Design-matrix columns per original column, in order: 1 per numeric, a categorical
+        column's number of levels (the network starts their ensemble scalings equal)."""
+        return [1] * len(self.numeric) + [len(self.categories[c]) for c in self.categorical]
+
     @property
     def feature_names(self) -> list[str]:
         names = list(self.numeric)

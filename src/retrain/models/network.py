@@ -44,6 +44,9 @@ class TabularNet(nn.Module):
         embedded: design-matrix columns that get a piecewise-linear embedding.
         bins: their bin edges (on the design matrix's scale), from the preprocessor.
         d_embedding: size of each column's embedding.
+        groups: sizes of the design matrix's consecutive column groups that stand for one
+            original column (a categorical column's one-hot levels), in order; None: every
+            column its own. Only the members' initial scalings read it.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class TabularNet(nn.Module):
         embedded: Sequence[int] = (),
         bins: Sequence[Sequence[float]] = (),
         d_embedding: int = 16,
+        groups: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.embedded: Tensor
@@ -78,19 +82,20 @@ class TabularNet(nn.Module):
             if embedded
             else None
         )
-        chunks = [d_embedding] * len(embedded) + [1] * len(kept)
         self.view = EnsembleView(k=k)
-        # TabM's recipe: the members' scalings start as random signs, one sign per input
-        # feature (an embedding's numbers share theirs), as tabm.TabM does.
+        # TabM's recipe (tabm.TabM, and the paper's reference code): the members' scalings of
+        # the input start equal within one feature's chunk (an embedding's d numbers, a
+        # categorical column's one-hot levels), drawn from N(0, 1) when numerics are embedded,
+        # as random signs otherwise.
         self.backbone = make_tabm_backbone(
-            d_in=sum(chunks),
+            d_in=d_embedding * len(embedded) + len(kept),
             n_blocks=n_layers,
             d_block=hidden_dim,
             dropout=dropout,
             k=k,
             arch_type="tabm-mini",
-            start_scaling_init="random-signs",
-            start_scaling_init_chunks=chunks,
+            start_scaling_init="normal" if embedded else "random-signs",
+            start_scaling_init_chunks=feature_chunks(n_inputs, embedded, d_embedding, groups),
         )
         self.output = LinearEnsemble(hidden_dim, 1, k=k)
 
@@ -114,6 +119,31 @@ class TabularNet(nn.Module):
         return ensemble_logit(self.heads(x)).unsqueeze(-1)
 
 
+def feature_chunks(
+    n_inputs: int, embedded: Sequence[int], d_embedding: int, groups: Sequence[int] | None
+) -> list[int]:
+    """The network input's chunk per original feature, in its order (embeddings first).
+
+    The input is the embedded columns' embeddings, then the other design-matrix columns in
+    order; `groups` (sizes summing to `n_inputs`) joins consecutive design columns into one
+    feature. An embedded column is always a feature of its own.
+    """
+    sizes = list(groups) if groups is not None else [1] * n_inputs
+    if sum(sizes) != n_inputs or any(g < 1 for g in sizes):
+        raise ValueError(f"column groups {sizes} do not cover the {n_inputs} inputs")
+    skip = set(embedded)
+    chunks = [d_embedding] * len(embedded)
+    start = 0
+    for size in sizes:
+        members = [i for i in range(start, start + size) if i not in skip]
+        if size > 1 and len(members) != size:
+            raise ValueError(f"an embedded column lies in the column group {start}..")
+        if members:
+            chunks.append(len(members))
+        start += size
+    return chunks
+
+
 def ensemble_logit(z: Tensor) -> Tensor:
     """logit(mean(sigmoid(z))) over the last dimension, by log-sum-exp (see `forward`)."""
     positive = torch.logsumexp(nn.functional.logsigmoid(z), dim=-1)
@@ -124,8 +154,14 @@ def ensemble_logit(z: Tensor) -> Tensor:
 Bins = dict[int, list[float]]  # design-matrix column -> its bin edges (Preprocessor.embedded)
 
 
-def build_network(n_inputs: int, hp: ModelParams, bins: Bins | None = None) -> TabularNet:
-    """The network `hp` describes; `bins` are used when `hp.num_embeddings` is "ple"."""
+def build_network(
+    n_inputs: int,
+    hp: ModelParams,
+    bins: Bins | None = None,
+    groups: Sequence[int] | None = None,
+) -> TabularNet:
+    """The network `hp` describes; `bins` are used when `hp.num_embeddings` is "ple";
+    `groups`: the design matrix's column groups (`Preprocessor.groups`), see TabularNet."""
     use = dict(sorted((bins or {}).items())) if hp.num_embeddings == "ple" else {}
     return TabularNet(
         n_inputs,
@@ -136,6 +172,7 @@ def build_network(n_inputs: int, hp: ModelParams, bins: Bins | None = None) -> T
         embedded=list(use),
         bins=list(use.values()),
         d_embedding=hp.d_embedding,
+        groups=groups,
     )
 
 

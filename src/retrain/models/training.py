@@ -36,8 +36,13 @@ class FitResult:
     checkpoint: Path | None
 
 
-def build_module(n_inputs: int, hp: ModelParams, bins: Bins | None = None) -> BinaryClassifier:
-    network = build_network(n_inputs, hp, bins)
+def build_module(
+    n_inputs: int,
+    hp: ModelParams,
+    bins: Bins | None = None,
+    groups: Sequence[int] | None = None,
+) -> BinaryClassifier:
+    network = build_network(n_inputs, hp, bins, groups)
     optimizer = functools.partial(torch.optim.AdamW, lr=hp.lr, weight_decay=hp.weight_decay)
     # The bins go into the checkpoint: `load_network` rebuilds the network from it alone.
     record = {"n_inputs": n_inputs, **hp.model_dump(), "bins": dict(bins or {})}
@@ -134,6 +139,7 @@ def fit(
     checkpoint: Path | None = None,
     max_steps: int | None = None,
     bins: Bins | None = None,
+    groups: Sequence[int] | None = None,
 ) -> FitResult:
     """Train the network with early stopping on validation ROC AUC (of the mean probability).
 
@@ -151,12 +157,14 @@ def fit(
         max_steps: at most this many optimiser steps, rounded up to whole epochs (so every
             epoch trained is validated and early stopping sees it).
         bins: the piecewise-linear embeddings' bins by design column (`Preprocessor.embedded`).
+        groups: design columns per original column (`Preprocessor.groups`): the ensemble
+            members' initial input scalings are drawn per original column.
     """
     _quiet_lightning()
     if num_threads:
         torch.set_num_threads(num_threads)
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = build_module(train[0].shape[1], hp, bins)
+    module = build_module(train[0].shape[1], hp, bins, groups)
     data = TabularDataModule(train, val, batch_size=hp.batch_size, seed=seed)
     stopper = EarlyStopping(MONITOR, mode="max", patience=patience)
     all_callbacks: list[Callback] = [stopper, *callbacks]

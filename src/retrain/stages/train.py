@@ -56,6 +56,7 @@ def run(params: Params) -> FitResult:
         max_steps=cfg.max_steps,
         callbacks=[EpochLog("train", cfg.max_epochs)],
         bins=splits.preprocessor.embedded(),
+        groups=splits.preprocessor.groups(),
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features

@@ -26,6 +26,7 @@ from retrain.config import (
     Params,
     TuneParams,
 )
+from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import load_splits, sample_rows
 from retrain.files import write_json
 from retrain.models.training import MONITOR, fit
@@ -148,6 +149,8 @@ def make_objective(
     from optuna_integration import PyTorchLightningPruningCallback
 
     cfg = params.tune
+    # The same column groups `train` uses (they only set the members' initial scalings).
+    groups = Preprocessor.load(params.paths.preprocessor).groups()
 
     def objective(trial: optuna.Trial) -> float:
         hp = params.model.model_copy(update=suggest(trial, cfg))
@@ -162,6 +165,7 @@ def make_objective(
             num_threads=num_threads or params.train.num_threads,
             callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
             bins=bins,
+            groups=groups,
         )
         trial.set_user_attr("epochs", result.epochs_run)
         return result.best_score
