@@ -582,7 +582,7 @@ def pin_raw_data(params: Params) -> None:
 def _git_commit(root: Path, files: list[Path]) -> None:
     """Commit the quarantine pin (and the .gitignore DVC may have written) alone, so a fresh
     clone can `dvc pull` rejected batches and a retrain does not find the pin changed."""
-    from retrain.registry.git import GitError, git
+    from retrain.infra.git import GitError, git
 
     try:
         git(root, "rev-parse", "--git-dir")

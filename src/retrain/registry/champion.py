@@ -22,8 +22,8 @@ import pandas as pd
 
 from retrain.config import Params
 from retrain.data.clean import targets
+from retrain.infra.git import show
 from retrain.registry import gate, versions
-from retrain.registry.git import show
 from retrain.registry.serving import (
     ArtifactMissing,
     ServedModel,
