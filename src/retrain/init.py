@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain import PARAMS_FILE
 from retrain.config import ConfigError, parse_params
 from retrain.data.io import SUFFIXES, read_table
 from retrain.errors import RetrainError
@@ -600,7 +601,7 @@ def run_init(
 ) -> InitResult:
     """Profile `table`, write params.yaml and the suite, place and pin the table."""
     root = root.resolve()
-    params_file = (params_file or root / "params.yaml").resolve()
+    params_file = (params_file or root / PARAMS_FILE).resolve()
     if table.suffix not in SUFFIXES:
         raise InitError(f"{table}: unsupported file type {table.suffix!r}; use CSV or Parquet")
     df = read_table(table)

@@ -23,8 +23,8 @@ _INPUT_CHANGES = ("modified", "new", "added")
 def changed_inputs(status: dict[str, Any]) -> dict[str, list[str]]:
     """Stage (or .dvc file) -> what changed in its inputs, from `dvc status --json`.
 
-    `{"train": [{"changed deps": {"params.yaml": {"train": "modified"}}}]}` becomes
-    `{"train": ["params.yaml: train modified"]}`; missing outputs are left out.
+    `{"train": [{"changed deps": {<params file>: {"train": "modified"}}}]}` becomes
+    `{"train": ["<params file>: train modified"]}`; missing outputs are left out.
     """
     out: dict[str, list[str]] = {}
     for stage, entries in status.items():
