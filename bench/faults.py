@@ -48,6 +48,7 @@ from bench.common import (
     make_repo,
     pipeline_params,
 )
+from retrain.infra import dvc, git
 
 
 @dataclass
@@ -111,13 +112,7 @@ def _remote(repo: Path) -> Path:
 
 
 def _set_remote(repo: Path, url: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", url],
-        cwd=repo,
-        env=bench_env(),
-        check=True,
-        capture_output=True,
-    )
+    dvc.set_remote_url(repo, "local", url)
 
 
 def _ingest(repo: Path) -> str:
@@ -317,26 +312,12 @@ def _close_prefect() -> None:
 
 
 def _dvc(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=repo,
-        env=bench_env(),
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"dvc {' '.join(args)} failed in {repo}:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
+    return "\n".join(dvc.run(repo, *args))
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=bench", "-c", "user.email=bench@retrain.local", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    ident = ("-c", "user.name=bench", "-c", "user.email=bench@retrain.local")
+    return git.git(repo, *ident, *args).strip()
 
 
 def _trained(workdir: Path) -> Path:
@@ -363,10 +344,12 @@ def _trained(workdir: Path) -> Path:
 
 def _rows_pinned(repo: Path, md5: str) -> int:
     """Rows of the CSV tables in a pinned directory (DVC's .dir manifest, from the cache)."""
-    cache = repo / ".dvc" / "cache" / "files" / "md5"
 
     def obj(h: str) -> Path:
-        return cache / h[:2] / h[2:]
+        found = dvc.cached_file(repo, h)
+        if found is None:
+            raise RuntimeError(f"{h} is not in the DVC cache of {repo}")
+        return found
 
     rows = 0
     for entry in json.loads(obj(md5).read_text()):
