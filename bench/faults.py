@@ -388,7 +388,8 @@ def _start_retrain(repo: Path, overrides: dict[str, Any] | None) -> tuple[Any, q
     return proc, lines
 
 
-def _until(lines: queue.Queue[str], text: str, timeout: float, seen: list[str]) -> bool:
+def _until(lines: queue.Queue[str], stage: str | None, timeout: float, seen: list[str]) -> bool:
+    """Read the flow's lines until DVC starts `stage` (None: until the end or the timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -398,14 +399,14 @@ def _until(lines: queue.Queue[str], text: str, timeout: float, seen: list[str]) 
         if line == "":
             return False
         seen.append(line)
-        if text in line:
+        if stage is not None and dvc.stage_started(line) == stage:
             return True
     return False
 
 
 def _result(proc: Any, lines: queue.Queue[str], seen: list[str], timeout: float) -> Any:
     """The flow's result dict, once the subprocess ends."""
-    _until(lines, "\0never", timeout, seen)
+    _until(lines, None, timeout, seen)
     proc.wait(timeout=60)
     out = "".join(seen)
     if proc.returncode != 0 or "RESULT " not in out:
@@ -436,7 +437,7 @@ def _kill_retrain_at(workdir: Path, stage: str, overrides: dict[str, Any], name:
     proc, lines = _start_retrain(repo, overrides)
     seen: list[str] = []
     try:
-        if not _until(lines, f"Running stage '{stage}'", 600, seen):
+        if not _until(lines, stage, 600, seen):
             raise RuntimeError(f"no stage {stage} started:\n{''.join(seen[-40:])}")
         time.sleep(2)  # well inside the stage
         killed = proc.poll() is None
@@ -485,7 +486,7 @@ def concurrent_ingest_retrain(workdir: Path) -> Outcome:
     proc, lines = _start_retrain(repo, {"train.max_epochs": 30, "train.patience": 30})
     seen: list[str] = []
     try:
-        if not _until(lines, "Running stage 'train'", 600, seen):
+        if not _until(lines, "train", 600, seen):
             raise RuntimeError(f"no stage train started:\n{''.join(seen[-40:])}")
         landed = [_land(repo, "late.csv", late)]
         ingest = _cli(repo)
