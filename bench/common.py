@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain.infra.dvc import stage_started
+from retrain.infra import dvc
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "data" / "raw" / "telco_churn.csv"
@@ -253,11 +253,7 @@ print("BENCH " + json.dumps({{"import_s": t1 - t0, "run_s": t2 - t1, "peak_kib":
 
 
 def bench_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["GX_ANALYTICS_ENABLED"] = "false"
-    env["DO_NOT_TRACK"] = "1"
-    return env
+    return dvc.dvc_env({"GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
 
 
 def run_stage(repo: Path, stage: str) -> StageRun:
@@ -289,31 +285,21 @@ def run_pipeline(repo: Path, stages: tuple[str, ...] = STAGES) -> list[StageRun]
 def dvc_repro(repo: Path, *args: str) -> tuple[float, list[tuple[str, float]]]:
     """Wall time of `dvc repro ARGS` in `repo`, and of each stage it ran (from its log)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", *args],
-        cwd=repo,
-        env=bench_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     stages: list[tuple[str, float]] = []
-    current, began = None, start
-    lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        found = stage_started(line)
+    current: list[Any] = [None, start]  # the stage running, and when it began
+
+    def seen(line: str) -> None:
+        found = dvc.stage_started(line)
         if found:
             now = time.perf_counter()
-            if current:
-                stages.append((current, now - began))
-            current, began = found, now
-    if proc.wait() != 0:
-        raise RuntimeError(f"dvc repro failed in {repo}:\n{''.join(lines)[-3000:]}")
+            if current[0]:
+                stages.append((current[0], now - current[1]))
+            current[:] = [found, now]
+
+    dvc.run(repo, "repro", *args, on_line=seen, env={"DO_NOT_TRACK": "1"})
     total = time.perf_counter() - start
-    if current:
-        stages.append((current, time.perf_counter() - began))
+    if current[0]:
+        stages.append((current[0], time.perf_counter() - current[1]))
     return total, stages
 
 

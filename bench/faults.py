@@ -48,6 +48,7 @@ from bench.common import (
     make_repo,
     pipeline_params,
 )
+from retrain.infra import dvc, git
 
 
 @dataclass
@@ -111,13 +112,7 @@ def _remote(repo: Path) -> Path:
 
 
 def _set_remote(repo: Path, url: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", url],
-        cwd=repo,
-        env=bench_env(),
-        check=True,
-        capture_output=True,
-    )
+    dvc.set_remote_url(repo, "local", url)
 
 
 def _ingest(repo: Path) -> str:
@@ -317,26 +312,12 @@ def _close_prefect() -> None:
 
 
 def _dvc(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=repo,
-        env=bench_env(),
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"dvc {' '.join(args)} failed in {repo}:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
+    return "\n".join(dvc.run(repo, *args))
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=bench", "-c", "user.email=bench@retrain.local", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    ident = ("-c", "user.name=bench", "-c", "user.email=bench@retrain.local")
+    return git.git(repo, *ident, *args).strip()
 
 
 def _trained(workdir: Path) -> Path:
@@ -363,10 +344,12 @@ def _trained(workdir: Path) -> Path:
 
 def _rows_pinned(repo: Path, md5: str) -> int:
     """Rows of the CSV tables in a pinned directory (DVC's .dir manifest, from the cache)."""
-    cache = repo / ".dvc" / "cache" / "files" / "md5"
 
     def obj(h: str) -> Path:
-        return cache / h[:2] / h[2:]
+        found = dvc.cached_file(repo, h)
+        if found is None:
+            raise RuntimeError(f"{h} is not in the DVC cache of {repo}")
+        return found
 
     rows = 0
     for entry in json.loads(obj(md5).read_text()):
@@ -405,7 +388,8 @@ def _start_retrain(repo: Path, overrides: dict[str, Any] | None) -> tuple[Any, q
     return proc, lines
 
 
-def _until(lines: queue.Queue[str], text: str, timeout: float, seen: list[str]) -> bool:
+def _until(lines: queue.Queue[str], stage: str | None, timeout: float, seen: list[str]) -> bool:
+    """Read the flow's lines until DVC starts `stage` (None: until the end or the timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -415,14 +399,14 @@ def _until(lines: queue.Queue[str], text: str, timeout: float, seen: list[str]) 
         if line == "":
             return False
         seen.append(line)
-        if text in line:
+        if stage is not None and dvc.stage_started(line) == stage:
             return True
     return False
 
 
 def _result(proc: Any, lines: queue.Queue[str], seen: list[str], timeout: float) -> Any:
     """The flow's result dict, once the subprocess ends."""
-    _until(lines, "\0never", timeout, seen)
+    _until(lines, None, timeout, seen)
     proc.wait(timeout=60)
     out = "".join(seen)
     if proc.returncode != 0 or "RESULT " not in out:
@@ -453,7 +437,7 @@ def _kill_retrain_at(workdir: Path, stage: str, overrides: dict[str, Any], name:
     proc, lines = _start_retrain(repo, overrides)
     seen: list[str] = []
     try:
-        if not _until(lines, f"Running stage '{stage}'", 600, seen):
+        if not _until(lines, stage, 600, seen):
             raise RuntimeError(f"no stage {stage} started:\n{''.join(seen[-40:])}")
         time.sleep(2)  # well inside the stage
         killed = proc.poll() is None
@@ -502,7 +486,7 @@ def concurrent_ingest_retrain(workdir: Path) -> Outcome:
     proc, lines = _start_retrain(repo, {"train.max_epochs": 30, "train.patience": 30})
     seen: list[str] = []
     try:
-        if not _until(lines, "Running stage 'train'", 600, seen):
+        if not _until(lines, "train", 600, seen):
             raise RuntimeError(f"no stage train started:\n{''.join(seen[-40:])}")
         landed = [_land(repo, "late.csv", late)]
         ingest = _cli(repo)

@@ -13,7 +13,6 @@ reported as failed and the others still run.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 import traceback
@@ -34,6 +33,7 @@ from bench import (
     validation,
 )
 from bench.common import REPO, Goal, Section, Shared, machine
+from retrain.infra import git as infra_git
 
 # In the order they run: scaling and the pipeline before orchestration (which reuses the
 # 1M-row retrain of one and the dvc repro of the other).
@@ -57,9 +57,7 @@ ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "P", "F"]
 
 def _commit() -> str:
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
-        ).stdout.strip()
+        return infra_git.run(REPO, *args, check=False).stdout.strip()
 
     dirty = git("status", "--porcelain", "--untracked-files=no")
     return git("rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bench.common import Goal, Section, Shared, bench_env, make_repo, pipeline_params
+from retrain.infra import dvc
 
 OVERHEAD_GOAL_MS = 2.0
 PARQUET_GOAL = 3.0
@@ -53,7 +54,7 @@ PARQUET = "application/vnd.apache.parquet"
 def _served_repo(quick: bool, shared: Shared) -> Path:
     """A checkout with a trained model recorded as prod: a copy of the pipeline bench's
     repo when it ran (full mode), else a fresh one on the tests' small budgets."""
-    from retrain.testing import copy_repo, pipeline_env, record_workspace_as_prod, small_overrides
+    from retrain.testing import copy_repo, record_workspace_as_prod, small_overrides
 
     work = shared["workdir"] / "serving"
     work.mkdir(parents=True, exist_ok=True)
@@ -62,13 +63,7 @@ def _served_repo(quick: bool, shared: Shared) -> Path:
         repo = copy_repo(run["repo"], work / "repo")
     else:
         repo = make_repo(work, small_overrides(pipeline_params()))
-        subprocess.run(
-            [sys.executable, "-m", "dvc", "repro", "-q"],
-            cwd=repo,
-            env=pipeline_env(),
-            check=True,
-            capture_output=True,
-        )
+        dvc.run(repo, "repro", "-q")
     record_workspace_as_prod(repo)
     return repo
 

@@ -19,11 +19,12 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.states import State
 
-from retrain.config import Params, load_params_at
+from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.ingest import IngestRun, ingest_landing, landed_files
 from retrain.monitoring.drift import batch_drift
 from retrain.orchestration import artifacts, notify, runview
+from retrain.project import Project
 from retrain.registry.serving import NoProdModel, ServedModel, prod_model
 
 RETRAIN_DEPLOYMENT = "retrain/retrain"
@@ -113,16 +114,16 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
         trigger: start the retrain deployment when the drift gate trips.
     """
     logger = get_run_logger()
-    params = load_params_at(repo)
+    project = Project.load(repo)
+    root, params = project.root, project.params
     files = landed_files(params)
     if not files:
         logger.info("no new batch in %s", params.paths.landing)
-    root = Path(repo).resolve()
     run = runview.monitor_run_name([f.name for f in files])
     runview.name_run(run)
     folder = runview.stamped(run)  # this run's reports (paths.run_reports/<folder>)
     try:
-        model: ServedModel | None = prod_model(Path(repo).resolve(), params)
+        model: ServedModel | None = prod_model(root, params)
     except NoProdModel:
         model = None  # nothing promoted yet: the workspace model is all there is
     records = []
@@ -148,3 +149,12 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
     name, message, warn, tags = runview.monitor_outcome(records)
     runview.add_tags(tags)
     return runview.final_state(name, message, records, warn, logger)
+
+
+if __name__ == "__main__":
+    # `python flows/monitor.py [repo] [--trigger]`: one pass over the landing folder here;
+    # --trigger starts the retrain deployment on drift (it needs the stack's deployments).
+    import sys
+
+    args = [a for a in sys.argv[1:] if a != "--trigger"]
+    monitor_flow(repo=args[0] if args else ".", trigger="--trigger" in sys.argv)

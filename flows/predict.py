@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from retrain.config import Params, load_params_at
+from retrain.config import Params
 from retrain.orchestration import artifacts, runview
 from retrain.predicting import output_for, read_checked, write_scores
+from retrain.project import Project
 from retrain.registry.serving import ServedModel, prod_model
 from retrain.scoring import score_frame
 
@@ -66,8 +67,8 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
             paths.predictions_dir/<name>-<time>.parquet.
         repo: the project checkout.
     """
-    root = Path(repo).resolve()
-    params = load_params_at(root)
+    project = Project.load(repo)
+    root, params = project.root, project.params
     source = Path(input_path)
     now = datetime.now(UTC)
     out = output_for(root, params, source, output_path, now)  # refused before any work
@@ -81,3 +82,13 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     )
     runview.add_tags([f"model:{served.label}"])
     return str(out)
+
+
+if __name__ == "__main__":
+    # `python flows/predict.py INPUT [OUTPUT] [REPO]`: score one table here.
+    import sys
+
+    if not 2 <= len(sys.argv) <= 4:
+        raise SystemExit("usage: python flows/predict.py INPUT [OUTPUT] [REPO]")
+    given = sys.argv[1:] + [None] * (4 - len(sys.argv))
+    predict_flow(input_path=sys.argv[1], output_path=given[1], repo=given[2] or ".")

@@ -21,9 +21,10 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger, task
 from prefect.states import State
 
-from retrain.config import Params, check_overrides, load_params_at
+from retrain.config import Params, check_overrides
+from retrain.infra import dvc
 from retrain.orchestration import artifacts, notify, runview
-from retrain.orchestration.dvc import DvcError, run_dvc, stage_names, stage_ran
+from retrain.project import Project
 from retrain.registry import champion as champions
 from retrain.registry import gate, lock, record
 from retrain.registry import overrides as run_overrides
@@ -32,40 +33,40 @@ Reason = Literal["schedule", "drift", "manual"]
 
 
 @task(task_run_name="{stage}")
-def run_stage(repo: Path, stage: str, run: str) -> State[Any]:
+def run_stage(project: Project, stage: str, run: str) -> State[Any]:
     """Reproduce one stage through DVC, streaming its log; data True when it ran, False (state
     `Skipped`) when DVC found it up to date. Its artifacts are attached to it."""
     logger = get_run_logger()
     progress = runview.TrialProgress() if stage == "tune" else None
     log = runview.StageLog(logger.info, on_trial=progress)
     try:
-        lines = run_dvc(repo, "repro", "--single-item", stage, on_line=log)
+        lines = dvc.run(project.root, "repro", "--single-item", stage, on_line=log)
     finally:
         log.flush()
         if stage == "validate":
             # Pass or fail, the UI shows what validation said; on failure it is the reason.
-            artifacts.publish_validation(repo, load_params_at(repo), run)
-    ran = stage_ran(lines, stage)
+            artifacts.publish_validation(project.root, project.params, run)
+    ran = dvc.stage_ran(lines, stage)
     if stage == "tune":
-        artifacts.publish_trials(load_params_at(repo))
+        artifacts.publish_trials(project.params)
     if not ran:
         logger.info("%s skipped: DVC found its inputs unchanged (dvc.lock)", stage)
     return runview.stage_state(stage, ran)
 
 
 @task(task_run_name="push", retries=2, retry_delay_seconds=5)
-def push(repo: Path, data_pin: Path) -> None:
+def push(project: Project) -> None:
     """Send data and models to the DVC remote: the one step that can fail transiently.
 
     The raw data is committed to the DVC cache first (a checkout whose data came from
     elsewhere may not have it there), and a push that leaves anything behind fails: a
     record promises that everything it pins can be pulled.
     """
-    logger = get_run_logger()
-    run_dvc(repo, "commit", "-f", "-q", str(data_pin), on_line=logger.info)
-    lines = run_dvc(repo, "push", on_line=runview.StageLog(logger.info))
-    if any("cache files do not exist" in line for line in lines):
-        raise DvcError("dvc push left outputs behind (missing from the cache); not recording")
+    log = runview.StageLog(get_run_logger().info)
+    dvc.commit_and_push(
+        project.root, [project.params.paths.data_pin], everything=True, on_line=log
+    )
+    log.flush()
 
 
 @task(task_run_name="find-champion")
@@ -83,16 +84,31 @@ def challenge(repo: Path, params: Params, champion: champions.Champion | None) -
 
 
 @task(task_run_name="publish-reports")
-def publish_reports(repo: Path, params: Params, run: str) -> dict[str, str]:
-    """This run's plots, model card and drift report, copied to its own folder and linked."""
-    run_dvc(repo, "plots", "show", "-o", str(params.paths.plots_html))
-    return artifacts.publish_run_reports(repo, params, run)
+def publish_reports(
+    project: Project, run: str, drift: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """What this run shows beyond its stages: why it ran (a drift trigger), its plots, model
+    card and drift report, copied to its own folder and linked."""
+    if drift:
+        artifacts.publish_markdown(
+            "retrain-trigger",
+            f"## Retrain triggered by drift on `{drift.get('batch')}`\n\n"
+            + "\n".join(f"- {r}" for r in drift.get("reasons", [])),
+            "Why this run happened",
+        )
+    params = project.params
+    dvc.run(project.root, "plots", "show", "-o", str(params.paths.plots_html))
+    return artifacts.publish_run_reports(project.root, params, run)
 
 
 @task(task_run_name="write-record")
-def write_record(repo: Path, params: Params, **fields: Any) -> dict[str, Any]:
-    """Commit and tag the record with the registry's tags, in one transaction."""
-    return record.write(repo, params, **fields)
+def write_record(project: Project, **fields: Any) -> dict[str, Any]:
+    """Commit and tag the record with the registry's tags, in one transaction; the record
+    is also the run's `run-record` artifact."""
+    rec = record.write(project.root, project.params, **fields)
+    run_id = rec["run_id"]
+    artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
+    return rec
 
 
 @flow(name="retrain", log_prints=True, flow_run_name="retrain-{reason}")
@@ -125,23 +141,22 @@ def retraining_flow(
     logger = get_run_logger()
     if overrides:
         check_overrides(overrides)  # before anything waits or writes
-    root = Path(repo).resolve()
-    params_file = root / "params.yaml"
-    initial = load_params_at(root)
+    initial = Project.load(repo)
     run_id = record.new_run_id()
-    timeout = initial.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
-    lock_path = initial.paths.retrain_lock
+    timeout = initial.params.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
+    lock_path = initial.params.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.
     with lock.exclusive(lock_path, run_id, timeout, on_wait=logger.warning):
         # A run killed with its overrides applied left them in params.yaml: put it back.
-        run_overrides.recover(params_file, lock_path, logger.warning)
+        run_overrides.recover(initial.params_file, lock_path, logger.warning)
         # Refuse uncommitted code before anything is written.
-        start = record.begin(root, initial, reason, run_id)
-        with run_overrides.applied(params_file, lock_path, run_id, overrides) as before:
+        start = record.begin(initial.root, initial.params, reason, run_id)
+        with run_overrides.applied(initial.params_file, lock_path, run_id, overrides) as before:
+            # The params as this run sees them (its overrides applied).
+            project = Project.load(initial.root, initial.params_file)
             rec, ran, metrics, decision = _run(
-                root, params_file, dataset, reason, drift, run_id, start, overrides, before
+                project, dataset, reason, drift, run_id, start, overrides, before
             )
-    artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
     name, message, rejected = runview.gate_outcome(decision.decision, decision.reasons)
     runview.add_tags(["promoted" if rec["model"]["promoted"] else "not-promoted"])
     model = rec["model"]
@@ -161,8 +176,7 @@ def retraining_flow(
 
 
 def _run(
-    root: Path,
-    params_file: Path,
+    project: Project,
     dataset: str | None,
     reason: Reason,
     drift: dict[str, Any] | None,
@@ -171,9 +185,10 @@ def _run(
     overrides: dict[str, Any] | None,
     params_before: str,
 ) -> tuple[dict[str, Any], dict[str, bool], dict[str, Any], gate.GateResult]:
-    """The run itself, with the lock held and the overrides in place."""
+    """The run itself, with the lock held and the overrides in place: the pipeline's stages
+    in DVC's dependency order, the gate, the reports, the push, the record."""
     logger = get_run_logger()
-    params = load_params_at(root)
+    root, params = project.root, project.params
     if dataset is not None and params.dataset.name != dataset:
         raise ValueError(f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}")
     run = f"retrain-{reason}-{run_id}"
@@ -181,29 +196,21 @@ def _run(
     logger.info("retrain %s (%s) of %s in %s", run_id, reason, params.dataset.name, root)
     if overrides:
         logger.info("overrides for this run only: %s", overrides)
-    if drift:
-        artifacts.publish_markdown(
-            "retrain-trigger",
-            f"## Retrain triggered by drift on `{drift.get('batch')}`\n\n"
-            + "\n".join(f"- {r}" for r in drift.get("reasons", [])),
-            "Why this run happened",
-        )
     champion = find_champion(root, params)
     warm = champions.warm_start(champion)
     champions.write_warm_start(params.paths.warm_start, warm)
     logger.info("champion: %s", champion.model.label if champion else "none (first model)")
 
     ran: dict[str, bool] = {}
-    for stage in stage_names(root):
-        ran[stage] = bool(run_stage(root, stage, run).result())
+    for stage in dvc.stage_order(root):
+        ran[stage] = bool(run_stage(project, stage, run).result())
 
     decision = challenge(root, params, champion)
     metrics = artifacts.read_json(params.paths.metrics) or {}
-    publish_reports(root, params, run)
-    push(root, params.paths.data_pin)
+    publish_reports(project, run, drift)
+    push(project)
     rec = write_record(
-        root,
-        params,
+        project,
         start=start,
         gate=decision,
         champion=champion.model.version if champion else None,
@@ -215,3 +222,10 @@ def _run(
         params_before=params_before,
     )
     return rec, ran, metrics, decision
+
+
+if __name__ == "__main__":
+    # `python flows/retraining.py [repo]`: one manual run here, without a deployment.
+    import sys
+
+    retraining_flow(repo=sys.argv[1] if len(sys.argv) > 1 else ".")

@@ -8,16 +8,25 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from retrain import PARAMS_FILE
 from retrain.errors import RetrainError
 
 if TYPE_CHECKING:
     from retrain.config import Params
+    from retrain.project import Project
 
 app = typer.Typer(help="Validated, tuned, reproducible retraining of a tabular classifier.")
 data_app = typer.Typer(help="Obtain and check the pinned raw data.")
 app.add_typer(data_app, name="data")
 
-PARAMS = typer.Option(Path("params.yaml"), "--params", help="The pipeline configuration.")
+PARAMS = typer.Option(Path(PARAMS_FILE), "--params", help="The pipeline configuration.")
+
+
+def _project(params: Path) -> Project:
+    """The project the command works on: the folder holding `--params`, built once here."""
+    from retrain.project import Project
+
+    return Project.from_params_file(params)
 
 
 def _fail(err: Exception, code: int = 1) -> None:
@@ -28,14 +37,14 @@ def _fail(err: Exception, code: int = 1) -> None:
 @data_app.command("fetch")
 def data_fetch(params: Path = PARAMS) -> None:
     """Restore the raw data pinned by data.dvc (DVC remote, else rebuilt offline) and check it."""
-    from retrain.config import load_params
     from retrain.data.fetch import offline_rebuild
     from retrain.data.pin import ensure_pinned_data
 
     try:
-        cfg = load_params(params)
+        project = _project(params)
+        cfg = project.params
         rebuild = offline_rebuild(cfg.dataset.name, cfg.paths.raw_data)
-        typer.echo(ensure_pinned_data(Path.cwd(), cfg.paths.data_pin.resolve(), rebuild))
+        typer.echo(ensure_pinned_data(project.root, cfg.paths.data_pin, rebuild))
     except (RetrainError, ValueError) as err:
         _fail(err)
 
@@ -150,7 +159,9 @@ def validate(
 
 @app.command("simulate")
 def simulate_cmd(
-    out: Path = typer.Option(Path("data/landing"), help="Folder to write the batches to."),
+    out: Path | None = typer.Option(
+        None, help="Folder to write the batches to (default: params.yaml's paths.landing)."
+    ),
     batches: int = typer.Option(3, min=1, help="How many batches."),
     size: int = typer.Option(500, min=1, help="Rows per batch."),
     drift: str | None = typer.Option(
@@ -178,13 +189,12 @@ def simulate_cmd(
     Ids are fresh per batch number, so batches of separate calls never share ids as long
     as their numbers differ (`--first-batch 4` after a call that made 1-3).
     """
-    from retrain.config import load_params_at
     from retrain.data.io import read_table
     from retrain.data.simulate import Drift, resolve, simulate, write_batches
     from retrain.validation.config_check import check_schema
 
     try:
-        cfg = load_params_at(params.resolve().parent)
+        cfg = _project(params).params
         table = read_table(cfg.paths.raw_data)
         check_schema(cfg.dataset, [(cfg.paths.raw_data, table)], params)
         spec = Drift(drift, column, amount, value) if drift else None
@@ -203,7 +213,7 @@ def simulate_cmd(
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
-    for path in write_batches(frames, out, prefix, first=first_batch):
+    for path in write_batches(frames, out or cfg.paths.landing, prefix, first=first_batch):
         typer.echo(str(path))
 
 
@@ -211,11 +221,10 @@ def simulate_cmd(
 def ingest_cmd(params: Path = PARAMS) -> None:
     """Validate every landed batch (NAME with its NAME.done marker): version the good ones
     with DVC, quarantine the rest. Exit 1 when an entry was not accepted or a push failed."""
-    from retrain.config import load_params_at
     from retrain.ingest import ingest_landing
 
     try:
-        cfg = load_params_at(params.resolve().parent)
+        cfg = _project(params).params
         run = ingest_landing(cfg)
         for result in run.results:
             typer.echo(f"{result.status:9} {result.reason}")
@@ -304,8 +313,10 @@ def check_pr(
     base: str = typer.Option(
         ..., "--base", help="The git ref to compare with, e.g. main or origin/main."
     ),
-    out: Path = typer.Option(
-        Path("reports/pr"), help="Folder for report.md, report.json, Data Docs, drift HTML."
+    out: Path | None = typer.Option(
+        None,
+        help="Folder for report.md, report.json, Data Docs, drift HTML (default: params.yaml's "
+        "paths.pr_reports).",
     ),
     repro: bool = typer.Option(
         True, "--repro/--no-repro", help="Run `dvc repro` when the pipeline's inputs changed."
@@ -316,13 +327,13 @@ def check_pr(
 ) -> None:
     """Check the working tree against a base ref: validation, suite changes, drift against
     the base's data, params and metrics diff. Exit 0 passed, 1 blocked, 2 incomplete."""
-    from retrain.prcheck.check import run_check
-    from retrain.prcheck.git import toplevel
+    from retrain.infra.git import toplevel
+    from retrain.prcheck.check import report_folder, run_check
     from retrain.prcheck.render import render_markdown
 
     try:
         root = toplevel(Path.cwd())
-        folder = out if out.is_absolute() else root / out
+        folder = report_folder(root, out)
         check = run_check(root, base, folder, rerun=repro, fail_on_drift=fail_on_drift)
     except RetrainError as err:
         _fail(err, code=2)
@@ -359,10 +370,8 @@ def results(
 
 
 def _checkout(params: Path) -> tuple[Path, Params]:
-    from retrain.config import load_params_at
-
-    root = params.resolve().parent
-    return root, load_params_at(root)
+    project = _project(params)
+    return project.root, project.params
 
 
 @app.command("runs")
@@ -403,8 +412,8 @@ def _num(value: float | None) -> str:
 @app.command("rollback")
 def rollback(params: Path = PARAMS) -> None:
     """Return the serving stage (prod) to the version that held it before the current one."""
+    from retrain.infra.git import identity_env
     from retrain.registry import lock, versions
-    from retrain.registry.git import identity_env
 
     try:
         root, cfg = _checkout(params)

@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from retrain import PARAMS_FILE
 from retrain.errors import RetrainError
 
-DEFAULT_PARAMS = Path("params.yaml")
+DEFAULT_PARAMS = Path(PARAMS_FILE)
 
 
 class ConfigError(RetrainError, ValueError):
@@ -120,6 +121,8 @@ class Paths(_Strict):
     # One folder per run (retrain, monitor, predict) of the reports it links in the Prefect
     # UI, served over loopback HTTP by the stack; a later run never overwrites it.
     run_reports: Path = Path("reports/runs")
+    # `retrain check-pr`'s report.md, report.json, Data Docs and drift HTML.
+    pr_reports: Path = Path("reports/pr")
 
 
 class ValidateParams(_Strict):
@@ -526,13 +529,14 @@ def _dump(rt: Any, doc: Any) -> str:
     return buf.getvalue()
 
 
-def load_params_at(root: Path | str) -> Params:
-    """params.yaml of the checkout at `root`, with every path made absolute under `root`.
+def load_params_at(root: Path | str, params_file: Path | None = None) -> Params:
+    """params.yaml of the checkout at `root` (or `params_file`), with every path made
+    absolute under `root`. `retrain.project.Project` carries both.
 
     Flows run wherever their worker runs; absolute paths make them independent of the cwd.
     """
     root = Path(root).resolve()
-    params = load_params(root / "params.yaml")
+    params = load_params(params_file or root / PARAMS_FILE)
     paths = {k: root / v for k, v in params.paths.model_dump().items()}
     dataset = params.dataset.model_copy(update={"suite": root / params.dataset.suite})
     return params.model_copy(update={"paths": Paths(**paths), "dataset": dataset})

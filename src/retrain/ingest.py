@@ -31,7 +31,6 @@ import io
 import json
 import os
 import shutil
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -540,38 +539,38 @@ def pin_raw_data(params: Params) -> None:
     Raises:
         DvcError: a DVC command failed (e.g. the remote is unreachable); the journal stays.
     """
-    from retrain.orchestration.dvc import DvcError, run_dvc
+    from retrain.infra import dvc
 
     _note_unpushed(params)
     noted = _journal(params).stat().st_mtime_ns
     pin = params.paths.data_pin.resolve()
     root = pin.parent
 
-    def dvc(*args: str) -> None:
-        for attempt in range(_DVC_LOCK_TRIES):
-            try:
-                run_dvc(root, *args)
-                return
-            except DvcError as err:
-                text = str(err)
-                if "Unable to acquire lock" in text and attempt + 1 < _DVC_LOCK_TRIES:
-                    time.sleep(2.0)  # another DVC command (e.g. a second ingest) is running
-                    continue
-                _note_unpushed(params)  # whoever pushes next pushes ours too
-                cause = text[text.find("ERROR") :].split(" | ")[0] if "ERROR" in text else text
-                raise DvcError(f"dvc {args[0]} failed: {cause}") from None
-
     pins = [pin]
     quarantine = params.paths.quarantine.resolve()
-    if quarantine.is_dir() and any(quarantine.iterdir()):
-        if not quarantine.is_relative_to(root):
-            raise RetrainError(f"{quarantine}: outside the repository {root}, cannot version it")
-        qpin = quarantine_pin(params).resolve()
-        if not qpin.exists():
-            dvc("add", "-q", str(quarantine.relative_to(root)))  # the first rejected batch
-        pins.append(qpin)
-    dvc("commit", "-f", "-q", *(str(p.relative_to(root)) for p in pins))
-    dvc("push", *(str(p.relative_to(root)) for p in pins))
+    try:
+        if quarantine.is_dir() and any(quarantine.iterdir()):
+            if not quarantine.is_relative_to(root):
+                raise RetrainError(
+                    f"{quarantine}: outside the repository {root}, cannot version it"
+                )
+            qpin = quarantine_pin(params).resolve()
+            if not qpin.exists():  # the first rejected batch
+                dvc.run(
+                    root,
+                    "add",
+                    "-q",
+                    str(quarantine.relative_to(root)),
+                    lock_tries=_DVC_LOCK_TRIES,
+                )
+            pins.append(qpin)
+        # Another DVC command (e.g. a second ingest) may hold the lock: wait for it.
+        dvc.commit_and_push(root, pins, lock_tries=_DVC_LOCK_TRIES)
+    except dvc.DvcError as err:
+        _note_unpushed(params)  # whoever pushes next pushes ours too
+        text = str(err)
+        cause = text[text.find("ERROR") :].split(" | ")[0] if "ERROR" in text else text
+        raise dvc.DvcError(f"dvc {text.split()[1]} failed: {cause}") from None
     if len(pins) > 1:
         _git_commit(root, [pins[1], pins[1].parent / ".gitignore"])
     journal = _journal(params)
@@ -582,7 +581,7 @@ def pin_raw_data(params: Params) -> None:
 def _git_commit(root: Path, files: list[Path]) -> None:
     """Commit the quarantine pin (and the .gitignore DVC may have written) alone, so a fresh
     clone can `dvc pull` rejected batches and a retrain does not find the pin changed."""
-    from retrain.registry.git import GitError, git
+    from retrain.infra.git import GitError, git
 
     try:
         git(root, "rev-parse", "--git-dir")

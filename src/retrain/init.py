@@ -22,8 +22,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain import PARAMS_FILE
 from retrain.config import ConfigError, parse_params
 from retrain.data.io import SUFFIXES, read_table
 from retrain.errors import RetrainError
@@ -536,18 +535,13 @@ def update_params(text: str, p: Profile, suite: Path, raw_data: Path) -> str:
 # --- pinning -----------------------------------------------------------------------------
 
 
-def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True
-    )
-
-
 def pin(root: Path, raw_data: Path, data_pin: Path) -> str:
     """Pin `raw_data` in `data_pin`, updated in place (`dvc commit`, as ingest does); its md5.
 
     (`dvc add data/raw` would write a new `data/raw.dvc` beside the existing pin.)
     """
-    from retrain.data.pin import read_pin
+    from retrain.infra import dvc
+    from retrain.infra.dvc import read_pin
 
     rel_pin = data_pin.relative_to(root)
     out_path = Path(os.path.relpath(raw_data, data_pin.parent)).as_posix()
@@ -557,9 +551,9 @@ def pin(root: Path, raw_data: Path, data_pin: Path) -> str:
         pinned = False
     if not pinned:
         data_pin.write_text(f"outs:\n- path: {out_path}\n")
-    done = _dvc(root, "commit", "-f", "-q", str(rel_pin))
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines() or ["failed"]
+    done = dvc.run(root, "commit", "-f", "-q", str(rel_pin), check=False)
+    if done.code != 0:
+        lines = [ln for ln in done if ln.strip()] or ["failed"]
         raise InitError(f"{rel_pin}: dvc commit failed: {lines[-1]}")
     return read_pin(data_pin).md5
 
@@ -607,7 +601,7 @@ def run_init(
 ) -> InitResult:
     """Profile `table`, write params.yaml and the suite, place and pin the table."""
     root = root.resolve()
-    params_file = (params_file or root / "params.yaml").resolve()
+    params_file = (params_file or root / PARAMS_FILE).resolve()
     if table.suffix not in SUFFIXES:
         raise InitError(f"{table}: unsupported file type {table.suffix!r}; use CSV or Parquet")
     df = read_table(table)

@@ -6,16 +6,15 @@ Both import this module; neither imports the other. Nothing here runs at import.
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from retrain import PARAMS_FILE
 from retrain.config import Params, parse_params
+from retrain.infra import dvc, git
 
 
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +50,20 @@ def params_in(tmp: Path, raw: dict[str, Any], source: Path) -> Params:
     return parse_params(raw)
 
 
+# The `paths` keys of the pipeline's git-committed outputs (metrics, reports), removed from
+# a fixture repo so that what it holds comes from the run under test.
+COMMITTED_OUTPUTS = (
+    "metrics",
+    "prepare_summary",
+    "slice_metrics",
+    "calibration_metrics",
+    "attributions",
+    "results_table",
+    "model_card_md",
+    "model_card_html",
+)
+
+
 def make_pipeline_repo(
     dest: Path,
     params: dict[str, Any],
@@ -62,60 +75,45 @@ def make_pipeline_repo(
     """A fresh git repo holding the checkout `source`'s files (tracked and not ignored), the raw
     table `raw_file` and `params`, with its DVC remote at `remote`; `data_pin`, when given,
     becomes its data.dvc (the pin of `raw_file`, where the checkout pins another table)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=source,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in listed:
+    for rel in git.git(source, "ls-files", "-co", "--exclude-standard").split():
         src = source / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dest / PARAMS_FILE).write_text(yaml.safe_dump(params, sort_keys=False))
+    paths = params["paths"]
     if data_pin is not None:
-        shutil.copy2(data_pin, dest / "data.dvc")
-    (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(raw_file, dest / "data" / "raw" / raw_file.name)
+        shutil.copy2(data_pin, dest / paths["data_pin"])
+    if Path(paths["raw_data"]).is_absolute():
+        raise ValueError(f"paths.raw_data must be inside the repo, not {paths['raw_data']}")
+    raw = dest / paths["raw_data"]
+    raw = raw if not raw.suffix else raw.parent  # a folder of tables (or the one file's)
+    raw.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(raw_file, raw / raw_file.name)
     # Committed pipeline outputs must come from the run under test, never from this checkout.
-    for stale in (
-        "dvc.lock",
-        "metrics/evaluate.json",
-        "metrics/prepare.json",
-        "metrics/slices.json",
-        "metrics/calibration.json",
-        "metrics/attributions.json",
-        "reports/results.md",
-        "reports/model_card.md",
-        "reports/model_card.html",
-    ):
-        (dest / stale).unlink(missing_ok=True)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    (dest / dvc.LOCK_FILE).unlink(missing_ok=True)
+    for key in COMMITTED_OUTPUTS:
+        (dest / paths[key]).unlink(missing_ok=True)
     # A fixed date: two repos built from the same files get the same commit (and model card).
     dated = {
-        **os.environ,
+        **git.identity_env(dest),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
         "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
         "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
     }
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
-        cwd=dest,
-        check=True,
-    )
-    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*git, "commit", "-qm", "fixture"], cwd=dest, check=True, env=dated)
+    git.git(dest, "init", "-q", "-b", "main")
+    dvc.set_remote_url(dest, "local", str(remote))
+    git.git(dest, "add", "-A")
+    git.git(dest, "commit", "-qm", "fixture", env=dated)
     return dest
 
 
 def pipeline_env() -> dict[str, str]:
     """DVC runs `python -m ...`: the project's interpreter must come first on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["GX_ANALYTICS_ENABLED"] = "false"
-    return env
+    return dvc.dvc_env({"GX_ANALYTICS_ENABLED": "false"})
 
 
 def record_workspace_as_prod(repo: Path) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def client(served):
 
 
 def test_health_and_ready_name_the_registry_version_and_md5(client, served):
-    from retrain.registry.serving import lock_outputs
+    from retrain.infra.dvc import lock_outputs
 
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
@@ -367,7 +367,7 @@ def test_reload_on_promotion_and_on_rollback(served, tmp_path):
 
 
 def test_canary_share_is_sticky_by_request_key(served, tmp_path):
-    from retrain.registry.git import git
+    from retrain.infra.git import git
 
     repo = copy_repo(served, tmp_path / "repo")
     new_version(repo, shift=2.0)

@@ -202,7 +202,7 @@ def test_passed_verdict_lists_what_changed():
         reran=True,
         stages_run=["train", "evaluate"],
     )
-    check = PrCheck("main", "a" * 40, "h", pipeline=pipe)
+    check = PrCheck("main", "a" * 40, "h", metrics_file="metrics/evaluate.json", pipeline=pipe)
     assert verdict_line(check) == (
         "## ✅ Passed: params: train.max_epochs; mlp roc_auc 0.8391 → 0.8394 (+0.0003)"
     )

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from retrain.config import Params, load_params_at
+from retrain.infra.git import GitError, identity_env
 from retrain.registry import record, versions
 from retrain.registry.gate import GateResult
-from retrain.registry.git import GitError, identity_env
 from tests.conftest import REPO, telco_params
 
 NAME = "churn-model"

@@ -90,9 +90,11 @@ def describe_head(repo: Path) -> str:
     return f"{head} + uncommitted changes" if dirty.strip() else head
 
 
-def changed_paths(repo: Path) -> list[str]:
-    """Tracked paths that differ from HEAD (staged or not); untracked files are not listed."""
-    out = git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
+def changed_paths(repo: Path, *pathspec: str) -> list[str]:
+    """Tracked paths that differ from HEAD (staged or not), optionally only those matching
+    `pathspec`; untracked files are not listed."""
+    spec = ["--", *pathspec] if pathspec else []
+    out = git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no", *spec)
     paths = []
     entries = iter(out.split("\0"))
     for entry in entries:
@@ -103,6 +105,29 @@ def changed_paths(repo: Path) -> list[str]:
         if "R" in status or "C" in status:
             paths.append(next(entries))  # a rename lists its source as the next entry
     return paths
+
+
+def under(path: str, roots: Iterable[str]) -> bool:
+    """`path` is one of `roots` or inside one of them (repository-relative, '/'-separated)."""
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def changed_code(repo: Path, managed: Iterable[str]) -> list[str]:
+    """Tracked paths that differ from HEAD, except those under `managed` (what the pipeline
+    itself writes: params, dvc.lock, its outputs)."""
+    roots = list(managed)
+    return [p for p in changed_paths(repo) if not under(p, roots)]
+
+
+def revision(repo: Path, managed: Iterable[str] = ()) -> str:
+    """HEAD's commit, with '-dirty' when tracked code (anything not under `managed`) differs
+    from it; 'unknown' outside a git checkout."""
+    try:
+        commit = head(repo)
+        dirty = changed_code(repo, managed)
+    except (GitError, OSError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
 
 
 def identity_env(repo: Path) -> dict[str, str]:

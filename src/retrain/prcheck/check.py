@@ -17,29 +17,27 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.config import ConfigError, Params, load_params_at
+from retrain.config import ConfigError, Params, Paths
 from retrain.errors import DataError, RetrainError
-from retrain.orchestration.dvc import dvc_env
-from retrain.prcheck import git
+from retrain.infra import dvc, git
+from retrain.infra.dvc import LOCK_FILE, pinned_md5, read_pin, workspace_hash
 from retrain.prcheck.data import (
     DataComparison,
     describe_shift,
     fetch_base_data,
     file_changes,
     for_drift,
-    pinned_md5,
     read_folder,
     shared_schema,
 )
 from retrain.prcheck.pipeline import PipelineResult, check_pipeline, params_diff
 from retrain.prcheck.suites import ExpectationChange, diff_suite
+from retrain.project import PARAMS_FILE, Project
 from retrain.validation.raw import validate_raw
 from retrain.validation.suite import ValidationResult
 
@@ -54,6 +52,9 @@ class PrCheck:
     base_ref: str
     base_commit: str
     head: str
+    # paths.metrics relative to the root, as `dvc metrics diff` names it (the headline table's
+    # source; params.yaml may rename it).
+    metrics_file: str = ""
     params_error: str | None = None
     validation: list[ValidationResult] = field(default_factory=list)
     validation_error: str | None = None
@@ -168,8 +169,6 @@ def _data_and_drift(
     raw = params.paths.raw_data
     raw_rel = _rel(root, raw)
     pin_rel = _rel(root, params.paths.data_pin)
-    from retrain.data.pin import read_pin, workspace_hash
-
     pin, head_pin = params.paths.data_pin, None
     try:
         head_pin = read_pin(pin)
@@ -259,25 +258,20 @@ def _drift(
 
 def _plots(check: PrCheck, root: Path, out: Path) -> None:
     """`dvc plots diff <base>` as HTML (the base's side where its plots are in git)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dvc",
-            "plots",
-            "diff",
-            check.base_commit,
-            "-o",
-            str(out / "plots"),
-        ],
-        cwd=root,
-        env=dvc_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode == 0 and (out / "plots" / "index.html").exists():
+    made = dvc.succeeds(root, "plots", "diff", check.base_commit, "-o", str(out / "plots"))
+    if made and (out / "plots" / "index.html").exists():
         check.artifacts["Plots (dvc plots diff)"] = _rel(root, out / "plots" / "index.html")
+
+
+def report_folder(root: Path, out: Path | None) -> Path:
+    """Where the report goes: `out` (relative to `root`), else params.yaml's paths.pr_reports
+    (the default's when params.yaml itself is invalid: the report says so)."""
+    if out is not None:
+        return out if out.is_absolute() else root / out
+    try:
+        return Project.load(root).params.paths.pr_reports
+    except ConfigError:
+        return root / Paths.model_fields["pr_reports"].default
 
 
 def run_check(
@@ -295,10 +289,12 @@ def run_check(
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        params = load_params_at(root)
+        project = Project.load(root)
+        params = project.params
+        check.metrics_file = project.rel(params.paths.metrics)
     except ConfigError as err:
         check.params_error = str(err)
-        check.blocking.append(f"params.yaml is invalid: {err}")
+        check.blocking.append(f"{PARAMS_FILE} is invalid: {err}")
         try:
             check.pipeline.params_diff = params_diff(root, commit)
         except RetrainError as diff_err:
@@ -328,8 +324,7 @@ def run_check(
     if pipe.error:
         check.blocking.append(pipe.error)
     if pipe.reran:
-        lock = git.git(root, "status", "--porcelain", "--", "dvc.lock", check=False).stdout
-        pipe.lock_changed = bool(lock.strip())
+        pipe.lock_changed = bool(git.changed_paths(root, LOCK_FILE))
     if pipe.changed and pipe.skipped_because == "--no-repro":
         check.warnings.append(
             "inputs changed but the pipeline was not re-run (--no-repro): the metrics are "

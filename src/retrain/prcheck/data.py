@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from retrain.config import DatasetSchema
 from retrain.data.io import read_file, table_files
 from retrain.errors import DataError
 from retrain.hashing import file_md5
+from retrain.infra.dvc import in_cache
 
 
 class BaseDataUnavailable(DataError):
@@ -61,23 +61,6 @@ class DataComparison:
         return out
 
 
-def pinned_md5(dvc_text: str | None) -> str | None:
-    """The hash a .dvc file's one output pins (a `.dir` hash for a folder)."""
-    if not dvc_text:
-        return None
-    try:
-        return str(yaml.safe_load(dvc_text)["outs"][0]["md5"])
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
-        return None
-
-
-def _in_local_cache(root: Path, md5: str) -> bool:
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return bool(repo.cache.local.exists(md5))
-
-
 def fetch_base_data(root: Path, commit: str, raw_rel: str, dest: Path, md5: str) -> str:
     """Copy the data that `commit` pins at `raw_rel` to `dest`, from the DVC cache or remote.
 
@@ -89,7 +72,7 @@ def fetch_base_data(root: Path, commit: str, raw_rel: str, dest: Path, md5: str)
     """
     from dvc.fs import DVCFileSystem
 
-    source = "DVC cache" if _in_local_cache(root, md5) else "DVC remote"
+    source = "DVC cache" if in_cache(root, md5) else "DVC remote"
     try:
         fs = DVCFileSystem(url=str(root), rev=commit)
         fs.get(raw_rel, str(dest), recursive=True)

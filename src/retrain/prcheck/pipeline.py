@@ -6,15 +6,13 @@ the stages run, so `dvc repro` here is the same `dvc repro` a developer runs.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.infra.dvc import stages_run
-from retrain.orchestration.dvc import DvcError, dvc_env, stage_names
+from retrain.infra import dvc
+from retrain.infra.dvc import DvcError, json_output, stage_order, stages_run
+from retrain.project import PARAMS_FILE
 
 # `dvc status` entries that mean an input of a stage changed. A missing output alone
 # ("deleted", "not in cache") is not a change of the pull request: it is a checkout that
@@ -22,30 +20,11 @@ from retrain.orchestration.dvc import DvcError, dvc_env, stage_names
 _INPUT_CHANGES = ("modified", "new", "added")
 
 
-def dvc_json(root: Path, *args: str) -> Any:
-    """Run `dvc <args> --json` in `root` and parse what it prints."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", *args, "--json"],
-        cwd=root,
-        env=dvc_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tail = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()][-3:]
-        raise DvcError(
-            f"dvc {' '.join(args)} failed (exit {proc.returncode}): " + " | ".join(tail)
-        )
-    text = proc.stdout.strip()
-    return json.loads(text) if text else {}
-
-
 def changed_inputs(status: dict[str, Any]) -> dict[str, list[str]]:
     """Stage (or .dvc file) -> what changed in its inputs, from `dvc status --json`.
 
-    `{"train": [{"changed deps": {"params.yaml": {"train": "modified"}}}]}` becomes
-    `{"train": ["params.yaml: train modified"]}`; missing outputs are left out.
+    `{"train": [{"changed deps": {<params file>: {"train": "modified"}}}]}` becomes
+    `{"train": ["<params file>: train modified"]}`; missing outputs are left out.
     """
     out: dict[str, list[str]] = {}
     for stage, entries in status.items():
@@ -96,38 +75,30 @@ def _flatten(diff: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
     for file in files:
         for key, change in diff[file].items():
-            out[key if len(files) == 1 and file == "params.yaml" else f"{file}:{key}"] = change
+            out[key if len(files) == 1 and file == PARAMS_FILE else f"{file}:{key}"] = change
     return out
 
 
 def params_diff(root: Path, base: str) -> dict[str, dict[str, Any]]:
     """`dvc params diff <base>`: every param whose value differs, keyed `section.key`."""
-    return _flatten(dvc_json(root, "params", "diff", base))
+    return _flatten(json_output(root, "params", "diff", base))
 
 
 def metrics_diff(root: Path, base: str) -> dict[str, dict[str, Any]]:
     """`dvc metrics diff <base> --all`: every metric (changed or not), keyed `file:key`."""
-    raw = dvc_json(root, "metrics", "diff", base, "--all")
+    raw = json_output(root, "metrics", "diff", base, "--all")
     return {f"{f}:{k}": v for f, keys in raw.items() for k, v in (keys or {}).items()}
 
 
 def repro(root: Path) -> tuple[list[str], str | None]:
     """Run `dvc repro`; the stages that ran, and the error's last lines if it failed."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro"],
-        cwd=root,
-        env=dvc_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    output = proc.stdout + "\n" + proc.stderr
-    printed = stages_run(output)
-    ran = [s for s in stage_names(root) if s in printed]
-    if proc.returncode == 0:
+    lines = dvc.run(root, "repro", check=False)
+    printed = stages_run(lines)
+    ran = [s for s in stage_order(root) if s in printed]
+    if lines.code == 0:
         return ran, None
-    tail = [ln.strip() for ln in output.splitlines() if ln.strip()][-4:]
-    return ran, f"`dvc repro` failed (exit {proc.returncode}): " + " / ".join(tail)
+    tail = [ln.strip() for ln in lines if ln.strip()][-4:]
+    return ran, f"`dvc repro` failed (exit {lines.code}): " + " / ".join(tail)
 
 
 def check_pipeline(root: Path, base: str, *, rerun: bool, blocked: str | None) -> PipelineResult:
@@ -145,7 +116,7 @@ def check_pipeline(root: Path, base: str, *, rerun: bool, blocked: str | None) -
     except DvcError as err:
         result.notes.append(f"params diff unavailable: {err}")
     try:
-        result.changed = changed_inputs(dvc_json(root, "status"))
+        result.changed = changed_inputs(json_output(root, "status"))
     except DvcError as err:
         result.notes.append(f"dvc status failed: {err}")
     if result.changed:

@@ -14,7 +14,6 @@ from retrain.report import MODELS
 MARKER = "<!-- retrain-check-pr -->"  # lets a bot find and update its one comment
 ICONS = {PASSED: "✅", WARNED: "⚠️", BLOCKED: "❌", INCOMPLETE: "⛔"}
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "brier")
-EVALUATE = "metrics/evaluate.json"
 MAX_ROWS = 25
 
 
@@ -128,7 +127,7 @@ def _params_summary(check: PrCheck) -> tuple[str, str]:
 
 
 def _headline_metric(check: PrCheck) -> str | None:
-    entry = check.pipeline.metrics_diff.get(f"{EVALUATE}:mlp.roc_auc")
+    entry = check.pipeline.metrics_diff.get(f"{check.metrics_file}:mlp.roc_auc")
     if entry and _changed(entry):
         return f"mlp roc_auc {_metric_change(entry).replace('**', '')}"
     return None
@@ -390,10 +389,11 @@ def _pipeline_section(check: PrCheck) -> list[str]:
     lines.append("")
     metrics = pipe.metrics_diff
     changed = {k: v for k, v in metrics.items() if _changed(v)}
+    source = check.metrics_file
     matrix = [
-        [m, *[_metric_change(metrics[f"{EVALUATE}:{m}.{name}"]) for name in HEADLINE_METRICS]]
+        [m, *[_metric_change(metrics[f"{source}:{m}.{name}"]) for name in HEADLINE_METRICS]]
         for m in MODELS
-        if all(f"{EVALUATE}:{m}.{name}" in metrics for name in HEADLINE_METRICS)
+        if all(f"{source}:{m}.{name}" in metrics for name in HEADLINE_METRICS)
     ]
     if matrix:
         lines += [

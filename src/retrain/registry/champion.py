@@ -23,8 +23,8 @@ from retrain.analysis.slices import SliceRule
 from retrain.config import Params
 from retrain.data.clean import targets
 from retrain.files import json_text, write_text
+from retrain.infra.git import show
 from retrain.registry import gate, versions
-from retrain.registry.git import show
 from retrain.registry.serving import (
     ArtifactMissing,
     ServedModel,

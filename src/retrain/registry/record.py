@@ -7,7 +7,7 @@ run used it (overrides included), dvc.lock, the metrics, the warm-start file and
 paths.run_record, a JSON summary: reason, data version, tuned parameters, metrics, the
 gate's decision and numbers, the model version and whether it was promoted. The record is
 written last, after `dvc push`, and published in one ref transaction with the GTO tags (see
-registry.git): a retrain that dies earlier leaves no record and no registry change.
+infra.git): a retrain that dies earlier leaves no record and no registry change.
 
 A run with overrides applied them for itself only (registry.overrides): its record commit,
 the one the tags name, holds params.yaml with them; the branch moves to one more commit on
@@ -26,15 +26,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from retrain.config import Params
+from retrain.config import PARAMS_FILE, Params
 from retrain.data.io import SUFFIXES
-from retrain.data.pin import read_pin
 from retrain.errors import RetrainError
-from retrain.registry import versions
-from retrain.registry.gate import GateResult
-from retrain.registry.git import (
+from retrain.hashing import file_md5
+from retrain.infra import dvc
+from retrain.infra.dvc import lock_outputs, read_pin
+from retrain.infra.git import (
     build_commit,
-    changed_paths,
+    changed_code,
     git,
     head,
     identity_env,
@@ -43,7 +43,9 @@ from retrain.registry.git import (
     show,
     tag_clock,
 )
-from retrain.registry.serving import file_md5, lock_outputs, rel
+from retrain.project import managed_paths, rel
+from retrain.registry import versions
+from retrain.registry.gate import GateResult
 
 RUN_TAGS = "refs/tags/run/"
 # The lock of every dependency that `make install` installs from (see Makefile, `make lock`).
@@ -80,31 +82,13 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
 
 
-def managed_paths(root: Path, params: Params) -> list[str]:
-    """What a retrain may change and the record commits: params.yaml, dvc.lock and every
-    path in params.yaml's `paths` inside the checkout (ignored ones are skipped when
-    committing). Anything else tracked is code."""
-    found = ["params.yaml", "dvc.lock"]
-    for path in params.paths.model_dump().values():
-        try:
-            found.append(rel(root, Path(path)))
-        except ValueError:
-            continue  # outside the checkout: not ours to commit
-    return list(dict.fromkeys(found))
-
-
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
 def begin(root: Path, params: Params, reason: str, run_id: str) -> RunStart:
     """Check the checkout can be recorded; note the code revision the run starts from.
 
     Raises:
         DirtyCheckout: tracked files outside the pipeline's own paths differ from HEAD.
     """
-    managed = managed_paths(root, params)
-    code = [p for p in changed_paths(root) if not _under(p, managed)]
+    code = changed_code(root, managed_paths(root, params))
     if code:
         shown = ", ".join(code[:5]) + (" ..." if len(code) > 5 else "")
         raise DirtyCheckout(
@@ -200,7 +184,7 @@ def write(
         The record (also committed as paths.run_record).
     """
     paths, reg = params.paths, params.registry
-    lock_text = (root / "dvc.lock").read_text()
+    lock_text = (root / dvc.LOCK_FILE).read_text()
     metrics = json.loads(paths.metrics.read_text())
     unchanged = gate.decision == "unchanged"
     register = None if unchanged else versions.next_version(root, reg.model_name)
@@ -216,7 +200,7 @@ def write(
             "md5": read_pin(paths.data_pin).md5,
             "batches": _batches(params),
         },
-        "params_md5": file_md5(root / "params.yaml"),
+        "params_md5": file_md5(root / PARAMS_FILE),
         "overrides": overrides or None,
         "requirements_lock": dependency_lock(root),
         "warm_start": warm_start,
@@ -268,7 +252,7 @@ def write(
             root,
             [],
             f"params.yaml as committed, after run {start.run_id} (its overrides were for it only)",
-            {"params.yaml": params_before},
+            {PARAMS_FILE: params_before},
             env,
             parent=commit,
         )

@@ -18,10 +18,11 @@ from typing import Any
 
 from retrain.config import Params, load_params_at
 from retrain.errors import RetrainError
-from retrain.orchestration.dvc import run_dvc
+from retrain.infra import dvc
+from retrain.infra.dvc import LOCK_FILE, lock_outputs
+from retrain.infra.git import git
+from retrain.project import rel
 from retrain.registry import record
-from retrain.registry.git import git
-from retrain.registry.serving import lock_outputs, rel
 
 
 class ReplayError(RetrainError):
@@ -60,13 +61,10 @@ class Replay:
 
 def default_remote(root: Path) -> tuple[str, str]:
     """(name, URL) of the checkout's default DVC remote; a local path comes back absolute."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        name = repo.config["core"].get("remote")
-        if not name:
-            raise ReplayError(f"{root}: no default DVC remote; records cannot be pulled")
-        return name, str(repo.config["remote"][name]["url"])
+    found = dvc.default_remote(root)
+    if found is None:
+        raise ReplayError(f"{root}: no default DVC remote; records cannot be pulled")
+    return found
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -105,7 +103,7 @@ def compare(
     # parent during the run and the record itself during a replay: shown, not compared.
     cards = {rel(clone, p) for p in (paths.model_card, paths.model_card_md, paths.model_card_html)}
     before = lock_outputs(recorded_lock)
-    after = lock_outputs((clone / "dvc.lock").read_text())
+    after = lock_outputs((clone / LOCK_FILE).read_text())
     rows = [
         Row("artifact", path, before.get(path), after.get(path), compared=path not in cards)
         for path in sorted(set(before) | set(after))
@@ -143,14 +141,14 @@ def replay(
     try:
         git(tmp, "clone", "-q", str(root), str(clone))
         git(clone, "-c", "advice.detachedHead=false", "checkout", "-q", f"run/{rec['run_id']}")
-        run_dvc(clone, "remote", "modify", "--local", name, "url", url)
+        dvc.set_remote_url(clone, name, url)
         cloned = load_params_at(clone)
-        recorded_lock = (clone / "dvc.lock").read_text()
+        recorded_lock = (clone / LOCK_FILE).read_text()
         recorded_metrics = json.loads(cloned.paths.metrics.read_text())
         # The record's code, not the installed checkout's, must run the stages.
         env = {"PYTHONPATH": str(clone / "src")}
-        run_dvc(clone, "pull", on_line=on_line, env=env)
-        run_dvc(clone, "repro", "--force", on_line=on_line, env=env)
+        dvc.run(clone, "pull", on_line=on_line, env=env)
+        dvc.run(clone, "repro", "--force", on_line=on_line, env=env)
         result = Replay(rec["run_id"], clone)
         result.rows = compare(cloned, clone, recorded_lock, recorded_metrics, rec["tuned_params"])
         result.environment = _environment_notes(

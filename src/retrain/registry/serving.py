@@ -13,13 +13,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from retrain.config import Params
 from retrain.errors import RetrainError
 from retrain.hashing import file_md5
+from retrain.infra.dvc import LOCK_FILE, cached_file, lock_outputs
+from retrain.infra.git import show
+from retrain.project import rel
 from retrain.registry import versions
-from retrain.registry.git import show
 
 
 class NoProdModel(RetrainError):
@@ -28,26 +28,6 @@ class NoProdModel(RetrainError):
 
 class ArtifactMissing(RetrainError):
     """A pinned file is in neither the DVC cache nor the remote, or its bytes do not match."""
-
-
-def lock_outputs(lock_text: str) -> dict[str, str]:
-    """Every output path in a dvc.lock with its md5."""
-    lock = yaml.safe_load(lock_text) or {}
-    outs: dict[str, str] = {}
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            outs[str(out["path"])] = str(out["md5"])
-    return outs
-
-
-def _from_cache(root: Path, md5: str) -> Path | None:
-    # DVC 3 keeps files content-addressed under files/md5/<2>/<30>; the cache dir may be
-    # configured elsewhere, so ask DVC where it is.
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        path = Path(repo.cache.local.oid_to_path(md5))
-    return path if path.is_file() else None
 
 
 def materialize(root: Path, commit: str, rel_paths: list[str], dest: Path) -> dict[str, Path]:
@@ -59,29 +39,29 @@ def materialize(root: Path, commit: str, rel_paths: list[str], dest: Path) -> di
     Raises:
         ArtifactMissing: the commit pins no such output, or its bytes cannot be found.
     """
-    lock_text = show(root, commit, "dvc.lock")
+    lock_text = show(root, commit, LOCK_FILE)
     if lock_text is None:
         raise ArtifactMissing(f"commit {commit[:12]} has no dvc.lock")
     outs = lock_outputs(lock_text)
     dest.mkdir(parents=True, exist_ok=True)
     found: dict[str, Path] = {}
-    for rel in rel_paths:
-        if rel not in outs:
-            raise ArtifactMissing(f"{rel} is not an output in dvc.lock of {commit[:12]}")
-        md5 = outs[rel]
-        target = dest / Path(rel).name
+    for path in rel_paths:
+        if path not in outs:
+            raise ArtifactMissing(f"{path} is not an output in dvc.lock of {commit[:12]}")
+        md5 = outs[path]
+        target = dest / Path(path).name
         if not (target.is_file() and file_md5(target) == md5):
             tmp = target.with_name(target.name + ".tmp")
-            cached = _from_cache(root, md5)
+            cached = cached_file(root, md5)
             if cached is not None:
                 shutil.copyfile(cached, tmp)
             else:
-                _from_remote(root, commit, rel, tmp)
+                _from_remote(root, commit, path, tmp)
             if file_md5(tmp) != md5:
                 tmp.unlink()
-                raise ArtifactMissing(f"{rel} of {commit[:12]}: content does not match {md5}")
+                raise ArtifactMissing(f"{path} of {commit[:12]}: content does not match {md5}")
             tmp.replace(target)
-        found[rel] = target
+        found[path] = target
     return found
 
 
@@ -113,11 +93,6 @@ class ServedModel:
     @property
     def label(self) -> str:
         return self.version.tag
-
-
-def rel(root: Path, path: Path) -> str:
-    """`path` (absolute, from load_params_at) relative to the checkout, as dvc.lock writes it."""
-    return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 def load_version(root: Path, params: Params, version: versions.ModelVersion) -> ServedModel:

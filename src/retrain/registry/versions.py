@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.errors import RetrainError
-from retrain.registry.git import GitError, git, make_tag, publish, tag_clock
+from retrain.infra.git import GitError, git, make_tag, publish, tag_clock
 
 
 class RegistryError(RetrainError):

@@ -26,8 +26,8 @@ import pandas as pd
 
 from retrain.config import Params
 from retrain.hashing import file_md5
+from retrain.infra.git import git
 from retrain.registry import versions
-from retrain.registry.git import git
 from retrain.registry.serving import ServedModel, load_version
 from retrain.scoring import decide, model_input
 from retrain.serve.encode import RowEncoder

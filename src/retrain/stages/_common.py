@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from retrain.config import ConfigError, Params, load_params
+from retrain.config import DEFAULT_PARAMS, ConfigError, Params, load_params
 from retrain.errors import RetrainError
 
 T = TypeVar("T")
@@ -20,7 +20,7 @@ T = TypeVar("T")
 def stage_main(name: str, run: Callable[[Params], T], argv: list[str] | None = None) -> T:
     """Parse `--params`, run the stage, turn a RetrainError into one line and exit code 1."""
     parser = argparse.ArgumentParser(prog=f"python -m retrain.stages.{name}")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     args = parser.parse_args(argv)
     began = time.time()
     try:

@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
+from pathlib import Path
 
 from retrain.config import ModelParams, Params
-from retrain.data.pin import read_pin
 from retrain.data.splits import load_splits
 from retrain.files import write_json
+from retrain.infra import git
+from retrain.infra.dvc import read_pin
 from retrain.models.export import export_onnx
 from retrain.models.training import MONITOR, EpochLog, FitResult, fit
+from retrain.project import managed_paths
 from retrain.stages._common import stage_main
-
-PIPELINE_WRITES = (":!dvc.lock", ":!metrics", ":!plots", ":!reports")
-
-
-def git_revision() -> str:
-    """HEAD's commit, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        # dvc.lock and the committed metrics are rewritten by the stages before this one
-        # during the same `dvc repro`; they do not make the code or params dirty.
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *PIPELINE_WRITES],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + ("-dirty" if dirty else "")
 
 
 def run(params: Params) -> FitResult:
@@ -66,7 +47,9 @@ def run(params: Params) -> FitResult:
         "model": "tabm-mini" if hp.k > 1 else "mlp",
         "dataset": params.dataset.name,
         "data": {"path": str(pin.path), "md5": pin.md5, "rows": len(splits.frames["train"])},
-        "git_revision": git_revision(),
+        # DVC runs the stage at the checkout's root; what the pipeline itself writes (params,
+        # dvc.lock, every `paths` entry) does not make the code dirty.
+        "git_revision": git.revision(Path.cwd(), managed_paths(Path.cwd(), params)),
         "seed": params.seed,
         "params": hp.model_dump(),
         "n_inputs": n_inputs,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from retrain import PARAMS_FILE
 from retrain.config import DatasetSchema
 from retrain.errors import ConfigMismatch
 
@@ -29,7 +30,7 @@ def _hint(column: str, columns: Sequence[str]) -> str:
 def check_schema(
     schema: DatasetSchema,
     frames: Sequence[tuple[Path | str, pd.DataFrame]],
-    params_file: Path | str = "params.yaml",
+    params_file: Path | str = PARAMS_FILE,
     *,
     require_target: bool = True,
 ) -> list[str]:
