@@ -253,3 +253,37 @@ def test_every_key_retrain_init_writes_is_in_the_checklist():
 def test_the_readme_never_tells_a_user_to_move_a_dvc_file():
     # `dvc add data/raw && mv data/raw.dvc data.dvc` fails: DVC updates data.dvc in place.
     assert "mv data/raw.dvc" not in README.read_text()
+
+
+def _make_targets() -> set[str]:
+    return set(re.findall(r"^([a-zA-Z][\w-]*):", (REPO / "Makefile").read_text(), re.M))
+
+
+def test_every_make_target_the_docs_show_exists():
+    cited = {
+        m.group(1)
+        for doc in DOCS
+        for code in _code(doc)
+        for m in re.finditer(r"(?:^|(?<=[\s(]))make ([a-z][\w-]*)", code, re.M)
+    }
+    assert {"run", "test", "up"} <= cited  # the scan sees the README's commands
+    assert not cited - _make_targets(), (
+        f"make targets the Makefile lacks: {cited - _make_targets()}"
+    )
+
+
+def test_the_two_commands_are_the_makefiles_and_ci_runs_the_readmes_test_command():
+    """The README's first block is what a new user types: one command runs the pipeline end to
+    end, one installs and passes the tests; CI must run that same test command."""
+    section = README.read_text().split("## Two commands", 1)[1]
+    block = FENCE.search(section)
+    assert block is not None
+    commands = [
+        line.split("#")[0].strip() for line in block.group(0).splitlines()[1:-1] if line.strip()
+    ]
+    assert commands == ["make run", "make test"]
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^run: .*\n(\t.*\n)*\t\$\(BIN\)/dvc repro$", makefile, re.M)
+    assert re.search(r"^test: .*\n\t\$\(BIN\)/python -m pytest", makefile, re.M)
+    ci = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert "make test" in ci, ".ci/run no longer runs the README's test command"
