@@ -344,8 +344,8 @@ def run(quick: bool, shared: Shared) -> Section:
         "wrapper the hooks still cost ~0.2 ms per batch: 0.87x at batch 512 against 0.98x "
         "direct, measured side by side), as Keras' steps_per_execution does. The batches, "
         "their order, the dropout draws and the steps are unchanged "
-        "(tests/unit/test_module.py checks the weights against a plain loop bit for bit, and "
-        "the pipeline's model.onnx kept its md5). Ours can beat plain at small batches: plain "
+        "(tests/unit/models/test_module.py checks the weights against a plain loop bit for bit, "
+        "and the pipeline's model.onnx kept its md5). Ours can beat plain at small batches: plain "
         "gathers each batch's rows separately, ours once per chunk",
         "plain: a minimal PyTorch loop; ours: `make_trainer` (the Trainer `fit` builds) + "
         "BinaryClassifier + TabularDataModule; Lightning, a batch per step (floor): the same "

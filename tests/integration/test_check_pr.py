@@ -239,7 +239,8 @@ def test_e_readme_example_shift_suite_and_param(base_repo, tmp_path):
 
     It runs the whole pipeline again (~1-2 min), so only on request: RETRAIN_UPDATE_DOCS=1
     rewrites docs/pr-report-example.md and the README block from it. By default test_d checks
-    the example's sections and tests/unit/test_prcheck.py its content and the README block."""
+    the example's sections and tests/unit/prcheck/test_prcheck.py its content and the README
+    block."""
     if os.environ.get("RETRAIN_UPDATE_DOCS") != "1":
         pytest.skip("regenerates the README's example: set RETRAIN_UPDATE_DOCS=1")
 

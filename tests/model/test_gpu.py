@@ -1,4 +1,5 @@
-"""The real train stage on a CUDA device (skipped where there is none; bench/gpu_check.sh)."""
+"""The real tune and train stages on a CUDA device: the ONNX export matches the network, and a
+second run gives the same weights (skipped where there is none; bench/gpu_check.sh runs it)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,9 @@ def test_the_train_stage_trains_on_cuda_and_its_onnx_scores_on_cpu(
     onnx_scores = Predictor(params.paths.preprocessor, params.paths.onnx_model).predict_matrix(x)
     np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-5)
     assert roc_auc_score(y, onnx_scores) > 0.8
+    # deterministic=True on CUDA (torch.use_deterministic_algorithms, CUBLAS_WORKSPACE_CONFIG):
+    # the same stage on the same device gives the same weights (docs/reproducibility.md).
+    first = {k: v.clone() for k, v in result.module.state_dict().items()}
+    again = train.run(params).module.state_dict()
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first), "a second run on CUDA differs"

@@ -21,7 +21,7 @@ def quantile_bins(values: np.ndarray, n_bins: int) -> list[float]:
 
     What `rtdl_num_embeddings.compute_bins` computes without a tree (torch.quantile with linear
     interpolation, then unique), in numpy: fitting the preprocessor needs no torch
-    (tests/unit/test_preprocess.py compares the two).
+    (tests/unit/data/test_preprocess.py compares the two).
     """
     n_bins = min(n_bins, len(values) - 1)
     edges = np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1))

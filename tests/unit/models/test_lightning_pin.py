@@ -4,7 +4,7 @@ counter through a private attribute (`fit_loop.epoch_loop.manual_optimization
 
 Lightning has no public API for it. The dependency is pinned to one minor release, and this
 test fails when the pin is widened or the installed Lightning moves out of it, so an upgrade
-comes with a look at that attribute; tests/unit/test_module.py proves the count itself.
+comes with a look at that attribute; tests/unit/models/test_module.py proves the count itself.
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def test_the_private_counter_is_where_training_step_expects_it():
     for name in PRIVATE:
         node = getattr(node, name)
     # What training_step calls; with a manual-optimisation module attached, global_step
-    # reads this counter (tests/unit/test_module.py checks that end to end).
+    # reads this counter (tests/unit/models/test_module.py checks that end to end).
     node.increment_by(3)
     assert node.total.completed == 3
