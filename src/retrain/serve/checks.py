@@ -191,7 +191,11 @@ class RequestChecker:
     def warm(self) -> None:
         """Import Great Expectations now, off the request path (it takes seconds)."""
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # as suite._context: no network
-        import great_expectations  # noqa: F401
+        # Under the lock the checks take: a request arriving mid-import waits for it, instead
+        # of importing GE alongside this thread and finding its expectation registry half
+        # filled ("unknown expectation type" for a core expectation).
+        with self._ge:
+            import great_expectations  # noqa: F401
 
         self.warmed = True
 
