@@ -20,9 +20,10 @@ LOCK_TORCH ?= torch==2.13.0+cpu
 # Where that wheel is found: this machine's pip find-links folder, else PyTorch's CPU index.
 LOCK_TORCH_SOURCE ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 # Two pytest-xdist workers, one test file each at a time (a file's module fixtures are built
-# once): most tests wait on DVC, Prefect or a server, so two cores run the suite in about half
-# the time. PYTEST_PARALLEL= runs it in one process.
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+# once), the longest files first (tests/conftest.py): most tests wait on DVC, Prefect or a
+# server, so two cores run the suite in about half the time. PYTEST_PARALLEL= runs it in one
+# process.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 PREFECT_PORT ?= 4200
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 8000
