@@ -20,13 +20,15 @@ from typing import Any
 import yaml
 
 from bench.common import REPO, Section, Shared, cli, fmt_ratio
-from retrain.testing import params_in
+from retrain.testing import params_in, small_overrides
 
 N_TRIALS, N_TRIALS_QUICK = 8, 3
 
 
 def _raw(quick: bool) -> dict[str, Any]:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    if quick:  # the tests' small network and search space: a smoke test, seconds a trial
+        raw = small_overrides(raw)
     raw["tune"]["n_trials"] = N_TRIALS_QUICK if quick else N_TRIALS
     if quick:
         raw["tune"].update(max_epochs=3, patience=2)

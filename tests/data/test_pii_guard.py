@@ -134,7 +134,11 @@ def test_ingest_quarantines_a_batch_with_an_email_column(tmp_path, default_param
     assert report["failures"] == []  # the suite alone would have accepted it
 
 
-def test_predict_refuses_a_table_with_an_email_column(tmp_path, default_params_raw, raw_csv):
+def test_predict_refuses_a_table_with_an_email_column(
+    tmp_path, default_params_raw, raw_csv, prefect_harness
+):
+    # The session's Prefect server (its tasks report to one): not an ephemeral server of its
+    # own, whose start-up times out on a loaded machine.
     from flows.predict import predict_flow
 
     root = _project_with_email_feature(tmp_path, default_params_raw)

@@ -190,8 +190,12 @@ def test_gto_show_lists_the_versions_and_prod(history):
     assert prod(history.repo) == "v2.0.0"
 
 
-def test_each_record_replays_bit_for_bit_in_a_fresh_clone(history):
-    for result in history.runs[1:]:
+def test_a_record_replays_bit_for_bit_in_a_fresh_clone(history):
+    # R3: the record with the most behind it (two landed batches, the champion's warm start,
+    # a run-only override, a rejected model). Every record replays by the same code path
+    # (`retrain reproduce`: clone, check out run/<id>, pull, `dvc repro --force`), and each
+    # replay reruns the whole pipeline, so one is replayed, not all.
+    for result in history.runs[2:]:
         rec = record_of(history.repo, result["run_id"])
         out = cli(history.repo, "reproduce", result["run_id"])
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -552,3 +552,35 @@ def test_cli_serves_on_loopback_and_flushes_the_log_on_sigterm(served, tmp_path)
     from retrain.serve.log import read_log
 
     assert len(read_log(log)) == 7  # queued rows were written before the process exited
+
+
+FIRST_REQUEST_WHILE_WARMING = """
+import sys, threading
+import pandas as pd
+from retrain.config import load_params_at
+from retrain.serve.checks import RequestChecker
+
+repo = sys.argv[1]
+params = load_params_at(repo)
+checker = RequestChecker(params.dataset.suite, params.dataset)
+row = pd.read_csv(f"{repo}/data/raw/telco_churn.csv").head(1).drop(columns=["churn"])
+row.loc[row.index[0], "contract"] = "Weekly"
+# As `retrain serve` starts: GE imported off the request path while the first bad row arrives.
+threading.Thread(target=checker.warm, daemon=True).start()
+print([p.problem for p in checker.check(row)])
+"""
+
+
+def test_a_bad_row_during_the_warm_up_gets_its_real_problem(trained_repo):
+    # A fresh interpreter (GE not imported yet), as a new `retrain serve` process: a request
+    # checked while the warm-up thread imports GE used to import it alongside and find its
+    # registry half filled (an ImportError, or "unknown expectation type" for a core one).
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_REQUEST_WHILE_WARMING, str(trained_repo)],
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "['unseen category']", out.stdout
