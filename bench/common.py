@@ -29,7 +29,16 @@ import pandas as pd
 from retrain.infra import dvc
 
 REPO = Path(__file__).resolve().parents[1]
-RAW = REPO / "data" / "raw" / "telco_churn.csv"
+RAW = REPO / "data" / "raw" / "telco_churn.csv"  # where a Telco checkout keeps the table
+TELCO_PIN = REPO / "tests" / "fixtures" / "telco_churn.dvc"  # its pin as shipped
+
+
+def telco_raw() -> Path:
+    """The Telco table every benchmark measures on, whichever table the checkout is configured
+    for: the checkout's copy, else rebuilt offline (same bytes)."""
+    from retrain.testing import telco_table
+
+    return telco_table(REPO)
 
 
 @dataclass
@@ -188,7 +197,7 @@ def synthetic_telco(n_rows: int, seed: int) -> pd.DataFrame:
     """
     from sklearn.linear_model import LogisticRegression
 
-    real = pd.read_csv(RAW)
+    real = pd.read_csv(telco_raw())
     rng = np.random.default_rng(seed)
     df = real.iloc[rng.integers(0, len(real), n_rows)].reset_index(drop=True)
     tenure = df["tenure"].to_numpy()
@@ -304,10 +313,11 @@ def dvc_repro(repo: Path, *args: str) -> tuple[float, list[tuple[str, float]]]:
 
 
 def pipeline_params(budgets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """params.yaml with each section's keys in `budgets` replaced (e.g. fewer epochs)."""
-    import yaml
+    """params.yaml, the Telco dataset's keys laid over it, with each section's keys in `budgets`
+    replaced (e.g. fewer epochs)."""
+    from retrain.testing import telco_params
 
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = telco_params(REPO)
     for section, values in (budgets or {}).items():
         target = raw
         for key in section.split("."):
@@ -326,7 +336,8 @@ def make_repo(dest: Path, params: dict[str, Any], n_rows: int | None = None) -> 
     # make_pipeline_repo runs `python -m dvc`: this interpreter must come first on PATH.
     os.environ["PATH"] = bench_env()["PATH"]
     dest.mkdir(parents=True, exist_ok=True)
-    repo = make_pipeline_repo(dest / "repo", params, dest / "remote", REPO, RAW)
+    pin = TELCO_PIN if params["dataset"]["name"] == "telco_churn" else None
+    repo = make_pipeline_repo(dest / "repo", params, dest / "remote", REPO, telco_raw(), pin)
     if n_rows is not None:
         raw = repo / "data" / "raw" / RAW.name
         synthetic_telco(n_rows, seed=int(params["seed"])).to_csv(raw, index=False)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.common import REPO, Goal, Section, Shared, cli, synthetic_telco
+from bench.common import Goal, Section, Shared, cli, pipeline_params, synthetic_telco
 
 SIZES = [100_000, 1_000_000]
 SIZES_QUICK = [20_000]
@@ -64,10 +64,10 @@ def fastest(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 
 def run(quick: bool, shared: Shared) -> Section:
-    from retrain.config import load_params
+    from retrain.config import parse_params
     from retrain.monitoring.drift import compute_drift
 
-    params = load_params(REPO / "params.yaml")
+    params = parse_params(pipeline_params())  # the Telco schema: synthetic Telco rows
     schema = params.dataset
     section = Section(
         "3",

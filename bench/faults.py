@@ -38,7 +38,6 @@ import pandas as pd
 import yaml
 
 from bench.common import (
-    RAW,
     REPO,
     Goal,
     Section,
@@ -47,6 +46,7 @@ from bench.common import (
     cli,
     make_repo,
     pipeline_params,
+    telco_raw,
 )
 from retrain.infra import dvc, git
 
@@ -92,7 +92,7 @@ def _batches(n: int, seed: int, size: int = 200) -> list[pd.DataFrame]:
     from retrain.data.simulate import simulate
 
     schema = DatasetSchema(**pipeline_params()["dataset"])
-    return simulate(pd.read_csv(RAW), schema, n_batches=n, batch_size=size, seed=seed)
+    return simulate(pd.read_csv(telco_raw()), schema, n_batches=n, batch_size=size, seed=seed)
 
 
 def _land(repo: Path, name: str, df: pd.DataFrame, *, gz: bool = False, cut: int = 0) -> Landed:

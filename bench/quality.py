@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import RAW, REPO, Goal, Section, Shared, cli
+from bench.common import REPO, Goal, Section, Shared, cli, pipeline_params, telco_raw
 
 SEEDS = tuple(range(42, 52))
 SEEDS_QUICK = (42,)
@@ -133,12 +133,12 @@ def _diff(rows: list[dict[str, Any]], baseline: str) -> float:
 def run(quick: bool, shared: Shared) -> Section:
     from retrain.report import replace_splits_block, splits_table
 
-    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    base = pipeline_params()
     work: Path = shared["workdir"] / "quality"
     work.mkdir(parents=True, exist_ok=True)
     attrition_csv, attrition = attrition_table(work)
     tables: dict[str, tuple[Path, dict[str, Any] | None]] = {
-        "telco_churn": (RAW, None),
+        "telco_churn": (telco_raw(), None),
         "ibm_attrition": (attrition_csv, attrition),
     }
     seeds = SEEDS_QUICK if quick else SEEDS

@@ -17,16 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.common import REPO, Section, Shared, cli, fmt_ratio
+from bench.common import RAW, REPO, Section, Shared, cli, fmt_ratio, pipeline_params, telco_raw
 from retrain.testing import params_in, small_overrides
 
 N_TRIALS, N_TRIALS_QUICK = 8, 3
 
 
 def _raw(quick: bool) -> dict[str, Any]:
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = pipeline_params()
+    if telco_raw() != RAW:  # the checkout holds another table: the Telco table where it is
+        raw["paths"]["raw_data"] = str(telco_raw())
     if quick:  # the tests' small network and search space: a smoke test, seconds a trial
         raw = small_overrides(raw)
     raw["tune"]["n_trials"] = N_TRIALS_QUICK if quick else N_TRIALS

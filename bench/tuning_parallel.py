@@ -22,7 +22,16 @@ from typing import Any
 
 import yaml
 
-from bench.common import REPO, Section, Shared, bench_env, cli, fmt_ratio, synthetic_telco
+from bench.common import (
+    REPO,
+    Section,
+    Shared,
+    bench_env,
+    cli,
+    fmt_ratio,
+    pipeline_params,
+    synthetic_telco,
+)
 
 ROWS, ROWS_QUICK = 200_000, 20_000
 WORKERS = (1, 2, 4)
@@ -33,7 +42,7 @@ BUDGET_QUICK = {"n_trials": 4, "max_epochs": 2, "patience": 1, "max_rows": 2_000
 def _params(tmp: Path, quick: bool) -> dict[str, Any]:
     from retrain.testing import params_in
 
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = pipeline_params()
     raw["tune"].update(BUDGET_QUICK if quick else BUDGET)
     raw["tune"]["pruner"] = {"n_startup_trials": 2, "n_warmup_steps": 2}
     params = params_in(tmp, raw, REPO)

@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import REPO, Goal, Section, Shared, cli, fmt_ratio, fmt_s, synthetic_telco
+from bench.common import (
+    REPO,
+    Goal,
+    Section,
+    Shared,
+    cli,
+    fmt_ratio,
+    fmt_s,
+    pipeline_params,
+    synthetic_telco,
+)
 
 SUITE = REPO / "expectations" / "telco_churn.json"
 SIZES, SIZES_QUICK = (100_000, 1_000_000), (10_000, 50_000)
@@ -87,10 +97,10 @@ def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def run(quick: bool, shared: Shared) -> Section:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    from retrain.config import load_params
+    from retrain.config import parse_params
     from retrain.validation.suite import validate_frame
 
-    schema = load_params(REPO / "params.yaml").dataset
+    schema = parse_params(pipeline_params()).dataset  # the Telco schema, as SUITE
     sizes = SIZES_QUICK if quick else SIZES
     expectations = json.loads(SUITE.read_text())["expectations"]
     section = Section(

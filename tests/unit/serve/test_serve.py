@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from retrain.config import DatasetSchema, load_params
-from tests.conftest import RAW, REPO
+from retrain.config import DatasetSchema
+from tests.conftest import REPO, telco_csv, telco_schema
 
 
 def test_row_model_follows_any_schema():
@@ -49,13 +49,13 @@ def test_row_model_follows_any_schema():
 def checker():
     from retrain.serve.checks import RequestChecker
 
-    params = load_params(REPO / "params.yaml")
-    return RequestChecker(REPO / params.dataset.suite, params.dataset)
+    schema = telco_schema()  # the Telco rows below, whichever table the checkout holds
+    return RequestChecker(REPO / schema.suite, schema)
 
 
 def _variants() -> list[pd.DataFrame]:
     """Real rows and rows broken in every way a client can break them."""
-    table = pd.read_csv(RAW).drop(columns=["churn"])
+    table = pd.read_csv(telco_csv()).drop(columns=["churn"])
     base = table.iloc[[0, 5, 11]].reset_index(drop=True)
     out = [base, base.head(1)]
     for col, values in {
@@ -120,7 +120,7 @@ def test_a_new_customer_s_one_blank_row_passes_the_fast_checks_as_ge_passes_it(c
 
 
 def test_request_checks_name_column_and_problem(checker):
-    table = pd.read_csv(RAW).drop(columns=["churn"]).head(3)
+    table = pd.read_csv(telco_csv()).drop(columns=["churn"]).head(3)
     assert checker.check(table) == []
     bad = table.copy()
     bad.loc[2, "contract"] = "Ten year"
