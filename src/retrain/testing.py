@@ -6,6 +6,7 @@ Both import this module; neither imports the other. Nothing here runs at import.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def telco_params(source: Path, root: Path | None = None) -> dict[str, Any]:
     """`root`'s params.yaml (default: the checkout `source`'s) with the shipped Telco
     dataset's keys (source/tests/fixtures/telco_churn.yaml) laid over it."""
-    raw = yaml.safe_load(((root or source) / "params.yaml").read_text())
+    raw = yaml.safe_load(((root or source) / PARAMS_FILE).read_text())
     keys = source / "tests" / "fixtures" / "telco_churn.yaml"
     return _merge(raw, yaml.safe_load(keys.read_text()))
 

@@ -110,7 +110,7 @@ def test_a_new_customer_s_one_blank_row_passes_the_fast_checks_as_ge_passes_it(c
     expectations vacuously: the fast checks agree, so that row never waits for GE."""
     from retrain.validation.suite import validate_suite
 
-    row = pd.read_csv(RAW).drop(columns=["churn"]).head(1)
+    row = pd.read_csv(telco_csv()).drop(columns=["churn"]).head(1)
     row[["tenure", "total_charges"]] = [0, np.nan]
     billed = row.assign(tenure=5)
     for df, verdict in ((row, True), (billed, False)):
