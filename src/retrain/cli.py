@@ -10,6 +10,7 @@ import typer
 
 from retrain import PARAMS_FILE
 from retrain.errors import RetrainError
+from retrain.files import write_json
 
 if TYPE_CHECKING:
     from retrain.config import Params
@@ -145,7 +146,7 @@ def validate(
         _fail(err)
         return
     if report:
-        report.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_json(report, result.to_dict())
     typer.echo(result.headline())
     for finding in result.pii:
         typer.echo(f"  [personal data] {finding.message(str(table))}")

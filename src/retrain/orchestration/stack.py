@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from retrain.errors import RetrainError
+from retrain.files import write_json
 from retrain.infra.proc import pid_exists
 from retrain.orchestration.notify import ENV_WEBHOOK
 from retrain.orchestration.reports import ENV_URL as ENV_REPORTS_URL
@@ -211,7 +212,7 @@ def up(
         reports_url=reports_url,
         reports_pid=reports.pid,
     )
-    state_file(repo).write_text(json.dumps(asdict(stack), indent=2) + "\n")
+    write_json(state_file(repo), asdict(stack), sort_keys=False)
     return stack
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from retrain.config import PARAMS_FILE, Params
 from retrain.data.io import SUFFIXES
 from retrain.errors import RetrainError
+from retrain.files import json_text
 from retrain.hashing import file_md5
 from retrain.infra import dvc
 from retrain.infra.dvc import lock_outputs, read_pin
@@ -225,7 +226,7 @@ def write(
         "flow_run_id": flow_run_id,
         "environment": environment(_device(paths.model_card)),
     }
-    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+    text = json_text(record, default=str)
     message = _summary(record)
     env = identity_env(root)
     old = head(root)
