@@ -41,14 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from retrain.config import Params
 from retrain.errors import RetrainError
-from retrain.tuning.storage import describe, open_storage
+from retrain.tuning.storage import describe, grace_s, open_storage
 from retrain.tuning.worker import outcome_attr, worker_attr
 
 POLL_S = 0.5
@@ -107,6 +107,7 @@ def run_batches(
     size = cfg.batch or cfg.workers
     spec = {"params": absolute(params, Path.cwd()), "num_threads": worker_threads(params)}
     began = time.monotonic()
+    stall_s = grace_s(cfg)
 
     def finished() -> int:
         return len(study.get_trials(deepcopy=False, states=FINISHED))
@@ -124,11 +125,10 @@ def run_batches(
         count = min(size, cfg.n_trials - finished())
         pending = {t.number: t for t in (ask() for _ in range(count))}
         done: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
+        tick, judge_after = time.monotonic(), 0.0
         while pending:
             time.sleep(POLL_S)
-            for trial, _ in done.values():
-                # Told only with its batch: until then the coordinator keeps it alive.
-                _beat(storage, trial._trial_id)
+            _keep_alive(storage, done)
             lost = False
             for number, trial in list(pending.items()):
                 frozen = storage.get_trial(trial._trial_id)
@@ -140,9 +140,18 @@ def run_batches(
                         raise TuneError(f"trial {number} failed on a worker: {outcome['error']}")
                     done[number] = (trial, outcome)
                     del pending[number]
-            with warnings.catch_warnings():  # experimental since Optuna 2.9, still there in 5
-                warnings.simplefilter("ignore", ExperimentalWarning)
-                fail_stale_trials(study)  # a silent worker's trial: FAIL, and a WAITING retry
+            now = time.monotonic()
+            if now - tick > stall_s:
+                # This process was blocked (e.g. on the journal's lock, left by a writer killed
+                # while holding it, until the lock's grace period frees it): so were the
+                # workers' beats. Silence is evidence of death only after they had time to beat.
+                judge_after = now + stall_s
+            tick = now
+            if now >= judge_after:
+                _keep_alive(storage, done)  # its own trials are never stale to the judge
+                with warnings.catch_warnings():  # experimental since Optuna 2.9, still in 5
+                    warnings.simplefilter("ignore", ExperimentalWarning)
+                    fail_stale_trials(study)  # a silent worker's trial: FAIL, a WAITING retry
             for number, trial in list(pending.items()):
                 frozen = storage.get_trial(trial._trial_id)
                 if frozen.state == TrialState.FAIL:
@@ -163,6 +172,8 @@ def run_batches(
                 pending[retry.number] = retry
         for number in sorted(done):
             trial, outcome = done[number]
+            if storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+                continue  # failed as stale after all; its retry was run and told
             if outcome["state"] == "COMPLETE":
                 study.tell(trial, outcome["value"])
             else:
@@ -170,9 +181,24 @@ def run_batches(
     return study
 
 
-def _beat(storage: BaseStorage, trial_id: int) -> None:
+def _beat(storage: BaseStorage, trial_id: int) -> bool:
+    """Beat for a running trial; False when it has finished (failed as stale) meanwhile."""
     if isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval() is not None:
-        storage.record_heartbeat(trial_id)
+        try:
+            storage.record_heartbeat(trial_id)
+        except UpdateFinishedTrialError:
+            return False
+    return True
+
+
+def _keep_alive(
+    storage: BaseStorage, done: dict[int, tuple[optuna.Trial, dict[str, Any]]]
+) -> None:
+    """Beat for the trials whose outcome is in but that are told only with their batch; one
+    failed as stale meanwhile leaves `done` (its retry, queued by the callback, runs again)."""
+    for number, (trial, _) in list(done.items()):
+        if not _beat(storage, trial._trial_id):
+            del done[number]
 
 
 def tune_batched(params: Params) -> optuna.Study:

@@ -37,6 +37,11 @@ from retrain.config import TuneParams
 from retrain.errors import RetrainError
 
 
+def grace_s(cfg: TuneParams) -> int:
+    """How long a trial may go without a beat before it is failed (default two beats)."""
+    return cfg.grace_s or 2 * cfg.heartbeat_s
+
+
 def heartbeat_attr(trial_id: int) -> str:
     # Keyed by trial id: RetryFailedTrialCallback copies system attributes to the retry, whose
     # own beats must not be read from its failed predecessor's last one.
@@ -97,7 +102,7 @@ def open_storage(cfg: TuneParams, *, fresh: bool = False) -> BaseStorage:
         fresh: start from an empty journal file (the coordinator's first call).
     """
     url = describe(cfg.storage)
-    grace = cfg.grace_s or 2 * cfg.heartbeat_s
+    grace = grace_s(cfg)
     with warnings.catch_warnings():  # experimental since 2.8, renamed from the deprecated one
         warnings.simplefilter("ignore", ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=cfg.max_retry)
