@@ -155,7 +155,10 @@ class ModelParams(_Strict):
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     batch_size: int = Field(ge=1)
-    k: int = Field(default=1, ge=1)  # ensemble members (TabM-mini heads); 1: a single MLP
+    k: int = Field(default=1, ge=1)  # ensemble members; 1: a single MLP
+    # How the k members differ: "tabm-mini" scales only their input, "tabm" (BatchEnsemble)
+    # also each hidden layer's input and output. The default is what issue 14 measured first.
+    arch: Literal["tabm", "tabm-mini"] = "tabm-mini"
     num_embeddings: Literal["none", "ple"] = "none"
     n_bins: int = Field(default=48, ge=2)  # read by `prepare`, which fits the bins
     d_embedding: int = Field(default=16, ge=1)
@@ -164,13 +167,21 @@ class ModelParams(_Strict):
     def architecture(self) -> dict[str, str]:
         """The network family: what makes one's widths and dropout mean the same in another."""
         return {
-            "network": "tabm-mini" if self.k > 1 else "mlp",
+            "network": self.arch if self.k > 1 else "mlp",
             "num_embeddings": self.num_embeddings,
         }
 
 
 # Keys that shape the network: a champion of another architecture does not pass them on.
-ARCHITECTURE_KEYS = ("hidden_dim", "n_layers", "dropout", "k", "num_embeddings", "d_embedding")
+ARCHITECTURE_KEYS = (
+    "hidden_dim",
+    "n_layers",
+    "dropout",
+    "k",
+    "arch",
+    "num_embeddings",
+    "d_embedding",
+)
 
 
 class FloatRange(_Strict):

@@ -47,6 +47,9 @@ class TabularNet(nn.Module):
         groups: sizes of the design matrix's consecutive column groups that stand for one
             original column (a categorical column's one-hot levels), in order; None: every
             column its own. Only the members' initial scalings read it.
+        arch: "tabm-mini" (the members differ only in a scaling of their input) or "tabm"
+            (BatchEnsemble: also per-member scalings around every hidden layer, started
+            equal, as `tabm_init` does, so the members first differ at the input only).
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class TabularNet(nn.Module):
         bins: Sequence[Sequence[float]] = (),
         d_embedding: int = 16,
         groups: Sequence[int] | None = None,
+        arch: str = "tabm-mini",
     ) -> None:
         super().__init__()
         self.embedded: Tensor
@@ -93,7 +97,7 @@ class TabularNet(nn.Module):
             d_block=hidden_dim,
             dropout=dropout,
             k=k,
-            arch_type="tabm-mini",
+            arch_type=arch,
             start_scaling_init="normal" if embedded else "random-signs",
             start_scaling_init_chunks=feature_chunks(n_inputs, embedded, d_embedding, groups),
         )
@@ -173,6 +177,7 @@ def build_network(
         bins=list(use.values()),
         d_embedding=hp.d_embedding,
         groups=groups,
+        arch=hp.arch,
     )
 
 

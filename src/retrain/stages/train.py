@@ -44,7 +44,7 @@ def run(params: Params) -> FitResult:
     export_onnx(result.module.network, n_inputs, paths.onnx_model)
     pin = read_pin(paths.data_pin)
     card = {
-        "model": "tabm-mini" if hp.k > 1 else "mlp",
+        "model": hp.architecture()["network"],
         "dataset": params.dataset.name,
         "data": {"path": str(pin.path), "md5": pin.md5, "rows": len(splits.frames["train"])},
         # DVC runs the stage at the checkout's root; what the pipeline itself writes (params,

@@ -75,3 +75,42 @@ def test_feature_chunks_put_embeddings_first_and_reject_groups_that_do_not_fit()
         feature_chunks(6, [0], 16, [1, 2])
     with pytest.raises(ValueError, match="embedded column"):
         feature_chunks(4, [2], 16, [1, 3])
+
+
+@pytest.mark.parametrize("arch", ["tabm", "tabm-mini"])
+def test_both_ensemble_kinds_export_to_onnx_and_score_as_torch(arch, tmp_path):
+    import onnxruntime as ort
+
+    from retrain.models.export import export_onnx
+
+    pre = Preprocessor.fit(_table(), ["amount", "flag"], ["plan", "region"], n_bins=8)
+    torch.manual_seed(0)
+    net = build_network(pre.n_features, _hp(arch=arch), pre.embedded(), pre.groups()).eval()
+    x = pre.transform(_table()).astype(np.float32)
+    export_onnx(net, pre.n_features, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    onnx_scores = session.run(None, {session.get_inputs()[0].name: x})[0].ravel()
+    with torch.no_grad():
+        torch_scores = net(torch.from_numpy(x)).sigmoid().numpy().ravel()
+    np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-6)
+
+
+def test_tabm_scales_every_hidden_layer_per_member_and_mini_only_the_input():
+    pre = Preprocessor.fit(_table(), ["amount", "flag"], ["plan", "region"], n_bins=8)
+    torch.manual_seed(0)
+    full = build_network(pre.n_features, _hp(arch="tabm"), pre.embedded(), pre.groups())
+    mini = build_network(pre.n_features, _hp(arch="tabm-mini"), pre.embedded(), pre.groups())
+    # BatchEnsemble: each of the 2 hidden layers has k input and output scalings (r, s).
+    per_member = [
+        name for name, p in full.backbone.named_parameters() if p.ndim == 2 and p.shape[0] == 16
+    ]
+    assert len(per_member) >= 4, per_member
+    # TabM's init: the members start different only at the input (the first layer's r).
+    first, *rest = [p for n, p in full.backbone.named_parameters() if n.endswith(".r")]
+    assert first.detach()[:, 0].std() > 0.3
+    for r in rest:
+        assert torch.equal(r.detach(), torch.ones_like(r))
+    # TabM-mini: only the input scaling (`affine`) is per member.
+    assert [n for n, p in mini.backbone.named_parameters() if p.shape[:1] == (16,)] == [
+        "affine.weight"
+    ]

@@ -89,6 +89,20 @@ def test_a_champion_of_another_network_passes_on_only_the_optimiser(
     }
 
 
+def test_a_champion_of_the_other_ensemble_kind_is_another_network(
+    tmp_path: Path, default_params_raw, capsys
+):
+    params = parse_params(default_params_raw)
+    path = tmp_path / "champion_params.json"
+    other = "tabm" if params.model.arch == "tabm-mini" else "tabm-mini"
+    write_warm_start(path, {"champion": "x", "params": {**CHAMPION, "arch": other}})
+    # A BatchEnsemble's widths are not a TabM-mini's: only the optimiser's values carry over.
+    assert warm_start_trial(path, params.tune, params.model) == {
+        k: CHAMPION[k] for k in ("lr", "weight_decay", "batch_size")
+    }
+    assert f"'network': '{other}'" in capsys.readouterr().out
+
+
 def test_values_outside_the_search_space_are_left_to_the_sampler(tmp_path, default_params_raw):
     params = parse_params(default_params_raw)
     path = tmp_path / "champion_params.json"
