@@ -53,8 +53,9 @@ def _model(c: CardInputs) -> list[str]:
     ]
     cal = c.calibration
     hp = t["params"]
+    kind = "TabM, BatchEnsemble" if hp.get("arch") == "tabm" else "TabM-mini"
     network = (
-        f"An ensemble of {hp['k']} MLPs sharing their weights (TabM-mini; the score is the mean "
+        f"An ensemble of {hp['k']} MLPs sharing their weights ({kind}; the score is the mean "
         "of their probabilities)"
         if hp.get("k", 1) > 1
         else "A multilayer perceptron"

@@ -52,6 +52,7 @@ from retrain.tuning.storage import describe, grace_s, open_storage
 from retrain.tuning.worker import outcome_attr, worker_attr
 
 POLL_S = 0.5
+COORDINATOR_ATTR = "retrain:coordinator"  # the coordinator's last probe write (time.time())
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 Submit = Callable[[dict[str, Any]], Any]
@@ -125,9 +126,19 @@ def run_batches(
         count = min(size, cfg.n_trials - finished())
         pending = {t.number: t for t in (ask() for _ in range(count))}
         done: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
-        tick, judge_after = time.monotonic(), 0.0
+        tick, judge_after, probe_at = time.monotonic(), 0.0, 0.0
         while pending:
             time.sleep(POLL_S)
+            if time.monotonic() >= probe_at:
+                # Reads take no lock, so polling alone never notices a stall on the journal's
+                # lock (left by a writer killed while holding it): a write does. One that
+                # waits longer than a beat interval held the workers' beats back as well.
+                probe_at = time.monotonic()
+                _probe(storage, study)
+                now = time.monotonic()
+                if now - probe_at > cfg.heartbeat_s:
+                    judge_after = max(judge_after, now + stall_s)
+                probe_at = now + cfg.heartbeat_s
             _keep_alive(storage, done)
             lost = False
             for number, trial in list(pending.items()):
@@ -142,10 +153,10 @@ def run_batches(
                     del pending[number]
             now = time.monotonic()
             if now - tick > stall_s:
-                # This process was blocked (e.g. on the journal's lock, left by a writer killed
-                # while holding it, until the lock's grace period frees it): so were the
-                # workers' beats. Silence is evidence of death only after they had time to beat.
-                judge_after = now + stall_s
+                # This process was blocked (by a stalled write, or starved of CPU): so may the
+                # workers' beats have been. Silence is evidence of death only after they had
+                # time to beat again.
+                judge_after = max(judge_after, now + stall_s)
             tick = now
             if now >= judge_after:
                 _keep_alive(storage, done)  # its own trials are never stale to the judge
@@ -179,6 +190,11 @@ def run_batches(
             else:
                 study.tell(trial, state=TrialState.PRUNED)
     return study
+
+
+def _probe(storage: BaseStorage, study: optuna.Study) -> None:
+    """One small write to the storage (the coordinator's clock), timed by the caller."""
+    storage.set_study_system_attr(study._study_id, COORDINATOR_ATTR, time.time())
 
 
 def _beat(storage: BaseStorage, trial_id: int) -> bool:
