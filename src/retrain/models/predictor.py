@@ -9,6 +9,8 @@ import pandas as pd
 
 from retrain.data.preprocess import Preprocessor
 
+CHUNK_ROWS = 16_384  # rows per ONNX run: ~270 MB of activations for TabM-mini (k=32, 128 wide)
+
 
 class Predictor:
     """preprocessor.json + model.onnx: probabilities of the positive class."""
@@ -27,8 +29,15 @@ class Predictor:
         self.input = self.session.get_inputs()[0].name
 
     def predict_matrix(self, x: np.ndarray) -> np.ndarray:
-        (probs,) = self.session.run(None, {self.input: x.astype(np.float32)})
-        return np.asarray(probs, dtype=np.float64).reshape(-1)
+        # In chunks: the ensemble's activations are rows x k x width floats, ~11 GB for a
+        # 200k-row test split in one run (bench 6); each row's score does not depend on the
+        # others in its chunk (tests/unit/models/test_predictor.py).
+        x = x.astype(np.float32)
+        parts = [
+            self.session.run(None, {self.input: x[start : start + CHUNK_ROWS]})[0]
+            for start in range(0, max(len(x), 1), CHUNK_ROWS)
+        ]
+        return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.preprocessor.transform(df))
