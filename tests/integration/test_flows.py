@@ -63,6 +63,11 @@ def run_view(flow_run_id) -> dict[str, Any]:
     """What the UI shows of a flow run: name, state, tags, task states, who made each
     artifact, and the WARNING log lines."""
     from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogWorker
+
+    # Logs reach the API in batches from a background worker: send the ones still queued
+    # (the last warnings of a run, under load) before reading them back.
+    APILogWorker.drain_all(timeout=30)
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
