@@ -429,15 +429,22 @@ def timed_flow(repo: Path) -> Run:
     return Run(wall, _read_times(times), {}, tasks)
 
 
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """`--jobs N`: benches made of independent, single-threaded runs (bench 7's splits) run N
+    of them at once. Each run is seeded and single-threaded, so N changes the wall time only."""
+    parser.add_argument("--jobs", type=int, default=1, help="independent runs at once (bench 7)")
+
+
 def cli(run: Callable[[bool, Shared], Section], doc: str | None) -> None:
     """The command line every benchmark shares: `--quick` and `--json PATH`."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI (seconds)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    add_jobs_argument(parser)
     args = parser.parse_args()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="retrain-bench-") as tmp:
-        section = run(args.quick, {"workdir": Path(tmp)})
+        section = run(args.quick, {"workdir": Path(tmp), "jobs": args.jobs})
     section.seconds = time.perf_counter() - start
     print(section.text())
     if args.json:

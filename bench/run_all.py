@@ -32,7 +32,7 @@ from bench import (
     tuning_parallel,
     validation,
 )
-from bench.common import REPO, Goal, Section, Shared, machine
+from bench.common import REPO, Goal, Section, Shared, add_jobs_argument, machine
 from retrain.infra import git as infra_git
 
 # In the order they run: scaling and the pipeline before orchestration (which reuses the
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke sizes (under 2 minutes)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), help="run only these")
     parser.add_argument("--output", type=Path, help="default bench/RESULTS[.quick].md")
+    add_jobs_argument(parser)
     args = parser.parse_args()
     output = args.output or REPO / "bench" / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
     names = [n for n in BENCHES if (not args.only or n in args.only)]
@@ -114,7 +115,7 @@ def main() -> None:
     sections: list[Section] = [*PENDING]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="retrain-bench-") as tmp:
-        shared: Shared = {"workdir": Path(tmp)}
+        shared: Shared = {"workdir": Path(tmp), "jobs": args.jobs}
         for name in names:
             print(f"--- bench {name} ({'quick' if args.quick else 'full'})", flush=True)
             began = time.perf_counter()
