@@ -103,6 +103,9 @@ def init_cmd(
         None, "--id", help="The id column (default: detected by name, or none)."
     ),
     name: str | None = typer.Option(None, "--name", help="Dataset name (default: file name)."),
+    keep: list[str] = typer.Option(
+        [], "--keep", help="Keep COL as a feature although it is flagged as a likely leak."
+    ),
     params: Path = PARAMS,
 ) -> None:
     """Profile a table; write params.yaml's dataset keys and a draft suite; pin the table."""
@@ -116,6 +119,7 @@ def init_cmd(
             positive_class=positive_class,
             id_column=id_column,
             name=name,
+            keep=keep,
             params_file=params,
             say=typer.echo,
         )

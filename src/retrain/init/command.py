@@ -1,0 +1,132 @@
+"""`retrain init`'s orchestration: read the table, profile it, print every decision, write
+params.yaml and the suite, then place and pin the table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrain import PARAMS_FILE
+from retrain.config import ConfigError, parse_params
+from retrain.data.io import SUFFIXES, read_table
+from retrain.init.errors import InitError
+from retrain.init.params_edit import update_params
+from retrain.init.pin import pin, place_table
+from retrain.init.profile import Profile, profile, slug
+from retrain.init.suite import build_suite
+
+
+@dataclass(frozen=True)
+class InitResult:
+    profile: Profile
+    params: Path
+    suite: Path
+    table: Path
+    md5: str
+
+
+def _role(p: Profile, col: str) -> str:
+    if col == p.target:
+        return "target"
+    if col == p.id_column:
+        return "id"
+    if col in p.numeric:
+        return "numeric"
+    return "categorical" if col in p.categorical else "left out"
+
+
+def report(df: pd.DataFrame, p: Profile, keep: Iterable[str], say: Callable[[str], None]) -> None:
+    """Print each column's role with its reason, the leaks, the fill values and the slices."""
+    width = max(len(str(c)) for c in df.columns)
+    for col in df.columns:
+        say(f"  {col:<{width}}  {_role(p, col):<11}  {p.reasons[col]}")
+    for leak in p.leaks:
+        kept = leak.column in keep
+        action = "kept (--keep)" if kept else f"left out; keep it with --keep {leak.column}"
+        say(f"  likely leak: {leak.column}: {leak.measure} {leak.score:.3f} alone: {action}")
+    flagged = {leak.column for leak in p.leaks}
+    for col in keep:
+        if col not in flagged:
+            say(f"  --keep {col}: not flagged as a leak; its role is as decided above")
+    for col, value in p.fill_values.items():
+        say(
+            f"  prepare.fill_values.{col}: {value} (the median; review: a documented value "
+            "may be right)"
+        )
+    say(f"  slices: {p.slices or 'none (no categorical with 2-8 levels)'}")
+
+
+def _drafts(
+    text: str, df: pd.DataFrame, p: Profile, params_file: Path
+) -> tuple[str, dict[str, Any], Path, Path]:
+    """params.yaml's new text (checked by the config), the suite, its path and raw_data."""
+    import yaml
+
+    raw = yaml.safe_load(text)
+    raw_data = Path(raw["paths"]["raw_data"])
+    if raw_data.suffix.lower() in SUFFIXES:  # one file before: a folder from now on
+        raw_data = raw_data.parent
+    suite_rel = Path("expectations") / f"{p.name}.json"
+    new_text = update_params(text, p, suite_rel, raw_data)
+    try:
+        parse_params(yaml.safe_load(new_text), params_file)
+    except ConfigError as err:
+        raise InitError(str(err)) from None
+    return new_text, build_suite(df, p), suite_rel, raw_data
+
+
+def run_init(
+    root: Path,
+    table: Path,
+    *,
+    target: str,
+    positive_class: str | None = None,
+    id_column: str | None = None,
+    name: str | None = None,
+    keep: Iterable[str] = (),
+    params_file: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> InitResult:
+    """Profile `table`, write params.yaml and the suite, place and pin the table."""
+    root = root.resolve()
+    params_file = (params_file or root / PARAMS_FILE).resolve()
+    if table.suffix not in SUFFIXES:
+        raise InitError(f"{table}: unsupported file type {table.suffix!r}; use CSV or Parquet")
+    df = read_table(table)
+    name = slug(name or table.stem)
+    keep = list(keep)
+    p = profile(
+        df, target=target, name=name, positive_class=positive_class, id_column=id_column, keep=keep
+    )
+    say(f"{table}: {len(df)} rows, {len(df.columns)} columns -> dataset {name!r}")
+    report(df, p, keep, say)
+
+    text = params_file.read_text()
+    new_text, suite_json, suite_rel, raw_data = _drafts(text, df, p, params_file)
+    suite_path = root / suite_rel
+    suite_path.parent.mkdir(parents=True, exist_ok=True)
+    suite_path.write_text(json.dumps(suite_json, indent=2, sort_keys=False) + "\n")
+    say(f"wrote {suite_rel} ({len(suite_json['expectations'])} expectations, draft: review it)")
+    params_file.write_text(new_text)
+    shown = params_file.relative_to(root) if params_file.is_relative_to(root) else params_file
+    say(f"wrote {shown}")
+
+    dest = place_table(table.resolve(), root / raw_data, say)
+    data_pin = root / str(_data_pin(text))
+    md5 = pin(root, root / raw_data, data_pin)
+    say(
+        f"pinned {raw_data} in {data_pin.name} ({md5}); commit params.yaml, {suite_rel} and "
+        f"{data_pin.name}, then `dvc repro`"
+    )
+    return InitResult(p, params_file, suite_path, dest, md5)
+
+
+def _data_pin(text: str) -> str:
+    import yaml
+
+    return str(yaml.safe_load(text)["paths"]["data_pin"])

@@ -1,0 +1,83 @@
+"""`retrain init` end to end in a DVC repo under tmp_path: the params.yaml and suite it writes
+for Telco, then for IBM attrition, are the golden ones (what HEAD's init.py wrote, save the
+user comment it dropped); a likely leak is printed with its score and left out, `--keep`
+keeps it; every function of the package fits on a screen."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from retrain.cli import app
+from retrain.init import run_init
+from tests.conftest import pipeline_env
+from tests.unit.init.conftest import GOLDEN, TARGETS
+from tests.unit.init.test_leaks import with_churn_copy
+from tests.unit.init.test_params_edit import init_sources
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """The shipped params.yaml (as of the golden files), a pin, an empty DVC repo."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "params.yaml").write_text((GOLDEN / "params.yaml").read_text())
+    (root / "data.dvc").write_text("outs:\n- path: data/raw\n")
+    cmd = [sys.executable, "-m", "dvc", "init", "-q", "--no-scm"]
+    subprocess.run(cmd, cwd=root, env=pipeline_env(), check=True)
+    return root
+
+
+@pytest.mark.slow
+def test_run_init_writes_the_golden_params_and_suite(repo, table_files):
+    for name in ("telco_churn", "attrition"):  # attrition replaces Telco's table, as in use
+        (repo / "params.yaml").write_text((GOLDEN / "params.yaml").read_text())
+        lines: list[str] = []
+        done = run_init(repo, table_files[name], target=TARGETS[name], say=lines.append)
+        assert done.params.read_text() == (GOLDEN / f"{name}.params.yaml").read_text(), name
+        assert done.suite.read_text() == (GOLDEN / f"{name}.suite.json").read_text(), name
+        assert not any("likely leak" in line for line in lines)
+    assert sorted(p.name for p in (repo / "data" / "raw").iterdir()) == ["attrition.csv"]
+
+
+@pytest.mark.slow
+def test_cli_flags_a_leak_with_its_score_and_keep_keeps_it(repo, tables, tmp_path):
+    table = tmp_path / "telco_copy.csv"
+    with_churn_copy(tables["telco_churn"]).to_csv(table, index=False)
+    args = ["init", str(table), "--target", "churn", "--params", str(repo / "params.yaml")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "likely leak: churn_copy: ROC AUC 1.000 alone: left out; keep it with --keep churn_copy"
+        in result.output
+    )
+    text = (repo / "params.yaml").read_text()
+    dataset = yaml.safe_load(text)["dataset"]
+    assert "churn_copy" not in dataset["numeric"] + dataset["categorical"]
+    assert "churn_copy: likely leak: ROC AUC 1.000 on its own" in text  # in the review note
+
+    result = CliRunner().invoke(app, [*args, "--keep", "churn_copy"])
+    assert result.exit_code == 0, result.output
+    assert "likely leak: churn_copy: ROC AUC 1.000 alone: kept (--keep)" in result.output
+    dataset = yaml.safe_load((repo / "params.yaml").read_text())["dataset"]
+    assert "churn_copy" in dataset["numeric"]
+
+    result = CliRunner().invoke(app, [*args, "--keep", "churn_cpy"])
+    assert result.exit_code != 0 and "--keep 'churn_cpy' is not a column" in result.output
+
+
+def test_no_function_of_the_init_package_is_over_60_lines():
+    long = []
+    for path in init_sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > 60:
+                    long.append(f"{path.name}:{node.name} {size} lines")
+    assert long == []
