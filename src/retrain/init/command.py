@@ -61,14 +61,24 @@ def report(df: pd.DataFrame, p: Profile, keep: Iterable[str], say: Callable[[str
     say(f"  slices: {p.slices or 'none (no categorical with 2-8 levels)'}")
 
 
-def _drafts(
-    text: str, df: pd.DataFrame, p: Profile, params_file: Path
-) -> tuple[str, dict[str, Any], Path, Path]:
-    """params.yaml's new text (checked by the config), the suite, its path and raw_data."""
+@dataclass(frozen=True)
+class Drafts:
+    """What init will write, checked before anything is: params.yaml's new text, the suite,
+    and the paths (relative to the project) of the suite, the raw data and its pin."""
+
+    params_text: str
+    suite: dict[str, Any]
+    suite_rel: Path
+    raw_data: Path
+    data_pin: Path
+
+
+def draft(text: str, df: pd.DataFrame, p: Profile, params_file: Path) -> Drafts:
+    """params.yaml's new text (parsed by the config, as every stage will) and the suite."""
     import yaml
 
-    raw = yaml.safe_load(text)
-    raw_data = Path(raw["paths"]["raw_data"])
+    paths = yaml.safe_load(text)["paths"]
+    raw_data = Path(paths["raw_data"])
     if raw_data.suffix.lower() in SUFFIXES:  # one file before: a folder from now on
         raw_data = raw_data.parent
     suite_rel = Path("expectations") / f"{p.name}.json"
@@ -77,7 +87,7 @@ def _drafts(
         parse_params(yaml.safe_load(new_text), params_file)
     except ConfigError as err:
         raise InitError(str(err)) from None
-    return new_text, build_suite(df, p), suite_rel, raw_data
+    return Drafts(new_text, build_suite(df, p), suite_rel, raw_data, Path(paths["data_pin"]))
 
 
 def run_init(
@@ -106,27 +116,21 @@ def run_init(
     say(f"{table}: {len(df)} rows, {len(df.columns)} columns -> dataset {name!r}")
     report(df, p, keep, say)
 
-    text = params_file.read_text()
-    new_text, suite_json, suite_rel, raw_data = _drafts(text, df, p, params_file)
-    suite_path = root / suite_rel
+    drafts = draft(params_file.read_text(), df, p, params_file)
+    suite_path = root / drafts.suite_rel
     suite_path.parent.mkdir(parents=True, exist_ok=True)
-    suite_path.write_text(json.dumps(suite_json, indent=2, sort_keys=False) + "\n")
-    say(f"wrote {suite_rel} ({len(suite_json['expectations'])} expectations, draft: review it)")
-    params_file.write_text(new_text)
+    suite_path.write_text(json.dumps(drafts.suite, indent=2, sort_keys=False) + "\n")
+    n_expectations = len(drafts.suite["expectations"])
+    say(f"wrote {drafts.suite_rel} ({n_expectations} expectations, draft: review it)")
+    params_file.write_text(drafts.params_text)
     shown = params_file.relative_to(root) if params_file.is_relative_to(root) else params_file
     say(f"wrote {shown}")
 
-    dest = place_table(table.resolve(), root / raw_data, say)
-    data_pin = root / str(_data_pin(text))
-    md5 = pin(root, root / raw_data, data_pin)
+    dest = place_table(table.resolve(), root / drafts.raw_data, say)
+    data_pin = root / drafts.data_pin
+    md5 = pin(root, root / drafts.raw_data, data_pin)
     say(
-        f"pinned {raw_data} in {data_pin.name} ({md5}); commit params.yaml, {suite_rel} and "
-        f"{data_pin.name}, then `dvc repro`"
+        f"pinned {drafts.raw_data} in {data_pin.name} ({md5}); commit params.yaml, "
+        f"{drafts.suite_rel} and {data_pin.name}, then `dvc repro`"
     )
     return InitResult(p, params_file, suite_path, dest, md5)
-
-
-def _data_pin(text: str) -> str:
-    import yaml
-
-    return str(yaml.safe_load(text)["paths"]["data_pin"])

@@ -55,7 +55,7 @@ class LeakScore:
         return self.score >= self.threshold
 
     def describe(self) -> str:
-        return f"{self.measure} {self.score:.3f} on its own (a likely leak at >= {self.threshold})"
+        return f"{self.measure} {self.score:.3f} on its own (flagged at >= {self.threshold})"
 
 
 def _codes(x: pd.Series) -> np.ndarray:

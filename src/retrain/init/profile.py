@@ -106,7 +106,7 @@ def profile(
     leaks = flag_leaks(df, features, target, "binary")
     for leak in leaks:
         if leak.column in keep:
-            reasons[leak.column] += f"; kept by --keep although {leak.describe()}"
+            reasons[leak.column] += f"; kept by --keep, a likely leak: {leak.describe()}"
         else:
             roles[leak.column] = "left out"
             reasons[leak.column] = f"likely leak: {leak.describe()}"

@@ -193,8 +193,10 @@ class Document:
     ) -> tuple[int, int]:
         """Where a missing key goes (line, indent), its parents created when missing."""
         parent = path[:-1]
-        if parent and self.find(parent) is None:
-            self.set(parent, [f"{parent[-1]}:"])
+        span = self.find(parent) if parent else None
+        if parent and (span is None or span.end == span.start + 1):
+            # Missing, or an inline value (`{}`, `{a: 1}`, none): it becomes a block mapping.
+            self.set(parent, _block(parent[-1], self.value(parent) if span else None))
         siblings = self.keys(parent) if parent else children(self.lines, 0, len(self.lines))
         found = dict(siblings)
         for key in reversed(after):
@@ -218,3 +220,13 @@ class Document:
 def _with_comment(line: str, comment: str, column: int) -> str:
     """`line` with `comment` at `column`, or one space after it when it is longer."""
     return line + " " * max(1, column - len(line)) + comment
+
+
+def _block(key: str, value: Any) -> list[str]:
+    """`key:` and a mapping's entries in block style (nothing else under it yet)."""
+    import yaml
+
+    if not isinstance(value, dict) or not value:
+        return [f"{key}:"]
+    text = yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False, width=4096)
+    return text.rstrip("\n").split("\n")

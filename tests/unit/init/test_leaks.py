@@ -27,7 +27,7 @@ def test_a_copy_of_the_target_is_flagged_and_left_out_unless_kept(tables):
     assert p.left_out["churn_copy"].startswith("likely leak: ROC AUC 1.000 on its own")
     kept = profile(df, target="churn", name="telco", keep=["churn_copy"])
     assert "churn_copy" in kept.numeric and "churn_copy" not in kept.left_out
-    assert "kept by --keep although ROC AUC 1.000" in kept.reasons["churn_copy"]
+    assert "kept by --keep, a likely leak: ROC AUC 1.000" in kept.reasons["churn_copy"]
     # The rest of the decisions do not move.
     assert [c for c in kept.numeric if c != "churn_copy"] == p.numeric
 
