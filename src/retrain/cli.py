@@ -104,7 +104,10 @@ def init_cmd(
     ),
     name: str | None = typer.Option(None, "--name", help="Dataset name (default: file name)."),
     keep: list[str] = typer.Option(
-        [], "--keep", help="Keep COL as a feature although it is flagged as a likely leak."
+        [],
+        "--keep",
+        metavar="COL",
+        help="Keep COL as a feature although it is flagged as a likely leak (repeatable).",
     ),
     params: Path = PARAMS,
 ) -> None:
