@@ -6,6 +6,8 @@ keeps it; every function of the package fits on a screen."""
 from __future__ import annotations
 
 import ast
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from retrain.cli import app
-from retrain.init import run_init
+from retrain.init import profile, run_init
+from retrain.init.command import draft
 from tests.conftest import pipeline_env
 from tests.unit.init.conftest import GOLDEN, TARGETS
 from tests.unit.init.test_leaks import with_churn_copy
@@ -34,16 +37,31 @@ def repo(tmp_path) -> Path:
     return root
 
 
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_drafts_are_the_golden_files(tables, name):
+    """What init writes for the table (checked by the config first): the golden bytes."""
+    p = profile(tables[name], target=TARGETS[name], name=name)
+    params = GOLDEN / "params.yaml"
+    drafts = draft(params.read_text(), tables[name], p, params)
+    assert drafts.params_text == (GOLDEN / f"{name}.params.yaml").read_text()
+    suite = json.dumps(drafts.suite, indent=2, sort_keys=False) + "\n"
+    assert suite == (GOLDEN / f"{name}.suite.json").read_text()
+    assert (drafts.raw_data, drafts.data_pin) == (Path("data/raw"), Path("data.dvc"))
+
+
 @pytest.mark.slow
-def test_run_init_writes_the_golden_params_and_suite(repo, table_files):
-    for name in ("telco_churn", "attrition"):  # attrition replaces Telco's table, as in use
-        (repo / "params.yaml").write_text((GOLDEN / "params.yaml").read_text())
-        lines: list[str] = []
-        done = run_init(repo, table_files[name], target=TARGETS[name], say=lines.append)
-        assert done.params.read_text() == (GOLDEN / f"{name}.params.yaml").read_text(), name
-        assert done.suite.read_text() == (GOLDEN / f"{name}.suite.json").read_text(), name
-        assert not any("likely leak" in line for line in lines)
-    assert sorted(p.name for p in (repo / "data" / "raw").iterdir()) == ["attrition.csv"]
+def test_run_init_writes_the_golden_files_and_replaces_the_previous_table(repo, table_files):
+    raw = repo / "data" / "raw"
+    raw.mkdir(parents=True)
+    shutil.copyfile(table_files["telco_churn"], raw / "telco_churn.csv")
+    lines: list[str] = []
+    done = run_init(repo, table_files["attrition"], target="Attrition", say=lines.append)
+    assert done.params.read_text() == (GOLDEN / "attrition.params.yaml").read_text()
+    assert done.suite.read_text() == (GOLDEN / "attrition.suite.json").read_text()
+    assert sorted(p.name for p in raw.iterdir()) == ["attrition.csv"]
+    assert f"removed {raw / 'telco_churn.csv'} (previous dataset's raw file)" in lines
+    assert not any("likely leak" in line for line in lines)
+    assert yaml.safe_load((repo / "data.dvc").read_text())["outs"][0]["md5"] == done.md5
 
 
 @pytest.mark.slow
