@@ -14,8 +14,9 @@ from retrain.init.columns import FEATURE_REASON
 from retrain.init.profile import Profile
 from retrain.init.yaml_lines import Document
 
-# The full-line comments a previous run wrote: replaced, never stacked.
-_INIT_COMMENT = re.compile(r"^\s*#.*`retrain init`")
+# The full-line comments a previous run wrote (below): replaced, never stacked. Only these:
+# a user's own comment that mentions `retrain init` stays.
+_INIT_COMMENT = re.compile(r"^\s*# (Written|Gaps found) by `retrain init`[ ,]")
 HEAD = ("name", "suite", "target", "positive_class", "id_column")
 FILL_COMMENT = (
     "Gaps found by `retrain init`, filled with the column's median; a documented value may be "

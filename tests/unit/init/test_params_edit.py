@@ -28,7 +28,8 @@ def init_sources() -> list[Path]:
 
 
 # A user's notes at several levels: on a key's line, between keys, inside a list init
-# rewrites, on an item of it, on a key init removes (attrition has no id), at the end.
+# rewrites, on an item of it, on a key init removes (attrition has no id), one that names
+# `retrain init` (init's own notes are replaced), at the end.
 NOTES = [
     ("  name: telco_churn", "  name: telco_churn   # user note 1: the dataset's short name"),
     ("  positive_class:", "  # user note 2: the label column is above\n  positive_class:"),
@@ -37,6 +38,7 @@ NOTES = [
     ("  id_column: customer_id", "  id_column: customer_id  # user note 5: the CRM key"),
     ("    max_ece:", "    # user note 6: nested two levels deep\n    max_ece:"),
     ("  per_column_method: {}", "  per_column_method: {tenure: ks, MonthlyIncome: psi}"),
+    ("  fill_values:", "  # user note 8: reviewed after `retrain init`\n  fill_values:"),
 ]
 
 
