@@ -82,11 +82,16 @@ def make_trainer(
     accelerator: str = "auto",
     *,
     checkpointing: bool = False,
+    precision: str = "32-true",
 ) -> pl.Trainer:
-    """The Trainer `fit` uses; the training benchmark builds the same one (bench/training.py)."""
+    """The Trainer `fit` uses; the training benchmark builds the same one (bench/training.py).
+
+    `precision` is Lightning's ("32-true", "16-mixed", "bf16-mixed", ...): train.precision.
+    """
     return pl.Trainer(
         accelerator=accelerator,
         devices=1,
+        precision=precision,  # type: ignore[arg-type]  # checked by Lightning, one line if wrong
         max_epochs=max_epochs,
         deterministic=True,
         callbacks=list(callbacks),
@@ -140,6 +145,7 @@ def fit(
     max_steps: int | None = None,
     bins: Bins | None = None,
     groups: Sequence[int] | None = None,
+    precision: str = "32-true",
 ) -> FitResult:
     """Train the network with early stopping on validation ROC AUC (of the mean probability).
 
@@ -159,6 +165,7 @@ def fit(
         bins: the piecewise-linear embeddings' bins by design column (`Preprocessor.embedded`).
         groups: design columns per original column (`Preprocessor.groups`): the ensemble
             members' initial input scalings are drawn per original column.
+        precision: Lightning's Trainer precision (train.precision); "16-mixed" on a GPU.
     """
     _quiet_lightning()
     if num_threads:
@@ -180,7 +187,9 @@ def fit(
         )
         all_callbacks.append(saver)
     epochs = epoch_budget(len(train[1]), hp.batch_size, max_epochs, max_steps)
-    trainer = make_trainer(epochs, all_callbacks, accelerator, checkpointing=saver is not None)
+    trainer = make_trainer(
+        epochs, all_callbacks, accelerator, checkpointing=saver is not None, precision=precision
+    )
     trainer.fit(module, datamodule=data)
     best = stopper.best_score
     if checkpoint is not None and saver is not None and saver.best_model_path:

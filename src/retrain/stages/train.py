@@ -38,6 +38,7 @@ def run(params: Params) -> FitResult:
         callbacks=[EpochLog("train", cfg.max_epochs)],
         bins=splits.preprocessor.embedded(),
         groups=splits.preprocessor.groups(),
+        precision=cfg.precision,
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features

@@ -166,6 +166,7 @@ def make_objective(
             callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
             bins=bins,
             groups=groups,
+            precision=params.train.precision,  # trials train as the final fit does
         )
         trial.set_user_attr("epochs", result.epochs_run)
         return result.best_score
