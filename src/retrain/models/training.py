@@ -18,10 +18,9 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from retrain.config import ModelParams
 from retrain.data.datamodule import TabularDataModule
+from retrain.models import MONITOR
 from retrain.models.module import BinaryClassifier
 from retrain.models.network import Bins, build_network
-
-MONITOR = "val/auroc"
 
 Matrix = tuple[np.ndarray, np.ndarray]
 
