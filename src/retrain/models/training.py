@@ -129,6 +129,34 @@ class EpochLog(Callback):
         )
 
 
+def _checkpointer(checkpoint: Path | None) -> ModelCheckpoint | None:
+    """Keeps the best epoch's checkpoint at `checkpoint` (None: no checkpoint)."""
+    if checkpoint is None:
+        return None
+    return ModelCheckpoint(
+        dirpath=checkpoint.parent,
+        filename=checkpoint.stem,
+        monitor=MONITOR,
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+
+
+def _restore_best(
+    module: BinaryClassifier, saver: ModelCheckpoint, checkpoint: Path, best: float
+) -> float:
+    """Load the best epoch's weights into `module`, rewrite the checkpoint with portable
+    paths; the best score as the checkpoint recorded it."""
+    # Our own file, just written: loading the full Lightning state (not only tensors) is safe.
+    state = torch.load(saver.best_model_path, map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    # Lightning stores absolute paths in the callback state; a checkpoint must not depend
+    # on where the checkout lives, or a replay in a fresh clone would differ byte-wise.
+    torch.save(_portable(state, str(Path(saver.dirpath or ".").resolve())), checkpoint)
+    return float(saver.best_model_score) if saver.best_model_score is not None else best
+
+
 def fit(
     train: Matrix,
     val: Matrix,
@@ -173,36 +201,20 @@ def fit(
     module = build_module(train[0].shape[1], hp, bins, groups)
     data = TabularDataModule(train, val, batch_size=hp.batch_size, seed=seed)
     stopper = EarlyStopping(MONITOR, mode="max", patience=patience)
-    all_callbacks: list[Callback] = [stopper, *callbacks]
-    saver = None
-    if checkpoint is not None:
-        saver = ModelCheckpoint(
-            dirpath=checkpoint.parent,
-            filename=checkpoint.stem,
-            monitor=MONITOR,
-            mode="max",
-            save_top_k=1,
-            enable_version_counter=False,
-        )
-        all_callbacks.append(saver)
+    saver = _checkpointer(checkpoint)
+    all_callbacks: list[Callback] = [stopper, *callbacks, *([saver] if saver else [])]
     epochs = epoch_budget(len(train[1]), hp.batch_size, max_epochs, max_steps)
     trainer = make_trainer(
         epochs, all_callbacks, accelerator, checkpointing=saver is not None, precision=precision
     )
     trainer.fit(module, datamodule=data)
-    best = stopper.best_score
+    best = float(stopper.best_score)
     if checkpoint is not None and saver is not None and saver.best_model_path:
-        # Our own file, just written: loading the full Lightning state (not only tensors) is safe.
-        state = torch.load(saver.best_model_path, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"])
-        best = saver.best_model_score if saver.best_model_score is not None else best
-        # Lightning stores absolute paths in the callback state; a checkpoint must not depend
-        # on where the checkout lives, or a replay in a fresh clone would differ byte-wise.
-        torch.save(_portable(state, str(Path(saver.dirpath or ".").resolve())), checkpoint)
+        best = _restore_best(module, saver, checkpoint, best)
     epochs_run = trainer.current_epoch
     return FitResult(
         module=module.cpu().eval(),
-        best_score=float(best),
+        best_score=best,
         best_epoch=epochs_run - stopper.wait_count - 1,
         epochs_run=epochs_run,
         device=str(trainer.strategy.root_device),
