@@ -480,6 +480,7 @@ TUNABLE_KEYS = (
     "train.max_steps",
     "train.accelerator",
     "train.num_threads",
+    "train.precision",
     "evaluate.",
     "drift.",
     "report.",
