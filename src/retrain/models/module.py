@@ -115,8 +115,9 @@ class BinaryClassifier(pl.LightningModule):
 
     def training_step(self, chunk: list[tuple[torch.Tensor, torch.Tensor]], _: int) -> None:
         # Per batch what automatic optimisation does: zero the grads, forward, backward, step.
-        # Lightning's manual_backward and optimizer wrapper cost ~0.2 ms of hooks per batch
-        # (bench/training.py), the price of public APIs: the wrapper counts the step in
+        # Lightning's manual_backward and optimizer wrapper cost ~75 us of hooks per step
+        # (a 20->16->1 network at batch 64 on one CPU thread: 0.99 ms a step, 0.92 ms calling
+        # torch directly), the price of public APIs: the wrapper counts the step in
         # trainer.global_step and the precision plugin scales the loss and steps through its
         # grad scaler. In 32-bit the arithmetic is torch's backward and step, as before.
         optimizer = cast(LightningOptimizer, self.optimizers())
