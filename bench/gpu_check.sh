@@ -4,7 +4,9 @@
 #   1. the gpu-marked test: the real tune + train stages on CUDA, the ONNX export scored on CPU
 #      (tests/model/test_gpu.py), and
 #   2. bench 1's GPU rows (bench/training.py, RETRAIN_BENCH_DEVICES=cuda),
-# and prints bench 1's table. Nothing in the checkout is changed; the results go to $OUT_DIR.
+#   3. the train stage on Telco's default model at each train.precision (32-true, 16-mixed,
+#      bf16-mixed): fit time, epochs, val AUROC, side by side (issue 24),
+# and prints bench 1's table. (The gpu-marked tests include the 16-mixed train stage.) Nothing in the checkout is changed; the results go to $OUT_DIR.
 #
 #   bash bench/gpu_check.sh                 # ~5-10 min, most of it the torch download
 #   QUICK=1 bash bench/gpu_check.sh         # bench 1 at smoke sizes (seconds)
@@ -53,7 +55,46 @@ fi
 RETRAIN_BENCH_DEVICES=cuda "$VENV/bin/python" -m bench.training ${QUICK:+--quick} \
   --json "$OUT_DIR/bench1_gpu.json" | tee "$OUT_DIR/bench1_gpu.txt" || status=$?
 
+# 3. The train stage at each precision, on the same data, in one process (same warm device).
+"$VENV/bin/python" - "$OUT_DIR" <<'PY' | tee "$OUT_DIR/precision.txt" || status=$?
+import copy, json, sys, tempfile, time
+from pathlib import Path
+
+from retrain.stages import prepare, train
+from retrain.testing import params_in, telco_params
+
+repo = Path.cwd()
+raw = telco_params(repo)
+raw["train"]["accelerator"] = "gpu"
+tmp = Path(tempfile.mkdtemp(prefix="retrain-precision-"))
+base = params_in(tmp, raw, repo)
+prepare.run(base)
+base.paths.best_params.parent.mkdir(parents=True, exist_ok=True)
+base.paths.best_params.write_text(json.dumps({"params": base.model.model_dump()}))
+# Imports and the CUDA context before the clock: the first precision must not pay for them.
+import retrain.models.training, torch  # noqa: E401,F401
+torch.zeros(1, device="cuda")
+rows = {}
+for precision in ("32-true", "16-mixed", "bf16-mixed"):
+    params = base.model_copy(
+        update={"train": base.train.model_copy(update={"precision": precision})}
+    )
+    began = time.perf_counter()
+    result = train.run(params)
+    rows[precision] = {
+        "seconds": time.perf_counter() - began,
+        "epochs": result.epochs_run,
+        "val_auroc": result.best_score,
+        "device": result.device,
+    }
+print("precision   fit+export s  epochs  val/auroc  vs 32-true")
+for name, r in rows.items():
+    ratio = rows["32-true"]["seconds"] / r["seconds"]
+    print(f"{name:10}  {r['seconds']:12.1f}  {r['epochs']:6d}  {r['val_auroc']:9.4f}  {ratio:.2f}x")
+(Path(sys.argv[1]) / "precision.json").write_text(json.dumps(rows, indent=2))
+PY
+
 echo
-echo "== GPU check: test $( ((status == 0)) && echo passed || echo FAILED ); bench 1 GPU rows above"
+echo "== GPU check: test $( ((status == 0)) && echo passed || echo FAILED ); bench 1 GPU rows and precisions above"
 echo "   (files in $OUT_DIR)"
 exit "$status"

@@ -27,6 +27,7 @@ from bench import (
     quality,
     scaling,
     serving,
+    startup,
     training,
     tuning,
     tuning_parallel,
@@ -49,10 +50,11 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "quality": quality.run,
     "faults": faults.run,
     "serving": serving.run,  # serves a copy of the pipeline bench's model when it ran
+    "startup": startup.run,  # each stage's start-up beside its work (issue 24)
 }
 FULL_ONLY = {"pipeline"}  # the default pipeline takes minutes; --quick reads its last metrics
 PENDING: list[Section] = []
-ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "P", "F"]
+ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "P", "F", "S"]
 
 
 def _commit() -> str:

@@ -264,6 +264,10 @@ class TrainParams(_Strict):
     accelerator: str = "auto"
     # Pinning CPU threads keeps float reductions in the same order on every machine.
     num_threads: int | None = Field(default=None, ge=1)
+    # Lightning's Trainer precision: "16-mixed" (CUDA) or "bf16-mixed" train faster on a GPU;
+    # "32-true" keeps CPU training bit-for-bit reproducible. Mixed only, never "16-true": the
+    # weights stay float32, which the ONNX export and the CPU scorers expect.
+    precision: Literal["32-true", "16-mixed", "bf16-mixed"] = "32-true"
 
 
 class LightGBMBudget(_Strict):
@@ -476,6 +480,7 @@ TUNABLE_KEYS = (
     "train.max_steps",
     "train.accelerator",
     "train.num_threads",
+    "train.precision",
     "evaluate.",
     "drift.",
     "report.",

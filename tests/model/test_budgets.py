@@ -35,13 +35,15 @@ def test_tune_trials_train_on_at_most_max_rows(tmp_path, default_params_raw, mon
     params = params_in(tmp_path, raw)
     prepare.run(params)
     seen: list[tuple[int, int]] = []
-    real_fit = tune.fit
+    from retrain.tuning import study  # where the objective calls fit
+
+    real_fit = study.fit
 
     def recording_fit(train, val, *args, **kwargs):
         seen.append((len(train[1]), len(val[1])))
         return real_fit(train, val, *args, **kwargs)
 
-    monkeypatch.setattr(tune, "fit", recording_fit)
+    monkeypatch.setattr(study, "fit", recording_fit)
     tune.run(params)
     assert seen == [(300, 300), (300, 300)]
     assert json.loads(params.paths.best_params.read_text())["n_trials"] == 2

@@ -1,12 +1,17 @@
-"""Each stage process imports only what it uses (lightning ~4 s, GE ~4 s, evidently ~5 s)."""
+"""Each stage process imports only what it uses (lightning ~4 s, GE ~4 s, evidently ~5 s):
+importing a stage module loads no heavy library (the stage imports them on the code path that
+needs them), and a stage with nothing to do runs without them (bench/startup.py times it)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
 
 import pytest
+
+from tests.conftest import params_in
 
 HEAVY = ("torch", "lightning", "great_expectations", "evidently", "optuna", "lightgbm", "prefect")
 ALLOWED = {
@@ -14,8 +19,8 @@ ALLOWED = {
     "retrain.cli": set(),
     "retrain.stages.validate": set(),  # GE is imported when the stage runs, not at import
     "retrain.stages.prepare": set(),
-    "retrain.stages.tune": {"torch", "lightning", "optuna"},
-    "retrain.stages.train": {"torch", "lightning"},
+    "retrain.stages.tune": set(),  # Optuna, torch, Lightning only when a search runs
+    "retrain.stages.train": set(),  # torch and Lightning when it trains
     "retrain.stages.evaluate": set(),
     "retrain.stages.drift": set(),  # Evidently is imported when the stage runs
     "retrain.ingest": set(),
@@ -47,3 +52,24 @@ def _loaded(module: str) -> set[str]:
 @pytest.mark.parametrize("module", sorted(ALLOWED))
 def test_stage_imports_only_what_it_uses(module):
     assert _loaded(module) <= ALLOWED[module]
+
+
+def test_a_tune_stage_with_nothing_to_search_imports_no_heavy_library(tmp_path, small_params_raw):
+    # tune.n_trials 0 writes the model section as the best parameters: no Optuna, no torch.
+    # Before issue 24 the stage module imported Optuna, torch and Lightning (~6-18 s) first.
+    raw = copy.deepcopy(small_params_raw)
+    raw["tune"]["n_trials"] = 0
+    params = params_in(tmp_path, raw)
+    given = tmp_path / "params.json"
+    given.write_text(params.model_dump_json())
+    heavy = [*HEAVY, "sklearn", "scipy"]
+    code = (
+        "import json, sys\n"
+        "from retrain.config import parse_params\n"
+        "from retrain.stages import tune\n"
+        f"tune.run(parse_params(json.loads(open({str(given)!r}).read())))\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == []
+    assert json.loads(params.paths.best_params.read_text())["n_trials"] == 0

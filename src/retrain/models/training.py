@@ -18,10 +18,9 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from retrain.config import ModelParams
 from retrain.data.datamodule import TabularDataModule
+from retrain.models import MONITOR
 from retrain.models.module import BinaryClassifier
 from retrain.models.network import Bins, build_network
-
-MONITOR = "val/auroc"
 
 Matrix = tuple[np.ndarray, np.ndarray]
 
@@ -82,11 +81,16 @@ def make_trainer(
     accelerator: str = "auto",
     *,
     checkpointing: bool = False,
+    precision: str = "32-true",
 ) -> pl.Trainer:
-    """The Trainer `fit` uses; the training benchmark builds the same one (bench/training.py)."""
+    """The Trainer `fit` uses; the training benchmark builds the same one (bench/training.py).
+
+    `precision` is Lightning's ("32-true", "16-mixed", "bf16-mixed", ...): train.precision.
+    """
     return pl.Trainer(
         accelerator=accelerator,
         devices=1,
+        precision=precision,  # type: ignore[arg-type]  # checked by Lightning, one line if wrong
         max_epochs=max_epochs,
         deterministic=True,
         callbacks=list(callbacks),
@@ -125,6 +129,34 @@ class EpochLog(Callback):
         )
 
 
+def _checkpointer(checkpoint: Path | None) -> ModelCheckpoint | None:
+    """Keeps the best epoch's checkpoint at `checkpoint` (None: no checkpoint)."""
+    if checkpoint is None:
+        return None
+    return ModelCheckpoint(
+        dirpath=checkpoint.parent,
+        filename=checkpoint.stem,
+        monitor=MONITOR,
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+
+
+def _restore_best(
+    module: BinaryClassifier, saver: ModelCheckpoint, checkpoint: Path, best: float
+) -> float:
+    """Load the best epoch's weights into `module`, rewrite the checkpoint with portable
+    paths; the best score as the checkpoint recorded it."""
+    # Our own file, just written: loading the full Lightning state (not only tensors) is safe.
+    state = torch.load(saver.best_model_path, map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    # Lightning stores absolute paths in the callback state; a checkpoint must not depend
+    # on where the checkout lives, or a replay in a fresh clone would differ byte-wise.
+    torch.save(_portable(state, str(Path(saver.dirpath or ".").resolve())), checkpoint)
+    return float(saver.best_model_score) if saver.best_model_score is not None else best
+
+
 def fit(
     train: Matrix,
     val: Matrix,
@@ -140,6 +172,7 @@ def fit(
     max_steps: int | None = None,
     bins: Bins | None = None,
     groups: Sequence[int] | None = None,
+    precision: str = "32-true",
 ) -> FitResult:
     """Train the network with early stopping on validation ROC AUC (of the mean probability).
 
@@ -159,6 +192,7 @@ def fit(
         bins: the piecewise-linear embeddings' bins by design column (`Preprocessor.embedded`).
         groups: design columns per original column (`Preprocessor.groups`): the ensemble
             members' initial input scalings are drawn per original column.
+        precision: Lightning's Trainer precision (train.precision); "16-mixed" on a GPU.
     """
     _quiet_lightning()
     if num_threads:
@@ -167,34 +201,20 @@ def fit(
     module = build_module(train[0].shape[1], hp, bins, groups)
     data = TabularDataModule(train, val, batch_size=hp.batch_size, seed=seed)
     stopper = EarlyStopping(MONITOR, mode="max", patience=patience)
-    all_callbacks: list[Callback] = [stopper, *callbacks]
-    saver = None
-    if checkpoint is not None:
-        saver = ModelCheckpoint(
-            dirpath=checkpoint.parent,
-            filename=checkpoint.stem,
-            monitor=MONITOR,
-            mode="max",
-            save_top_k=1,
-            enable_version_counter=False,
-        )
-        all_callbacks.append(saver)
+    saver = _checkpointer(checkpoint)
+    all_callbacks: list[Callback] = [stopper, *callbacks, *([saver] if saver else [])]
     epochs = epoch_budget(len(train[1]), hp.batch_size, max_epochs, max_steps)
-    trainer = make_trainer(epochs, all_callbacks, accelerator, checkpointing=saver is not None)
+    trainer = make_trainer(
+        epochs, all_callbacks, accelerator, checkpointing=saver is not None, precision=precision
+    )
     trainer.fit(module, datamodule=data)
-    best = stopper.best_score
+    best = float(stopper.best_score)
     if checkpoint is not None and saver is not None and saver.best_model_path:
-        # Our own file, just written: loading the full Lightning state (not only tensors) is safe.
-        state = torch.load(saver.best_model_path, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"])
-        best = saver.best_model_score if saver.best_model_score is not None else best
-        # Lightning stores absolute paths in the callback state; a checkpoint must not depend
-        # on where the checkout lives, or a replay in a fresh clone would differ byte-wise.
-        torch.save(_portable(state, str(Path(saver.dirpath or ".").resolve())), checkpoint)
+        best = _restore_best(module, saver, checkpoint, best)
     epochs_run = trainer.current_epoch
     return FitResult(
         module=module.cpu().eval(),
-        best_score=float(best),
+        best_score=best,
         best_epoch=epochs_run - stopper.wait_count - 1,
         epochs_run=epochs_run,
         device=str(trainer.strategy.root_device),

@@ -5,19 +5,27 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrain.config import ModelParams, Params
 from retrain.data.splits import load_splits
 from retrain.files import write_json
 from retrain.infra import git
 from retrain.infra.dvc import read_pin
-from retrain.models.export import export_onnx
-from retrain.models.training import MONITOR, EpochLog, FitResult, fit
+from retrain.models import MONITOR
 from retrain.project import managed_paths
 from retrain.stages._common import stage_main
 
+if TYPE_CHECKING:
+    from retrain.models.training import FitResult
+
 
 def run(params: Params) -> FitResult:
+    # torch and Lightning on the path that trains, not at import: `--help` and a params error
+    # answer in a second (the stage's timing line counts them as its work).
+    from retrain.models.export import export_onnx
+    from retrain.models.training import EpochLog, fit
+
     paths, cfg = params.paths, params.train
     tuned = json.loads(paths.best_params.read_text())
     hp = ModelParams.model_validate(tuned["params"])
@@ -38,6 +46,7 @@ def run(params: Params) -> FitResult:
         callbacks=[EpochLog("train", cfg.max_epochs)],
         bins=splits.preprocessor.embedded(),
         groups=splits.preprocessor.groups(),
+        precision=cfg.precision,
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features

@@ -34,22 +34,30 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
-from optuna.storages import BaseStorage, fail_stale_trials
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from retrain.config import Params
 from retrain.errors import RetrainError
-from retrain.tuning.storage import describe, grace_s, open_storage
-from retrain.tuning.worker import outcome_attr, worker_attr
+from retrain.tuning.space import suggest, warm_start_trial
+from retrain.tuning.storage import (
+    describe,
+    fail_stale_trials,
+    grace_s,
+    heartbeat_interval,
+    open_storage,
+    record_heartbeat,
+)
+from retrain.tuning.study import fresh_study
+from retrain.tuning.worker import evaluate_trial, outcome_attr, worker_attr
 
 POLL_S = 0.5
 COORDINATOR_ATTR = "retrain:coordinator"  # the coordinator's last probe write (time.time())
@@ -97,131 +105,194 @@ def absolute(params: Params, root: Path) -> dict[str, Any]:
     return raw
 
 
+@dataclass
+class Asked:
+    """A trial the coordinator asked, with its storage id (what workers and beats use)."""
+
+    trial: optuna.Trial
+    trial_id: int
+
+
+Done = dict[int, tuple[Asked, dict[str, Any]]]  # by trial number: the trial and its outcome
+
+
+@dataclass
+class StallClock:
+    """When silence may be read as a dead worker: not until beats had time to arrive again
+    after anything that held them back (a slow probe write, this process starved of CPU)."""
+
+    beat_s: float
+    stall_s: float
+    tick: float = field(default_factory=time.monotonic)
+    judge_after: float = 0.0
+    probe_at: float = 0.0
+
+    def probe_due(self) -> bool:
+        return time.monotonic() >= self.probe_at
+
+    def probed(self, began: float) -> None:
+        """After a probe write begun at `began`: one that waited longer than a beat interval
+        held the workers' beats back as well."""
+        now = time.monotonic()
+        if now - began > self.beat_s:
+            self._hold(now)
+        self.probe_at = now + self.beat_s
+
+    def may_judge(self) -> bool:
+        """Once per poll: False while a stall (of the storage or of this process) is recent."""
+        now = time.monotonic()
+        if now - self.tick > self.stall_s:
+            self._hold(now)
+        self.tick = now
+        return now >= self.judge_after
+
+    def _hold(self, now: float) -> None:
+        self.judge_after = max(self.judge_after, now + self.stall_s)
+
+
+class Coordinator:
+    """Asks, submits, waits for and tells one study's batches (see the module's docstring)."""
+
+    def __init__(
+        self, params: Params, study: optuna.Study, storage: BaseStorage, submit: Submit
+    ) -> None:
+        self.cfg = params.tune
+        self.study, self.storage, self.submit = study, storage, submit
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+        self.spec = {"params": absolute(params, Path.cwd()), "num_threads": worker_threads(params)}
+
+    def finished(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def ask(self) -> Asked:
+        trial = self.study.ask()
+        suggest(trial, self.cfg)  # sampled here, by the one seeded sampler; a retry keeps them
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+            self.study_id, trial.number
+        )
+        self.submit({**self.spec, "trial_id": trial_id})
+        return Asked(trial, trial_id)
+
+    def run(self) -> optuna.Study:
+        """Batches until tune.n_trials trials finished (or tune.timeout_s passed)."""
+        began = time.monotonic()
+        size = self.cfg.batch or self.cfg.workers
+        while self.finished() < self.cfg.n_trials:
+            timeout = self.cfg.timeout_s
+            if timeout is not None and time.monotonic() - began > timeout:
+                print(
+                    f"tune: stopped by tune.timeout_s after {self.finished()} trials "
+                    "(not reproducible)"
+                )
+                break
+            count = min(size, self.cfg.n_trials - self.finished())
+            pending = {a.trial.number: a for a in (self.ask() for _ in range(count))}
+            self.tell(self.wait(pending))
+        return self.study
+
+    def wait(self, pending: dict[int, Asked]) -> Done:
+        """Poll until every pending trial has an outcome, retrying dead workers' trials."""
+        done: Done = {}
+        clock = StallClock(self.cfg.heartbeat_s, grace_s(self.cfg))
+        while pending:
+            time.sleep(POLL_S)
+            if clock.probe_due():
+                # Reads take no lock, so polling alone never notices a stall on the journal's
+                # lock (left by a writer killed while holding it): a write does.
+                probe_began = time.monotonic()
+                self.probe()
+                clock.probed(probe_began)
+            _keep_alive(self.storage, done)
+            self.collect(pending, done)
+            if clock.may_judge():
+                _keep_alive(self.storage, done)  # its own trials are never stale to the judge
+                fail_stale_trials(self.study, self.storage)  # FAIL, and a WAITING retry
+            if self.drop_failed(pending):
+                self.resubmit_unclaimed(pending)
+            for _ in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                retry = self.ask()
+                pending[retry.trial.number] = retry
+        return done
+
+    def collect(self, pending: dict[int, Asked], done: Done) -> None:
+        """Move the trials whose outcome arrived from `pending` to `done`; a FAIL stops all."""
+        for number, asked in list(pending.items()):
+            frozen = self.storage.get_trial(asked.trial_id)
+            outcome = frozen.system_attrs.get(outcome_attr(asked.trial_id))
+            if outcome is not None and frozen.state == TrialState.RUNNING:
+                _beat(self.storage, asked.trial_id)
+                if outcome["state"] == "FAIL":
+                    self.study.tell(asked.trial, state=TrialState.FAIL)
+                    raise TuneError(f"trial {number} failed on a worker: {outcome['error']}")
+                done[number] = (asked, outcome)
+                del pending[number]
+
+    def drop_failed(self, pending: dict[int, Asked]) -> bool:
+        """Forget the pending trials failed as stale (their retries are asked); any?"""
+        lost = False
+        for number, asked in list(pending.items()):
+            frozen = self.storage.get_trial(asked.trial_id)
+            if frozen.state == TrialState.FAIL:
+                where = frozen.system_attrs.get(worker_attr(asked.trial_id), "?")
+                print(f"tune: trial {number}'s worker ({where}) went silent; retrying it")
+                del pending[number]
+                lost = True
+        return lost
+
+    def resubmit_unclaimed(self, pending: dict[int, Asked]) -> None:
+        # A dead worker may also have held trials it had not started (a Prefect task worker
+        # takes the next run before a slot frees): send those again. Running a trial twice is
+        # harmless, its outcome is the same; a told one is skipped.
+        for asked in pending.values():
+            frozen = self.storage.get_trial(asked.trial_id)
+            if worker_attr(asked.trial_id) not in frozen.system_attrs:
+                self.submit({**self.spec, "trial_id": asked.trial_id})
+
+    def tell(self, done: Done) -> None:
+        """Tell the batch's outcomes in trial-number order (what keeps the study replayable)."""
+        for number in sorted(done):
+            asked, outcome = done[number]
+            if self.storage.get_trial(asked.trial_id).state != TrialState.RUNNING:
+                continue  # failed as stale after all; its retry was run and told
+            if outcome["state"] == "COMPLETE":
+                self.study.tell(asked.trial, outcome["value"])
+            else:
+                self.study.tell(asked.trial, state=TrialState.PRUNED)
+
+    def probe(self) -> None:
+        """One small write to the storage (the coordinator's clock), timed by the caller."""
+        self.storage.set_study_system_attr(self.study_id, COORDINATOR_ATTR, time.time())
+
+
 def run_batches(
     params: Params, study: optuna.Study, storage: BaseStorage, submit: Submit
 ) -> optuna.Study:
     """Ask a batch, submit it, wait for every outcome (retrying dead workers' trials), tell it
     in trial order; until tune.n_trials trials finished (or tune.timeout_s)."""
-    from retrain.stages.tune import suggest
-
-    cfg = params.tune
-    size = cfg.batch or cfg.workers
-    spec = {"params": absolute(params, Path.cwd()), "num_threads": worker_threads(params)}
-    began = time.monotonic()
-    stall_s = grace_s(cfg)
-
-    def finished() -> int:
-        return len(study.get_trials(deepcopy=False, states=FINISHED))
-
-    def ask() -> optuna.Trial:
-        trial = study.ask()
-        suggest(trial, cfg)  # sampled here, by the one seeded sampler; a retry keeps its values
-        submit({**spec, "trial_id": trial._trial_id})
-        return trial
-
-    while finished() < cfg.n_trials:
-        if cfg.timeout_s is not None and time.monotonic() - began > cfg.timeout_s:
-            print(f"tune: stopped by tune.timeout_s after {finished()} trials (not reproducible)")
-            break
-        count = min(size, cfg.n_trials - finished())
-        pending = {t.number: t for t in (ask() for _ in range(count))}
-        done: dict[int, tuple[optuna.Trial, dict[str, Any]]] = {}
-        tick, judge_after, probe_at = time.monotonic(), 0.0, 0.0
-        while pending:
-            time.sleep(POLL_S)
-            if time.monotonic() >= probe_at:
-                # Reads take no lock, so polling alone never notices a stall on the journal's
-                # lock (left by a writer killed while holding it): a write does. One that
-                # waits longer than a beat interval held the workers' beats back as well.
-                probe_at = time.monotonic()
-                _probe(storage, study)
-                now = time.monotonic()
-                if now - probe_at > cfg.heartbeat_s:
-                    judge_after = max(judge_after, now + stall_s)
-                probe_at = now + cfg.heartbeat_s
-            _keep_alive(storage, done)
-            lost = False
-            for number, trial in list(pending.items()):
-                frozen = storage.get_trial(trial._trial_id)
-                outcome = frozen.system_attrs.get(outcome_attr(trial._trial_id))
-                if outcome is not None and frozen.state == TrialState.RUNNING:
-                    _beat(storage, trial._trial_id)
-                    if outcome["state"] == "FAIL":
-                        study.tell(trial, state=TrialState.FAIL)
-                        raise TuneError(f"trial {number} failed on a worker: {outcome['error']}")
-                    done[number] = (trial, outcome)
-                    del pending[number]
-            now = time.monotonic()
-            if now - tick > stall_s:
-                # This process was blocked (by a stalled write, or starved of CPU): so may the
-                # workers' beats have been. Silence is evidence of death only after they had
-                # time to beat again.
-                judge_after = max(judge_after, now + stall_s)
-            tick = now
-            if now >= judge_after:
-                _keep_alive(storage, done)  # its own trials are never stale to the judge
-                with warnings.catch_warnings():  # experimental since Optuna 2.9, still in 5
-                    warnings.simplefilter("ignore", ExperimentalWarning)
-                    fail_stale_trials(study)  # a silent worker's trial: FAIL, a WAITING retry
-            for number, trial in list(pending.items()):
-                frozen = storage.get_trial(trial._trial_id)
-                if frozen.state == TrialState.FAIL:
-                    where = frozen.system_attrs.get(worker_attr(trial._trial_id), "?")
-                    print(f"tune: trial {number}'s worker ({where}) went silent; retrying it")
-                    del pending[number]
-                    lost = True
-            if lost:
-                # A dead worker may also have held trials it had not started (a Prefect task
-                # worker takes the next run before a slot frees): send those again. Running a
-                # trial twice is harmless, its outcome is the same; a told one is skipped.
-                for trial in pending.values():
-                    frozen = storage.get_trial(trial._trial_id)
-                    if worker_attr(trial._trial_id) not in frozen.system_attrs:
-                        submit({**spec, "trial_id": trial._trial_id})
-            for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                retry = ask()
-                pending[retry.number] = retry
-        for number in sorted(done):
-            trial, outcome = done[number]
-            if storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
-                continue  # failed as stale after all; its retry was run and told
-            if outcome["state"] == "COMPLETE":
-                study.tell(trial, outcome["value"])
-            else:
-                study.tell(trial, state=TrialState.PRUNED)
-    return study
-
-
-def _probe(storage: BaseStorage, study: optuna.Study) -> None:
-    """One small write to the storage (the coordinator's clock), timed by the caller."""
-    storage.set_study_system_attr(study._study_id, COORDINATOR_ATTR, time.time())
+    return Coordinator(params, study, storage, submit).run()
 
 
 def _beat(storage: BaseStorage, trial_id: int) -> bool:
     """Beat for a running trial; False when it has finished (failed as stale) meanwhile."""
-    if isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval() is not None:
+    if heartbeat_interval(storage) is not None:
         try:
-            storage.record_heartbeat(trial_id)
+            record_heartbeat(storage, trial_id)
         except UpdateFinishedTrialError:
             return False
     return True
 
 
-def _keep_alive(
-    storage: BaseStorage, done: dict[int, tuple[optuna.Trial, dict[str, Any]]]
-) -> None:
+def _keep_alive(storage: BaseStorage, done: Done) -> None:
     """Beat for the trials whose outcome is in but that are told only with their batch; one
     failed as stale meanwhile leaves `done` (its retry, queued by the callback, runs again)."""
-    for number, (trial, _) in list(done.items()):
-        if not _beat(storage, trial._trial_id):
+    for number, (asked, _) in list(done.items()):
+        if not _beat(storage, asked.trial_id):
             del done[number]
 
 
 def tune_batched(params: Params) -> optuna.Study:
     """The parallel tune stage's study: create it once here, then run the batches on the
     engine named by tune.engine."""
-    from retrain.stages.tune import fresh_study, warm_start_trial
-
     cfg = params.tune
     storage = open_storage(cfg, fresh=True)
     study = fresh_study(params, storage)
@@ -237,8 +308,6 @@ def tune_batched(params: Params) -> optuna.Study:
     if cfg.engine == "dask":
         return _on_dask(params, study, storage)
     with _prefect_workers(params):
-        from retrain.tuning.worker import evaluate_trial
-
         return run_batches(params, study, storage, evaluate_trial.delay)
 
 
@@ -250,8 +319,6 @@ def _on_dask(params: Params, study: optuna.Study, storage: BaseStorage) -> optun
             "tune.engine dask needs prefect-dask: pip install 'retrain[dask]'"
         ) from err
     from prefect import flow
-
-    from retrain.tuning.worker import evaluate_trial
 
     cfg = params.tune
     runner: Any  # a TaskRunner; prefect-dask's generic type is not Prefect's annotation

@@ -8,28 +8,32 @@ several processes well.
 
 Both get heartbeats, so a worker that dies (SIGKILL, a lost node) has its trial failed and
 retried by `RetryHeartbeatStaleTrialCallback` (Optuna 5's name for
-`RetryFailedTrialCallback`). `RDBStorage` has them built in; Optuna 5's
-`JournalStorage` has none, so `HeartbeatJournalStorage` adds them: a worker writes the time as a
-system attribute of its running trial, and a trial whose last beat is older than the grace
-period is stale.
+`RetryFailedTrialCallback`). `RDBStorage` has them built in (its public
+`heartbeat_interval`, `record_heartbeat` and `optuna.storages.fail_stale_trials`); Optuna 5's
+`JournalStorage` has none, so `HeartbeatJournalStorage` adds them with public storage calls
+only: a worker writes the time as a system attribute of its running trial, a trial whose last
+beat is older than the grace period is stale, and `fail_stale_trials` here fails it and runs
+the retry callback, as Optuna's does for an RDB (Optuna's own function only acts on storages
+deriving from its private `BaseHeartbeat`).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import warnings
 from pathlib import Path
 from types import TracebackType
 
-from optuna.exceptions import ExperimentalWarning
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import (
     BaseStorage,
     JournalStorage,
     RDBStorage,
     RetryHeartbeatStaleTrialCallback,
 )
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
@@ -52,7 +56,7 @@ class StorageError(RetrainError):
     """tune.storage names a storage parallel tuning cannot share."""
 
 
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+class HeartbeatJournalStorage(JournalStorage):
     """`JournalStorage` with the heartbeat protocol `RDBStorage` has (Optuna 5 gives the
     journal none): beats are system attributes, stamped with the writer's clock."""
 
@@ -64,27 +68,62 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         failed_trial_callback: RetryHeartbeatStaleTrialCallback | None,
     ) -> None:
         super().__init__(backend)
-        self._interval = heartbeat_interval
-        self._grace = grace_period
-        self._failed_trial_callback = failed_trial_callback
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.failed_trial_callback = failed_trial_callback
 
     def record_heartbeat(self, trial_id: int) -> None:
         self.set_trial_system_attr(trial_id, heartbeat_attr(trial_id), time.time())
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        cutoff = time.time() - self._grace
+    def get_heartbeat_interval(self) -> int:
+        return self.heartbeat_interval
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        """The running trials whose last beat is older than the grace period."""
+        cutoff = time.time() - self.grace_period
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            beat = trial.system_attrs.get(heartbeat_attr(trial._trial_id))
+            trial_id = self.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            beat = trial.system_attrs.get(heartbeat_attr(trial_id))
             if beat is not None and beat < cutoff:
-                stale.append(trial._trial_id)
+                stale.append(trial_id)
         return stale
 
-    def get_heartbeat_interval(self) -> int | None:
-        return self._interval
+    def fail_stale_trials(self, study: optuna.Study) -> None:
+        """Fail the stale trials, then run the retry callback on each (as Optuna's function)."""
+        failed = []
+        for trial_id in self.stale_trial_ids(self.get_study_id_from_name(study.study_name)):
+            try:
+                if self.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    failed.append(trial_id)
+            except UpdateFinishedTrialError:  # another process failed it first
+                pass
+        if self.failed_trial_callback is not None:
+            for trial_id in failed:
+                self.failed_trial_callback(study, copy.deepcopy(self.get_trial(trial_id)))
 
-    def get_heartbeat_stale_trial_callback(self) -> RetryHeartbeatStaleTrialCallback | None:
-        return self._failed_trial_callback
+
+def heartbeat_interval(storage: BaseStorage) -> int | None:
+    """The storage's beat interval, None when it keeps no heartbeats."""
+    if isinstance(storage, HeartbeatJournalStorage | RDBStorage):
+        return storage.get_heartbeat_interval()
+    return None
+
+
+def record_heartbeat(storage: BaseStorage, trial_id: int) -> None:
+    """One beat for a running trial (raises UpdateFinishedTrialError once it has finished)."""
+    if isinstance(storage, HeartbeatJournalStorage | RDBStorage):
+        storage.record_heartbeat(trial_id)
+
+
+def fail_stale_trials(study: optuna.Study, storage: BaseStorage) -> None:
+    """Fail the silent workers' trials of `study` (kept in `storage`) and queue their retries."""
+    if isinstance(storage, HeartbeatJournalStorage):
+        storage.fail_stale_trials(study)
+        return
+    with warnings.catch_warnings():  # experimental since Optuna 2.9, still in 5
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def describe(url: str) -> str:
@@ -141,19 +180,17 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
-        if isinstance(self._storage, BaseHeartbeat):
-            interval = self._storage.get_heartbeat_interval()
-            if interval is not None:
-                self._storage.record_heartbeat(self._trial_id)
-                self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
-                self._thread.start()
+        interval = heartbeat_interval(self._storage)
+        if interval is not None:
+            record_heartbeat(self._storage, self._trial_id)
+            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
+            self._thread.start()
         return self
 
     def _beat(self, interval: int) -> None:
-        assert isinstance(self._storage, BaseHeartbeat)
         while not self._stop.wait(interval):
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                record_heartbeat(self._storage, self._trial_id)
             except Exception:  # the trial was failed meanwhile: nothing left to keep alive
                 return
 

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from retrain.config import parse_params
 from retrain.tuning.storage import Heartbeat, open_storage
+from retrain.tuning.study import make_objective, make_pruner, trial_data
 
 # Data per (paths, sample) in this process: a worker evaluates many trials of one table.
 _DATA: dict[str, Any] = {}
@@ -44,8 +45,6 @@ def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
         The outcome also stored on the trial; `{"state": "SKIPPED"}` when the trial is no longer
         running (failed by its heartbeat while this task waited, and retried as another trial).
     """
-    from retrain.stages.tune import make_objective, make_pruner, trial_data
-
     params = parse_params(spec["params"])
     cfg = params.tune
     trial_id = int(spec["trial_id"])

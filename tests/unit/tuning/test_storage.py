@@ -9,7 +9,13 @@ import optuna
 import pytest
 
 from retrain.config import TuneParams
-from retrain.tuning.storage import Heartbeat, StorageError, describe, open_storage
+from retrain.tuning.storage import (
+    Heartbeat,
+    StorageError,
+    describe,
+    fail_stale_trials,
+    open_storage,
+)
 from retrain.tuning.worker import outcome_attr
 
 
@@ -40,10 +46,10 @@ def test_a_silent_trial_is_failed_and_retried_with_its_parameters(tmp_path):
     lr = trial.suggest_float("lr", 0.001, 0.1)
     with Heartbeat(storage, trial._trial_id):
         time.sleep(2.5)  # beating: never stale
-        optuna.storages.fail_stale_trials(study)
+        fail_stale_trials(study, storage)
         assert storage.get_trial(trial._trial_id).state == optuna.trial.TrialState.RUNNING
     time.sleep(2.5)  # the worker is gone
-    optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(study, storage)
     assert storage.get_trial(trial._trial_id).state == optuna.trial.TrialState.FAIL
     (waiting,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     retry = study.ask()
@@ -51,6 +57,6 @@ def test_a_silent_trial_is_failed_and_retried_with_its_parameters(tmp_path):
     assert retry.suggest_float("lr", 0.001, 0.1) == lr
     # The retry carries its predecessor's system attributes (its last beat among them); the
     # retry has not beaten yet, so it must not be stale.
-    optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(study, storage)
     assert storage.get_trial(retry._trial_id).state == optuna.trial.TrialState.RUNNING
     assert outcome_attr(retry._trial_id) != outcome_attr(trial._trial_id)
