@@ -1,0 +1,215 @@
+"""The data contract: what a batch must be for every later `prepare` to read it unchanged.
+
+Defined once, used twice: ingest checks a landed batch against the pinned data before it is
+accepted (`contract_problem`), and `prepare` checks that the pinned files agree with each other
+(`kinds_problem`), so the two cannot disagree about a column's type. Rules (docs/operations.md,
+"The data contract"):
+
+- the same columns as the pinned data, in any order (ingest stores them in the pinned order,
+  `prepare` refuses files whose order differs);
+- each column of the kind the pinned data has (integers, decimals, booleans, text), as the
+  reader infers it: a text id beside integer ids makes `prepare` crash, decimals beside integers
+  in a categorical column silently make new categories ("1.0" is not "1"). Numeric features
+  only need to be numbers (`prepare` makes them all decimals); an all-empty column is no kind;
+- ids present, unique within the batch and new: an id the pinned data holds would make
+  `prepare` keep one of the two rows (file order decides) and drop the other without a word;
+- no control character (NUL, line breaks, tabs ...) inside any value: a NUL makes the CSV
+  reader cut the value ("3\\0" + "6" is read as 3).
+
+Every message is one line naming the file and the column; ids are shown, other values never
+(they may be personal data).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from retrain.config import DatasetSchema
+
+# Control characters: never part of a tabular value. In a CSV's bytes \t, \n and \r may
+# separate fields and lines, so the byte check (`CONTROL_BYTES`) leaves them to the parser and
+# the value check (`CONTROL_CHARS`) finds them inside a parsed value.
+CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+SHOWN_IDS = 5  # ids named in a collision message (then "... N in all")
+
+_KIND_WORDS = {
+    "integer": "integers",
+    "decimal": "decimals",
+    "boolean": "booleans",
+    "text": "text",
+}
+
+
+def kind_of(values: pd.Series) -> str | None:
+    """The kind of a column as the reader inferred it; None when every value is empty."""
+    if values.isna().all():
+        return None
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(values):
+        return "integer"
+    if pd.api.types.is_float_dtype(values):
+        return "decimal"
+    return "text"
+
+
+def kinds(df: pd.DataFrame) -> dict[str, str | None]:
+    return {str(col): kind_of(df[col]) for col in df.columns}
+
+
+@dataclass
+class Reference:
+    """What the pinned data says a batch must match: column order, kinds and the ids held."""
+
+    columns: list[str]
+    kinds: dict[str, str | None]
+    ids: set[object] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, frames: Sequence[pd.DataFrame], id_column: str | None) -> Reference:
+        """The reference of the pinned tables (the first one's order, the first kind seen);
+        empty (no column rule, no id taken) when nothing is pinned yet."""
+        ref = cls(columns=[], kinds={})
+        for df in frames:
+            ref.add(df, id_column)
+        return ref
+
+    def add(self, df: pd.DataFrame, id_column: str | None) -> None:
+        """Take in a table now pinned (an accepted batch): its ids are no longer new."""
+        if not self.columns:  # the first table pinned sets the order
+            self.columns = [str(c) for c in df.columns]
+        for col, kind in kinds(df).items():
+            if self.kinds.get(col) is None:
+                self.kinds[col] = kind
+        if id_column and id_column in df.columns:
+            self.ids.update(df[id_column].dropna().tolist())
+
+
+def _compatible(col: str, pinned: str | None, got: str | None, numeric: Iterable[str]) -> bool:
+    if pinned is None or got is None or pinned == got:
+        return True
+    number = {"integer", "decimal", "boolean"}
+    return col in numeric and pinned in number and got in number
+
+
+def kinds_problem(
+    pinned: dict[str, str | None],
+    df: pd.DataFrame,
+    source: str,
+    schema: DatasetSchema,
+    against: str = "the pinned data holds",
+) -> str | None:
+    """One line when a column of `df` is of another kind than the pinned data's, else None."""
+    for col, got in kinds(df).items():
+        want = pinned.get(col)
+        if col in pinned and not _compatible(col, want, got, schema.numeric):
+            where = _first_row(df[col], want)
+            return (
+                f"{source}: column {col!r} holds {_KIND_WORDS[str(got)]}{where} where "
+                f"{against} {_KIND_WORDS[str(want)]}"
+            )
+    return None
+
+
+def _first_row(values: pd.Series, want: str | None) -> str:
+    """' (e.g. row N)' for the first value that is not of the wanted kind, when findable."""
+    if want in ("integer", "decimal"):
+        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if want == "integer" and not bad.any():
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = numbers.notna() & (numbers % 1 != 0)
+        if bad.any():
+            return f" (e.g. data row {int(bad.to_numpy().argmax()) + 1})"
+    return ""
+
+
+def ids_problem(df: pd.DataFrame, id_column: str, source: str, pinned: set[object]) -> str | None:
+    """One line when an id is empty, repeated in the batch or already pinned, else None."""
+    ids = df[id_column]
+    if ids.isna().any():
+        row = int(ids.isna().to_numpy().argmax()) + 1
+        return f"{source}: column {id_column!r} is empty on data row {row}: every row needs an id"
+    repeated = ids[ids.duplicated()]
+    if len(repeated):
+        return (
+            f"{source}: column {id_column!r} repeats {repeated.nunique()} id(s) within the "
+            f"batch: {_show(repeated.unique().tolist())}"
+        )
+    taken = [i for i in ids.tolist() if i in pinned]
+    if taken:
+        return (
+            f"{source}: column {id_column!r}: {len(taken)} id(s) already in the pinned data "
+            f"({_show(taken)}): a batch brings new rows; an update of pinned rows is refused"
+        )
+    return None
+
+
+def _show(ids: list[object]) -> str:
+    shown = ", ".join(repr(i) for i in ids[:SHOWN_IDS])
+    return shown + (f" ... {len(ids)} in all" if len(ids) > SHOWN_IDS else "")
+
+
+def control_problem(df: pd.DataFrame, source: str) -> str | None:
+    """One line naming the column and row of the first value holding a control character."""
+    for col in df.columns:
+        values = df[col]
+        if kind_of(values) != "text":
+            continue
+        text = values.dropna().astype(str)
+        hit = text.str.contains(CONTROL_CHARS)
+        if hit.any():
+            row = int(values.index.get_loc(hit.idxmax())) + 1
+            char = CONTROL_CHARS.search(text[hit].iloc[0])
+            code = ord(char.group()) if char else 0
+            return (
+                f"{source}: column {col!r} on data row {row} holds a control character "
+                f"(0x{code:02x}): values must be plain text"
+            )
+    return None
+
+
+def contract_problem(
+    df: pd.DataFrame, source: str, schema: DatasetSchema, ref: Reference
+) -> str | None:
+    """The first way `df` breaks the contract, in one line naming file and column, or None.
+
+    Args:
+        df: the batch as the reader reads it (the same reader `prepare` uses).
+        source: the batch's name in messages.
+        schema: the dataset section (which column is the id, which are numeric).
+        ref: the pinned data's reference; with no columns when nothing is pinned yet (then
+            only the batch's own rules apply).
+    """
+    problem = control_problem(df, source)
+    if problem is None and ref.columns:
+        missing = sorted(set(ref.columns) - {str(c) for c in df.columns})
+        extra = sorted({str(c) for c in df.columns} - set(ref.columns))
+        if missing or extra:
+            problem = (
+                f"{source}: columns differ from the pinned data (extra {extra}, missing {missing})"
+            )
+        elif [str(c) for c in df.columns] != ref.columns:
+            problem = f"{source}: columns are not in the pinned order {ref.columns}"
+        else:
+            problem = kinds_problem(ref.kinds, df, source, schema)
+    if problem is None and schema.id_column and schema.id_column in df.columns:
+        problem = ids_problem(df, schema.id_column, source, ref.ids)
+    return problem
+
+
+def files_problem(frames: Sequence[tuple[Path, pd.DataFrame]], schema: DatasetSchema) -> None:
+    """For `prepare`: raise DataError when the pinned files disagree on a column's kind."""
+    from retrain.errors import DataError
+
+    ref = Reference(columns=[], kinds={})
+    for path, df in frames:
+        problem = kinds_problem(ref.kinds, df, str(path), schema, "the files before it hold")
+        if problem:
+            raise DataError(problem)
+        ref.add(df, None)
