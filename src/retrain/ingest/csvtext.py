@@ -73,12 +73,13 @@ def _layout_problem(text: str, name: str) -> str | None:
 
 
 @contextmanager
-def field_limit(limit: int) -> Iterator[None]:
-    """Let the csv module read fields up to `limit` + 1 characters, so that this module, not
-    the parser, decides what is too large (the parser's own limit raised an error that left
-    the file skipped on every run). Process-wide, so restored at once."""
+def field_limit(size: int) -> Iterator[None]:
+    """Let the csv module read a field as large as the whole file (`size`), so that this
+    module, not the parser, decides what is too large and names the column (the parser's own
+    limit raised an error that left the file skipped on every run). Process-wide, so restored
+    at once."""
     before = csv.field_size_limit()
-    csv.field_size_limit(max(before, limit + 1))
+    csv.field_size_limit(max(before, size + 1))
     try:
         yield
     finally:
@@ -140,5 +141,8 @@ def csv_problem(path: Path, name: str, max_field_bytes: int) -> str | None:
     problem = _layout_problem(text, name)
     if problem:
         return problem
-    with field_limit(max_field_bytes):
-        return _rows_problem(text, name, max_field_bytes)
+    try:
+        with field_limit(len(data)):
+            return _rows_problem(text, name, max_field_bytes)
+    except csv.Error as err:  # what the parser cannot read, the reader would misread
+        return f"{name}: not a readable CSV ({err})"

@@ -157,7 +157,7 @@ def _judge(
     table = work / "table" / f"{stem}{stored}"
     problem = _stage_table(original, table, name, params)
     if problem is None and ref.columns:
-        to_pinned_order(table, ref.columns, params.ingest.max_field_bytes)
+        to_pinned_order(table, ref.columns)
     staged = table if problem is None else original
     md5 = file_md5(staged)
     rows = None if name.lower().endswith(".gz") and problem else count_rows(staged, stored)

@@ -59,9 +59,9 @@ def _parquet_in_order(path: Path, columns: Sequence[str]) -> bool:
     return True
 
 
-def to_pinned_order(path: Path, columns: Sequence[str], max_field_bytes: int) -> bool:
+def to_pinned_order(path: Path, columns: Sequence[str]) -> bool:
     """Put a staged table's columns in the pinned order; True when it was rewritten."""
     if path.suffix == ".parquet":
         return _parquet_in_order(path, columns)
-    with field_limit(max_field_bytes):  # what the CSV check reads, this reads too
+    with field_limit(path.stat().st_size):  # what the CSV check reads, this reads too
         return _csv_in_order(path, columns)

@@ -203,13 +203,22 @@ def contract_problem(
     return problem
 
 
-def files_problem(frames: Sequence[tuple[Path, pd.DataFrame]], schema: DatasetSchema) -> None:
-    """For `prepare`: raise DataError when the pinned files disagree on a column's kind."""
+def check_files_agree(frames: Sequence[tuple[Path, pd.DataFrame]], schema: DatasetSchema) -> None:
+    """For `prepare`: raise DataError when the pinned files disagree on a column's kind (a
+    text id beside integer ids would otherwise crash the Parquet writer in many lines).
+
+    The odd file is named: each column's kind is the one most rows hold.
+    """
     from retrain.errors import DataError
 
-    ref = Reference(columns=[], kinds={})
+    rows: dict[str, dict[str | None, int]] = {}
+    for _, df in frames:
+        for col, kind in kinds(df).items():
+            counts = rows.setdefault(col, {})
+            if kind is not None:  # an all-empty column agrees with any kind
+                counts[kind] = counts.get(kind, 0) + len(df)
+    most = {col: max(n, key=lambda k: n[k]) if n else None for col, n in rows.items()}
     for path, df in frames:
-        problem = kinds_problem(ref.kinds, df, str(path), schema, "the files before it hold")
+        problem = kinds_problem(most, df, str(path), schema, "most rows of the pinned data hold")
         if problem:
             raise DataError(problem)
-        ref.add(df, None)
