@@ -129,12 +129,18 @@ def _first_row(values: pd.Series, want: str | None) -> str:
     return ""
 
 
-def ids_problem(df: pd.DataFrame, id_column: str, source: str, pinned: set[object]) -> str | None:
-    """One line when an id is empty, repeated in the batch or already pinned, else None."""
+def empty_id_problem(df: pd.DataFrame, id_column: str, source: str) -> str | None:
+    """One line when an id is empty (checked before kinds: a gap makes integer ids decimals)."""
     ids = df[id_column]
     if ids.isna().any():
         row = int(ids.isna().to_numpy().argmax()) + 1
         return f"{source}: column {id_column!r} is empty on data row {row}: every row needs an id"
+    return None
+
+
+def ids_problem(df: pd.DataFrame, id_column: str, source: str, pinned: set[object]) -> str | None:
+    """One line when an id is repeated in the batch or already pinned, else None."""
+    ids = df[id_column]
     repeated = ids[ids.duplicated()]
     if len(repeated):
         return (
@@ -186,21 +192,33 @@ def contract_problem(
         ref: the pinned data's reference; with no columns when nothing is pinned yet (then
             only the batch's own rules apply).
     """
+    id_column = schema.id_column if schema.id_column in df.columns else None
     problem = control_problem(df, source)
+    if problem is None and id_column:
+        problem = empty_id_problem(df, id_column, source)
     if problem is None and ref.columns:
-        missing = sorted(set(ref.columns) - {str(c) for c in df.columns})
-        extra = sorted({str(c) for c in df.columns} - set(ref.columns))
-        if missing or extra:
-            problem = (
-                f"{source}: columns differ from the pinned data (extra {extra}, missing {missing})"
-            )
-        elif [str(c) for c in df.columns] != ref.columns:
-            problem = f"{source}: columns are not in the pinned order {ref.columns}"
-        else:
-            problem = kinds_problem(ref.kinds, df, source, schema)
-    if problem is None and schema.id_column and schema.id_column in df.columns:
-        problem = ids_problem(df, schema.id_column, source, ref.ids)
+        problem = _columns_problem(df, source, schema, ref)
+    if problem is None and id_column:
+        problem = ids_problem(df, id_column, source, ref.ids)
     return problem
+
+
+def _columns_problem(
+    df: pd.DataFrame, source: str, schema: DatasetSchema, ref: Reference
+) -> str | None:
+    """The pinned columns, in the pinned order, each of its pinned kind."""
+    got = [str(c) for c in df.columns]
+    missing = sorted(set(ref.columns) - set(got))
+    extra = sorted(set(got) - set(ref.columns))
+    if missing or extra:
+        return f"{source}: columns differ from the pinned data (extra {extra}, missing {missing})"
+    if got != ref.columns:
+        at = next(i for i, (a, b) in enumerate(zip(got, ref.columns, strict=True)) if a != b)
+        return (
+            f"{source}: columns are not in the pinned order (column {at + 1} is {got[at]!r}, "
+            f"pinned {ref.columns[at]!r})"
+        )
+    return kinds_problem(ref.kinds, df, source, schema)
 
 
 def check_files_agree(frames: Sequence[tuple[Path, pd.DataFrame]], schema: DatasetSchema) -> None:
