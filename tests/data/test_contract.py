@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,7 +52,7 @@ def pinned(raw_csv) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def batches(pinned) -> list[pd.DataFrame]:
-    return simulate(pinned, telco_schema(), n_batches=3, batch_size=200, seed=21)
+    return simulate(pinned, telco_schema(), n_batches=4, batch_size=200, seed=21)
 
 
 def land(params: Params, name: str, data: bytes) -> Path:
@@ -98,12 +99,16 @@ def test_columns_in_another_order_are_stored_in_the_pinned_order_and_prepare_rea
         "reversed.csv": csv_bytes(batches[0][order[::-1]]),
         "shuffled.parquet": parquet_bytes(batches[1][shuffled], tmp_path / "b1.parquet"),
         "packed.csv.gz": gzip.compress(csv_bytes(batches[2][shuffled])),
+        # whole numbers where the pinned data has decimals: a numeric feature's kind is "number"
+        "whole.csv": csv_bytes(
+            batches[3].assign(monthly_charges=batches[3].monthly_charges.astype(int))
+        ),
     }
     for name, data in landed.items():
         land(params, name, data)
     run = ingest_landing(params, version=False)
-    assert [r.status for r in run.results] == ["accepted"] * 3, run.results
-    for result, batch in zip(run.results, [batches[2], batches[0], batches[1]], strict=True):
+    assert [r.status for r in run.results] == ["accepted"] * 4, run.results
+    for result, batch in zip(run.results, [batches[2], batches[0], batches[1]], strict=False):
         stored = read_file(Path(result.destination))
         assert list(stored.columns) == order  # the pinned order, values as landed
         pd.testing.assert_frame_equal(stored, batch[order].reset_index(drop=True))
@@ -262,20 +267,29 @@ def deadline(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, before)
 
 
-def test_a_fifo_is_refused_without_being_opened(params, batches):
-    fifo = params.paths.landing / "p.csv"
-    os.mkfifo(fifo)
-    mark_landed(fifo)
+@pytest.mark.parametrize("what", ["FIFO", "socket"])
+def test_a_fifo_or_socket_is_refused_without_being_opened(params, batches, what):
+    entry = params.paths.landing / "p.csv"
+    if what == "FIFO":
+        os.mkfifo(entry)
+        said = "a FIFO (named pipe)"
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(entry))  # the name stays when the socket is closed
+        server.close()
+        said = "a socket"
+    mark_landed(entry)
     land(params, "good.csv", csv_bytes(batches[0]))
     with deadline(60):
         run = ingest_landing(params, version=False)
     got = {Path(r.source).name: r for r in run.results}
     assert got["good.csv"].status == "accepted"
     assert got["p.csv"].status == "refused"
-    one_line(got["p.csv"].reason, "p.csv: a FIFO (named pipe) is refused without being opened")
+    one_line(got["p.csv"].reason, f"p.csv: {said} is refused without being opened")
     report = json.loads((Path(got["p.csv"].destination) / "report.json").read_text())
-    assert report["entry"] == "a FIFO (named pipe)"
-    assert not fifo.exists() and not (params.paths.landing / "p.csv.done").exists()
+    assert report["entry"] == said and report["headline"] == got["p.csv"].reason
+    assert not entry.exists() and not (params.paths.landing / "p.csv.done").exists()
+    assert not run.ok  # exit 1: the producer is told
 
 
 def test_a_config_fault_is_reported_as_one_and_the_batch_stays_landed(params, batches):
