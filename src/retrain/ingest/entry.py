@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from retrain.ingest.landing import marker_of, note_unpushed, remove_landed, work
 from retrain.ingest.order import to_pinned_order
 from retrain.ingest.pinned import load_reference
 from retrain.ingest.quarantine import place, quarantine_dir, refuse_entry, stored_copy
-from retrain.ingest.results import IngestResult, one_line
+from retrain.ingest.results import IngestResult, Status, one_line
 from retrain.ingest.staging import NotRegular, copy_regular, count_rows, decompress, entry_type
 from retrain.ingest.staging import kind as stored_kind
 from retrain.validation.contract import Reference, contract_problem
@@ -130,74 +131,76 @@ def _handle(file: Path, params: Params, work: Path, ref: Reference) -> IngestRes
     return _judge(file, original, kind, params, work, ref)
 
 
-def _stage_table(original: Path, table: Path, name: str, params: Params) -> str | None:
-    """The table to judge, from the landed bytes: the size limit, then gunzip or a link."""
-    limit = params.ingest.max_file_bytes
-    size = original.stat().st_size
+@dataclass(frozen=True)
+class _Staged:
+    """A landed file in this process's staging folder, on its way to a decision."""
+
+    file: Path  # the landed entry
+    original: Path  # our copy of its bytes, as landed (what quarantine keeps)
+    table: Path  # the table judged and stored: unpacked, columns in the pinned order
+    stem: str
+    stored: str  # the stored suffix: .csv or .parquet
+    md5: str = ""  # of the table (of the bytes as landed when no table could be made)
+    rows: int | None = None  # data lines landed
+
+    def result(self, status: Status, reason: str, destination: Path | None) -> IngestResult:
+        where = None if destination is None else str(destination)
+        return IngestResult(str(self.file), status, reason, where, self.md5, self.rows)
+
+
+def _stage_table(staged: _Staged, params: Params, ref: Reference) -> tuple[_Staged, str | None]:
+    """The table to judge, from the landed bytes (the size limit, then gunzip or a link, then
+    the pinned column order), with its md5 and rows; or a reason it cannot be made."""
+    name, limit = staged.file.name, params.ingest.max_file_bytes
+    size = staged.original.stat().st_size
+    problem = None
     if size > limit:
-        return (
+        problem = (
             f"{name}: {size} bytes, over the limit of {limit} (params.yaml ingest.max_file_bytes)"
         )
-    table.parent.mkdir()
-    if name.lower().endswith(".gz"):
-        return decompress(original, table, name, limit)
-    os.link(original, table)  # both are our private copies
-    return None
+    elif name.lower().endswith(".gz"):
+        problem = decompress(staged.original, staged.table, name, limit)
+    else:
+        os.link(staged.original, staged.table)  # both are our private copies
+    if problem is None and ref.columns:
+        to_pinned_order(staged.table, ref.columns)
+    packed = name.lower().endswith(".gz")
+    source = staged.table if problem is None else staged.original
+    rows = None if packed and problem else count_rows(source, staged.stored)
+    return replace(staged, md5=file_md5(source), rows=rows), problem
 
 
 def _judge(
-    file: Path,
-    original: Path,
-    kind: tuple[str, str],
-    params: Params,
-    work: Path,
-    ref: Reference,
+    file: Path, original: Path, kind: tuple[str, str], params: Params, work: Path, ref: Reference
 ) -> IngestResult:
-    name, (stem, stored) = file.name, kind
+    stem, stored = kind
     table = work / "table" / f"{stem}{stored}"
-    problem = _stage_table(original, table, name, params)
-    if problem is None and ref.columns:
-        to_pinned_order(table, ref.columns)
-    staged = table if problem is None else original
-    md5 = file_md5(staged)
-    rows = None if name.lower().endswith(".gz") and problem else count_rows(staged, stored)
+    table.parent.mkdir()
+    staged, problem = _stage_table(_Staged(file, original, table, stem, stored), params, ref)
     if problem is None:
-        seen = stored_copy(params.paths.batches, table, md5)
+        seen = stored_copy(params.paths.batches, table, staged.md5)
         if seen is not None:
             remove_landed(file)
-            reason = f"{name}: already ingested as {seen} (same content)"
-            return IngestResult(str(file), "duplicate", reason, str(seen), md5, rows)
+            reason = f"{file.name}: already ingested as {seen} (same content)"
+            return staged.result("duplicate", reason, seen)
         if stored == ".csv":
-            problem = csv_problem(table, name, params.ingest.max_field_bytes)
-    report: dict[str, Any] = {"source": name, "success": False, "headline": problem}
+            problem = csv_problem(table, file.name, params.ingest.max_field_bytes)
+    report: dict[str, Any] = {"source": file.name, "success": False, "headline": problem}
     df = None
     if problem is None:
-        problem, report, df = judge_table(table, params, name, ref)
-    report["rows"] = rows
+        problem, report, df = judge_table(table, params, file.name, ref)
+    report["rows"] = staged.rows
     note_unpushed(params)
     if problem is not None:
-        dest = quarantine_dir(params, work, f"{stem}-{md5[:12]}", problem, report, original)
+        folder = f"{stem}-{staged.md5[:12]}"
+        dest = quarantine_dir(params, work, folder, problem, report, original)
         remove_landed(file)
-        return IngestResult(str(file), "rejected", problem, str(dest / name), md5, rows)
-    return _accept(file, table, f"{stem}-{md5[:12]}{stored}", md5, rows, report, params, ref, df)
-
-
-def _accept(
-    file: Path,
-    table: Path,
-    stored_name: str,
-    md5: str,
-    rows: int | None,
-    report: dict[str, Any],
-    params: Params,
-    ref: Reference,
-    df: pd.DataFrame | None,
-) -> IngestResult:
-    dest = params.paths.batches / stored_name
+        return staged.result("rejected", problem, dest / file.name)
+    dest = params.paths.batches / f"{stem}-{staged.md5[:12]}{stored}"
     if dest.exists():  # other bytes under the same short name: never overwrite them
-        dest = dest.with_name(stored_name.replace(md5[:12], md5))
+        dest = dest.with_name(f"{stem}-{staged.md5}{stored}")
     place(table, dest)
     remove_landed(file)
     if df is not None:
         ref.add(df, params.dataset.id_column)  # the next batch of this run must not reuse ids
-    return IngestResult(str(file), "accepted", report["headline"], str(dest), md5, rows)
+    return staged.result("accepted", report["headline"], dest)
