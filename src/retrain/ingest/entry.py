@@ -61,7 +61,7 @@ def check_batch(
     """(None, report) when the batch passes the suite, the PII guard and the data contract
     (against `reference`, the pinned data's, when given), else (one-line reason, report).
     `source` names the file in messages (default: `file`)."""
-    ref = reference or Reference(columns=[], kinds={})
+    ref = reference or Reference()
     problem, report, _ = judge_table(file, params, source or str(file), ref)
     return problem, report
 

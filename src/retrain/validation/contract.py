@@ -2,7 +2,8 @@
 
 Defined once, used twice: ingest checks a landed batch against the pinned data before it is
 accepted (`contract_problem`), and `prepare` checks that the pinned files agree with each other
-(`kinds_problem`), so the two cannot disagree about a column's type. Rules (docs/operations.md,
+(`check_files_agree`), both through `Reference` and `kinds_problem`, so the two cannot disagree
+about a column's type. Rules (docs/operations.md,
 "The data contract"):
 
 - the same columns as the pinned data, in any order (ingest stores them in the pinned order,
@@ -65,28 +66,39 @@ def kinds(df: pd.DataFrame) -> dict[str, str | None]:
 
 @dataclass
 class Reference:
-    """What the pinned data says a batch must match: column order, kinds and the ids held."""
+    """What the pinned data says a batch must match: column order, kinds and the ids held.
 
-    columns: list[str]
-    kinds: dict[str, str | None]
+    A column's kind is the one most pinned rows hold, so that a file that disagrees (one that
+    reached the pinned data before this contract, or by hand) is the one named."""
+
+    columns: list[str] = field(default_factory=list)
+    rows_of_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     ids: set[object] = field(default_factory=set)
 
     @classmethod
     def of(cls, frames: Sequence[pd.DataFrame], id_column: str | None) -> Reference:
-        """The reference of the pinned tables (the first one's order, the first kind seen);
-        empty (no column rule, no id taken) when nothing is pinned yet."""
-        ref = cls(columns=[], kinds={})
+        """The reference of the pinned tables (the first one's column order); empty (no
+        column rule, no id taken) when nothing is pinned yet."""
+        ref = cls()
         for df in frames:
             ref.add(df, id_column)
         return ref
+
+    @property
+    def kinds(self) -> dict[str, str | None]:
+        """Each column's kind: the one most rows hold (None: no value anywhere yet)."""
+        return {
+            col: max(n, key=lambda k: n[k]) if n else None for col, n in self.rows_of_kind.items()
+        }
 
     def add(self, df: pd.DataFrame, id_column: str | None) -> None:
         """Take in a table now pinned (an accepted batch): its ids are no longer new."""
         if not self.columns:  # the first table pinned sets the order
             self.columns = [str(c) for c in df.columns]
         for col, kind in kinds(df).items():
-            if self.kinds.get(col) is None:
-                self.kinds[col] = kind
+            counts = self.rows_of_kind.setdefault(col, {})
+            if kind is not None:  # an all-empty column agrees with any kind
+                counts[kind] = counts.get(kind, 0) + len(df)
         if id_column and id_column in df.columns:
             self.ids.update(df[id_column].dropna().tolist())
 
@@ -223,19 +235,11 @@ def _columns_problem(
 
 def check_files_agree(frames: Sequence[tuple[Path, pd.DataFrame]], schema: DatasetSchema) -> None:
     """For `prepare`: raise DataError when the pinned files disagree on a column's kind (a
-    text id beside integer ids would otherwise crash the Parquet writer in many lines).
-
-    The odd file is named: each column's kind is the one most rows hold.
-    """
+    text id beside integer ids would otherwise crash the Parquet writer in many lines). The
+    odd file is named: each column's kind is the one most rows hold, as for ingest."""
     from retrain.errors import DataError
 
-    rows: dict[str, dict[str | None, int]] = {}
-    for _, df in frames:
-        for col, kind in kinds(df).items():
-            counts = rows.setdefault(col, {})
-            if kind is not None:  # an all-empty column agrees with any kind
-                counts[kind] = counts.get(kind, 0) + len(df)
-    most = {col: max(n, key=lambda k: n[k]) if n else None for col, n in rows.items()}
+    most = Reference.of([df for _, df in frames], None).kinds
     for path, df in frames:
         problem = kinds_problem(most, df, str(path), schema, "most rows of the pinned data hold")
         if problem:

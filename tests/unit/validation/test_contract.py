@@ -127,3 +127,11 @@ def test_prepare_names_the_file_of_another_kind_than_most_rows():
     with pytest.raises(DataError, match=r"^batches/b.csv: column 'id' holds text"):
         check_files_agree(frames, SCHEMA)
     check_files_agree([(Path("main.csv"), _table(n=40))], SCHEMA)
+
+
+def test_a_columns_kind_is_the_one_most_pinned_rows_hold():
+    # An old batch of text ids first (batches/ sorts before the main table): still integers.
+    ref = Reference.of([_table(start=100, id=["x", "y", "z", "w"]), _table(n=40)], "id")
+    assert ref.kinds["id"] == "integer"
+    problem = contract_problem(_table(start=200, id=["a", "b", "c", "d"]), "b.csv", SCHEMA, ref)
+    assert str(problem).startswith("b.csv: column 'id' holds text")
