@@ -378,6 +378,14 @@ class UiParams(_Strict):
     keep_runs: int = Field(default=20, ge=1)  # per-run report folders kept (the newest)
 
 
+class IngestParams(_Strict):
+    """Limits of a landed batch (read by ingest, not by a DVC stage): a larger one is
+    rejected and quarantined, never skipped on every run."""
+
+    max_file_bytes: int = Field(default=1 << 30, ge=1)  # a landed file (gzip: also unpacked)
+    max_field_bytes: int = Field(default=1 << 16, ge=1)  # one value of a CSV
+
+
 class Params(_Strict):
     """The whole of params.yaml."""
 
@@ -395,6 +403,7 @@ class Params(_Strict):
     registry: RegistryParams = RegistryParams()
     serve: ServeParams = ServeParams()
     ui: UiParams = UiParams()
+    ingest: IngestParams = IngestParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

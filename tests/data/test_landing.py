@@ -289,12 +289,18 @@ def test_encoding_and_delimiter_problems_are_said_in_one_line(params, batches):
     assert rows_quarantined(params) == len(batches[0]) + len(batches[1])
 
 
-def test_the_pii_guard_runs_on_ingest(params, batches):
-    # `contact` declared as a feature: only the PII guard can say what is wrong with it.
+def test_the_pii_guard_runs_on_ingest(params, batches, raw_csv, tmp_path):
+    # `contact` declared as a feature: only the PII guard can say what is wrong with it. The
+    # pinned data has the column (else params.yaml is at fault: a config error, no rejection).
     dataset = params.dataset.model_copy(
         update={"categorical": [*params.dataset.categorical, "contact"]}
     )
-    params = params.model_copy(update={"dataset": dataset})
+    pinned = pd.read_csv(raw_csv)
+    pinned.assign(contact=[f"branch {i % 7}" for i in range(len(pinned))]).to_csv(
+        tmp_path / "pinned.csv", index=False
+    )
+    paths = params.paths.model_copy(update={"raw_data": tmp_path / "pinned.csv"})
+    params = params.model_copy(update={"dataset": dataset, "paths": paths})
     df = batches[0].assign(contact=[f"person{i}@example.com" for i in range(len(batches[0]))])
     land_csv(params, "contacts.csv", df)
     (result,) = ingest_landing(params, version=False).results

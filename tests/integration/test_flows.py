@@ -278,7 +278,8 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     landing = repo / "data" / "landing"
     calm = simulate(table, schema, n_batches=1, batch_size=500, seed=3)
     drift = Drift("mix", "contract", 0.9, "Month-to-month")
-    mix = simulate(table, schema, n_batches=1, batch_size=500, seed=4, drift=drift)
+    # New customers: ids go on from the calm batch's (ingest rejects ids already taken).
+    mix = simulate(table, schema, n_batches=1, batch_size=500, seed=4, drift=drift, first_batch=2)
     write_batches(calm, landing, "a-calm")
     write_batches(mix, landing, "b-mix")
     broken = simulate(table, schema, n_batches=1, batch_size=100, seed=5)[0]

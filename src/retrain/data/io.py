@@ -46,14 +46,19 @@ def read_file(path: Path) -> pd.DataFrame:
 
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a file, or concatenate every file in a folder (they must share columns)."""
-    files = table_files(Path(path))
-    frames = [read_file(f) for f in files]
-    first = list(frames[0].columns)
-    for f, df in zip(files[1:], frames[1:], strict=True):
+    return concat_tables([(f, read_file(f)) for f in table_files(Path(path))])
+
+
+def concat_tables(frames: list[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
+    """One table of tables read from files, which must have the same columns in one order."""
+    files = [f for f, _ in frames]
+    first = list(frames[0][1].columns)
+    for f, df in frames[1:]:
         if list(df.columns) != first:
             extra = sorted(set(df.columns) - set(first))
             missing = sorted(set(first) - set(df.columns))
             raise DataError(
                 f"{f}: columns differ from {files[0].name} (extra {extra}, missing {missing})"
             )
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    tables = [df for _, df in frames]
+    return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)

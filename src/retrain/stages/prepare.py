@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from retrain.config import Params
 from retrain.data.clean import TARGET, CleanReport, clean
-from retrain.data.io import read_table
+from retrain.data.io import concat_tables, read_file, table_files
 from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import split
 from retrain.files import write_json
 from retrain.stages._common import stage_main
+from retrain.validation.contract import check_files_agree
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,12 @@ class PrepareResult:
 
 def run(params: Params) -> PrepareResult:
     paths, cfg, schema = params.paths, params.prepare, params.dataset
-    raw = read_table(paths.raw_data)
+    frames = [(f, read_file(f)) for f in table_files(paths.raw_data)]
+    raw = concat_tables(frames)
+    # The data contract ingest checked each batch against, so a file that reached the pinned
+    # data another way fails here in one line naming file and column.
+    check_files_agree(frames, schema)
+    del frames  # the files' tables: only their concatenation is needed from here on
     table, report = clean(
         raw,
         schema,
