@@ -31,8 +31,12 @@ def test_row_model_follows_any_schema():
     )
     Row = row_model(schema)
     assert Row.__name__ == "LoanDefaultRow"
-    row = Row(amount=1000, rate="0.05", purpose="car")
+    row = Row(amount=1000, rate=0.05, purpose="car")
     assert row.amount == 1000.0 and row.rate == 0.05 and row.loan_id is None
+    for loose in ("0.05", True, False):  # strict: a string or a bool is not a number
+        with pytest.raises(ValidationError) as wrong:
+            Row(amount=1.0, rate=loose, purpose="car")
+        assert wrong.value.errors()[0]["loc"] == ("rate",)
     with pytest.raises(ValidationError) as missing:
         Row(amount=1.0, purpose="car")
     assert missing.value.errors()[0]["loc"] == ("rate",)
