@@ -172,6 +172,21 @@ def test_the_token_guards_the_docs_and_the_schema_too(checkout):
         assert c.post("/predict", json=ROW, headers=ok).status_code == 503  # no model here
 
 
+def test_two_apps_in_one_process_keep_their_own_state(checkout):
+    """State is injected per app (`app.state.serve`), never a module global."""
+    from retrain.serve.app import create_app
+
+    params = load_params_at(checkout)
+    apps = {t: TestClient(create_app(checkout, params, poll=False, token=t)) for t in "ab"}
+    for mine, theirs in ("ab", "ba"):
+        c = apps[mine]
+        assert c.get("/openapi.json", headers={"Authorization": f"Bearer {mine}"}).is_success
+        assert (
+            c.get("/openapi.json", headers={"Authorization": f"Bearer {theirs}"}).status_code
+            == 401
+        )
+
+
 def test_docs_load_swagger_ui_from_the_service_itself(client):
     """No CDN: the page's script and stylesheet are served by the app (offline-safe); there
     is no /redoc (ReDoc ships no installable bundle)."""
