@@ -59,7 +59,8 @@ def create_app(
     # The parts tests and bench/serving.py drive directly (e.g. `rollout.poll()`).
     app.state.rollout, app.state.log, app.state.checker = state.rollout, state.log, state.checker
     errors.register(app)
-    app.include_router(health.router)
+    # Scoring first: a request is matched against the routers in order (the hot path).
     app.include_router(scoring_router(state.row))
+    app.include_router(health.router)
     app.include_router(docs.router)
     return app

@@ -166,6 +166,9 @@ def _compile(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_INT_DTYPE = re.compile(r"u?int(8|16|32|64)?")  # pandas/numpy names, lower-cased (Int64 too)
+
+
 @dataclass(frozen=True)
 class ColumnRule:
     """What the suite demands of one column of every request (its kept expectations).
@@ -194,7 +197,8 @@ def _rule(rule: ColumnRule, kind: str, kwargs: dict[str, Any]) -> ColumnRule:
         return replace(rule, minimum=kwargs.get("min_value"), maximum=kwargs.get("max_value"))
     if kind == "expect_column_values_to_be_in_type_list":
         types = [str(t).lower() for t in kwargs.get("type_list") or ()]
-        return replace(rule, integer=bool(types) and all("int" in t for t in types))
+        ints = bool(types) and all(_INT_DTYPE.fullmatch(t) for t in types)
+        return replace(rule, integer=ints)
     return rule
 
 

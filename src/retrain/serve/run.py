@@ -51,7 +51,7 @@ def bind(host: str, port: int) -> socket.socket:
     Bound here, before anything says "serving", so that a bad address is one line and a
     non-zero exit, and the line names the port really bound.
     """
-    if not 0 <= port <= 65535:  # socket.bind raises OverflowError; uvicorn wrapped it around
+    if not 0 <= port <= 65535:  # uvicorn started anyway, on another port (issue 25)
         raise BindError(f"--port {port}: a TCP port is 1-65535 (0: any free port)")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(

@@ -1,8 +1,9 @@
 """What every request of one app needs, built once by `create_app` and injected.
 
-Endpoints take `Served` (an `Annotated` dependency): FastAPI hands them the app's
-`ServeState`, kept on `app.state.serve`. Nothing here is a module global, so two apps (two
-checkouts, or a test's second app) never share a model, a log or a token.
+Endpoints take `auth.Authorized` (an `Annotated` dependency): FastAPI hands them the app's
+`ServeState`, kept on `app.state.serve`, once the token is checked. Nothing here is a module
+global, so two apps (two checkouts, or a test's second app) never share a model, a log or a
+token.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from pydantic import BaseModel
 
 from retrain.config import DatasetSchema, Params
@@ -80,13 +80,7 @@ def build_state(root: Path, params: Params, poll: bool, token: str | None) -> Se
     )
 
 
-async def get_state(request: Request) -> ServeState:
-    """The `ServeState` of the app serving `request` (set by `create_app`).
-
-    async: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
-    """
+def state_of(request: Request) -> ServeState:
+    """The `ServeState` of the app serving `request` (set by `create_app`)."""
     state: ServeState = request.app.state.serve
     return state
-
-
-Served = Annotated[ServeState, Depends(get_state)]

@@ -172,6 +172,33 @@ def test_the_token_guards_the_docs_and_the_schema_too(checkout):
         assert c.post("/predict", json=ROW, headers=ok).status_code == 503  # no model here
 
 
+def test_every_route_but_health_checks_the_token(checkout):
+    """Whatever route is added later: the state comes only through `authorized`."""
+    from fastapi.routing import APIRoute
+
+    from retrain.serve.auth import authorized
+    from retrain.serve.routes import docs, health
+    from retrain.serve.routes.scoring import scoring_router
+    from retrain.serve.schema import row_model
+
+    def calls(dependant: Any) -> list[Any]:
+        return [dependant.call] + [c for d in dependant.dependencies for c in calls(d)]
+
+    schema = load_params_at(checkout).dataset
+    routers = [health.router, docs.router, scoring_router(row_model(schema))]
+    routes = {
+        r.path: calls(r.dependant)
+        for router in routers
+        for r in router.routes
+        if isinstance(r, APIRoute)
+    }
+    assert {"/health", "/ready", "/predict", "/predict/batch", "/docs", "/openapi.json"} <= set(
+        routes
+    )
+    unguarded = [p for p, called in routes.items() if authorized not in called]
+    assert unguarded == ["/health"]
+
+
 def test_two_apps_in_one_process_keep_their_own_state(checkout):
     """State is injected per app (`app.state.serve`), never a module global."""
     from retrain.serve.app import create_app

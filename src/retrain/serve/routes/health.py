@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from retrain.serve.auth import Guarded
-from retrain.serve.state import Served, ServeState
+from retrain.serve.auth import Authorized
+from retrain.serve.state import ServeState
 
 router = APIRouter()
 
@@ -18,12 +18,8 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get(
-    "/ready",
-    summary="A model is loaded: its registry version and md5",
-    dependencies=Guarded,
-)
-async def ready(state: Served) -> JSONResponse:
+@router.get("/ready", summary="A model is loaded: its registry version and md5")
+async def ready(state: Authorized) -> JSONResponse:
     loaded = state.rollout.state.prod is not None
     return JSONResponse(readiness(state), status_code=200 if loaded else 503)
 

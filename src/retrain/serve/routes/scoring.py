@@ -18,13 +18,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from retrain.serve.auth import Guarded
+from retrain.serve.auth import Authorized
 from retrain.serve.checks import RowProblem
 from retrain.serve.errors import RowsRejected, TooManyRows, Unavailable, UnsupportedMedia
 from retrain.serve.log import Entry
 from retrain.serve.model import ModelHandle
 from retrain.serve.schema import Rejected, ScoredMany, ScoredOne
-from retrain.serve.state import Served, ServeState
+from retrain.serve.state import ServeState
 
 VERSION_HEADER = "X-Model-Version"
 CSV = "text/csv"
@@ -57,7 +57,7 @@ BATCH_DOC: dict[str, Any] = {
 
 def scoring_router(row: type[BaseModel]) -> APIRouter:
     """The scoring endpoints for rows of `row` (the request model of the dataset)."""
-    router = APIRouter(dependencies=Guarded)
+    router = APIRouter()
 
     @router.post(
         "/predict",
@@ -66,7 +66,7 @@ def scoring_router(row: type[BaseModel]) -> APIRouter:
         responses={422: {"model": Rejected}, 503: {"description": "no model loaded"}},
     )
     async def predict(
-        state: Served,
+        state: Authorized,
         body: Annotated[row | list[row], Body()],  # type: ignore[valid-type]
         x_request_key: Annotated[str | None, Header()] = None,
     ) -> Response:
@@ -161,7 +161,7 @@ def info(handle: ModelHandle) -> dict[str, Any]:
 
 async def predict_batch(
     request: Request,
-    state: Served,
+    state: Authorized,
     x_request_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
