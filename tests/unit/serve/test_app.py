@@ -264,3 +264,16 @@ def test_an_address_that_cannot_be_served_is_one_line_and_no_serving_line(checko
     assert result.stdout == ""  # no "serving ... on ..." line
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and says in line, line
+
+
+def test_a_port_in_use_is_one_line_too(checkout):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _serve(checkout, "--port", str(port))
+    assert result.exit_code == 1 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: cannot serve on 127.0.0.1:{port}: Address already in use", line
