@@ -464,22 +464,23 @@ def reproduce(
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
-    port: int = typer.Option(8000, help="TCP port."),
+    port: int = typer.Option(8000, help="TCP port (0: any free one, printed)."),
     params: Path = PARAMS,
 ) -> None:
     """Serve the registry's prod model over HTTP; follows promotions and rollbacks."""
-    from retrain.serve.run import exposure_warning, serve
+    from retrain.serve.run import bind, exposure_warning, serve, url
 
     try:
         root, cfg = _checkout(params)
+        sock = bind(host, port)  # before the "serving" line: a bad address is one error line
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
     warning = exposure_warning(host)
     if warning:
         typer.echo(warning, err=True)
-    typer.echo(f"serving {cfg.registry.model_name}@{cfg.registry.stage} on http://{host}:{port}")
-    serve(root, cfg, host, port)
+    typer.echo(f"serving {cfg.registry.model_name}@{cfg.registry.stage} on {url(sock)}")
+    serve(root, cfg, sock)
 
 
 if __name__ == "__main__":

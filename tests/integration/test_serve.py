@@ -322,7 +322,8 @@ def test_openapi_is_built_from_the_dataset_schema(client, served):
     assert set(row["required"]) == set(params.dataset.features)
     assert row["additionalProperties"] is False
     types = {c: json.dumps(row["properties"][c]) for c in params.dataset.features}
-    assert all('"number"' in types[c] for c in params.dataset.numeric)
+    # 0/1 flags are integers (tests/unit/serve/test_app.py checks each column's schema)
+    assert all('"number"' in types[c] or '"integer"' in types[c] for c in params.dataset.numeric)
     assert all('"string"' in types[c] for c in params.dataset.categorical)
     assert "/predict/batch" in spec["paths"]
 
@@ -466,6 +467,46 @@ def test_promotion_under_load_fails_no_request_and_switches_once(served, tmp_pat
     assert versions.count("v1.0.0") >= 3 and versions.count("v2.0.0") >= 3
 
 
+@pytest.mark.browser
+def test_docs_render_offline_in_chromium(served):
+    """/docs in headless Chromium with the network refused: Swagger UI's assets come from
+    the service itself, so the page draws every operation and the row model (it was a blank
+    page offline while its script came from a CDN)."""
+    import os
+    import re
+
+    import uvicorn
+
+    from retrain.orchestration import browser
+
+    if browser.chromium() is None:
+        message = "no chromium on PATH: apt-get install -y chromium (.ci/run does)"
+        if os.environ.get("RETRAIN_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app_for(served, poll=False), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        dom = browser.dump_dom(f"http://127.0.0.1:{port}/docs")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    dom = re.sub(r"<script\b.*?</script>", "", dom, flags=re.S | re.I)  # what was drawn
+    paths = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom)
+    assert {"/health", "/ready", "/predict", "/predict/batch"} <= set(paths), dom[-3000:]
+    assert "TelcoChurnRow" in dom and "Unable to render" not in dom
+    assert "cdn." not in dom and "https://" not in re.sub(r'xmlns[^ ]+"', "", dom)
+
+
 def test_monitor_checks_prediction_drift_on_logged_traffic(served, tmp_path):
     from retrain.registry.serving import prod_model
     from retrain.serve.log import read_log
@@ -518,9 +559,8 @@ def test_cli_serves_on_loopback_and_flushes_the_log_on_sigterm(served, tmp_path)
     repo = copy_repo(served, tmp_path / "repo")
     log = load_params_at(repo).paths.predictions_log
     shutil.rmtree(log, ignore_errors=True)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retrain.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen(  # port 0: the system picks one, the serving line names it
+        [sys.executable, "-m", "retrain.cli", "serve", "--port", "0"],
         cwd=repo,
         env=pipeline_env(),
         stdout=subprocess.PIPE,
@@ -528,7 +568,14 @@ def test_cli_serves_on_loopback_and_flushes_the_log_on_sigterm(served, tmp_path)
         text=True,
         start_new_session=True,
     )
+    said = []
     try:
+        assert proc.stdout is not None
+        while not said or "serving" not in said[-1]:  # click flushes each line it echoes
+            said.append(proc.stdout.readline())
+            assert said[-1], "".join(said)  # EOF: the process ended before serving
+        port = int(said[-1].rsplit(":", 1)[1])
+        assert port > 0 and said[-1].strip().endswith(f"on http://127.0.0.1:{port}")
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         ready = None
@@ -545,6 +592,7 @@ def test_cli_serves_on_loopback_and_flushes_the_log_on_sigterm(served, tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
+        out = "".join(said) + out
     # uvicorn shuts down gracefully, then re-raises SIGTERM (exit 0 in older versions)
     assert proc.returncode in (0, -signal.SIGTERM), out
     assert "Application shutdown complete" in out

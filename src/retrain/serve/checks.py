@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,18 +78,21 @@ def _not_null(values: np.ndarray, nulls: np.ndarray, kw: dict[str, Any]) -> bool
     return len(values) > 0 and not nulls.any()
 
 
-def _conditional(df: pd.DataFrame, nulls: np.ndarray, condition: str) -> bool:
+def _conditional(
+    cols: Columns, df: pd.DataFrame | None, nulls: np.ndarray, condition: str
+) -> bool:
     """No null among the rows `condition` keeps, selected as GE does (`DataFrame.query` with
     the pandas parser). No row kept passes too: GE passes an expectation with no rows."""
     simple = _SIMPLE.match(condition)
-    if simple and simple["column"] in df.columns and df[simple["column"]].dtype.kind in "iuf":
+    values = cols.get(simple["column"]) if simple else None
+    if simple and values is not None and values.dtype.kind in "iuf":
         # `column > 0`: numpy compares as pandas does (NaN never matches), 100x faster
-        # than parsing the expression with df.eval on every request.
-        values = df[simple["column"]].to_numpy()
+        # than parsing the expression with df.eval, and no frame to build per request.
         kept = _OPS[simple["op"]](values, float(simple["value"]))
     else:
         try:
-            kept = np.asarray(df.eval(condition, parser="pandas"), dtype=bool)
+            frame = df if df is not None else pd.DataFrame(cols, copy=False)
+            kept = np.asarray(frame.eval(condition, parser="pandas"), dtype=bool)
         except Exception:  # a condition pandas cannot evaluate here: ask GE
             return False
     return not nulls[kept].any()
@@ -163,6 +166,42 @@ def _compile(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_INT_DTYPE = re.compile(r"u?int(8|16|32|64)?")  # pandas/numpy names, lower-cased (Int64 too)
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """What the suite demands of one column of every request (its kept expectations).
+
+    Attributes:
+        needs_value: an unconditional not-null expectation (a null is always a 422).
+        values: the allowed values of an in-set expectation, in the suite's order.
+        minimum, maximum: the bounds of a between expectation.
+        integer: the suite's type list names integer dtypes only.
+    """
+
+    needs_value: bool = False
+    values: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+
+
+def _rule(rule: ColumnRule, kind: str, kwargs: dict[str, Any]) -> ColumnRule:
+    """`rule` with what one expectation of type `kind` adds to it."""
+    if kind == "expect_column_values_to_not_be_null" and not kwargs.get("row_condition"):
+        return replace(rule, needs_value=True)
+    if kind == "expect_column_values_to_be_in_set":
+        return replace(rule, values=tuple(kwargs.get("value_set") or ()))
+    if kind == "expect_column_values_to_be_between":
+        return replace(rule, minimum=kwargs.get("min_value"), maximum=kwargs.get("max_value"))
+    if kind == "expect_column_values_to_be_in_type_list":
+        types = [str(t).lower() for t in kwargs.get("type_list") or ()]
+        ints = bool(types) and all(_INT_DTYPE.fullmatch(t) for t in types)
+        return replace(rule, integer=ints)
+    return rule
+
+
 class RequestChecker:
     """The suite of `schema`, reduced to what applies to a request's rows."""
 
@@ -200,6 +239,17 @@ class RequestChecker:
 
             self.warmed = True
 
+    def rules(self) -> dict[str, ColumnRule]:
+        """Per column, what the kept expectations demand of a request's values: the
+        request model documents exactly this (nullability, allowed levels, bounds)."""
+        out: dict[str, ColumnRule] = {}
+        for e in self.suite["expectations"]:
+            kwargs = e.get("kwargs") or {}
+            column = kwargs.get("column")
+            if isinstance(column, str):
+                out[column] = _rule(out.get(column, ColumnRule()), str(e.get("type")), kwargs)
+        return out
+
     def columns(self, present: list[str]) -> list[RowProblem]:
         """Missing feature columns and columns the suite does not allow."""
         out = [
@@ -218,8 +268,9 @@ class RequestChecker:
     def fast_pass(self, cols: Columns, df: pd.DataFrame | None = None) -> bool:
         """True only if every kept expectation certainly passes on these columns.
 
-        `df` (the same columns as a frame) lets a not-null expectation with a row condition
-        judge the rows the condition keeps, when the column has nulls at all.
+        A not-null expectation with a row condition judges the rows the condition keeps,
+        when the column has nulls at all: on the arrays for a comparison with a number,
+        else on `df` (the same columns as a frame; built from `cols` when not given).
         """
         if self._fast is None:
             return False
@@ -236,11 +287,10 @@ class RequestChecker:
                 condition = kwargs.get("row_condition")
                 if (
                     check is _not_null
-                    and df is not None
                     and isinstance(condition, str)
                     and kwargs.get("condition_parser") == "pandas"
                     and len(values) > 0
-                    and _conditional(df, nulls, condition)
+                    and _conditional(cols, df, nulls, condition)
                 ):
                     continue
                 return False

@@ -1,31 +1,82 @@
-"""Request and response models built from the dataset schema in params.yaml.
+"""Request and response models built from the dataset schema in params.yaml and its suite.
 
-Any table's schema works: numeric columns become `float | None` fields, categorical ones
-`str | None`, the id column an optional field; every feature is required and unknown keys
-are refused, so OpenAPI documents exactly the columns the model reads.
+Any table's schema works: numeric columns take JSON numbers, categorical ones strings, the
+id column an optional string or integer; every feature is required and unknown keys are
+refused. Types are strict: `true` is not 1, `"12"` is not 12 (a 422 naming the column).
+What the suite demands of each column's values (`RequestChecker.rules`) is documented in
+the schema that OpenAPI publishes: a column the suite never lets be null is not nullable,
+an in-set column lists its levels (`enum`), a 0/1 flag is an integer, a bounded one has its
+`minimum`/`maximum`. The values themselves are judged by the suite (`serve.checks`), so a
+422 names the problem in the suite's words ("unseen category", "out of range").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema, create_model
 
 from retrain.config import DatasetSchema
+from retrain.serve.checks import ColumnRule
+
+# Strict: a JSON bool or string is refused, where lax pydantic would make `true` 1.0.
+Number = Annotated[float, Strict()]
+Text = Annotated[str, Strict()]
+RowId = Annotated[str, Strict()] | Annotated[int, Strict()]
 
 
-def row_model(schema: DatasetSchema) -> type[BaseModel]:
-    """One row of the table to score, as a pydantic model named after the dataset."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_schema(rule: ColumnRule, numeric: bool) -> dict[str, Any]:
+    """The JSON schema of one column's non-null values, from what the suite demands."""
+    values = list(rule.values) if rule.values is not None else None
+    if not numeric:
+        return {"type": "string", **({"enum": values} if values is not None else {})}
+    integer = rule.integer or (values is not None and all(_is_int(v) for v in values))
+    out: dict[str, Any] = {"type": "integer" if integer else "number"}
+    if values is not None:
+        out["enum"] = values
+    if rule.minimum is not None:
+        out["minimum"] = rule.minimum
+    if rule.maximum is not None:
+        out["maximum"] = rule.maximum
+    return out
+
+
+def _field_type(rule: ColumnRule, numeric: bool) -> Any:
+    """Strict number or string, documented as `_json_schema`; nullable unless the suite
+    refuses a null in every row."""
+    kind: Any = Number if numeric else Text
+    base: Any = Annotated[kind, WithJsonSchema(_json_schema(rule, numeric))]
+    return base if rule.needs_value else base | None
+
+
+def row_model(
+    schema: DatasetSchema, rules: Mapping[str, ColumnRule] | None = None
+) -> type[BaseModel]:
+    """One row of the table to score, as a pydantic model named after the dataset.
+
+    Args:
+        schema: the dataset section of params.yaml (which columns, numeric or categorical).
+        rules: per column, what the dataset's suite demands (`RequestChecker.rules`);
+            a column without one is a nullable number or string.
+    """
+    rules = rules or {}
     fields: dict[str, Any] = {}
     if schema.id_column:
         fields[schema.id_column] = (
-            str | int | None,
+            RowId | None,
             Field(default=None, description="Row id: echoed back, logged, canary key."),
         )
     for col in schema.numeric:
-        fields[col] = (float | None, Field(..., description="numeric feature"))
+        kind = _field_type(rules.get(col, ColumnRule()), numeric=True)
+        fields[col] = (kind, Field(..., description="numeric feature"))
     for col in schema.categorical:
-        fields[col] = (str | None, Field(..., description="categorical feature"))
+        kind = _field_type(rules.get(col, ColumnRule()), numeric=False)
+        fields[col] = (kind, Field(..., description="categorical feature"))
     name = "".join(part.capitalize() for part in schema.name.split("_")) + "Row"
     return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 

@@ -31,8 +31,12 @@ def test_row_model_follows_any_schema():
     )
     Row = row_model(schema)
     assert Row.__name__ == "LoanDefaultRow"
-    row = Row(amount=1000, rate="0.05", purpose="car")
+    row = Row(amount=1000, rate=0.05, purpose="car")
     assert row.amount == 1000.0 and row.rate == 0.05 and row.loan_id is None
+    for loose in ("0.05", True, False):  # strict: a string or a bool is not a number
+        with pytest.raises(ValidationError) as wrong:
+            Row(amount=1.0, rate=loose, purpose="car")
+        assert wrong.value.errors()[0]["loc"] == ("rate",)
     with pytest.raises(ValidationError) as missing:
         Row(amount=1.0, purpose="car")
     assert missing.value.errors()[0]["loc"] == ("rate",)
@@ -43,6 +47,51 @@ def test_row_model_follows_any_schema():
         Row(amount="lots", rate=0.1, purpose="car")
     with pytest.raises(ValidationError):
         Row(amount=1.0, rate=0.1, purpose=7)  # a number is not a category
+
+
+def test_the_request_model_documents_what_any_suite_demands(tmp_path):
+    """Another table's suite: its rules (not Telco's) become the JSON schema."""
+    import json
+
+    from retrain.serve.checks import RequestChecker
+    from retrain.serve.schema import row_model
+
+    def expect(kind: str, column: str, **kwargs: object) -> dict[str, object]:
+        return {"type": f"expect_column_values_to_{kind}", "kwargs": {"column": column, **kwargs}}
+
+    suite = tmp_path / "loans.json"
+    ints = ["int64", "Int64", "uint8"]
+    suite.write_text(
+        json.dumps(
+            {
+                "expectations": [
+                    expect("not_be_null", "amount"),
+                    expect("be_between", "amount", min_value=0, max_value=5e5),
+                    expect("be_in_type_list", "term", type_list=ints),
+                    expect("be_in_type_list", "rate", type_list=["int64", "float64"]),
+                    expect("not_be_null", "rate", row_condition="amount > 0"),
+                    expect("be_in_set", "purpose", value_set=["car", "home"]),
+                    expect("not_be_null", "purpose", mostly=0.9),  # a table's share: not a row's
+                ]
+            }
+        )
+    )
+    schema = DatasetSchema(
+        name="loan_default",
+        suite=suite,
+        target="default",
+        positive_class=1,
+        numeric=["amount", "rate", "term"],
+        categorical=["purpose"],
+    )
+    props = row_model(schema, RequestChecker(suite, schema).rules()).model_json_schema()[
+        "properties"
+    ]
+    assert props["amount"]["type"] == "number" and "anyOf" not in props["amount"]
+    assert (props["amount"]["minimum"], props["amount"]["maximum"]) == (0, 5e5)
+    assert props["term"]["anyOf"][0]["type"] == "integer"  # nullable: no not-null rule
+    assert props["rate"]["anyOf"] == [{"type": "number"}, {"type": "null"}]  # conditional
+    assert props["purpose"]["anyOf"][0] == {"type": "string", "enum": ["car", "home"]}
 
 
 @pytest.fixture(scope="module")
