@@ -26,12 +26,6 @@ NOT_UNDERSCORED = {
     "optim_step_progress": "Lightning's loop progress tracker (trainer.fit_loop.epoch_loop...)",
 }
 
-# Offenders other engineers remove in their own branches (issue 24); the lead deletes each
-# entry when that branch merges, and then this list must be empty.
-PENDING = {
-    "src/retrain/serve/app.py": "h2: pandas DataFrame._from_arrays",
-}
-
 
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
@@ -77,16 +71,10 @@ def offences() -> dict[str, list[str]]:
 
 
 def test_src_uses_only_public_apis_of_its_dependencies():
-    found = {k: v for k, v in offences().items() if k not in PENDING}
+    found = offences()
     assert not found, "private internals of dependencies:\n" + "\n".join(
         hit for hits in found.values() for hit in hits
     )
-
-
-def test_the_pending_list_names_only_files_that_still_offend():
-    # So that an entry cannot outlive its fix (and hide a new offence in that file).
-    still = offences()
-    assert [f for f in PENDING if f not in still] == []
 
 
 def test_the_scan_finds_each_kind_of_offence(tmp_path):
