@@ -331,13 +331,15 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):
     repo = copy_repo(trained_repo, tmp_path / "repo")
-    src = tmp_path / "none.csv"
+    inputs = repo / "data" / "predict"  # the predict flow reads only the data folders
+    inputs.mkdir(parents=True)
+    src = inputs / "none.csv"
     pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(5).to_csv(src, index=False)
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     assert state.is_failed() and "run a retrain first" in str(state.message)  # no prod yet
     assert record_workspace_as_prod(repo)["model"]["prod"] == "v1.0.0"
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(50).drop(columns=["churn"])
-    src = tmp_path / "to_score.parquet"
+    src = inputs / "to_score.parquet"
     table.to_parquet(src)
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     out = Path(state.result())
@@ -367,7 +369,8 @@ def test_predict_rejects_a_table_with_an_unseen_category(trained_repo, tmp_path,
     repo = copy_repo(trained_repo, tmp_path / "repo")
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(20)
     table.loc[3, "payment_method"] = "Crypto"
-    src = tmp_path / "bad.csv"
+    src = repo / "data" / "predict" / "bad.csv"  # the predict flow reads only data folders
+    src.parent.mkdir(parents=True)
     table.to_csv(src, index=False)
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     assert state.is_failed()

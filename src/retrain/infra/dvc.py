@@ -312,3 +312,16 @@ def commit_and_push(
     if any("cache files do not exist" in line for line in lines):
         raise DvcError("dvc push left outputs behind (missing from the cache)")
     return lines
+
+
+def tracked_outs(repo: Path) -> list[Path]:
+    """Every path DVC tracks in `repo` (dvc.yaml stage outs and `.dvc` file outs), absolute;
+    none when `repo` is not a DVC project."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            return [Path(str(out.fs_path)) for out in dvc_repo.index.outs]
+    except NotDvcRepoError:
+        return []
