@@ -34,14 +34,16 @@ class Progress:
 
 
 def blame(project: Project, error: str, new: list[Path]) -> str | None:
-    """The batch file that `error` names (a file of paths.raw_data), else the one batch new
-    since the last run, else None."""
+    """The batch file that `error` names (a file of paths.raw_data; of those, the one new
+    since the last run: "columns differ" names the pinned table beside the new batch), else
+    the one batch new since the last run, else None."""
     raw = project.params.paths.raw_data
     files = sorted(p for p in raw.rglob("*") if p.is_file()) if raw.is_dir() else [raw]
-    named = [p for p in files if project.rel(p) in error or f"/{p.name}" in error]
-    if len(named) == 1:
-        return project.rel(named[0])
-    return project.rel(new[0]) if len(new) == 1 else None
+    named = [p for p in files if p.name in error]
+    for suspects in ([p for p in named if p in new], named, new):
+        if len(suspects) == 1:
+            return project.rel(suspects[0])
+    return None
 
 
 def headline(project: Project, stage: str | None, error: Exception, new: list[Path]) -> str:
