@@ -35,8 +35,19 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fault_case_holds(case: faults.Case, workdir: Path, raw_csv: Path) -> None:
     out = faults.run_case(case, workdir)
     assert faults.held(out), f"{case.name}: {out.happened}; {out.problems}"
-    if case.name in ("partial_file", "dangling_link", "duplicate", "remote_down"):
+    if case.name in SAID:  # issue 12's ingest faults: every landed row stored or quarantined
         assert out.rows_in > 0 and out.kept + out.quarantined == out.rows_in
+        assert all(words in out.happened for words in SAID[case.name]), out.happened
+    if case.name == "remote_down":
+        assert out.quarantined > 0  # the rejected batch reached the remote too
+
+
+SAID = {
+    "partial_file": ["slow.csv pending", "cut.csv rejected"],
+    "dangling_link": ["a-link.csv refused"],
+    "duplicate": ["a-resent.csv duplicate"],
+    "remote_down": ["NOT pushed"],
+}
 
 
 def test_the_fault_table_is_written_between_its_markers(tmp_path: Path) -> None:
