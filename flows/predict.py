@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger, task
 
 from retrain.config import Params
 from retrain.orchestration import artifacts, runview
-from retrain.predicting import output_for, read_checked, write_scores
+from retrain.predicting import input_for, output_for, read_checked, write_scores
 from retrain.project import Project
 from retrain.registry.serving import ServedModel, prod_model
 from retrain.scoring import score_frame
@@ -62,14 +62,15 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     """Validate the table, score it, write probabilities with model version and timestamp.
 
     Args:
-        input_path: the table to score (the target column may be absent).
+        input_path: the table to score (the target column may be absent), inside
+            paths.predict_input, paths.landing or paths.raw_data (relative to `repo`).
         output_path: where to write (.parquet or .csv), inside the project; default
             paths.predictions_dir/<name>-<time>.parquet.
         repo: the project checkout.
     """
     project = Project.load(repo)
     root, params = project.root, project.params
-    source = Path(input_path)
+    source = input_for(root, params, input_path)  # only the project's data folders
     now = datetime.now(UTC)
     out = output_for(root, params, source, output_path, now)  # refused before any work
     df = validate(source, params)

@@ -24,6 +24,7 @@ from prefect.states import State
 from retrain.config import Params, check_overrides
 from retrain.infra import dvc
 from retrain.orchestration import artifacts, notify, runview
+from retrain.orchestration.failure import restored_on_failure
 from retrain.project import Project
 from retrain.registry import champion as champions
 from retrain.registry import gate, lock, record
@@ -202,8 +203,11 @@ def _run(
     logger.info("champion: %s", champion.model.label if champion else "none (first model)")
 
     ran: dict[str, bool] = {}
-    for stage in dvc.stage_order(root):
-        ran[stage] = bool(run_stage(project, stage, run).result())
+    # A stage that fails puts dvc.lock and the stage outputs back, naming the batch or stage.
+    with restored_on_failure(project, logger.error) as progress:
+        for stage in dvc.stage_order(root):
+            progress.stage = stage
+            ran[stage] = bool(run_stage(project, stage, run).result())
 
     decision = challenge(root, params, champion)
     metrics = artifacts.read_json(params.paths.metrics) or {}

@@ -123,6 +123,9 @@ class Paths(_Strict):
     run_reports: Path = Path("reports/runs")
     # `retrain check-pr`'s report.md, report.json, Data Docs and drift HTML.
     pr_reports: Path = Path("reports/pr")
+    # Where tables to score are put for the predict flow: its `input_path` (set by anyone who
+    # reaches the API) must resolve inside this folder, paths.landing or paths.raw_data.
+    predict_input: Path = Path("data/predict")
 
 
 class ValidateParams(_Strict):

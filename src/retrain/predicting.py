@@ -3,8 +3,10 @@ flow (flows/predict.py) and `retrain predict`.
 
 The model is always the version in the registry's serving stage (`prod`), materialised from
 the DVC cache or remote for the commit that stage's tag points at. The output is written
-inside the project only (default paths.predictions_dir/<name>-<time>.parquet): the path is
-a flow parameter, and anyone who reaches the API can set it.
+inside the project only (default paths.predictions_dir/<name>-<time>.parquet), never onto
+a path the pipeline manages (a pinned batch, a stage output, the registry): the path is a
+flow parameter, and anyone who reaches the API can set it. For the same reason the flow reads
+its input only from the project's data folders (`input_for`).
 """
 
 from __future__ import annotations
@@ -48,17 +50,79 @@ def inside(root: Path, path: Path | str, what: str) -> Path:
     return resolved
 
 
+def managed_areas(root: Path, params: Params) -> list[Path]:
+    """What scores must never overwrite: every path in params.yaml's `paths` and the top
+    folder holding it (data/, models/, registry/, ...: a new batch or stage output may land
+    anywhere in them), every path DVC tracks, and git's and DVC's own folders. The top folder
+    of paths.predictions_dir stays open (it is where scores go), its other paths do not."""
+    from retrain.infra.dvc import tracked_outs
+    from retrain.project import managed_paths
+
+    root = root.resolve()
+    scores = _absolute(root, params.paths.predictions_dir)
+    areas = [root / ".git", root / ".dvc"]
+    for rel_path in managed_paths(root, params):
+        path = root / rel_path
+        areas.append(path)
+        top = root / Path(rel_path).parts[0]
+        if top != path and not scores.is_relative_to(top):
+            areas.append(top)
+    areas += [p.resolve() for p in tracked_outs(root)]
+    return [a for a in dict.fromkeys(areas) if a != root and a != scores]
+
+
+def _absolute(root: Path, path: Path) -> Path:
+    return (path if path.is_absolute() else root / path).resolve()
+
+
 def output_for(
     root: Path, params: Params, source: Path, output: Path | str | None, now: datetime
 ) -> Path:
-    """Where the scores of `source` go: `output`, or predictions_dir/<stem>-<time>.parquet."""
+    """Where the scores of `source` go: `output`, or predictions_dir/<stem>-<time>.parquet.
+
+    Raises:
+        UnsafePath: outside the project, on a managed path (`managed_areas`), or not a
+            .parquet/.csv name.
+    """
     if output is None:
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         output = params.paths.predictions_dir / f"{source.stem}-{stamp}.parquet"
     out = inside(root, output, "output path")
     if out.suffix not in (".parquet", ".csv"):
         raise UnsafePath(f"output path {output}: use a .parquet or .csv file name")
+    for area in managed_areas(root, params):
+        if out.is_relative_to(area):
+            managed = area.relative_to(root.resolve()).as_posix()
+            raise UnsafePath(
+                f"output path {output}: inside {managed}, which the pipeline manages (pinned "
+                f"data, stage outputs, the registry); write under "
+                f"{params.paths.predictions_dir.name}/ (paths.predictions_dir) instead"
+            )
     return out
+
+
+def input_for(root: Path, params: Params, source: Path | str) -> Path:
+    """The predict flow's input, resolved (links and `..` followed): only inside the
+    project's data folders (paths.predict_input, paths.landing, paths.raw_data), since anyone
+    who reaches the API sets it and its values would be echoed in validation errors.
+
+    Raises:
+        UnsafePath: it resolves anywhere else (the message names the path, never its content).
+    """
+    root = root.resolve()
+    folders = [params.paths.predict_input, params.paths.landing, params.paths.raw_data]
+    allowed = [_absolute(root, f) for f in folders]
+    candidate = Path(source)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not any(resolved.is_relative_to(a) for a in allowed):
+        names = ", ".join(
+            f"{a.relative_to(root).as_posix() if a.is_relative_to(root) else a}" for a in allowed
+        )
+        raise UnsafePath(
+            f"input path {source}: outside the project's data folders ({names}); put the "
+            "table to score in one of them"
+        )
+    return resolved
 
 
 def read_checked(params: Params, source: Path) -> pd.DataFrame:

@@ -144,7 +144,8 @@ def test_predict_refuses_a_table_with_an_email_column(
     root = _project_with_email_feature(tmp_path, default_params_raw)
     table = pd.read_csv(raw_csv).head(50).drop(columns=["churn"])
     table["email"] = [f"customer{i}@example.com" for i in range(len(table))]
-    src = tmp_path / "to_score.csv"
+    src = root.resolve() / "data" / "predict" / "to_score.csv"  # the flow reads data folders
+    src.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(src, index=False)
     # The flow's function itself: it validates before it looks for a model or a Prefect run.
     with pytest.raises(ValidationFailed) as err:

@@ -249,7 +249,9 @@ def test_flows_simulate_monitor_and_predict(repo, tmp_path, monkeypatch):
             rows = set(pd.read_csv(file)[features].astype(str).itertuples(index=False, name=None))
             assert not rows & seen  # generated, never a copy of a table row
         to_score = pd.read_csv(landing / "batch-0001.csv").drop(columns=["Attrition"])
-        to_score.to_csv(tmp_path / "score.csv", index=False)
+        score_csv = repo / "data" / "predict" / "score.csv"  # the flow reads only data folders
+        score_csv.parent.mkdir(parents=True, exist_ok=True)
+        to_score.to_csv(score_csv, index=False)
 
         _, runs = _deployment_runs()
         records = _flow("monitor", monkeypatch)(repo=str(repo))
@@ -262,7 +264,7 @@ def test_flows_simulate_monitor_and_predict(repo, tmp_path, monkeypatch):
         (run,) = runs()
         assert str(run.id) == flip_rec["retrain_run"] and run.parameters["reason"] == "drift"
 
-        out = _flow("predict", monkeypatch)(input_path=str(tmp_path / "score.csv"), repo=str(repo))
+        out = _flow("predict", monkeypatch)(input_path=str(score_csv), repo=str(repo))
         scored = pd.read_parquet(out)
         assert len(scored) == 400 and scored["probability"].between(0, 1).all()
         assert set(scored["registry_version"]) == {"attrition-model@v1.0.0"}

@@ -332,13 +332,15 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):
     repo = copy_repo(trained_repo, tmp_path / "repo")
-    src = tmp_path / "none.csv"
+    inputs = repo / "data" / "predict"  # the predict flow reads only the data folders
+    inputs.mkdir(parents=True)
+    src = inputs / "none.csv"
     pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(5).to_csv(src, index=False)
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     assert state.is_failed() and "run a retrain first" in str(state.message)  # no prod yet
     assert record_workspace_as_prod(repo)["model"]["prod"] == "v1.0.0"
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(50).drop(columns=["churn"])
-    src = tmp_path / "to_score.parquet"
+    src = inputs / "to_score.parquet"
     table.to_parquet(src)
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     out = Path(state.result())
@@ -368,8 +370,49 @@ def test_predict_rejects_a_table_with_an_unseen_category(trained_repo, tmp_path,
     repo = copy_repo(trained_repo, tmp_path / "repo")
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(20)
     table.loc[3, "payment_method"] = "Crypto"
-    src = tmp_path / "bad.csv"
+    src = repo / "data" / "predict" / "bad.csv"  # the predict flow reads only data folders
+    src.parent.mkdir(parents=True)
     table.to_csv(src, index=False)
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     assert state.is_failed()
     assert "column 'payment_method' failed expect_column_values_to_be_in_set" in str(state.message)
+
+
+def test_a_batch_that_breaks_prepare_leaves_the_workspace_as_found(
+    trained_repo, tmp_path, monkeypatch
+):
+    """Issue 25.1/25.2: a batch that passes validation and then breaks `prepare` (e-mail
+    addresses as ids, a quoted id holding a newline) left metrics/prepare.json deleted and
+    dvc.lock modified; the run says in one line which batch broke it, and restores both."""
+    repo = copy_repo(trained_repo, tmp_path / "repo")
+    git = ("-c", "user.name=t", "-c", "user.email=t@t")
+    _git(repo, "add", "-A")
+    _git(repo, *git, "commit", "-qm", "trained")
+    batch = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(120)
+    batch["customer_id"] = [f"c{i}@example.com" for i in range(len(batch))]
+    batch.loc[3, "customer_id"] = 'multi\nline "id"'
+    planted = repo / "data" / "raw" / "batches" / "batch-0007.csv"
+    planted.parent.mkdir(parents=True)
+    batch.to_csv(planted, index=False)
+    # Accepted as ingest accepts a batch: its bytes pinned by data.dvc, committed.
+    subprocess.run([sys.executable, "-m", "dvc", "commit", "-f", "-q", "data.dvc"], cwd=repo)
+    _git(repo, *git, "commit", "-qam", "accept batch-0007")
+
+    def dvc_status() -> Any:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dvc", "status", "--json"],
+            cwd=repo, env=pipeline_env(), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(proc.stdout)
+
+    before = dvc_status()
+    files = ("dvc.lock", "metrics/prepare.json", "data/prepared/train.parquet")
+    kept = {f: (repo / f).read_bytes() for f in files}
+    state = flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
+    assert state.is_failed()
+    message = str(state.message)
+    assert "batch data/raw/batches/batch-0007.csv broke the retrain at stage prepare" in message
+    assert "workspace restored" in message and "\n" not in message.split(": ", 1)[1]
+    assert _git(repo, "status", "--porcelain") == ""
+    assert dvc_status() == before  # only the new batch's deps changed, as before the run
+    assert {f: (repo / f).read_bytes() for f in files} == kept

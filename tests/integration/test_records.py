@@ -211,7 +211,8 @@ def test_a_record_replays_bit_for_bit_in_a_fresh_clone(history):
 
 def predicted_by(repo: Path, tmp_path: Path) -> tuple[str, str]:
     table = pd.read_csv(repo / "data" / "raw" / "telco_churn.csv").head(30)
-    src = tmp_path / "to_score.csv"
+    src = repo / "data" / "predict" / "to_score.csv"  # the flow reads only the data folders
+    src.parent.mkdir(parents=True, exist_ok=True)
     table.drop(columns=["churn"]).to_csv(src, index=False)
     out = load_flow_from_entrypoint(PREDICT)(input_path=str(src), repo=str(repo))
     scored = pd.read_parquet(out)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from retrain.config import DatasetSchema
 from retrain.errors import DataError
+from retrain.validation.precheck import row_violations
 
 ID_OFFSET = 1_000_000
 KINDS = ("shift", "mix", "unseen", "flip")
@@ -34,6 +35,7 @@ KINDS = ("shift", "mix", "unseen", "flip")
 DEFAULT_AMOUNT = {"shift": 25.0, "mix": 0.9, "unseen": 0.3, "flip": 1 / 3}
 JITTER = 0.05  # of a column's standard deviation
 LABEL_MODEL_ROWS = 20_000
+MAX_REDRAWS = 50  # of the rows that break a row-level expectation of the suite
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,17 @@ def _feature_key(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
 
 
 class _Generator:
-    def __init__(self, table: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator):
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        schema: DatasetSchema,
+        rng: np.random.Generator,
+        expectations: list[dict[str, Any]] | None = None,
+    ):
         self.table = table.reset_index(drop=True)
         self.schema = schema
         self.rng = rng
+        self.expectations = expectations or []
         self.known = set(_feature_key(self.table, schema.features).tolist())
         self.jittered = []
         for col in schema.numeric:
@@ -79,7 +88,28 @@ class _Generator:
         self._label_model: Any = None
 
     def rows(self, n: int, weights: np.ndarray | None = None) -> pd.DataFrame:
+        """`n` new rows, each satisfying the suite's row-level expectations.
+
+        A jittered row can break a rule its source row kept (a tenure of 0 jittered to 2
+        beside a blank total_charges breaks "total_charges not null where tenure > 0"), so
+        rows that break one are drawn again, from fresh source rows: rejection sampling,
+        which keeps the accepted rows' joint distribution the table's restricted to the rules.
+        """
         p = None if weights is None else weights / weights.sum()
+        out = self._draw(n, p)
+        for _ in range(MAX_REDRAWS):
+            bad = row_violations(out, self.expectations)
+            if not bad.any():
+                return out
+            again = self._draw(int(bad.sum()), p)
+            again.index = out.index[bad]
+            out.loc[bad] = again
+        raise DataError(
+            f"cannot generate rows that pass the suite: {int(bad.sum())} of {n} still break a "
+            f"row-level expectation after {MAX_REDRAWS} redraws (does the table itself pass it?)"
+        )
+
+    def _draw(self, n: int, p: np.ndarray | None) -> pd.DataFrame:
         picked = self.rng.choice(len(self.table), size=n, replace=True, p=p)
         out = self.table.iloc[picked].reset_index(drop=True).copy()
         self._jitter(out, np.ones(n, dtype=bool))
@@ -195,17 +225,24 @@ def simulate(
     seed: int,
     drift: Drift | str | None = None,
     first_batch: int = 1,
+    suite: dict[str, Any] | None = None,
 ) -> list[pd.DataFrame]:
     """`n_batches` generated batches of `batch_size` rows; `drift` applies to each.
 
     Ids (when the schema has an id column) are fresh per batch number, so batches of separate
-    calls never share ids as long as their numbers differ.
+    calls never share ids as long as their numbers differ. Before drift, every row satisfies
+    the row-level expectations of `suite` (default: the suite file `schema.suite` names, when
+    it exists; a drift may break them on purpose).
     """
     if isinstance(drift, str):
         drift = Drift(drift)
     chosen = resolve(drift, table, schema, seed) if drift is not None else None
     rng = np.random.default_rng(seed)
-    gen = _Generator(table, schema, rng)
+    if suite is None and Path(schema.suite).is_file():
+        from retrain.validation.suite import load_suite_json
+
+        suite = load_suite_json(Path(schema.suite))
+    gen = _Generator(table, schema, rng, (suite or {}).get("expectations"))
     weights = None
     if chosen is not None and chosen.kind == "mix":
         assert chosen.column is not None and chosen.amount is not None

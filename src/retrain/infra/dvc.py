@@ -312,3 +312,111 @@ def commit_and_push(
     if any("cache files do not exist" in line for line in lines):
         raise DvcError("dvc push left outputs behind (missing from the cache)")
     return lines
+
+
+def tracked_outs(repo: Path) -> list[Path]:
+    """Every path DVC tracks in `repo` (dvc.yaml stage outs and `.dvc` file outs), absolute;
+    none when `repo` is not a DVC project."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            return [Path(str(out.fs_path)) for out in dvc_repo.index.outs]
+    except NotDvcRepoError:
+        return []
+
+
+# --- a failed run: put dvc.lock and the stage outputs back --------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """dvc.lock's text and copies of the outputs DVC does not cache, as a run found them."""
+
+    lock_text: str | None
+    copies: dict[Path, Path | None]  # uncached out -> its copy (None: it did not exist)
+
+
+def save_pipeline_state(repo: Path, into: Path) -> PipelineState:
+    """Keep what a failing `dvc repro` may change: dvc.lock, and a copy of each stage output
+    kept out of the cache (`cache: false` metrics and summaries: `dvc checkout` cannot bring
+    them back). Cached outputs need no copy: the cache holds what dvc.lock pins."""
+    from dvc.repo import Repo
+    from dvc.stage import PipelineStage
+
+    lock = repo / LOCK_FILE
+    copies: dict[Path, Path | None] = {}
+    with Repo(str(repo)) as dvc_repo:
+        uncached = [
+            Path(str(out.fs_path))
+            for stage in dvc_repo.index.stages
+            if isinstance(stage, PipelineStage)
+            for out in stage.outs
+            if not out.use_cache
+        ]
+    for i, path in enumerate(uncached):
+        copy = into / f"{i}-{path.name}"
+        copies[path] = _copy(path, copy) if path.exists() else None
+    return PipelineState(lock.read_text() if lock.exists() else None, copies)
+
+
+def restore_pipeline_state(repo: Path, state: PipelineState) -> None:
+    """Put dvc.lock and every stage output back as `save_pipeline_state` found them: the
+    uncached ones from their copies, the cached ones from the cache (`dvc checkout`).
+
+    Raises:
+        DvcError: the checkout failed (an output dvc.lock pins is not in the cache).
+    """
+    lock = repo / LOCK_FILE
+    if state.lock_text is None:
+        lock.unlink(missing_ok=True)
+    else:
+        lock.write_text(state.lock_text)
+    for path, copy in state.copies.items():
+        _remove(path)
+        if copy is not None:
+            _copy(copy, path)
+    if state.lock_text is not None:
+        run(repo, "checkout", "--force", "--quiet", PIPELINE_FILE)
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest)
+    else:
+        shutil.copy2(src, dest)
+    return dest
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def new_since_lock(repo: Path, lock_text: str | None, folder: Path) -> list[Path]:
+    """Files of the tracked `folder` that dvc.lock's record of it (a stage's dep, a `.dir`
+    manifest in the cache) does not list: the batches a run reads for the first time."""
+    if not folder.is_dir():
+        return []
+    rel = folder.resolve().relative_to(repo.resolve()).as_posix()
+    lock = yaml.safe_load(lock_text or "") or {}
+    md5s = [
+        str(dep["md5"])
+        for stage in (lock.get("stages") or {}).values()
+        for dep in stage.get("deps", [])
+        if str(dep.get("path")) == rel and str(dep.get("md5", "")).endswith(".dir")
+    ]
+    manifest = cached_file(repo, md5s[0]) if md5s else None
+    if manifest is None:
+        return []
+    known = {str(entry["relpath"]) for entry in json.loads(manifest.read_text())}
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return [p for p in files if p.relative_to(folder).as_posix() not in known]

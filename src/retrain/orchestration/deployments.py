@@ -66,6 +66,55 @@ async def _reason(client: Any, flow_run: Any) -> str:
     return found[-1] if found else message or "no reason recorded"
 
 
+async def _check_parameters(name: str, parameters: dict[str, Any]) -> None:
+    """Refuse, before any run is created, a deployment that does not exist and a parameter
+    its flow does not take (the server would schedule a run that then fails, or wait
+    forever for a worker). Values are the server's to check (its JSON schema, `_detail`).
+
+    Raises:
+        DeploymentRunFailed: one line naming the deployment or the parameter, and what is
+            allowed.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    if name.count("/") != 1 or not all(name.split("/")):
+        raise DeploymentRunFailed(f"deployment {name!r}: expected FLOW/DEPLOYMENT")
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            known = await _deployments(client)
+            raise DeploymentRunFailed(
+                f"deployment {name}: not found on {client.api_url}; known: {known}"
+            ) from None
+    allowed = sorted((deployment.parameter_openapi_schema or {}).get("properties") or {})
+    unknown = sorted(set(parameters) - set(allowed))
+    if unknown:
+        raise DeploymentRunFailed(
+            f"{name}: unknown parameter {unknown[0]!r}; its parameters: {allowed}"
+        )
+
+
+async def _deployments(client: Any) -> list[str]:
+    """Every deployment on the server, as FLOW/DEPLOYMENT."""
+    flows = {f.id: f.name for f in await client.read_flows()}
+    return sorted(f"{flows.get(d.flow_id, '?')}/{d.name}" for d in await client.read_deployments())
+
+
+def _detail(err: Exception) -> str:
+    """The server's one-line reason for refusing a run (e.g. "Validation failed for field
+    'reason'. Failure reason: 'bogus' is not one of ['schedule', 'drift', 'manual']")."""
+    response = getattr(err, "response", None)
+    try:
+        detail = str(response.json()["detail"]) if response is not None else str(err)
+    except (ValueError, KeyError, TypeError):
+        detail = str(err)
+    detail = detail.removeprefix("Error creating flow run: ")
+    detail = detail.replace("Validation failed for field ", "parameter ")
+    return one_line(detail.replace(". Failure reason: ", ": "))
+
+
 def run(name: str, parameters: dict[str, Any], timeout_s: float) -> Finished:
     """Run deployment `name` (flow/deployment), wait up to `timeout_s`, return its outcome.
 
@@ -75,19 +124,28 @@ def run(name: str, parameters: dict[str, Any], timeout_s: float) -> Finished:
     """
     import asyncio
 
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.deployments.flow_runs import arun_deployment
+    from prefect.exceptions import PrefectHTTPStatusError
 
     async def outcome() -> tuple[Any, str]:
-        flow_run = await arun_deployment(
-            name, parameters=parameters, timeout=timeout_s, poll_interval=2, as_subflow=False
-        )
+        await _check_parameters(name, parameters)
+        try:
+            flow_run = await arun_deployment(
+                name, parameters=parameters, timeout=timeout_s, poll_interval=2, as_subflow=False
+            )
+        except PrefectHTTPStatusError as err:  # the server's parameter validation said no
+            raise DeploymentRunFailed(f"{name}: {_detail(err)}") from None
         async with get_client() as client:
             fresh = await client.read_flow_run(flow_run.id)
             failed = fresh.state is None or not fresh.state.is_completed()
             return fresh, (await _reason(client, fresh) if failed else "")
 
-    fresh, reason = asyncio.run(outcome())
+    try:
+        fresh, reason = asyncio.run(outcome())
+    except httpx.TransportError as err:  # no server there, or it went away
+        raise DeploymentRunFailed(f"{name}: the Prefect API did not answer ({err})") from None
     state = fresh.state.name if fresh.state else "unknown"
     if fresh.state is None or not fresh.state.is_completed():
         if fresh.state is not None and not fresh.state.is_final():

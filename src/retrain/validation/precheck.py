@@ -133,3 +133,53 @@ def passes(df: pd.DataFrame, expectation: dict[str, Any]) -> bool:
         return covered[0](df, kwargs)
     except Exception:  # a check that cannot decide hands the expectation to GE, never fails
         return False
+
+
+def _row_not_null(df: pd.DataFrame, kwargs: dict[str, Any]) -> pd.Series:
+    return df[kwargs["column"]].isna()
+
+
+def _row_in_set(df: pd.DataFrame, kwargs: dict[str, Any]) -> pd.Series:
+    column = df[kwargs["column"]]
+    return column.notna() & ~column.isin(kwargs["value_set"])
+
+
+def _row_between(df: pd.DataFrame, kwargs: dict[str, Any]) -> pd.Series:
+    values = pd.to_numeric(df[kwargs["column"]], errors="coerce")
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    bad = pd.Series(False, index=df.index)
+    if low is not None:
+        bad |= values < low
+    if high is not None:
+        bad |= values > high
+    return bad
+
+
+# Expectations a single row can break, whatever the other rows hold (no `mostly`: a share is a
+# property of the table, not of a row).
+ROW_CHECKS: dict[str, Callable[[pd.DataFrame, dict[str, Any]], pd.Series]] = {
+    "expect_column_values_to_not_be_null": _row_not_null,
+    "expect_column_values_to_be_in_set": _row_in_set,
+    "expect_column_values_to_be_between": _row_between,
+}
+
+
+def row_violations(df: pd.DataFrame, expectations: list[dict[str, Any]]) -> np.ndarray:
+    """Which rows break a row-level expectation of a suite (its `row_condition` honoured as GE
+    does): what a generator must not produce. Expectations on a share (`mostly`), the whole
+    table, a column absent from `df` or beyond these types are not row-level and are skipped.
+    """
+    bad = pd.Series(False, index=df.index)
+    for expectation in expectations:
+        check = ROW_CHECKS.get(str(expectation.get("type")))
+        kwargs = expectation.get("kwargs") or {}
+        if check is None or kwargs.get("mostly") is not None:
+            continue
+        if kwargs.get("column") not in df.columns:
+            continue
+        hit = check(df, kwargs)
+        condition = kwargs.get("row_condition")
+        if condition is not None:
+            hit &= df.eval(condition, parser="pandas").astype(bool)
+        bad |= hit.fillna(False).astype(bool)
+    return bad.to_numpy()

@@ -10,6 +10,7 @@ import yaml
 
 from retrain.config import DatasetSchema
 from retrain.data.simulate import ID_OFFSET, Drift, simulate
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,41 @@ def test_cli_first_batch_continues_ids_and_file_numbers(tmp_path, raw_csv, defau
     if id_column:
         ids = pd.concat(pd.read_csv(p) for p in sorted(tmp_path.glob("*.csv")))[id_column]
         assert ids.is_unique  # a second call does not repeat the first call's rows
+
+
+def test_200k_simulated_rows_pass_the_suite_of_the_table(configured):
+    """Issue 25.10: jittered rows broke the suite's conditional rules (a blank total_charges
+    beside a tenure jittered above 0: 104 of 200,000 rows here), so whole batches were
+    rejected. The suite is the one the schema names, as `retrain simulate` passes it."""
+    from retrain.validation.precheck import row_violations
+    from retrain.validation.suite import load_suite_json, validate_frame
+
+    table, schema = configured
+    schema = schema.model_copy(update={"suite": REPO / schema.suite})
+    batch = simulate(table, schema, n_batches=1, batch_size=200_000, seed=11)[0]
+    assert len(batch) == 200_000
+    result = validate_frame(batch, schema.suite, "simulated.csv", schema=schema)
+    assert result.success, result.headline()
+    assert not row_violations(batch, load_suite_json(schema.suite)["expectations"]).any()
+
+
+def test_row_violations_honours_row_conditions():
+    from retrain.validation.precheck import row_violations
+
+    frame = pd.DataFrame({"t": [0, 2, 3, 5], "c": [None, None, 1.0, 900.0], "k": list("abxa")})
+    rules = [
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "c", "row_condition": "t > 0", "condition_parser": "pandas"},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "c", "max_value": 100},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "k", "value_set": ["a", "b"]},
+        },
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "c", "mostly": 0.5}},
+    ]
+    assert row_violations(frame, rules).tolist() == [False, True, True, True]

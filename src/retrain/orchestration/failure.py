@@ -1,0 +1,87 @@
+"""A failed retrain leaves the workspace as it found it, and says which batch broke it.
+
+`dvc repro` deletes a stage's outputs before it runs the stage and rewrites dvc.lock after
+each stage that succeeds, so a stage failing after a new batch was accepted used to leave
+`metrics/prepare.json` deleted and dvc.lock half updated (issue 25.1): the next `git status`
+showed a change nobody made, and recovery needed a hand edit and `dvc commit`. The retrain
+flow runs its stages inside `restored_on_failure`, which puts dvc.lock and every stage output
+back (from copies, and the DVC cache) and raises one line naming the batch, when the stage's
+error names one or exactly one batch is new since the last run, else the stage.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrain.errors import RetrainError
+from retrain.infra import dvc
+from retrain.project import Project
+
+
+class StageFailed(RetrainError):
+    """A pipeline stage failed; the workspace was restored. The message is one line."""
+
+
+@dataclass
+class Progress:
+    """The stage running now (set by the caller before each stage)."""
+
+    stage: str | None = None
+
+
+def blame(project: Project, error: str, new: list[Path]) -> str | None:
+    """The batch file that `error` names (a file of paths.raw_data; of those, the one new
+    since the last run: "columns differ" names the pinned table beside the new batch), else
+    the one batch new since the last run, else None."""
+    raw = project.params.paths.raw_data
+    files = sorted(p for p in raw.rglob("*") if p.is_file()) if raw.is_dir() else [raw]
+    named = [p for p in files if p.name in error]
+    for suspects in ([p for p in named if p in new], named, new):
+        if len(suspects) == 1:
+            return project.rel(suspects[0])
+    return None
+
+
+def headline(project: Project, stage: str | None, error: Exception, new: list[Path]) -> str:
+    cause = " ".join(str(error).split())
+    where = f"stage {stage}" if stage else "the pipeline"
+    batch = blame(project, cause, new)
+    if batch is not None:
+        who = f"batch {batch} broke the retrain at {where}"
+    elif new:
+        who = f"{where} failed (batches new since the last run: "
+        who += ", ".join(project.rel(p) for p in new) + ")"
+    else:
+        who = f"{where} failed"
+    return f"{who}: {cause} -- workspace restored (dvc.lock and stage outputs as before the run)"
+
+
+@contextmanager
+def restored_on_failure(
+    project: Project, warn: Callable[[str], None] | None = None
+) -> Iterator[Progress]:
+    """Run a retrain's stages; on any error put dvc.lock and the stage outputs back and raise
+    StageFailed (one line: the batch or stage, the cause).
+
+    Yields:
+        A Progress whose `stage` the caller sets before each stage.
+    """
+    progress = Progress()
+    with tempfile.TemporaryDirectory(prefix="retrain-restore-") as tmp:
+        state = dvc.save_pipeline_state(project.root, Path(tmp))
+        try:
+            yield progress
+        except Exception as err:
+            new = dvc.new_since_lock(project.root, state.lock_text, project.params.paths.raw_data)
+            message = headline(project, progress.stage, err, new)
+            try:
+                dvc.restore_pipeline_state(project.root, state)
+            except RetrainError as failed:  # say so: the user must restore by hand
+                message = message.replace("workspace restored", f"restore FAILED ({failed})")
+            if warn is not None:
+                warn(message)
+            raise StageFailed(message) from err

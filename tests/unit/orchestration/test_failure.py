@@ -1,0 +1,52 @@
+"""A failed retrain's one line: the batch its error names, else the one new batch, else the
+stage (the restore itself is proven on a real run in tests/integration/test_flows.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from retrain.orchestration.failure import headline
+from retrain.project import Project
+from tests.conftest import REPO
+
+
+def _project(tmp_path: Path) -> Project:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    batches = tmp_path / "data" / "raw" / "batches"
+    batches.mkdir(parents=True)
+    for name in ("batch-0001.csv", "batch-0002.csv"):
+        (batches / name).write_text("a\n1\n")
+    return Project.load(tmp_path)
+
+
+def test_the_batch_named_in_the_error_is_blamed(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    err = ValueError(f"{tmp_path}/data/raw/batches/batch-0002.csv: columns differ\n(extra [])")
+    line = headline(project, "prepare", err, [])
+    assert line.startswith("batch data/raw/batches/batch-0002.csv broke the retrain at stage ")
+    assert "\n" not in line and line.endswith("as before the run)")
+
+
+def test_the_one_new_batch_else_the_stage(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    new = [tmp_path / "data" / "raw" / "batches" / "batch-0001.csv"]
+    err = RuntimeError("ArrowInvalid: could not convert")
+    assert headline(project, "prepare", err, new).startswith(
+        "batch data/raw/batches/batch-0001.csv broke the retrain at stage prepare: ArrowInvalid"
+    )
+    assert headline(project, "train", err, []).startswith("stage train failed: ArrowInvalid")
+    two = [*new, tmp_path / "data" / "raw" / "batches" / "batch-0002.csv"]
+    assert headline(project, "prepare", err, two).startswith(
+        "stage prepare failed (batches new since the last run: data/raw/batches/batch-0001.csv, "
+    )
+
+
+def test_of_two_files_named_the_new_batch_is_blamed(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    new = [tmp_path / "data" / "raw" / "batches" / "batch-0002.csv"]
+    err = ValueError(
+        f"{tmp_path}/data/raw/batches/batch-0001.csv: columns differ from batch-0002.csv"
+    )
+    line = headline(project, "validate", err, new)
+    assert line.startswith("batch data/raw/batches/batch-0002.csv broke the retrain at stage ")
