@@ -671,6 +671,11 @@ def nul_bytes(workdir: Path) -> Outcome:
     return out
 
 
+# How long a command may run before it counts as hung: a CLI that ends does so in seconds on
+# a quiet machine, but imports, GE and `dvc push` took 30 s under a load of 10 on 2 cores.
+HANG_S = 120
+
+
 def fifo(workdir: Path) -> Outcome:
     repo = _repo(workdir, "fifo")
     good = _pooled(2)
@@ -679,12 +684,12 @@ def fifo(workdir: Path) -> Outcome:
     landed = [_land(repo, "good.csv", good)]
     proc = _cli(repo)
     try:
-        said = proc.communicate(timeout=15)[0].strip().splitlines()
+        said = proc.communicate(timeout=HANG_S)[0].strip().splitlines()
         ended = f"ingest ended (exit {proc.returncode}): {' | '.join(said[-3:])}"
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        ended = "ingest HUNG on the FIFO (killed after 15 s)"
+        ended = f"ingest HUNG on the FIFO (killed after {HANG_S} s)"
     out = _retrain_outcome(repo, "fifo", ended, landed)
     if "HUNG" in ended:
         out.problems.append("ingest hung on a FIFO")
@@ -830,10 +835,10 @@ def _serve(workdir: Path, name: str, *args: str) -> tuple[int | None, list[str]]
         text=True,
     )
     try:
-        said = proc.communicate(timeout=15)[0]
+        said = proc.communicate(timeout=HANG_S)[0]
     except subprocess.TimeoutExpired:
         proc.kill()
-        said = proc.communicate()[0] + "\n(still running after 15 s: killed)"
+        said = proc.communicate()[0] + f"\n(still running after {HANG_S} s: killed)"
         return None, said.strip().splitlines()
     return proc.returncode, said.strip().splitlines()
 
@@ -955,16 +960,14 @@ CASES: list[Case] = [
         NEXT,
         column_order,
         True,
-        "ingest (h4)",
     ),
-    Case("id_email", "e-mail addresses as customer_id", NEXT, id_email, True, "ingest (h4)"),
+    Case("id_email", "e-mail addresses as customer_id", NEXT, id_email, True),
     Case(
         "id_newline",
         "a quoted customer_id holding a newline",
         NEXT,
         id_newline,
         True,
-        "ingest (h4)",
     ),
     Case(
         "id_collision",
@@ -972,7 +975,6 @@ CASES: list[Case] = [
         NEXT + "; no id silently replaced",
         id_collision,
         True,
-        "ingest (h4)",
     ),
     Case(
         "nul_bytes",
@@ -980,7 +982,6 @@ CASES: list[Case] = [
         NEXT + "; the batch rejected",
         nul_bytes,
         True,
-        "ingest (h4)",
     ),
     Case(
         "fifo",
@@ -988,7 +989,6 @@ CASES: list[Case] = [
         "ingest ends and refuses it; " + NEXT,
         fifo,
         True,
-        "ingest (h4)",
     ),
     Case(
         "field_1mb",
@@ -996,7 +996,6 @@ CASES: list[Case] = [
         "quarantined, not skipped forever; " + NEXT,
         field_1mb,
         True,
-        "ingest (h4)",
     ),
     Case(
         "params_typo",
@@ -1004,7 +1003,6 @@ CASES: list[Case] = [
         "the good batch not quarantined; " + NEXT,
         params_typo,
         True,
-        "ingest (h4)",
     ),
     Case(
         "predict_out_pinned",
@@ -1041,7 +1039,6 @@ CASES: list[Case] = [
         "refused naming the port, no success line, non-zero exit",
         serve_port,
         True,
-        "serve (h2)",
     ),
     Case(
         "serve_host",
@@ -1049,7 +1046,6 @@ CASES: list[Case] = [
         "no success line, non-zero exit",
         serve_host,
         True,
-        "serve (h2)",
     ),
     Case(
         "docs_token",
@@ -1057,7 +1053,6 @@ CASES: list[Case] = [
         "401",
         docs_token,
         True,
-        "serve (h2)",
     ),
     Case(
         "json_true",
@@ -1065,7 +1060,6 @@ CASES: list[Case] = [
         "422 naming tenure",
         json_true,
         True,
-        "serve (h2)",
     ),
     Case(
         "deployment_run_bogus",
