@@ -252,22 +252,19 @@ def write(
     overrides: dict[str, Any] | None = None,
     params_before: str | None = None,
 ) -> dict[str, Any]:
-    """Build the record, then commit and tag it and register (maybe promote) the model, all
-    at once (registry.publish). Call it last, after `dvc push`: a record promises that its
-    data and models are in the remote.
+    """Build the record (returned, and committed as paths.run_record), then commit and tag
+    it and register (maybe promote) the model, all at once (registry.publish). Call it last,
+    after `dvc push`: a record promises that its data and models are in the remote.
 
     Args:
         overrides: the run's overrides (recorded as they were asked for; None when none).
         params_before: with overrides, params.yaml as the run found it: the branch's commit
             on top of the record puts it back.
-
-    Returns:
-        The record (also committed as paths.run_record).
     """
-    files = gather(root, params)
-    reg = params.registry
-    unchanged = gate.decision == "unchanged"
-    register = None if unchanged else versions.next_version(root, reg.model_name)
+    files, reg = gather(root, params), params.registry
+    register = (  # an unchanged model (the champion's bytes) registers nothing
+        None if gate.decision == "unchanged" else versions.next_version(root, reg.model_name)
+    )
     context = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "overrides": overrides,
