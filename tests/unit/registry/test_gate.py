@@ -300,3 +300,33 @@ def test_the_gate_promotes_at_the_rate_its_interval_promises():
     print(f"promoted: null {null:.1%}, +0.01 AUC at n = 2000 {power:.1%}")
     assert null <= 0.05
     assert power >= 0.80
+
+
+def test_the_prefect_artifacts_and_the_record_card_show_the_interval_and_n(holdout):
+    from retrain.orchestration.artifacts import metrics_rows, record_markdown
+
+    y, slices, q, champion = holdout
+    result = decide(y, q, champion, slices, CFG, rule=RULE, seed=3)
+    assert result.interval is not None
+    low, high = result.interval
+    shown = f"95% CI [{low:+.4f}, {high:+.4f}]"
+    auc = next(r for r in metrics_rows({}, None, result, 0.05) if r["metric"] == "roc_auc")
+    assert shown in auc["gate"] and f"n = {N}" in auc["gate"]
+    record = {
+        "run_id": "20260101T000000Z-abcd",
+        "reason": "drift",
+        "code_revision": "0123456789abcdef",
+        "data": {"md5": "d41d8", "batches": []},
+        "gate": result.to_dict(),
+        "metrics": {"roc_auc": 0.8355, "ece": 0.0612},
+        "model": {"name": "churn-model", "version": "v2.0.0", "prod": "v2.0.0", "promoted": True},
+    }
+    card = record_markdown(record)
+    assert f"- gate: promoted, roc_auc ours - production {result.gain:+.4f}, {shown}" in card
+    assert f"n = {N}" in card
+    # The flow's final message (what the notification sends) carries them too.
+    name, message, _ = gate_outcome(result.decision, result.reasons)
+    assert name == "Promoted" and shown in message and f"n = {N}" in message
+    # An old record (no interval, no decision) still renders.
+    old = {**record, "gate": {"metric": "roc_auc"}}
+    assert "- gate:" not in record_markdown(old)
