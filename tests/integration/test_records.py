@@ -45,7 +45,14 @@ OPEN_GATE = {
     "min_rows": 0,
     "min_class_rows": 0,
 }
-CLOSED_GATE = {"margin": 1.0, "min_rows": 0, "min_class_rows": 0}  # no AUC can improve by 1
+CLOSED_GATE = {  # no AUC can improve by 1; the other rules as shipped
+    "margin": 1.0,
+    "tolerance": 0.0,
+    "slice_tolerance": 0.02,
+    "max_ece": 0.05,
+    "min_rows": 0,
+    "min_class_rows": 0,
+}
 RUN_ONLY = {"evaluate.calibration_bins": 8}  # an override that leaves the model alone
 
 
