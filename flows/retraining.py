@@ -130,9 +130,11 @@ def retraining_flow(
         dataset: if given, must match params.yaml's dataset.name (guards against the wrong
             checkout); by default the run is for whatever dataset params.yaml configures.
         overrides: dotted params keys for this run only, e.g. {"tune.n_trials": 4}; only
-            config.TUNABLE_KEYS. In params.yaml while the run runs (as `dvc exp run -S`), so
-            dvc.lock and the record commit hold what ran; put back afterwards, even after a
-            kill (the next run restores it), so the branch keeps the committed params.yaml.
+            config.TUNABLE_KEYS, never the gate's rules (config.GATE_KEYS: refused before
+            anything runs; they change by a committed params.yaml). In params.yaml while
+            the run runs (as `dvc exp run -S`), so dvc.lock and the record commit hold what
+            ran; put back afterwards, even after a kill (the next run restores it), so the
+            branch keeps the committed params.yaml.
         reason: why this run happened: schedule, drift or manual.
         drift: the drift summary that triggered this run (from the monitor flow), if any.
         repo: the project checkout to run in.

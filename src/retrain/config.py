@@ -345,6 +345,15 @@ class GateParams(_Strict):
     # Score only test rows neither model trained or validated on (by id and by feature values;
     # repeated feature rows count once).
     unseen_only: bool = True
+    # How sure the gate must be (retrain.registry.evidence): a paired bootstrap over holdout
+    # rows gives the challenger - champion difference of `metric` an interval at this level;
+    # promotion needs the difference >= margin AND the interval's lower bound > -tolerance.
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    tolerance: float = Field(default=0.0, ge=0, le=1)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    # Below these the gate does not judge: decision "insufficient" (too little evidence).
+    min_rows: int = Field(default=500, ge=0)
+    min_class_rows: int = Field(default=50, ge=0)
 
 
 class RegistryParams(_Strict):
@@ -496,8 +505,11 @@ TUNABLE_KEYS = (
     "evaluate.",
     "drift.",
     "report.",
-    "registry.gate.",
 )
+# The gate's rules (registry.gate.*, and the slice sizes it shares with the report) change only
+# by a committed params.yaml, what a pull request reviews: a run that could pass
+# `registry.gate.margin: -1` could promote a worse model (issue 25.7).
+GATE_KEYS = ("registry.gate.", "report.min_slice_rows", "report.min_slice_class_rows")
 
 
 def _tunable(key: str) -> bool:
@@ -508,11 +520,17 @@ def check_overrides(overrides: dict[str, Any]) -> None:
     """Refuse any override outside TUNABLE_KEYS, naming the first such key.
 
     Raises:
-        ConfigError: a key is not tunable (e.g. paths.*, dataset.*).
+        ConfigError: a key is not tunable (e.g. paths.*, dataset.*), or is one of the gate's
+            rules (GATE_KEYS).
     """
     if not isinstance(overrides, dict):
         raise ConfigError(f"overrides: expected a mapping of dotted keys, got {overrides!r}")
     for key in overrides:
+        if isinstance(key, str) and any(key == g or key.startswith(g) for g in GATE_KEYS):
+            raise ConfigError(
+                f"overrides: {key!r} is a rule of the promotion gate: it changes only by a "
+                "committed params.yaml (a reviewed change), never by a run's overrides"
+            )
         if not isinstance(key, str) or not _tunable(key):
             allowed = ", ".join(t + "*" if t.endswith(".") else t for t in TUNABLE_KEYS)
             raise ConfigError(f"overrides: {key!r} is not a tunable key; allowed: {allowed}")

@@ -2,9 +2,10 @@
 concurrency, with the real flow on the small params.
 
 One history is built once per module: R1 records the trained repo as it is (first model,
-v1 in prod); R2 retrains on a new batch with the gate opened wide (v2 promoted); R3 retrains
-on a second batch with an unreachable margin (v3 registered, not promoted). Tests that
-change the registry work on copies.
+v1 in prod); a run that tries to open the gate by overrides is refused before it starts; R2
+retrains on a new batch with the gate opened wide by a committed params.yaml (v2 promoted);
+R3 retrains on a second batch with an unreachable margin, committed too, and a run-only
+override (v3 registered, not promoted). Tests that change the registry work on copies.
 """
 
 from __future__ import annotations
@@ -34,12 +35,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RETRAIN = f"{REPO}/flows/retraining.py:retraining_flow"
 PREDICT = f"{REPO}/flows/predict.py:predict_flow"
 ONNX = "models/model/model.onnx"
+# The gate's rules change only by a committed params.yaml (issue 25.7); the small holdout of
+# this history is below the default minimum of evidence, so both set it to zero.
 OPEN_GATE = {
-    "registry.gate.margin": -1.0,
-    "registry.gate.slice_tolerance": 1.0,
-    "registry.gate.max_ece": 1.0,
+    "margin": -1.0,
+    "tolerance": 1.0,
+    "slice_tolerance": 1.0,
+    "max_ece": 1.0,
+    "min_rows": 0,
+    "min_class_rows": 0,
 }
-CLOSED_GATE = {"registry.gate.margin": 1.0}  # no AUC can improve by 1
+CLOSED_GATE = {  # no AUC can improve by 1; the other rules as shipped
+    "margin": 1.0,
+    "tolerance": 0.0,
+    "slice_tolerance": 0.02,
+    "max_ece": 0.05,
+    "min_rows": 0,
+    "min_class_rows": 0,
+}
+RUN_ONLY = {"evaluate.calibration_bins": 8}  # an override that leaves the model alone
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +98,35 @@ def land_batch(repo: Path, number: int) -> str:
     return result.md5
 
 
+def commit_gate(repo: Path, rules: dict[str, Any]) -> str:
+    """Change registry.gate in params.yaml and commit it, as a reviewed pull request would."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["registry"]["gate"].update(rules)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "gate", "params.yaml")
+    return git(repo, "show", "HEAD:params.yaml")
+
+
+def refused_gate_override(repo: Path) -> dict[str, Any]:
+    """A retrain asked to lower the gate by overrides: what it said and what it left."""
+    before = {
+        "head": git(repo, "rev-parse", "HEAD"),
+        "tags": git(repo, "tag"),
+        "params": (repo / "params.yaml").read_text(),
+        "status": git(repo, "status", "--porcelain"),
+    }
+    state = load_flow_from_entrypoint(RETRAIN)(
+        repo=str(repo), overrides={"registry.gate.margin": -1.0}, return_state=True
+    )
+    after = {
+        "head": git(repo, "rev-parse", "HEAD"),
+        "tags": git(repo, "tag"),
+        "params": (repo / "params.yaml").read_text(),
+        "status": git(repo, "status", "--porcelain"),
+    }
+    return {"failed": state.is_failed(), "state": state, "before": before, "after": after}
+
+
 def retrain(repo: Path, **kwargs: Any) -> dict[str, Any]:
     state = load_flow_from_entrypoint(RETRAIN)(repo=str(repo), return_state=True, **kwargs)
     assert state.is_completed(), state.message
@@ -105,6 +148,8 @@ def prod(repo: Path) -> str:
 class History:
     repo: Path
     runs: list[dict[str, Any]]  # the flow's results of R1, R2, R3
+    refused: dict[str, Any]  # the run that tried to open the gate by overrides
+    committed: str  # params.yaml as last committed (R3's closed gate)
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +157,45 @@ def history(harness, trained_repo, tmp_path_factory) -> History:
     repo = copy_repo(trained_repo, tmp_path_factory.mktemp("history") / "repo")
     r1 = retrain(repo, reason="manual")
     land_batch(repo, 1)
-    r2 = retrain(repo, reason="drift", overrides=OPEN_GATE)
+    refused = refused_gate_override(repo)
+    commit_gate(repo, OPEN_GATE)
+    r2 = retrain(repo, reason="drift")
     land_batch(repo, 2)
-    r3 = retrain(repo, reason="schedule", overrides=CLOSED_GATE)
-    return History(repo, [r1, r2, r3])
+    committed = commit_gate(repo, CLOSED_GATE)
+    r3 = retrain(repo, reason="schedule", overrides=RUN_ONLY)
+    return History(repo, [r1, r2, r3], refused, committed)
+
+
+def test_a_run_cannot_lower_the_gate(history):
+    # Issue 25.7: overrides {"registry.gate.margin": -1} promoted a model 0.006 worse. Now
+    # the run fails at once, in one line naming the key, before the lock, any stage or any
+    # write: the same HEAD, tags, params.yaml and workspace as before it.
+    from retrain.config import ConfigError
+
+    refused = history.refused
+    assert refused["failed"]
+    with pytest.raises(ConfigError) as err:
+        refused["state"].result()
+    assert str(err.value) == (
+        "overrides: 'registry.gate.margin' is a rule of the promotion gate: it changes only "
+        "by a committed params.yaml (a reviewed change), never by a run's overrides"
+    )
+    assert refused["after"] == refused["before"]
+    # The record of each run shows the rules it applied: params.yaml's, as committed.
+    r1, r2, r3 = (record_of(history.repo, r["run_id"]) for r in history.runs)
+    assert r1["gate"]["rules"]["margin"] == 0.002  # the shipped params.yaml's
+    assert r2["gate"]["rules"] | OPEN_GATE == r2["gate"]["rules"]
+    assert r3["gate"]["rules"] | CLOSED_GATE == r3["gate"]["rules"]
+    assert r3["gate"]["rules"]["confidence"] == 0.95 and r3["gate"]["rules"]["resamples"] > 0
+    assert (
+        "gain >= 1.0 and the 95% interval's lower bound > -0.0"
+        in (r3["gate"]["rules"]["promote_if"])
+    )
+    # ... and the paired difference with its interval and the holdout's size.
+    gate = r3["gate"]
+    low, high = gate["interval"]
+    assert low <= gate["gain"] <= high and gate["rows"] == gate["holdout"]["rows"] > 0
+    assert f"95% CI [{low:+.4f}, {high:+.4f}], n = {gate['rows']}" in gate["reasons"][0]
 
 
 def test_every_retrain_leaves_a_pinned_record(history):
@@ -157,14 +237,13 @@ def test_every_retrain_leaves_a_pinned_record(history):
         assert first[key] == pytest.approx(champion_params[key]), key
     # Each record says which overrides its run had and which dependency lock it came from;
     # the overrides are in the record's params.yaml, never in the branch's.
-    assert [r["overrides"] for r in records] == [None, OPEN_GATE, CLOSED_GATE]
+    assert [r["overrides"] for r in records] == [None, None, RUN_ONLY]
     lock_md5 = hashlib.md5((REPO / "requirements.lock").read_bytes()).hexdigest()
     assert {r["requirements_lock"]["md5"] for r in records} == {lock_md5}
     assert "margin: -1.0" in git(repo, "show", f"run/{records[1]['run_id']}:params.yaml")
-    first_commit = git(repo, "rev-list", "--max-parents=0", "HEAD")
-    assert git(repo, "show", "HEAD:params.yaml") == git(
-        repo, "show", f"{first_commit}:params.yaml"
-    )
+    assert "calibration_bins: 8" in git(repo, "show", f"run/{records[2]['run_id']}:params.yaml")
+    assert git(repo, "show", "HEAD:params.yaml") == history.committed
+    assert "calibration_bins: 8" not in history.committed
     assert (repo / "params.yaml").read_text().strip() == git(repo, "show", "HEAD:params.yaml")
     # `retrain runs` lists them; the checkout is clean after the last one.
     listing = cli(repo, "runs")

@@ -69,7 +69,14 @@ def _gate_rule(name: str, gate: GateResult | None, max_ece: float | None) -> str
     if gate is None:
         return ""
     if name == gate.metric:
-        return f"ours - production >= {gate.margin} (margin)"
+        rule = f"ours - production >= {gate.margin} (margin)"
+        if gate.interval is not None and gate.confidence is not None:
+            low, high = gate.interval
+            rule += (
+                f"; {gate.confidence:.0%} CI [{low:+.4f}, {high:+.4f}], n = {gate.rows}, lower "
+                f"bound > -{gate.rules.get('tolerance', 0.0)}"
+            )
+        return rule
     if name == "ece" and max_ece is not None:
         return f"ours <= {max_ece} (served, uncalibrated scores)"
     return ""
@@ -143,10 +150,25 @@ def record_markdown(record: dict[str, Any]) -> str:
             f"({len(record['data']['batches'])} batches)",
             f"- {metric}: {_fmt4(record['metrics'].get(metric))}; "
             f"ECE {_fmt4(record['metrics'].get('ece'))}",
+            *_gate_lines(record["gate"]),
             f"- model: `{model['name']}@{model['version']}`, {promoted}",
             f"- replay: `retrain reproduce {record['run_id']}`",
         ]
     )
+
+
+def _gate_lines(gate: dict[str, Any]) -> list[str]:
+    """The gate's decision, paired difference, interval and n (absent from old records)."""
+    if "decision" not in gate:
+        return []
+    line = f"- gate: {gate['decision']}"
+    if gate.get("interval") and gate.get("gain") is not None:
+        low, high = gate["interval"]
+        line += (
+            f", {gate['metric']} ours - production {gate['gain']:+.4f}, "
+            f"{gate['confidence']:.0%} CI [{low:+.4f}, {high:+.4f}]"
+        )
+    return [line + f", n = {gate.get('rows')}"]
 
 
 def _fmt4(value: Any) -> str:

@@ -125,12 +125,15 @@ def gate_outcome(decision: str, reasons: list[str]) -> tuple[str, str, bool]:
         return "Promoted", "Promoted: " + "; ".join(reasons), False
     if decision == "unchanged":
         return "Unchanged", "Not promoted: " + "; ".join(reasons), False
+    if decision == "insufficient":  # the first reason says how little (registry.gate)
+        return "Not promoted: too little evidence", "Not promoted: " + reasons[0], True
     failed = [r for r in reasons if _is_failure(r)] or reasons
     return f"Not promoted: {_short(failed[0])}", "Not promoted: " + "; ".join(failed), True
 
 
 def _is_failure(reason: str) -> bool:
-    return any(k in reason for k in ("short of the margin", "regresses", "above the bound"))
+    failures = ("short of the margin", "too uncertain", "regresses", "above the bound")
+    return any(k in reason for k in failures)
 
 
 def _short(reason: str) -> str:

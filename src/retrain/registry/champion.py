@@ -132,17 +132,15 @@ def _seen_frames(root: Path, params: Params, champion: Champion) -> list[pd.Data
     return [pd.read_parquet(path) for path in files.values()]
 
 
-def challenge(root: Path, params: Params, champion: Champion | None) -> gate.GateResult:
-    """Score the workspace model (challenger) and the champion on the same holdout; decide."""
-    paths, cfg = params.paths, params.registry.gate
-    bins = params.evaluate.calibration_bins
-    if champion is not None and file_md5(paths.onnx_model) == file_md5(champion.model.onnx):
-        return gate.unchanged(cfg.metric, cfg.margin, champion.model.label)
+def _holdout(
+    root: Path, params: Params, champion: Champion | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The test rows the gate scores both models on, and how they were chosen."""
+    paths, schema = params.paths, params.dataset
     test = pd.read_parquet(paths.test)
     holdout: dict[str, Any] = {"test_rows": len(test)}
     frame = test
-    schema = params.dataset
-    if cfg.unseen_only:
+    if params.registry.gate.unseen_only:
         # The challenger's own train/val: a test row repeating one of them flatters it.
         seen = [pd.read_parquet(paths.train), pd.read_parquet(paths.val)]
         own = len(seen)
@@ -161,7 +159,18 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
         frame = test[keep]
     frame = frame.reset_index(drop=True)
     holdout["rows"] = len(frame)
-    if frame.empty:  # nothing to score: the gate rejects (its metric is undefined)
+    return frame, holdout
+
+
+def challenge(root: Path, params: Params, champion: Champion | None) -> gate.GateResult:
+    """Score the workspace model (challenger) and the champion on the same holdout; decide."""
+    paths, cfg = params.paths, params.registry.gate
+    bins, rule = params.evaluate.calibration_bins, SliceRule.from_params(params)
+    if champion is not None and file_md5(paths.onnx_model) == file_md5(champion.model.onnx):
+        applied = gate.rules(cfg, rule, bins, params.seed)
+        return gate.unchanged(cfg.metric, cfg.margin, champion.model.label, applied)
+    frame, holdout = _holdout(root, params, champion)
+    if frame.empty:  # nothing to score: too little evidence (the metric is undefined)
         ours, theirs = np.empty(0), (np.empty(0) if champion else None)
     else:
         ours = _scores(paths.onnx_model, paths.preprocessor, frame)
@@ -174,7 +183,8 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
         theirs,
         frame[cfg.slices],
         cfg,
-        rule=SliceRule.from_params(params),
+        rule=rule,
         calibration_bins=bins,
         holdout=holdout,
+        seed=params.seed,
     )

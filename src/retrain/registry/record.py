@@ -17,7 +17,6 @@ top that puts back the params.yaml the run found, so the next run starts from th
 from __future__ import annotations
 
 import json
-import os
 import platform
 import secrets
 from dataclasses import dataclass
@@ -33,19 +32,9 @@ from retrain.files import json_text
 from retrain.hashing import file_md5
 from retrain.infra import dvc
 from retrain.infra.dvc import lock_outputs, read_pin
-from retrain.infra.git import (
-    build_commit,
-    changed_code,
-    git,
-    head,
-    identity_env,
-    make_tag,
-    publish,
-    show,
-    tag_clock,
-)
+from retrain.infra.git import changed_code, git, head, show
 from retrain.project import managed_paths, rel
-from retrain.registry import versions
+from retrain.registry import publish, versions
 from retrain.registry.gate import GateResult
 
 RUN_TAGS = "refs/tags/run/"
@@ -127,8 +116,32 @@ def dependency_lock(root: Path) -> dict[str, str | None]:
     return {"file": LOCK_FILE, "md5": file_md5(path) if path.exists() else None}
 
 
+# Our model's key in paths.metrics (metrics/evaluate.json): the record's `metrics` are its
+# numbers. The one place the record names it.
+OUR_MODEL = "mlp"
+STATUS = {  # a record's decision as `retrain runs` and the commit message say it
+    "first": "first model, now in prod",
+    "promoted": "promoted to prod",
+    "rejected": "not promoted",
+    "unchanged": "unchanged",
+    "insufficient": "not promoted (too little evidence)",
+}
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """What the pipeline left in the workspace that the record holds, read once."""
+
+    lock_text: str
+    metrics: dict[str, Any]
+    tuned: dict[str, Any]
+    data: dict[str, Any]  # pin, md5, batches
+    params_md5: str
+    requirements_lock: dict[str, str | None]
+    device: str | None  # where the model was trained (cpu, cuda:0), as train noted it
+
+
 def _device(model_card: Path) -> str | None:
-    """Where the model was trained (cpu, cuda:0), as the train stage noted it."""
     if not model_card.exists():
         return None
     return json.loads(model_card.read_text()).get("device")
@@ -141,16 +154,84 @@ def _batches(params: Params) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.suffix in SUFFIXES)
 
 
-def _summary(record: dict[str, Any]) -> str:
+def gather(root: Path, params: Params) -> RunFiles:
+    """Read the run's files: dvc.lock, metrics, tuned parameters, the data pin."""
+    paths = params.paths
+    return RunFiles(
+        lock_text=(root / dvc.LOCK_FILE).read_text(),
+        metrics=json.loads(paths.metrics.read_text()),
+        tuned=json.loads(paths.best_params.read_text()),
+        data={
+            "pin": rel(root, paths.data_pin),
+            "md5": read_pin(paths.data_pin).md5,
+            "batches": _batches(params),
+        },
+        params_md5=file_md5(root / PARAMS_FILE),
+        requirements_lock=dependency_lock(root),
+        device=_device(paths.model_card),
+    )
+
+
+def build(
+    start: RunStart,
+    files: RunFiles,
+    *,
+    model_name: str,
+    gate: GateResult,
+    champion: versions.ModelVersion | None,
+    register: str | None,
+    warm_start: dict[str, Any],
+    stages: dict[str, bool],
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """The record (pure: from what was read and decided; no file, no git).
+
+    Args:
+        register: the version this run registers; None when it registers none (unchanged).
+        context: finished_at, overrides, trigger, flow_run_id and environment, as recorded.
+    """
+    prod = register if gate.promote else (champion.version if champion else None)
+    return {
+        "run_id": start.run_id,
+        "reason": start.reason,
+        "started_at": start.started_at,
+        "finished_at": context["finished_at"],
+        "code_revision": start.code_revision,
+        "data": files.data,
+        "params_md5": files.params_md5,
+        "overrides": context.get("overrides") or None,
+        "requirements_lock": files.requirements_lock,
+        "warm_start": warm_start,
+        "tuned_params": files.tuned,
+        # How the study ran: sequential, or batched over workers (retrain.tuning.parallel).
+        "tuning": files.tuned.get("tuning", {"mode": "sequential"}),
+        "metrics": {"threshold": files.metrics["threshold"], **files.metrics[OUR_MODEL]},
+        "artifacts": lock_outputs(files.lock_text),
+        "stages_ran": stages,
+        # The decision, its numbers and the rules applied (params.yaml's, never overrides).
+        "gate": gate.to_dict(),
+        "champion": None
+        if champion is None
+        else {"version": champion.version, "commit": champion.commit},
+        "model": {
+            "name": model_name,
+            "version": register or (champion.version if champion else None),
+            "registered": register is not None,
+            "promoted": gate.promote,
+            "prod": prod,
+        },
+        "trigger": context.get("trigger"),
+        "flow_run_id": context.get("flow_run_id"),
+        "environment": context["environment"],
+    }
+
+
+def summary(record: dict[str, Any]) -> str:
+    """One line: the record's commit and tag message."""
     model, gate = record["model"], record["gate"]
     metric = gate["metric"]
     value = record["metrics"].get(metric)
-    status = {
-        "first": "first model, now in prod",
-        "promoted": "promoted to prod",
-        "rejected": "not promoted",
-        "unchanged": "unchanged",
-    }[gate["decision"]]
+    status = STATUS.get(gate["decision"], gate["decision"])
     return (
         f"retrain {record['run_id']} ({record['reason']}): {metric} {value}; "
         f"{model['name']} {model['version']} {status}"
@@ -171,100 +252,50 @@ def write(
     overrides: dict[str, Any] | None = None,
     params_before: str | None = None,
 ) -> dict[str, Any]:
-    """Commit and tag the record; register (and maybe promote) the model; all at once.
-
-    Call it last, after `dvc push`: a record promises that its data and models are in the
-    remote.
+    """Build the record (returned, and committed as paths.run_record), then commit and tag
+    it and register (maybe promote) the model, all at once (registry.publish). Call it last,
+    after `dvc push`: a record promises that its data and models are in the remote.
 
     Args:
         overrides: the run's overrides (recorded as they were asked for; None when none).
         params_before: with overrides, params.yaml as the run found it: the branch's commit
             on top of the record puts it back.
-
-    Returns:
-        The record (also committed as paths.run_record).
     """
-    paths, reg = params.paths, params.registry
-    lock_text = (root / dvc.LOCK_FILE).read_text()
-    metrics = json.loads(paths.metrics.read_text())
-    unchanged = gate.decision == "unchanged"
-    register = None if unchanged else versions.next_version(root, reg.model_name)
-    version = register or (champion.version if champion else None)
-    record: dict[str, Any] = {
-        "run_id": start.run_id,
-        "reason": start.reason,
-        "started_at": start.started_at,
+    files, reg = gather(root, params), params.registry
+    register = (  # an unchanged model (the champion's bytes) registers nothing
+        None if gate.decision == "unchanged" else versions.next_version(root, reg.model_name)
+    )
+    context = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "code_revision": start.code_revision,
-        "data": {
-            "pin": rel(root, paths.data_pin),
-            "md5": read_pin(paths.data_pin).md5,
-            "batches": _batches(params),
-        },
-        "params_md5": file_md5(root / PARAMS_FILE),
-        "overrides": overrides or None,
-        "requirements_lock": dependency_lock(root),
-        "warm_start": warm_start,
-        "tuned_params": (tuned := json.loads(paths.best_params.read_text())),
-        # How the study ran: sequential, or batched over workers (retrain.tuning.parallel).
-        "tuning": tuned.get("tuning", {"mode": "sequential"}),
-        "metrics": {"threshold": metrics["threshold"], **metrics["mlp"]},
-        "artifacts": lock_outputs(lock_text),
-        "stages_ran": stages,
-        "gate": gate.to_dict(),
-        "champion": None
-        if champion is None
-        else {"version": champion.version, "commit": champion.commit},
-        "model": {
-            "name": reg.model_name,
-            "version": version,
-            "registered": register is not None,
-            "promoted": gate.promote,
-            "prod": register if gate.promote else (champion.version if champion else None),
-        },
+        "overrides": overrides,
         "trigger": trigger,
         "flow_run_id": flow_run_id,
-        "environment": environment(_device(paths.model_card)),
+        "environment": environment(files.device),
     }
-    text = json_text(record, default=str)
-    message = _summary(record)
-    env = identity_env(root)
-    old = head(root)
-    record_rel = rel(root, paths.run_record)
-    managed = [p for p in managed_paths(root, params) if p != record_rel]
-    commit = build_commit(root, managed, message, {record_rel: text}, env)
-    run_tag = f"run/{start.run_id}"
-    tags = {run_tag: make_tag(root, run_tag, commit, message, tag_clock(root), env)}
-    tags.update(
-        versions.version_tags(
-            root,
-            reg.model_name,
-            reg.stage,
-            commit,
+    rec = build(
+        start,
+        files,
+        model_name=reg.model_name,
+        gate=gate,
+        champion=champion,
+        register=register,
+        warm_start=warm_start,
+        stages=stages,
+        context=context,
+    )
+    publish.publish_record(
+        root,
+        params,
+        json_text(rec, default=str),
+        publish.Publication(
+            run_id=start.run_id,
+            message=summary(rec),
             register=register,
             promote=gate.promote,
-            note=f"run {start.run_id}",
-            env=env,
-        )
+            params_before=params_before if overrides else None,
+        ),
     )
-    branch = commit
-    if overrides and params_before is not None:
-        branch = build_commit(
-            root,
-            [],
-            f"params.yaml as committed, after run {start.run_id} (its overrides were for it only)",
-            {PARAMS_FILE: params_before},
-            env,
-            parent=commit,
-        )
-    publish(root, tags, move_head=(branch, old))
-    # Published: now the workspace and the index catch up with the new HEAD.
-    tmp = paths.run_record.with_name(paths.run_record.name + ".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text)
-    os.replace(tmp, paths.run_record)
-    git(root, "reset", "-q")
-    return record
+    return rec
 
 
 def list_runs(root: Path, params: Params) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ def test_only_tunable_keys_can_be_overridden(tmp_path, key):
         apply_overrides(target, {key: "/etc"})
     assert "\n" not in str(err.value) and "tune.n_trials" in str(err.value)
     assert target.read_bytes() == before
-    check_overrides({"tune.n_trials": 2, "registry.gate.margin": 0.1, "model.lr": 0.01})
+    check_overrides({"tune.n_trials": 2, "report.top_features": 5, "model.lr": 0.01})
 
 
 KILLED_WITH_OVERRIDES = """
@@ -101,3 +101,33 @@ def test_a_finished_or_failed_run_puts_params_back(tmp_path):
             assert before == committed and "max_epochs: 3" in params.read_text()
             raise RuntimeError("stage failed")
     assert params.read_text() == committed and not stash_file(lock).exists()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "registry.gate.margin",
+        "registry.gate.tolerance",
+        "registry.gate.min_rows",
+        "report.min_slice_rows",
+    ],
+)
+def test_a_run_cannot_lower_the_gate(tmp_path, key):
+    # Issue 25.7: overrides {"registry.gate.margin": -1} promoted a model 0.006 worse. The
+    # gate's rules change only by a committed params.yaml: the run's override path refuses
+    # them before writing anything, in one line naming the key.
+    from retrain.registry.overrides import applied, stash_file
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    before = params.read_bytes()
+    lock = tmp_path / ".dvc" / "tmp" / "retrain.lock"
+    with (
+        pytest.raises(
+            ConfigError, match=rf"overrides: '{key}' is a rule of the promotion gate"
+        ) as err,
+        applied(params, lock, "run-a", {"tune.n_trials": 2, key: -1}),
+    ):
+        pytest.fail("the block ran with a gate override")
+    assert "\n" not in str(err.value) and "committed params.yaml" in str(err.value)
+    assert params.read_bytes() == before and not stash_file(lock).exists()
