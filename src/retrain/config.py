@@ -395,7 +395,7 @@ class IngestParams(_Strict):
     rejected and quarantined, never skipped on every run."""
 
     max_file_bytes: int = Field(default=1 << 30, ge=1)  # a landed file (gzip: also unpacked)
-    max_field_bytes: int = Field(default=1 << 16, ge=1)  # one value of a CSV
+    max_field_bytes: int = Field(default=1 << 16, ge=1)  # one CSV or Parquet value
 
 
 class Params(_Strict):

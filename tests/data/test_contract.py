@@ -24,9 +24,9 @@ import pytest
 from retrain.config import IngestParams, Params
 from retrain.data.io import read_file
 from retrain.data.simulate import simulate
-from retrain.errors import ConfigMismatch, DataError
+from retrain.errors import ConfigMismatch, DataError, ValidationFailed
 from retrain.ingest import IngestRun, ingest_landing, mark_landed
-from retrain.stages import prepare
+from retrain.stages import prepare, validate
 from tests.conftest import params_in, telco_schema
 
 pytestmark = pytest.mark.data
@@ -306,3 +306,46 @@ def test_a_config_fault_is_reported_as_one_and_the_batch_stays_landed(params, ba
     assert not params.paths.quarantine.exists() and not params.paths.batches.exists()
     # Fixed, the same batch is accepted.
     assert only(ingest_landing(params, version=False)).status == "accepted"
+
+
+# --- a batch that skipped ingest: the `validate` stage applies the same contract --------------
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_a_batch_put_in_by_hand_stops_the_validate_stage_with_the_line_ingest_gives(
+    params, pinned, batches, case
+):
+    # Copied into the pinned folder by hand (or committed in a pull request), never landed:
+    # the stage before `prepare` says what ingest would have said, in the same words.
+    make, column, message = REJECTED[case]
+    params.paths.batches.mkdir(parents=True)
+    (params.paths.batches / f"{case}.csv").write_bytes(make(batches[0], pinned))
+    with pytest.raises(ValidationFailed) as err:
+        validate.run(params)
+    one_line(str(err.value), f"{case}.csv: ", f"column {column!r}", message)
+    summary = json.loads(params.paths.validation_summary.read_text())
+    assert summary.get("success") is not True
+    assert str(err.value) in json.dumps(summary, ensure_ascii=False)
+
+
+def test_the_validate_stage_passes_a_good_batch_put_in_by_hand(params, pinned, batches):
+    params.paths.batches.mkdir(parents=True)
+    (params.paths.batches / "by-hand.csv").write_bytes(csv_bytes(batches[0]))
+    results = validate.run(params)
+    assert [r.success for r in results] == [True, True]
+
+
+def test_a_parquet_value_over_the_field_limit_is_rejected_and_kept(params, batches, tmp_path):
+    data = parquet_bytes(_with(batches[0], "payment_method", ["x" * 1_000_000]), tmp_path / "b")
+    landed = land(params, "big.parquet", data)
+    result = only(ingest_landing(params, version=False))
+    assert result.status == "rejected", result.reason
+    one_line(
+        result.reason,
+        "big.parquet: column 'payment_method' on data row 4 holds a value of 1000000 bytes, "
+        "over the limit of 65536 (params.yaml ingest.max_field_bytes)",
+    )
+    kept = Path(result.destination)
+    assert kept.read_bytes() == data and not landed.exists()
+    report = json.loads((kept.parent / "report.json").read_text())
+    assert report["rows"] == result.rows == len(batches[0])  # rows in = rows quarantined

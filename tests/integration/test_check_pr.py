@@ -21,6 +21,7 @@ from tests.conftest import REPO, copy_repo, pipeline_env
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RAW = Path("data/raw/telco_churn.csv")
+BY_HAND = Path("data/raw/batches/by-hand.csv")
 EXAMPLE = REPO / "docs" / "pr-report-example.md"
 README = REPO / "README.md"
 
@@ -118,10 +119,28 @@ def test_b_broken_columns_block_and_are_named_with_counts_and_examples(base_repo
         df.loc[7, "monthly_charges"] = "29,85 EUR"  # a wrong type
         return df
 
-    repo = head(base_repo, tmp_path, lambda r: edit_data(r, brk))
+    def change(repo: Path) -> None:
+        # Beside the broken columns, a batch committed by hand (never through ingest) whose
+        # rows the base already holds: the suite passes it, the data contract does not.
+        again = pd.read_csv(repo / RAW).iloc[20:40]
+        edit_data(repo, brk)
+        (repo / BY_HAND).parent.mkdir(parents=True)
+        again.to_csv(repo / BY_HAND, index=False, lineterminator="\n")
+        dvc(repo, "commit", "-f", "-q", "data.dvc")
+
+    repo = head(base_repo, tmp_path, change)
     code, markdown, report = check_pr(repo)
     assert code == 1, markdown
     assert report["status"] == "blocked"
+    # The line ingest gives for that batch, in the blocking list, the verdict and section 1.
+    collision = (
+        f"{BY_HAND}: column 'customer_id': 20 id(s) already in the pinned data "
+        "(21, 22, 23, 24, 25 ... 20 in all): a batch brings new rows; an update of pinned "
+        "rows is refused"
+    )
+    assert report["contract"] == [collision]
+    assert collision in report["blocking"] and f"- ❌ {collision}" in markdown
+    assert collision in markdown.splitlines()[1]
     found = failures(report)
     blocking = {col for (col, _), f in found.items() if f["severity"] == "critical"}
     assert blocking == {"churn", "payment_method", "monthly_charges"}

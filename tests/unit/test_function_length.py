@@ -30,7 +30,6 @@ KNOWN = {
     "src/retrain/orchestration/stack.py:up",
     "src/retrain/registry/gate.py:decide",
     "src/retrain/stages/report.py:run",
-    "src/retrain/validation/suite.py:_validate_with_ge",
 }
 
 

@@ -5,8 +5,9 @@ keep it aside. One module per concern:
   claims, and the recovery of a killed run;
 - `staging`: a private real copy of a regular file's bytes (links, FIFOs, devices and sockets
   refused without being opened), gunzip within the size limit, row counts;
-- `csvtext`: the CSV's bytes (UTF-8, no control bytes, comma-separated, complete lines, values
-  within the size limit);
+- retrain.validation.fields (and its `csvtext`): the file's bytes (CSV: UTF-8, no control
+  bytes, comma-separated, complete lines; CSV and Parquet: values within the size limit),
+  shared with the `validate` stage and `check-pr`;
 - `pinned` and `order`: the config checked against the pinned data, the reference of the data
   contract (retrain.validation.contract), columns put in the pinned order;
 - `entry`: one entry accepted, rejected, refused or skipped; `folder`: one pass over them all;

@@ -22,7 +22,6 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.errors import DataError
 from retrain.hashing import file_md5
-from retrain.ingest.csvtext import csv_problem
 from retrain.ingest.landing import marker_of, note_unpushed, remove_landed, work_dir
 from retrain.ingest.order import to_pinned_order
 from retrain.ingest.pinned import load_reference
@@ -31,6 +30,7 @@ from retrain.ingest.results import IngestResult, Status, one_line
 from retrain.ingest.staging import NotRegular, copy_regular, count_rows, decompress, entry_type
 from retrain.ingest.staging import kind as stored_kind
 from retrain.validation.contract import Reference, contract_problem
+from retrain.validation.fields import file_problem
 from retrain.validation.raw import validate_raw
 
 
@@ -183,8 +183,7 @@ def _judge(
             remove_landed(file)
             reason = f"{file.name}: already ingested as {seen} (same content)"
             return staged.result("duplicate", reason, seen)
-        if stored == ".csv":
-            problem = csv_problem(table, file.name, params.ingest.max_field_bytes)
+        problem = file_problem(table, file.name, params.ingest.max_field_bytes)
     report: dict[str, Any] = {"source": file.name, "success": False, "headline": problem}
     df = None
     if problem is None:

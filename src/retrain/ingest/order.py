@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from retrain.ingest.csvtext import field_limit
+from retrain.validation.csvtext import field_limit
 
 
 def _csv_in_order(path: Path, columns: Sequence[str]) -> bool:

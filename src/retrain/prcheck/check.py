@@ -7,7 +7,8 @@ Four checks, each reported even when another fails:
 4. a verdict: blocked (exit 1), incomplete (exit 2: a check could not run) or passed (exit 0,
    possibly with warnings).
 
-Blocking: a `critical` expectation failing, unreadable data, an invalid params.yaml, or
+Blocking: a `critical` expectation failing, a file breaking the data contract ingest applies
+(docs/operations.md, "The data contract"), unreadable data, an invalid params.yaml, or
 `dvc repro` failing. Drift is a warning: a pull request that adds data is expected to move
 distributions, and a reviewer decides whether the move is real (`--fail-on-drift` makes a
 tripped drift gate blocking).
@@ -38,7 +39,7 @@ from retrain.prcheck.data import (
 from retrain.prcheck.pipeline import PipelineResult, check_pipeline, params_diff
 from retrain.prcheck.suites import ExpectationChange, diff_suite
 from retrain.project import PARAMS_FILE, Project
-from retrain.validation.raw import validate_raw
+from retrain.validation.raw import bytes_problems, contract_problems, validate_raw
 from retrain.validation.suite import ValidationResult
 
 PASSED, WARNED, BLOCKED, INCOMPLETE = "passed", "passed with warnings", "blocked", "incomplete"
@@ -58,6 +59,7 @@ class PrCheck:
     params_error: str | None = None
     validation: list[ValidationResult] = field(default_factory=list)
     validation_error: str | None = None
+    contract: list[str] = field(default_factory=list)  # data contract breaches, one line each
     suite_changes: list[ExpectationChange] = field(default_factory=list)
     data: DataComparison | None = None
     drift: dict[str, Any] | None = None
@@ -93,6 +95,7 @@ class PrCheck:
             "params_error": self.params_error,
             "validation": [r.to_dict() for r in self.validation],
             "validation_error": self.validation_error,
+            "contract": self.contract,
             "suite_changes": [c.to_dict() for c in self.suite_changes],
             "data": None if self.data is None else self.data.to_dict(),
             "drift": self.drift,
@@ -136,6 +139,21 @@ def _validate(
         check.artifacts["Data Docs (Great Expectations)"] = _rel(
             root, out / "data_docs" / "index.html"
         )
+    _contract(check, root, params, head_frames)
+
+
+def _contract(check: PrCheck, root: Path, params: Params, head_frames: dict[str, Any]) -> None:
+    """The byte checks and data contract ingest applies to a batch, on the head's files: a
+    batch committed by hand must not reach `prepare` through a pull request either."""
+    raw = params.paths.raw_data
+    folder = raw if raw.is_dir() else raw.parent
+    sources = {name: _rel(root, folder / name) for name in head_frames}
+    files = [(sources[name], folder / name) for name in head_frames]
+    check.contract = bytes_problems(files, params.ingest.max_field_bytes)
+    failed = {r.source for r in check.validation if not r.success}
+    tables = [(sources[name], df) for name, df in head_frames.items()]
+    check.contract += contract_problems(tables, params.dataset, failed)
+    check.blocking += check.contract
 
 
 def _suites(check: PrCheck, root: Path, params: Params) -> None:

@@ -70,6 +70,10 @@ def _validation_summary(check: PrCheck) -> tuple[str, str]:
         return ICONS[BLOCKED], f"data unreadable: {check.validation_error}"
     if not check.validation:
         return "➖", "not run"
+    if check.contract:
+        return ICONS[BLOCKED], (
+            f"{len(check.contract)} file(s) break the data contract: {_clip(check.contract[0])}"
+        )
     blocking = sum(len(r.blocking_failures) for r in check.validation)
     failed = sum(len(r.failures) for r in check.validation)
     evaluated = sum(r.evaluated for r in check.validation)
@@ -174,7 +178,12 @@ def _blocking_summary(check: PrCheck) -> str:
             + "; ".join(f"{col} ({', '.join(names)})" for col, names in by_column.items())
         )
     validation = {f"{r.source}: " for r in check.validation}
-    others = [b for b in check.blocking if not any(b.startswith(v) for v in validation)]
+    # A contract breach starts with a file's name too, but no expectation stands for it.
+    others = [
+        b
+        for b in check.blocking
+        if b in check.contract or not any(b.startswith(v) for v in validation)
+    ]
     parts += others
     return " — ".join(parts) if parts else "a blocking check failed"
 
@@ -249,6 +258,9 @@ def _validation_section(check: PrCheck) -> list[str]:
     lines = ["### 1. Data validation (Great Expectations, the head's data)", ""]
     if check.validation_error:
         return [*lines, f"The head's data could not be read: {check.validation_error}"]
+    if check.contract:  # what ingest would have rejected (docs/operations.md)
+        lines += ["The data contract ingest applies to every batch:", ""]
+        lines += [f"- ❌ {problem}" for problem in check.contract] + [""]
     for r in check.validation:
         lines.append(
             f"`{r.source}`: {r.n_rows:,} rows, {r.evaluated} expectations of suite "

@@ -2,7 +2,9 @@
 
 Writes a JSON summary (always, pass or fail) and Data Docs HTML; a blocking failure stops
 the pipeline with one line naming the file, the column and the expectation (or, for a feature
-column that looks like personal data, the kind of data it looks like).
+column that looks like personal data, the kind of data it looks like). A batch put into the
+raw data by hand, not through ingest, meets the same byte checks and data contract ingest
+applies (one line naming file and column, as ingest words it), so it cannot reach `prepare`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from retrain.errors import ConfigMismatch, DataError, ValidationFailed
 from retrain.files import write_json
 from retrain.stages._common import stage_main
 from retrain.validation.config_check import check_schema
-from retrain.validation.raw import validate_raw
+from retrain.validation.raw import bytes_problems, contract_problems, validate_raw
 from retrain.validation.suite import ValidationResult, check_suite, load_suite_json
 
 
@@ -43,6 +45,10 @@ def run(params: Params) -> list[ValidationResult]:
         raise
     for warning in warnings:
         print(f"warning: {warning}")
+    max_field_bytes = params.ingest.max_field_bytes
+    for problem in bytes_problems([(str(f), f) for f, _ in frames], max_field_bytes):
+        write_json(paths.validation_summary, {"tables": [_error_summary("", suite, problem)]})
+        raise ValidationFailed(problem)
 
     results = []
     for i, (file, df) in enumerate(frames):
@@ -63,6 +69,11 @@ def run(params: Params) -> list[ValidationResult]:
     failed = [r for r in results if not r.success]
     if failed:
         raise ValidationFailed(failed[0].headline())
+    contract = contract_problems([(str(f), df) for f, df in frames], params.dataset)
+    if contract:
+        summary.update(success=False, contract=contract)
+        write_json(paths.validation_summary, summary)
+        raise ValidationFailed(contract[0])
     return results
 
 

@@ -398,11 +398,37 @@ def _validate_with_ge(
     partial_unexpected_count: int,
     suite_path: Path | None = None,
 ) -> ValidationResult:
+    context = _context(data_docs_dir)
+    suite, results = _run_suite(context, df, suite_json, source, partial_unexpected_count)
+    order = {e.id: i for i, e in enumerate(suite.expectations)}
+    failures = [
+        _failure(r, df, partial_unexpected_count)
+        for r in sorted(results.results, key=lambda r: order.get(r.expectation_config.id, 0))
+        if not r.success
+    ]
+    stats = results.statistics
+    return ValidationResult(
+        source=source,
+        suite=suite.name,
+        success=not any(f.blocking for f in failures),
+        n_rows=len(df),
+        evaluated=int(stats["evaluated_expectations"]),
+        failures=failures,
+        data_docs=_build_data_docs(context, data_docs_dir),
+    )
+
+
+def _run_suite(
+    context: Any,
+    df: pd.DataFrame,
+    suite_json: dict[str, Any],
+    source: str,
+    partial_unexpected_count: int,
+) -> tuple[Any, Any]:
+    """(the suite as GE holds it, GE's validation results) of `df` in `context`."""
     import great_expectations as gx
 
-    context = _context(data_docs_dir)
     suite = context.suites.add(gx.ExpectationSuite(**suite_json))
-    order = {e.id: i for i, e in enumerate(suite.expectations)}
     batch_def = (
         context.data_sources.add_pandas("retrain")
         .add_dataframe_asset(Path(source).name or "table")
@@ -418,43 +444,36 @@ def _validate_with_ge(
             "partial_unexpected_count": partial_unexpected_count,
         },
     )
-    failures = []
-    for r in sorted(results.results, key=lambda r: order.get(r.expectation_config.id, 0)):
-        if r.success:
-            continue
-        cfg = r.expectation_config
-        result = dict(r.result or {})
-        detail, examples = _detail(result, _exception_of(r.exception_info))
-        count, rows = result.get("unexpected_count"), _rows(result)
-        if cfg.type == "expect_column_values_to_be_in_type_list":
-            typed = _not_numbers(df, cfg, partial_unexpected_count)
-            if typed is not None:
-                detail, count, examples, rows = typed
-        failures.append(
-            Failure(
-                expectation=cfg.type,
-                column=cfg.kwargs.get("column"),
-                severity=_severity(cfg),
-                why=str((cfg.meta or {}).get("why", "")),
-                detail=detail,
-                unexpected_count=count,
-                examples=examples,
-                rows=rows,
-            )
-        )
-    docs = None
-    if data_docs_dir is not None:
-        context.build_data_docs(site_names=["local"])
-        # GE links its CSS/JS/fonts from CDNs: served from beside the pages, they open offline.
-        localise_tree(data_docs_dir)
-        docs = str(data_docs_dir / "index.html")
-    stats = results.statistics
-    return ValidationResult(
-        source=source,
-        suite=suite.name,
-        success=not any(f.blocking for f in failures),
-        n_rows=len(df),
-        evaluated=int(stats["evaluated_expectations"]),
-        failures=failures,
-        data_docs=docs,
+    return suite, results
+
+
+def _failure(r: Any, df: pd.DataFrame, partial_unexpected_count: int) -> Failure:
+    """One failed expectation's result as a `Failure` (type errors named by row)."""
+    cfg = r.expectation_config
+    result = dict(r.result or {})
+    detail, examples = _detail(result, _exception_of(r.exception_info))
+    count, rows = result.get("unexpected_count"), _rows(result)
+    if cfg.type == "expect_column_values_to_be_in_type_list":
+        typed = _not_numbers(df, cfg, partial_unexpected_count)
+        if typed is not None:
+            detail, count, examples, rows = typed
+    return Failure(
+        expectation=cfg.type,
+        column=cfg.kwargs.get("column"),
+        severity=_severity(cfg),
+        why=str((cfg.meta or {}).get("why", "")),
+        detail=detail,
+        unexpected_count=count,
+        examples=examples,
+        rows=rows,
     )
+
+
+def _build_data_docs(context: Any, data_docs_dir: Path | None) -> str | None:
+    """Data Docs HTML in `data_docs_dir` (its index page), or None when not asked for."""
+    if data_docs_dir is None:
+        return None
+    context.build_data_docs(site_names=["local"])
+    # GE links its CSS/JS/fonts from CDNs: served from beside the pages, they open offline.
+    localise_tree(data_docs_dir)
+    return str(data_docs_dir / "index.html")
