@@ -8,8 +8,8 @@ documented duplicate rule); for a command or endpoint, one clear line and a non-
     python -m bench.faults --quick    # the fast cases (tests/integration/test_faults.py runs them)
     python -m bench.faults --only fifo --only id_email
 
-CASES is the table (name, how the fault is made, what must hold, the function, fast or not,
-and `fixed_by`: the area whose fix makes a case hold). For the ingest faults of issue 12,
+CASES is the table (name, how the fault is made, what must hold, the function, fast or
+not). For the ingest faults of issue 12,
 "lost" counts landed rows whose bytes are not in the DVC remote at the end, stored or
 quarantined. The retrain faults (kill mid-tune, mid-train, an ingest during a retrain) run
 the real retrain flow in a subprocess against a temporary Prefect server, on the tests' small
@@ -920,11 +920,10 @@ class Case:
     holds: str
     run: Fault
     fast: bool  # run by --quick and by `make test` (tests/integration/test_faults.py)
-    fixed_by: str | None = None  # the area whose fix makes it hold (issue 25), if not ours
 
 
 NEXT = "the next retrain succeeds; rows in = trained on + quarantined + dropped (rule)"
-# The corpus (issues 12 and 25). `fixed_by` names the engineer area that fixes a case.
+# The corpus (issues 12 and 25).
 CASES: list[Case] = [
     Case(
         "partial_file",
@@ -1031,7 +1030,6 @@ CASES: list[Case] = [
         "refused",
         gate_override,
         True,
-        "registry gate (h5)",
     ),
     Case(
         "serve_port",
@@ -1116,11 +1114,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
 
 
 def _row(case: Case, out: Outcome) -> list[str]:
-    verdict = (
-        "held"
-        if held(out)
-        else "**NOT HELD**" + (f" (fixed by {case.fixed_by} at merge)" if case.fixed_by else "")
-    )
+    verdict = "held" if held(out) else "**NOT HELD**"
     return [
         case.name,
         case.fault,
@@ -1164,7 +1158,6 @@ def run(quick: bool, shared: Shared) -> Section:
             "lost": out.lost,
             "problems": out.problems,
             "held": held(out),
-            "fixed_by": case.fixed_by,
         }
     lost = sum(abs(o.lost) for _, o in outcomes)
     broken = [c.name for c, o in outcomes if not held(o)]

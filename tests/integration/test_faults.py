@@ -2,9 +2,7 @@
 
 Each case builds its own scratch repo (one base build, copied per case, each copy with its
 own DVC remote) and must hold: for a batch, the next retrain succeeds and rows in = rows
-trained on + quarantined + dropped by prepare's documented rule. A case whose fix belongs to
-another area is an expected failure (strict: it must start holding when that fix merges).
-"""
+trained on + quarantined + dropped by prepare's documented rule."""
 
 from __future__ import annotations
 
@@ -20,10 +18,7 @@ FAST = [c for c in faults.CASES if c.fast]
 
 
 def _param(case: faults.Case) -> object:
-    if case.fixed_by is None:
-        return pytest.param(case, id=case.name)
-    mark = pytest.mark.xfail(strict=True, reason=f"fixed by {case.fixed_by} at merge")
-    return pytest.param(case, id=case.name, marks=mark)
+    return pytest.param(case, id=case.name)
 
 
 @pytest.fixture(scope="module")
