@@ -25,6 +25,7 @@ from retrain.analysis.attributions import (
 )
 from retrain.analysis.calibration import fit_temperature, no_scaling, scale
 from retrain.analysis.card import CardInputs, render_html, render_markdown
+from retrain.analysis.correlation import correlated_pairs
 from retrain.analysis.slices import SliceRule, slice_metrics
 from retrain.config import Params
 from retrain.data.splits import Splits, load_splits
@@ -105,12 +106,13 @@ def _attributions(
     rng = np.random.default_rng(params.seed)
     n = min(cfg.explain_rows, len(x_test))
     rows = np.sort(rng.choice(len(x_test), size=n, replace=False))
-    baseline = baseline_row(splits.matrix("train")[0], cfg.baseline)
+    train_x = splits.matrix("train")[0]
+    sources = source_columns(splits.preprocessor)
     result = integrated_gradients(
         load_network(params.paths.checkpoint),
         x_test[rows],
-        baseline,
-        source_columns(splits.preprocessor),
+        baseline_row(train_x, cfg.baseline),
+        sources,
         n_steps=cfg.ig_steps,
     )
     served = p_test[rows]
@@ -131,6 +133,8 @@ def _attributions(
         "n_steps": cfg.ig_steps,
         "max_abs_delta": round(float(np.abs(result.delta).max()), 8),
         "columns": {r["column"]: {k: v for k, v in r.items() if k != "column"} for r in ranked},
+        # Pairs that share credit: on the training split's design matrix, the card's example.
+        "correlated": correlated_pairs(train_x, sources),
     }
 
 
