@@ -7,11 +7,11 @@ the same run gives the same bytes.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from retrain.markdown import html_page
 from retrain.markdown import table as _table
 from retrain.models.metrics import METRICS
 from retrain.report import MODELS, best_baseline
@@ -418,17 +418,6 @@ def render_markdown(c: CardInputs) -> str:
     return "\n".join(lines) + "\n"
 
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
-       line-height: 1.45; color: #1b1b1b; }
-table { border-collapse: collapse; margin: 0.5rem 0; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; }
-th { background: #f3f3f3; }
-code, pre { background: #f6f6f6; }
-pre { padding: 0.6rem; overflow-x: auto; }
-"""
-
-
 # A Markdown table must have a header row; the card's key-value tables leave it blank, and
 # HTML would draw it as an empty grey bar above the table.
 _EMPTY_HEAD = re.compile(r"<thead>\s*<tr>\s*(?:<th[^>]*>\s*</th>\s*)+</tr>\s*</thead>\s*")
@@ -445,8 +434,4 @@ def render_html(markdown_text: str, title: str) -> str:
     body = _drop_empty_headers(
         markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
-    )
+    return html_page(title, body)
