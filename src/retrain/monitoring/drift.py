@@ -241,7 +241,7 @@ def compute_drift(
 
 def summary_html(report: DriftReport, verdict: DriftVerdict) -> str:
     """The block a drift page opens on: the gate's verdict, then the drifted columns first."""
-    head = "Drift gate tripped: retrain" if verdict.tripped else "Drift gate passed: no retrain"
+    head = "Drift gate: tripped" if verdict.tripped else "Drift gate: passed"
     reasons = "".join(f"<li>{escape(r)}</li>" for r in verdict.reasons) or (
         "<li>no column, score or label drift above the thresholds in params.yaml</li>"
     )

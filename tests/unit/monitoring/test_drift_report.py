@@ -62,7 +62,7 @@ def test_the_html_opens_on_the_verdict_and_the_drifted_columns(drift_page):
     summary = re.search(r'<section id="drift-summary">.*?</section>', body, re.S)
     assert summary and body.index(summary[0]) == len("<body>")  # before Evidently's root div
     block = summary[0]
-    assert "Drift gate tripped: retrain" in block and "1 of 3 feature columns drifted" in block
+    assert "Drift gate: tripped" in block and "1 of 3 feature columns drifted" in block
     rows = re.findall(r"<tr><td>([^<]+)</td>", block)
     assert rows[0] == "charges"  # the drifted column first
     assert "model score" in rows and "__score__" not in text
@@ -77,7 +77,7 @@ def test_the_summary_is_the_first_thing_drawn(drift_page):
     dom = browser.dump_dom(page, budget_ms=15000)
     body = re.sub(r"<(script|style)\b.*?</\1>", "", dom[dom.index("<body") :], flags=re.S)
     words = re.sub(r"<[^>]+>", " ", body).split()
-    assert " ".join(words[:4]) == "Drift gate tripped: retrain", words[:20]
+    assert " ".join(words[:3]) == "Drift gate: tripped", words[:20]
     assert dom.count('class="main-svg"') >= 3  # Evidently still drew its charts below
     assert "__score__" not in dom and "model score" in dom
 
@@ -102,3 +102,17 @@ def test_no_batch_page_is_styled_and_says_so(tmp_path):
     dom = browser.dump_dom(tmp_path / "drift.html")
     assert "<style>" in dom and "font-family: system-ui" in dom  # the reports' stylesheet
     assert "<h1>Drift report: no batch ingested yet</h1>" in dom
+
+
+def test_a_calm_batch_summary_says_passed_and_lists_no_drifted_column():
+    from retrain.monitoring.drift import ColumnDrift, DriftReport, gate, summary_html
+
+    calm = DriftReport(
+        1000,
+        200,
+        [ColumnDrift(c, "numeric", "wasserstein", 0.01, 0.1, False) for c in ("b", "a")],
+    )
+    block = summary_html(calm, gate(calm, CFG))
+    assert "<h1>Drift gate: passed</h1>" in block
+    assert "0 of 2 feature columns drifted (none)" in block
+    assert re.findall(r"<tr><td>([^<]+)</td>", block) == ["a", "b"]
