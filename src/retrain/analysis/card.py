@@ -7,7 +7,6 @@ the same run gives the same bytes.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +84,7 @@ def _model(c: CardInputs) -> list[str]:
         f"`{c.dataset['target']}` is `{c.dataset['positive_class']}`.",
         "",
         *_table(
-            ["", ""],
+            ["model", "value"],
             [
                 ["model", f"`{t['model']}`, {t['n_inputs']} design inputs"],
                 ["served artifact", f"`{c.paths['onnx_model']}` with `{c.paths['preprocessor']}`"],
@@ -116,7 +115,7 @@ def _data(c: CardInputs) -> list[str]:
     splits = ["train", "val", "test"]
     return [
         *_table(
-            ["", ""],
+            ["data", "value"],
             [
                 ["dataset", f"`{c.train['dataset']}`"],
                 ["raw data", f"`{d['path']}`"],
@@ -418,20 +417,9 @@ def render_markdown(c: CardInputs) -> str:
     return "\n".join(lines) + "\n"
 
 
-# A Markdown table must have a header row; the card's key-value tables leave it blank, and
-# HTML would draw it as an empty grey bar above the table.
-_EMPTY_HEAD = re.compile(r"<thead>\s*<tr>\s*(?:<th[^>]*>\s*</th>\s*)+</tr>\s*</thead>\s*")
-
-
-def _drop_empty_headers(body: str) -> str:
-    return _EMPTY_HEAD.sub("", body)
-
-
 def render_html(markdown_text: str, title: str) -> str:
     """The Markdown card as a standalone HTML page (no scripts, no external resources)."""
     import markdown
 
-    body = _drop_empty_headers(
-        markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
-    )
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
     return html_page(title, body)
