@@ -28,7 +28,7 @@ def test_calm_batch_does_not_trip(params, table):
     summary = batch_drift(batch, params)
     assert summary["gate"] == {"tripped": False, "reasons": []}
     assert summary["features"]["monthly_charges"]["drifted"] is False
-    assert summary["prediction"]["column"] == "__score__"
+    assert summary["prediction"]["column"] == "model score"
     assert summary["target"]["drifted"] is False
 
 

@@ -7,10 +7,10 @@ the same run gives the same bytes.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any
 
+from retrain.markdown import html_page
 from retrain.markdown import table as _table
 from retrain.models.metrics import METRICS
 from retrain.report import MODELS, best_baseline
@@ -42,8 +42,25 @@ class CardInputs:
     paths: dict[str, str]  # artifact paths named in the card
 
 
+# A completeness error above this fraction of the top column's mean attribution is large
+# enough to change the ranking's reading: the card says so in words.
+MAX_RELATIVE_DELTA = 0.10
+
+
 def _f(value: Any, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _stopped(t: dict[str, Any]) -> str:
+    """How training ended, from the trainer's state the train stage recorded."""
+    by, improving = t.get("stopped_by"), t.get("still_improving", False)
+    if by == "early_stopping":
+        return "early stopping: validation ROC AUC stopped improving"
+    if by in ("max_steps", "max_epochs"):
+        limit = "`train.max_steps`" if by == "max_steps" else "`train.max_epochs`"
+        still = " while validation was still improving" if improving else ""
+        return f"stopped at {limit}{still}"
+    return "not recorded"
 
 
 def _model(c: CardInputs) -> list[str]:
@@ -67,12 +84,13 @@ def _model(c: CardInputs) -> list[str]:
         f"`{c.dataset['target']}` is `{c.dataset['positive_class']}`.",
         "",
         *_table(
-            ["", ""],
+            ["model", "value"],
             [
                 ["model", f"`{t['model']}`, {t['n_inputs']} design inputs"],
                 ["served artifact", f"`{c.paths['onnx_model']}` with `{c.paths['preprocessor']}`"],
                 ["seed", str(t["seed"])],
                 ["best epoch / epochs run", f"{t['best_epoch']} / {t['epochs_run']}"],
+                ["how training stopped", _stopped(t)],
                 ["trained on", t["device"]],
                 ["validation ROC AUC (early stopping)", _f(t["metrics"].get("val/auroc"))],
                 ["decision threshold", f"{_f(e['threshold'])} (best F1 on validation)"],
@@ -97,7 +115,7 @@ def _data(c: CardInputs) -> list[str]:
     splits = ["train", "val", "test"]
     return [
         *_table(
-            ["", ""],
+            ["data", "value"],
             [
                 ["dataset", f"`{c.train['dataset']}`"],
                 ["raw data", f"`{d['path']}`"],
@@ -148,6 +166,8 @@ def _metrics(c: CardInputs) -> list[str]:
 
 def _slices(c: CardInputs) -> list[str]:
     s = c.slices
+    if not s["slices"]:
+        return []  # no slice columns (e.g. a table without categoricals): no section
     out = [
         f"Metrics of our model on the {s['split']} split per value of each slice column, at the "
         f"served threshold {_f(s['threshold'])}. Per column the rows add up to all {s['n']} "
@@ -273,6 +293,7 @@ def _explanations(c: CardInputs) -> list[str]:
         "moves a row's score away from the baseline row's (probability "
         f"{_f(a['baseline_score'])}). Largest completeness error (Captum's convergence delta): "
         f"{a['max_abs_delta']:.2e}. Machine-readable: `{c.paths['attributions']}`.",
+        *_completeness_warning(a, ranked),
         "",
         f"Top {len(top)} of {len(ranked)} columns by mean absolute attribution:",
         "",
@@ -285,6 +306,30 @@ def _explanations(c: CardInputs) -> list[str]:
         "Explain one prediction: "
         + (f"`retrain explain --row-id <{who}>`." if who else "needs `dataset.id_column`."),
     ]
+
+
+def _completeness_warning(a: dict[str, Any], ranked: list[tuple[str, Any]]) -> list[str]:
+    """A sentence when the completeness error is large next to the top attribution."""
+    top = ranked[0][1]["mean_abs"] if ranked else 0.0
+    delta = a["max_abs_delta"]
+    if top <= 0 or delta <= MAX_RELATIVE_DELTA * top:
+        return []
+    return [
+        "",
+        f"**The completeness error is large**: {delta:.2e} is {100 * delta / top:.0f}% of "
+        f"the top column's mean attribution ({_f(top)}), so the attributions do not add up to "
+        "the score's change and their ranking is approximate; more steps "
+        "(`report.ig_steps`) reduce it.",
+    ]
+
+
+def _correlated_example(a: dict[str, Any]) -> str:
+    """The most correlated pair of inputs, when one is (`retrain.analysis.correlation`)."""
+    pairs = a.get("correlated") or []
+    if not pairs:
+        return ""
+    first, second = pairs[0]["columns"]
+    return f" (e.g. `{first}` and `{second}`, r = {pairs[0]['r']:+.2f})"
 
 
 def _limits(c: CardInputs) -> list[str]:
@@ -317,8 +362,7 @@ def _limits(c: CardInputs) -> list[str]:
             )
     target, positive = c.dataset.get("target"), c.dataset.get("positive_class")
     label = f"`{target}` = `{positive}`"
-    top = sorted(c.attributions.get("columns", {}).items(), key=lambda kv: kv[1]["rank"])[:2]
-    example = f" (e.g. `{top[0][0]}` and `{top[1][0]}`)" if len(top) == 2 else ""
+    example = _correlated_example(c.attributions)
     limits += [
         f"The decision threshold ({_f(e['threshold'])}) maximises F1 on validation; other "
         f"costs of a missed {label} versus a false alarm call for another threshold.",
@@ -367,19 +411,10 @@ def render_markdown(c: CardInputs) -> str:
         "Written by the `report` stage of `dvc repro` from this run's outputs; do not edit.",
     ]
     for title, build in zip(SECTIONS, builders, strict=True):
-        lines += ["", f"## {title}", "", *build(c)]
+        body = build(c)
+        if body:  # a section with nothing to say is left out, not shown empty
+            lines += ["", f"## {title}", "", *body]
     return "\n".join(lines) + "\n"
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
-       line-height: 1.45; color: #1b1b1b; }
-table { border-collapse: collapse; margin: 0.5rem 0; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; }
-th { background: #f3f3f3; }
-code, pre { background: #f6f6f6; }
-pre { padding: 0.6rem; overflow-x: auto; }
-"""
 
 
 def render_html(markdown_text: str, title: str) -> str:
@@ -387,8 +422,4 @@ def render_html(markdown_text: str, title: str) -> str:
     import markdown
 
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
-    )
+    return html_page(title, body)

@@ -29,10 +29,26 @@ Matrix = tuple[np.ndarray, np.ndarray]
 class FitResult:
     module: BinaryClassifier
     best_score: float
-    best_epoch: int
+    best_epoch: int  # 1-based, as the training log counts ("epoch 13/80")
     epochs_run: int
     device: str
     checkpoint: Path | None
+    stopped_by: str = "max_epochs"  # one of STOP_REASONS
+    still_improving: bool = False  # the last epoch trained was the best one
+
+
+# Why training ended, read from the trainer's callbacks after `fit` (see `stop_reason`).
+STOP_REASONS = ("early_stopping", "max_steps", "max_epochs")
+
+
+def stop_reason(*, early_stopped: bool, epochs_run: int, budget: int, max_epochs: int) -> str:
+    """Which limit ended training: early stopping, `max_steps` (its whole-epoch budget ran
+    out before `max_epochs`) or `max_epochs`."""
+    if early_stopped:
+        return "early_stopping"
+    if epochs_run >= budget and budget < max_epochs:
+        return "max_steps"
+    return "max_epochs"
 
 
 def build_module(
@@ -212,11 +228,21 @@ def fit(
     if checkpoint is not None and saver is not None and saver.best_model_path:
         best = _restore_best(module, saver, checkpoint, best)
     epochs_run = trainer.current_epoch
+    # Lightning counts epochs from 0, the training log from 1: the best of `epochs_run`
+    # epochs is the one `wait_count` epochs before the last (1-based, as the log prints it).
+    best_epoch = epochs_run - stopper.wait_count
     return FitResult(
         module=module.cpu().eval(),
         best_score=best,
-        best_epoch=epochs_run - stopper.wait_count - 1,
+        best_epoch=best_epoch,
         epochs_run=epochs_run,
         device=str(trainer.strategy.root_device),
         checkpoint=Path(saver.best_model_path) if saver and saver.best_model_path else None,
+        stopped_by=stop_reason(
+            early_stopped=stopper.stopped_epoch > 0,
+            epochs_run=epochs_run,
+            budget=epochs,
+            max_epochs=max_epochs,
+        ),
+        still_improving=stopper.wait_count == 0,
     )

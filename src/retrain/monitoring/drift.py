@@ -7,15 +7,19 @@ own test verdict: p-value methods drift below the threshold, distances above it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from retrain.config import DatasetSchema, DriftParams, Params
+from retrain.markdown import STYLE
 
-PREDICTION = "__score__"
+# The model's scores, as a column of the drift data: the name Evidently's report shows.
+PREDICTION = "model score"
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,92 @@ def _values(snapshot: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
     return out
 
 
+@dataclass
+class _Frames:
+    """Reference and current data as Evidently reads them, with each column's role."""
+
+    ref: pd.DataFrame
+    cur: pd.DataFrame
+    numeric: list[str]
+    categorical: list[str]
+    has_target: bool
+
+
+def _frames(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    schema: DatasetSchema,
+    reference_scores: Any,
+    current_scores: Any,
+) -> _Frames:
+    if PREDICTION in schema.features:
+        raise ValueError(f"dataset column {PREDICTION!r} clashes with the drift report's own")
+    ref, cur = reference.copy(), current.copy()
+    # A 0/1 flag is a category for drift purposes: a normed Wasserstein distance on two values
+    # swings with sampling noise and would flag calm batches.
+    flags = [c for c in schema.numeric if ref[c].dropna().nunique() <= 2]
+    numeric = [c for c in schema.numeric if c not in flags]
+    categorical = [*schema.categorical, *flags]
+    for frame in (ref, cur):
+        # pandas categoricals: Evidently's value counts on them are ~10x faster than on objects.
+        for col in categorical:
+            frame[col] = frame[col].astype("category")
+    if reference_scores is not None and current_scores is not None:
+        ref[PREDICTION], cur[PREDICTION] = reference_scores, current_scores
+        numeric.append(PREDICTION)
+    has_target = schema.target in cur.columns and bool(cur[schema.target].notna().all())
+    if has_target:
+        for frame in (ref, cur):
+            frame[schema.target] = frame[schema.target].astype(str).astype("category")
+        categorical.append(schema.target)
+    return _Frames(ref, cur, numeric, categorical, has_target)
+
+
+def _drift_metrics(f: _Frames, target: str, cfg: DriftParams) -> list[Any]:
+    """One ValueDrift per column, with the method and threshold params.yaml gives its role."""
+    from evidently.metrics import ValueDrift
+
+    def metric(col: str) -> Any:
+        if col == PREDICTION:
+            return ValueDrift(
+                column=col, method=cfg.prediction_method, threshold=cfg.prediction_threshold
+            )
+        if col == target and f.has_target:
+            return ValueDrift(column=col, method=cfg.target_method, threshold=cfg.target_threshold)
+        default, threshold = (
+            (cfg.num_method, cfg.num_threshold)
+            if col in f.numeric
+            else (cfg.cat_method, cfg.cat_threshold)
+        )
+        method = cfg.per_column_method.get(col, default)
+        return ValueDrift(column=col, method=method, threshold=threshold)
+
+    # One ValueDrift per column, not DataDriftPreset: the preset also runs the legacy
+    # dataset-drift metrics, which compute every column's test twice more and render plots;
+    # the share of drifted columns is counted here from the same per-column verdicts.
+    return [metric(c) for c in f.numeric + f.categorical]
+
+
+def _to_report(raw: dict[str, Any], f: _Frames, target: str) -> DriftReport:
+    values, verdicts = _values(raw), _verdicts(raw)
+
+    def column(name: str, kind: str) -> ColumnDrift:
+        method, score, threshold = values[name]
+        # Rounded: Evidently sums categories in set order, which varies with the process's
+        # hash seed, so the last bits of a score vary from run to run (and a replay of a
+        # run would not be byte-identical). The verdict is Evidently's own, unrounded.
+        return ColumnDrift(name, kind, method, round(float(score), 6), threshold, verdicts[name])
+
+    return DriftReport(
+        reference_rows=len(f.ref),
+        current_rows=len(f.cur),
+        features=[column(c, "numeric") for c in f.numeric if c != PREDICTION]
+        + [column(c, "categorical") for c in f.categorical if c != target],
+        prediction=column(PREDICTION, "prediction") if PREDICTION in values else None,
+        target=column(target, "target") if f.has_target else None,
+    )
+
+
 def compute_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -130,77 +220,65 @@ def compute_drift(
         schema: which columns are numeric, categorical, and the target.
         cfg: methods and thresholds (params.yaml `drift`).
         reference_scores, current_scores: the production model's scores on each, if any.
-        html: write Evidently's HTML report here.
+        html: write Evidently's HTML report here, opening on a summary (`summary_html`).
     """
     from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
 
-    ref, cur = reference.copy(), current.copy()
-    # A 0/1 flag is a category for drift purposes: a normed Wasserstein distance on two values
-    # swings with sampling noise and would flag calm batches.
-    flags = [c for c in schema.numeric if ref[c].dropna().nunique() <= 2]
-    numeric = [c for c in schema.numeric if c not in flags]
-    categorical = [*schema.categorical, *flags]
-    for frame in (ref, cur):
-        # pandas categoricals: Evidently's value counts on them are ~10x faster than on objects.
-        for col in categorical:
-            frame[col] = frame[col].astype("category")
-
-    def method(col: str, default: str, threshold: float) -> Any:
-        return ValueDrift(
-            column=col, method=cfg.per_column_method.get(col, default), threshold=threshold
-        )
-
-    # One ValueDrift per column, not DataDriftPreset: the preset also runs the legacy
-    # dataset-drift metrics, which compute every column's test twice more and render plots;
-    # the share of drifted columns is counted here from the same per-column verdicts.
-    metrics: list[Any] = [method(c, cfg.num_method, cfg.num_threshold) for c in numeric]
-    metrics += [method(c, cfg.cat_method, cfg.cat_threshold) for c in categorical]
-    if reference_scores is not None and current_scores is not None:
-        ref[PREDICTION], cur[PREDICTION] = reference_scores, current_scores
-        numeric.append(PREDICTION)
-        metrics.append(
-            ValueDrift(
-                column=PREDICTION, method=cfg.prediction_method, threshold=cfg.prediction_threshold
-            )
-        )
-    has_target = schema.target in cur.columns and cur[schema.target].notna().all()
-    if has_target:
-        for frame in (ref, cur):
-            frame[schema.target] = frame[schema.target].astype(str).astype("category")
-        categorical.append(schema.target)
-        metrics.append(
-            ValueDrift(
-                column=schema.target, method=cfg.target_method, threshold=cfg.target_threshold
-            )
-        )
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    columns = numeric + categorical
-    snapshot = Report(metrics, include_tests=True).run(
-        Dataset.from_pandas(cur[columns], data_definition=definition),
-        Dataset.from_pandas(ref[columns], data_definition=definition),
+    f = _frames(reference, current, schema, reference_scores, current_scores)
+    definition = DataDefinition(numerical_columns=f.numeric, categorical_columns=f.categorical)
+    columns = f.numeric + f.categorical
+    snapshot = Report(_drift_metrics(f, schema.target, cfg), include_tests=True).run(
+        Dataset.from_pandas(f.cur[columns], data_definition=definition),
+        Dataset.from_pandas(f.ref[columns], data_definition=definition),
     )
+    report = _to_report(snapshot.dict(), f, schema.target)
     if html is not None:
+        page = snapshot.get_html_str(as_iframe=False)
         html.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(html))
-    raw = snapshot.dict()
-    values, verdicts = _values(raw), _verdicts(raw)
+        html.write_text(with_summary(page, summary_html(report, gate(report, cfg))))
+    return report
 
-    def column(name: str, kind: str) -> ColumnDrift:
-        method, score, threshold = values[name]
-        # Rounded: Evidently sums categories in set order, which varies with the process's
-        # hash seed, so the last bits of a score vary from run to run (and a replay of a
-        # run would not be byte-identical). The verdict is Evidently's own, unrounded.
-        return ColumnDrift(name, kind, method, round(float(score), 6), threshold, verdicts[name])
 
-    return DriftReport(
-        reference_rows=len(ref),
-        current_rows=len(cur),
-        features=[column(c, "numeric") for c in numeric if c != PREDICTION]
-        + [column(c, "categorical") for c in categorical if c != schema.target],
-        prediction=column(PREDICTION, "prediction") if PREDICTION in values else None,
-        target=column(schema.target, "target") if has_target else None,
+def summary_html(report: DriftReport, verdict: DriftVerdict) -> str:
+    """The block a drift page opens on: the gate's verdict, then the drifted columns first."""
+    head = "Drift gate: tripped" if verdict.tripped else "Drift gate: passed"
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in verdict.reasons) or (
+        "<li>no column, score or label drift above the thresholds in params.yaml</li>"
     )
+    extra = [c for c in (report.prediction, report.target) if c is not None]
+    ranked = sorted([*report.features, *extra], key=lambda c: (not c.drifted, c.column))
+    rows = "".join(
+        f"<tr><td>{escape(c.column)}</td><td>{c.kind}</td><td>{escape(c.method)}</td>"
+        f"<td>{c.score:.4g}</td><td>{c.threshold:g}</td>"
+        f"<td>{'<b>drifted</b>' if c.drifted else 'no'}</td></tr>"
+        for c in ranked
+    )
+    drifted = ", ".join(report.drifted_features) or "none"
+    # The reports' look (retrain.markdown.STYLE), scoped to the block: Evidently's page below
+    # keeps its own.
+    style = re.sub(
+        r"(^|,)\s*([a-z][a-z ,]*?)\s*(?=[{,])", r"\1 #drift-summary \2 ", STYLE, flags=re.M
+    )
+    style = style.replace("#drift-summary body", "#drift-summary")
+    return (
+        f'<section id="drift-summary"><style>{style}</style>'
+        f"<h1>{head}</h1><ul>{reasons}</ul>"
+        f"<p>{len(report.drifted_features)} of {len(report.features)} feature columns drifted "
+        f"({escape(drifted)}); {report.current_rows} rows against {report.reference_rows} "
+        "reference rows. Evidently's per-column sections follow.</p>"
+        "<table><thead><tr><th>column</th><th>kind</th><th>method</th><th>score</th>"
+        f"<th>threshold</th><th>drifted</th></tr></thead><tbody>{rows}</tbody></table>"
+        "</section>"
+    )
+
+
+def with_summary(page: str, summary: str) -> str:
+    """Evidently's standalone page with `summary` as the first thing in its body."""
+    start = page.find("<body>")
+    if start < 0:
+        raise ValueError("Evidently's HTML has no <body> to put the drift summary in")
+    at = start + len("<body>")
+    return page[:at] + summary + page[at:]
 
 
 def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:

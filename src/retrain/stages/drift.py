@@ -9,8 +9,18 @@ from typing import Any
 from retrain.config import Params
 from retrain.data.io import SUFFIXES, read_file
 from retrain.files import write_json
+from retrain.markdown import html_page
 from retrain.monitoring.drift import batch_drift
 from retrain.stages._common import stage_main
+
+# Before the first batch there is nothing to compare: the page says so, and how to get one.
+NO_BATCH = (
+    '<section id="drift-summary"><h1>Drift report: no batch ingested yet</h1>'
+    "<p>Drift compares the training data with the newest ingested batch, and no batch has been "
+    "ingested yet. Put a batch in <code>paths.landing</code> and run <code>retrain ingest</code> "
+    "(the monitor flow does both); this page then opens on the drift gate's verdict.</p>"
+    "</section>"
+)
 
 
 def newest_ingested(params: Params) -> Any:
@@ -27,7 +37,7 @@ def run(params: Params) -> dict[str, Any]:
     if batch is None:
         summary: dict[str, Any] = {"batch": None, "gate": {"tripped": False, "reasons": []}}
         paths.drift_html.parent.mkdir(parents=True, exist_ok=True)
-        paths.drift_html.write_text("<html><body><p>No batch ingested yet.</p></body></html>\n")
+        paths.drift_html.write_text(html_page("Drift report", NO_BATCH))
     else:
         summary = {"batch": batch.name, **batch_drift(read_file(batch), params, paths.drift_html)}
     write_json(paths.drift_report, summary)

@@ -8,7 +8,7 @@ plots and the model card as Markdown and HTML.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from retrain.analysis.attributions import (
 )
 from retrain.analysis.calibration import fit_temperature, no_scaling, scale
 from retrain.analysis.card import CardInputs, render_html, render_markdown
+from retrain.analysis.correlation import correlated_pairs
 from retrain.analysis.slices import SliceRule, slice_metrics
 from retrain.config import Params
 from retrain.data.splits import Splits, load_splits
@@ -105,12 +106,13 @@ def _attributions(
     rng = np.random.default_rng(params.seed)
     n = min(cfg.explain_rows, len(x_test))
     rows = np.sort(rng.choice(len(x_test), size=n, replace=False))
-    baseline = baseline_row(splits.matrix("train")[0], cfg.baseline)
+    train_x = splits.matrix("train")[0]
+    sources = source_columns(splits.preprocessor)
     result = integrated_gradients(
         load_network(params.paths.checkpoint),
         x_test[rows],
-        baseline,
-        source_columns(splits.preprocessor),
+        baseline_row(train_x, cfg.baseline),
+        sources,
         n_steps=cfg.ig_steps,
     )
     served = p_test[rows]
@@ -131,73 +133,127 @@ def _attributions(
         "n_steps": cfg.ig_steps,
         "max_abs_delta": round(float(np.abs(result.delta).max()), 8),
         "columns": {r["column"]: {k: v for k, v in r.items() if k != "column"} for r in ranked},
+        # Pairs that share credit: on the training split's design matrix, the card's example.
+        "correlated": correlated_pairs(train_x, sources),
     }
 
 
-def run(params: Params) -> ReportResult:
-    paths, cfg = params.paths, params.report
-    # One thread: attributions are then the same bytes on every run and machine.
-    torch.set_num_threads(1)
-    train_card = _read_json(paths.model_card)
-    evaluation = _read_json(paths.metrics)
-    prepared = _read_json(paths.prepare_summary)
+@dataclass(frozen=True)
+class _Scored:
+    """The served model's scores on validation and test, and the threshold evaluate chose."""
+
+    splits: Splits
+    x_test: np.ndarray
+    val: tuple[np.ndarray, np.ndarray]  # (targets, scores)
+    test: tuple[np.ndarray, np.ndarray]
+    threshold: float
+
+
+def _score(params: Params, evaluation: dict[str, Any]) -> _Scored:
+    paths = params.paths
     splits = load_splits(paths)
     (x_val, y_val), (x_test, y_test) = splits.matrix("val"), splits.matrix("test")
     predictor = Predictor(paths.preprocessor, paths.onnx_model)
-    p_val, p_test = predictor.predict_matrix(x_val), predictor.predict_matrix(x_test)
-    threshold = float(evaluation["threshold"])
-
-    slices = slice_metrics(
-        splits.frames["test"],
-        y_test,
-        p_test,
-        cfg.slices,
-        threshold=threshold,
-        rule=SliceRule.from_params(params),
+    return _Scored(
+        splits,
+        x_test,
+        (y_val, predictor.predict_matrix(x_val)),
+        (y_test, predictor.predict_matrix(x_test)),
+        float(evaluation["threshold"]),
     )
-    calibration = _calibration(params, (y_val, p_val), (y_test, p_test), threshold)
-    attributions = _attributions(params, splits, x_test, p_test)
 
-    bins = params.evaluate.calibration_bins
-    before = calibration_points(y_test, p_test, bins)
-    after = calibration_points(y_test, scale(p_test, calibration["temperature"]), bins)
-    write_json(paths.slice_metrics, slices)
-    write_json(paths.calibration_metrics, calibration)
-    write_json(paths.attributions, attributions)
+
+def _ranked(attributions: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(attributions["columns"].items(), key=lambda kv: kv[1]["rank"])
+
+
+def _write_metrics(params: Params, result: ReportResult, after: list[dict[str, Any]]) -> None:
+    """The machine-readable outputs: metrics for DVC and the gate, plot data for DVC plots."""
+    paths = params.paths
+    write_json(paths.slice_metrics, result.slices)
+    write_json(paths.calibration_metrics, result.calibration)
+    write_json(paths.attributions, result.attributions)
     write_json(paths.calibration_scaled_plot, after)
     write_json(
         paths.attributions_plot,
         [
             {"column": c, "mean_abs_attribution": a["mean_abs"]}
-            for c, a in sorted(attributions["columns"].items(), key=lambda kv: kv[1]["rank"])
+            for c, a in _ranked(result.attributions)
         ],
     )
-    card = render_markdown(
+
+
+def _card(
+    params: Params,
+    result: ReportResult,
+    curves: dict[str, list[dict[str, Any]]],
+    runs: dict[str, dict[str, Any]],
+) -> str:
+    """The model card as Markdown, from this run's outputs (`runs`: train, prepare, evaluate)."""
+    paths = params.paths
+    return render_markdown(
         CardInputs(
             dataset=params.dataset.model_dump(mode="json"),
-            train=train_card,
-            prepare=prepared,
-            evaluate=evaluation,
-            slices=slices,
-            calibration={**calibration, "reliability": {"before": before, "after": after}},
-            attributions=attributions,
-            top_features=cfg.top_features,
+            train=runs["train"],
+            prepare=runs["prepare"],
+            evaluate=runs["evaluate"],
+            slices=result.slices,
+            calibration={**result.calibration, "reliability": curves},
+            attributions=result.attributions,
+            top_features=params.report.top_features,
             paths={k: str(v) for k, v in paths.model_dump().items()},
         )
     )
+
+
+def _write_card(params: Params, card: str) -> None:
+    paths = params.paths
     for path, text in (
         (paths.model_card_md, card),
         (paths.model_card_html, render_html(card, f"Model card: {params.dataset.name}")),
     ):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    top = next(iter(sorted(attributions["columns"].items(), key=lambda kv: kv[1]["rank"])))
+
+
+def run(params: Params) -> ReportResult:
+    paths = params.paths
+    # One thread: attributions are then the same bytes on every run and machine.
+    torch.set_num_threads(1)
+    runs = {
+        "train": _read_json(paths.model_card),
+        "evaluate": _read_json(paths.metrics),
+        "prepare": _read_json(paths.prepare_summary),
+    }
+    scored = _score(params, runs["evaluate"])
+    (y_test, p_test), threshold = scored.test, scored.threshold
+    slices = slice_metrics(
+        scored.splits.frames["test"],
+        y_test,
+        p_test,
+        params.report.slices,
+        threshold=threshold,
+        rule=SliceRule.from_params(params),
+    )
+    calibration = _calibration(params, scored.val, scored.test, threshold)
+    attributions = _attributions(params, scored.splits, scored.x_test, p_test)
+    result = ReportResult(slices, calibration, attributions, card="")
+
+    bins = params.evaluate.calibration_bins
+    curves = {
+        "before": calibration_points(y_test, p_test, bins),
+        "after": calibration_points(y_test, scale(p_test, calibration["temperature"]), bins),
+    }
+    _write_metrics(params, result, curves["after"])
+    card = _card(params, result, curves, runs)
+    _write_card(params, card)
     print(
-        f"report: top attribution {top[0]!r}; temperature {calibration['temperature']:.3f} "
+        f"report: top attribution {_ranked(attributions)[0][0]!r}; temperature "
+        f"{calibration['temperature']:.3f} "
         f"({'applied' if calibration['applied'] else 'not applied'}); "
         f"card {paths.model_card_md}"
     )
-    return ReportResult(slices, calibration, attributions, card)
+    return replace(result, card=card)
 
 
 def main() -> None:

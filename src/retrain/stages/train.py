@@ -65,6 +65,8 @@ def run(params: Params) -> FitResult:
         "metrics": {MONITOR: round(result.best_score, 6)},
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "stopped_by": result.stopped_by,
+        "still_improving": result.still_improving,
         "device": result.device,
         "artifacts": {
             "checkpoint": str(paths.checkpoint),
