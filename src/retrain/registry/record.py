@@ -44,6 +44,7 @@ from retrain.infra.git import (
     show,
     tag_clock,
 )
+from retrain.model_key import OURS
 from retrain.project import managed_paths, rel
 from retrain.registry import versions
 from retrain.registry.gate import GateResult
@@ -208,7 +209,7 @@ def write(
         "tuned_params": (tuned := json.loads(paths.best_params.read_text())),
         # How the study ran: sequential, or batched over workers (retrain.tuning.parallel).
         "tuning": tuned.get("tuning", {"mode": "sequential"}),
-        "metrics": {"threshold": metrics["threshold"], **metrics["mlp"]},
+        "metrics": {"threshold": metrics["threshold"], **metrics[OURS]},
         "artifacts": lock_outputs(lock_text),
         "stages_ran": stages,
         "gate": gate.to_dict(),
