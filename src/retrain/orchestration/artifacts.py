@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.model_key import OURS
 from retrain.models.metrics import HIGHER_IS_BETTER, METRICS
+from retrain.report import short_names
 
 if TYPE_CHECKING:
     from retrain.config import Params
@@ -233,8 +234,6 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
     publish_markdown(
         "gate", gate_markdown(params, decision, champion), f"Gate: {decision.decision}"
     )
-    from retrain.report import short_names
-
     metrics = read_json(params.paths.metrics) or {}
     publish_table(
         "metrics",
