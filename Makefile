@@ -85,8 +85,8 @@ test-all: data ## Every test, the extended scale-out checks too (Dask, a killed 
 # HR attrition by `retrain init` alone, as a user would: `dvc repro` with no edit, then tests
 # that must not depend on the checkout's table (issue 13). Not part of `make test`.
 ATTRITION_DIR ?= $(or $(TMPDIR),/tmp)/retrain-attrition
-ATTRITION_TESTS ?= tests/data tests/unit/test_serve.py tests/unit/test_metrics_and_report.py \
-	tests/unit/test_simulate.py tests/unit/init tests/integration/test_report.py
+ATTRITION_TESTS ?= tests/data tests/unit/serve/test_serve.py tests/unit/test_metrics_and_report.py \
+	tests/unit/data/test_simulate.py tests/unit/init tests/integration/test_report.py
 test-attrition: install ## This checkout configured for IBM attrition: init, dvc repro, a test subset
 	rm -rf $(ATTRITION_DIR) && mkdir -p $(ATTRITION_DIR)
 	git clone -q . $(ATTRITION_DIR)/checkout

@@ -32,6 +32,8 @@ from typing import Any
 import yaml
 
 from bench.common import REPO, Goal, Section, Shared, cli, pipeline_params, telco_raw
+from retrain.model_key import OURS
+from retrain.report import MODEL_KEYS
 
 # Twenty splits: across Telco's splits the paired difference to LightGBM has an sd of ~0.0027,
 # so ten leave the mean's standard error (~0.0008) as large as the differences being judged;
@@ -120,7 +122,7 @@ def one_split(params: Any) -> dict[str, Any]:
         metrics = evaluate.run(params)
     return {
         "seed": params.seed,
-        **{m: round(float(metrics[m]["roc_auc"]), 6) for m in ("mlp", "logreg", "lightgbm")},
+        **{m: round(float(metrics[m]["roc_auc"]), 6) for m in MODEL_KEYS},
         "best_epoch": fitted.best_epoch,
         "epochs_run": fitted.epochs_run,
         "seconds": round(time.perf_counter() - started, 1),
@@ -137,7 +139,7 @@ def _run_splits(runs: list[tuple[str, Any]], jobs: int) -> list[tuple[str, dict[
 
     def show(name: str, row: dict[str, Any]) -> None:
         print(
-            f"  {name} seed {row['seed']}: ours {row['mlp']:.4f}, logreg {row['logreg']:.4f}, "
+            f"  {name} seed {row['seed']}: ours {row[OURS]:.4f}, logreg {row['logreg']:.4f}, "
             f"lightgbm {row['lightgbm']:.4f} ({row['seconds']:.0f} s)",
             flush=True,
         )
@@ -162,7 +164,7 @@ def _mean(xs: list[float]) -> float:
 
 
 def _diff(rows: list[dict[str, Any]], baseline: str) -> float:
-    return _mean([r["mlp"] - r[baseline] for r in rows])
+    return _mean([r[OURS] - r[baseline] for r in rows])
 
 
 def run(quick: bool, shared: Shared) -> Section:
@@ -215,7 +217,7 @@ def run(quick: bool, shared: Shared) -> Section:
     judged = None if quick else True
     goals = [
         ("Telco: ours − tuned LightGBM, mean over splits", _diff(telco, "lightgbm")),
-        ("Telco: ours − tuned LightGBM, seed-42 split", seed42["mlp"] - seed42["lightgbm"]),
+        ("Telco: ours − tuned LightGBM, seed-42 split", seed42[OURS] - seed42["lightgbm"]),
         ("Telco: ours − logistic regression, mean over splits", _diff(telco, "logreg")),
         (
             f"attrition: ours − the better baseline ({BASELINE_NAMES[better]}), mean",
@@ -232,7 +234,7 @@ def run(quick: bool, shared: Shared) -> Section:
         + "; ".join(
             f"{name} "
             + ", ".join(
-                f"{r['seed']}: {r['mlp']:.4f}/{r['logreg']:.4f}/{r['lightgbm']:.4f} "
+                f"{r['seed']}: {r[OURS]:.4f}/{r['logreg']:.4f}/{r['lightgbm']:.4f} "
                 f"(ep {r['best_epoch']})"
                 for r in d["splits"]
             )

@@ -16,6 +16,9 @@ Parquet within 3x the floor's p50. Everything stops by itself: bounded request c
 bounded load phase, and the server process group is terminated at the end.
 
     .venv/bin/python -m bench.serving [--quick] [--repo CHECKOUT_WITH_PROD]
+
+A full run (not --quick) writes its numbers to bench/serving.json, and from them section 8 of
+bench/RESULTS.md and the README's serving-bench block (`publish`).
 """
 
 from __future__ import annotations
@@ -39,8 +42,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import Goal, Section, Shared, bench_env, make_repo, pipeline_params
+from bench.common import (
+    REPO,
+    RESULTS,
+    Goal,
+    Section,
+    Shared,
+    bench_env,
+    make_repo,
+    pipeline_params,
+    replace_section,
+)
 from retrain.infra import dvc
+from retrain.markdown import replace_block
 
 OVERHEAD_GOAL_MS = 2.0
 PARQUET_GOAL = 3.0
@@ -49,6 +63,9 @@ LOAD_S, LOAD_S_QUICK = 10.0, 3.0
 N_ONE, N_ONE_QUICK = 500, 100
 N_BIG, N_BIG_QUICK = 60, 15
 PARQUET = "application/vnd.apache.parquet"
+JSON_OUT = REPO / "bench" / "serving.json"  # the last full run's section, as data
+README = REPO / "README.md"
+README_BLOCK = "serving-bench"
 
 
 def _served_repo(quick: bool, shared: Shared) -> Path:
@@ -408,6 +425,19 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
     return section
 
 
+def readme_block(section: Section) -> str:
+    """The README's serving-bench block: the section without its heading and bench time."""
+    lines = section.markdown().rstrip("\n").split("\n")
+    return "\n".join(lines[2:-1]).rstrip("\n") + "\n"
+
+
+def publish(section: Section) -> None:
+    """Write a full run's section to bench/serving.json, RESULTS.md and the README block."""
+    JSON_OUT.write_text(json.dumps(section.to_json(), indent=2, default=str) + "\n")
+    RESULTS.write_text(replace_section(RESULTS.read_text(), section))
+    README.write_text(replace_block(README.read_text(), README_BLOCK, readme_block(section)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter load")
@@ -421,6 +451,9 @@ def main() -> None:
     print(section.text())
     if args.json:
         args.json.write_text(json.dumps(section.to_json(), indent=2, default=str) + "\n")
+    if not args.quick:
+        publish(section)
+        print(f"wrote {JSON_OUT.relative_to(REPO)}, section 8 of RESULTS.md, README's block")
 
 
 if __name__ == "__main__":

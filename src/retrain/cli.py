@@ -362,18 +362,21 @@ def results(
 ) -> None:
     """Print the results table from the evaluate stage's metrics (optionally into README)."""
     from retrain.config import load_params
+    from retrain.model_key import RENAME_NOTE, upgrade_metrics
     from retrain.report import results_table, update_readme
 
     try:
         cfg = load_params(params)
         if not cfg.paths.metrics.exists():
             raise RetrainError(f"{cfg.paths.metrics}: no metrics yet; run `dvc repro` first")
-        metrics = json.loads(cfg.paths.metrics.read_text())
+        metrics, renamed = upgrade_metrics(json.loads(cfg.paths.metrics.read_text()))
     except RetrainError as err:
         _fail(err)
         return
-    typer.echo(results_table(metrics), nl=False)
-    if readme and update_readme(readme, metrics):
+    if renamed:
+        typer.echo(f"{cfg.paths.metrics}: {RENAME_NOTE}", err=True)
+    typer.echo(results_table(metrics, cfg.model), nl=False)
+    if readme and update_readme(readme, metrics, cfg.model):
         typer.echo(f"updated {readme}")
 
 

@@ -4,25 +4,33 @@ the models' names wherever a table shows them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrain.markdown import markers, table
 from retrain.markdown import replace_block as _replace
+from retrain.model_key import OURS, network_name
 
-OURS = "mlp"
+if TYPE_CHECKING:
+    from retrain.config import ModelParams
+
 BASELINES = ("logreg", "lightgbm")
-# The evaluate stage's model keys, and how tables name them (long: README, model card;
-# short: the Prefect UI's metric table columns).
-MODELS = {
-    "mlp": "TabM-mini + PLE (ours, Lightning)",
-    "logreg": "Logistic regression",
-    "lightgbm": "LightGBM (tuned)",
-}
-SHORT_NAMES = {"mlp": "ours (MLP)", "logreg": "logistic regression", "lightgbm": "LightGBM"}
+MODEL_KEYS = (OURS, *BASELINES)  # the evaluate stage's model keys, in table order
+BASELINE_NAMES = {"logreg": "Logistic regression", "lightgbm": "LightGBM (tuned)"}
+BASELINE_SHORT_NAMES = {"logreg": "logistic regression", "lightgbm": "LightGBM"}
 COLUMNS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier")
 RESULTS, SPLITS = "results", "splits"
 START, END = markers(RESULTS)
 SPLITS_START, SPLITS_END = markers(SPLITS)
+
+
+def model_names(model: ModelParams) -> dict[str, str]:
+    """How the README and the model card name each model key; ours from its parameters."""
+    return {OURS: f"{network_name(model)} (ours, Lightning)", **BASELINE_NAMES}
+
+
+def short_names(model: ModelParams) -> dict[str, str]:
+    """How the Prefect UI's metric table names each model key (narrow columns)."""
+    return {OURS: f"ours ({network_name(model, embeddings=False)})", **BASELINE_SHORT_NAMES}
 
 
 def best_baseline(metrics: dict[str, Any]) -> tuple[str, float]:
@@ -31,15 +39,18 @@ def best_baseline(metrics: dict[str, Any]) -> tuple[str, float]:
     return best, metrics[OURS]["roc_auc"] - metrics[best]["roc_auc"]
 
 
-def results_table(metrics: dict[str, Any]) -> str:
-    """Markdown table of test metrics, then one line comparing us with the better baseline."""
-    rows = [[label, *(f"{metrics[key][c]:.4f}" for c in COLUMNS)] for key, label in MODELS.items()]
+def results_table(metrics: dict[str, Any], model: ModelParams) -> str:
+    """Markdown table of test metrics, then one line comparing us with the better baseline.
+
+    `model` is the model section the metrics came from: it names our row."""
+    names = model_names(model)
+    rows = [[label, *(f"{metrics[key][c]:.4f}" for c in COLUMNS)] for key, label in names.items()]
     best, gap = best_baseline(metrics)
     verdict = "at or above" if gap >= 0 else "below"
     summary = (
         f"Test split: {metrics['n_test']} rows, decision threshold {metrics['threshold']:.4f} "
         f"(best F1 on validation). Our ROC AUC is {verdict} the better baseline "
-        f"({MODELS[best]}) by {abs(gap):.4f}."
+        f"({names[best]}) by {abs(gap):.4f}."
     )
     lines = table(["model", *COLUMNS], rows, "l" + "r" * len(COLUMNS))
     return "\n".join([*lines, "", summary]) + "\n"
@@ -50,17 +61,17 @@ def replace_block(text: str, block: str) -> str:
     return _replace(text, RESULTS, block)
 
 
-def update_readme(readme: Path, metrics: dict[str, Any]) -> bool:
+def update_readme(readme: Path, metrics: dict[str, Any], model: ModelParams) -> bool:
     """Rewrite the README's results block; True when it changed."""
     text = readme.read_text()
-    new = replace_block(text, results_table(metrics))
+    new = replace_block(text, results_table(metrics, model))
     if new != text:
         readme.write_text(new)
     return new != text
 
 
 def _paired(rows: list[dict[str, Any]], baseline: str) -> str:
-    diffs = [r["mlp"] - r[baseline] for r in rows]
+    diffs = [r[OURS] - r[baseline] for r in rows]
     mean = sum(diffs) / len(diffs)
     sd = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 if len(diffs) > 1 else 0
     wins = sum(d > 0 for d in diffs)
@@ -88,9 +99,9 @@ def splits_table(data: dict[str, Any]) -> str:
             return sum(r[key] for r in rows) / len(rows)
 
         first = next((r for r in rows if r["seed"] == 42), None)
-        seed42 = " / ".join(f"{first[k]:.4f}" for k in MODELS) if first else "—"
+        seed42 = " / ".join(f"{first[k]:.4f}" for k in MODEL_KEYS) if first else "—"
         lines.append(
-            f"| {name} ({d['rows']:,}) | {len(rows)} | {mean('mlp'):.4f} | {mean('logreg'):.4f} "
+            f"| {name} ({d['rows']:,}) | {len(rows)} | {mean(OURS):.4f} | {mean('logreg'):.4f} "
             f"| {mean('lightgbm'):.4f} | {_paired(rows, 'lightgbm')} | {_paired(rows, 'logreg')} "
             f"| {seed42} |"
         )

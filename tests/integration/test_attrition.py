@@ -50,7 +50,7 @@ def test_init_configures_the_table_and_replaces_the_previous_one(repo, table):
     suite = json.loads((repo / ds["suite"]).read_text())
     assert all(e["meta"]["why"] and e["severity"] for e in suite["expectations"])
     metrics = json.loads((repo / params["paths"]["metrics"]).read_text())
-    assert metrics["mlp"]["roc_auc"] > 0.65  # a real model of this table, not noise
+    assert metrics["tabm"]["roc_auc"] > 0.65  # a real model of this table, not noise
     card = (repo / params["paths"]["model_card_md"]).read_text()
     assert "`Attrition` = `Yes`" in card
     for word in ("churn", "customer", "tenure", "total_charges"):

@@ -207,13 +207,13 @@ def test_d_param_change_reruns_the_pipeline_and_diffs_params_and_metrics(base_re
     assert pipe["changed"] == {"train": ["params.yaml: train modified"]}
     assert pipe["reran"] and pipe["stages_run"] == ["train", "evaluate", "drift", "report"]
     changed = changed_metrics(report)
-    assert "metrics/evaluate.json:mlp.roc_auc" in changed
+    assert "metrics/evaluate.json:tabm.roc_auc" in changed
     # Only our model retrained: the baselines and the data split are the same.
     assert not {m for m in changed if ".logreg." in m or ".lightgbm." in m or "prepare" in m}
     assert report["data"]["identical"] and report["drift"] is None
     assert report["suite_changes"] == [] and report["status"] == "passed"
     assert markdown.splitlines()[1].startswith(
-        "## ✅ Passed: params: train.max_epochs; mlp roc_auc"
+        "## ✅ Passed: params: train.max_epochs; tabm roc_auc"
     )
     assert "| `train.max_epochs` | 8 | 2 |" in markdown
     assert "`dvc repro` ran train, evaluate, drift, report." in markdown
@@ -294,7 +294,7 @@ def test_e_readme_example_shift_suite_and_param(base_repo, tmp_path):
     verdict = markdown.splitlines()[1]
     assert verdict.startswith(
         "## ⚠️ Passed with warnings: data: 1 file(s) changed; drift: monthly_charges; "
-        "suites: 1 expectation(s) changed; params: train.max_epochs; mlp roc_auc "
+        "suites: 1 expectation(s) changed; params: train.max_epochs; tabm roc_auc "
     )
     EXAMPLE.parent.mkdir(exist_ok=True)
     EXAMPLE.write_text(markdown)

@@ -137,7 +137,7 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     rows = json.loads(found["metrics"]) if isinstance(found["metrics"], str) else found["metrics"]
     auc = next(r for r in rows if r["metric"] == "roc_auc")
     # No production model before: nothing as recorded, nothing scored on the holdout.
-    assert auc["ours (MLP)"] > 0.8 and auc[AS_RECORDED] is None and auc[HOLDOUT_PROD] is None
+    assert auc["ours (TabM-mini)"] > 0.8 and auc[AS_RECORDED] is None and auc[HOLDOUT_PROD] is None
     assert auc[HOLDOUT_OURS] > 0.8 and auc["better"] == "higher"
 
     # How the run reads in the UI.

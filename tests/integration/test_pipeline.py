@@ -65,10 +65,10 @@ def first_run(trained_repo: Path) -> subprocess.CompletedProcess[str]:
 def test_repro_runs_every_stage_and_writes_outputs(repo, first_run):
     assert ran(first_run.stdout) == list(STAGES)
     metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    for model in ("mlp", "logreg", "lightgbm"):
+    for model in ("tabm", "logreg", "lightgbm"):
         for key in METRICS:
             assert 0 <= metrics[model][key] <= 10, (model, key)
-    assert metrics["mlp"]["roc_auc"] > 0.8
+    assert metrics["tabm"]["roc_auc"] > 0.8
     for rel in ARTIFACTS:
         assert (repo / rel).stat().st_size > 0
     card = json.loads((repo / "models/model/model_card.json").read_text())

@@ -47,10 +47,10 @@ def test_pr_report_metrics_table_follows_a_renamed_metrics_file(trained_repo, tm
     git(repo, "commit", "-qm", "base: metrics renamed")
     check = run_check(repo, "main", repo / "reports" / "pr", rerun=False)
     assert check.metrics_file == "results/test_scores.json"
-    assert "results/test_scores.json:mlp.roc_auc" in check.pipeline.metrics_diff
+    assert "results/test_scores.json:tabm.roc_auc" in check.pipeline.metrics_diff
     markdown = render_markdown(check)
     assert "Test metrics, base → head" in markdown, markdown
-    rows = [line for line in markdown.splitlines() if line.startswith(("| mlp ", "| logreg "))]
+    rows = [line for line in markdown.splitlines() if line.startswith(("| tabm ", "| logreg "))]
     assert len(rows) == 2, markdown
 
 

@@ -215,7 +215,7 @@ def test_every_retrain_leaves_a_pinned_record(history):
         lock = git(repo, "show", f"{tag}:dvc.lock")
         assert rec["artifacts"][ONNX] in lock
         metrics = json.loads(git(repo, "show", f"{tag}:metrics/evaluate.json"))
-        assert metrics["mlp"]["roc_auc"] == rec["metrics"]["roc_auc"]
+        assert metrics["tabm"]["roc_auc"] == rec["metrics"]["roc_auc"]
         assert rec["tuned_params"]["params"] and rec["environment"]["packages"]["torch"]
     # The gate decided as configured, and said so.
     assert [r["gate"] for r in (r1, r2, r3)] == ["first", "promoted", "rejected"]
@@ -284,7 +284,7 @@ def test_a_record_replays_bit_for_bit_in_a_fresh_clone(history):
         )
         onnx_row = next(ln for ln in out.stdout.splitlines() if ln.startswith(ONNX))
         assert onnx_row.split()[1:4] == [rec["artifacts"][ONNX][:12]] * 2 + ["same"]
-        roc_row = next(ln for ln in out.stdout.splitlines() if ln.startswith("mlp.roc_auc"))
+        roc_row = next(ln for ln in out.stdout.splitlines() if ln.startswith("tabm.roc_auc"))
         assert roc_row.split()[1:4] == [str(rec["metrics"]["roc_auc"])] * 2 + ["same"]
 
 

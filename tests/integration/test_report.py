@@ -58,8 +58,8 @@ def test_model_card_has_every_section_and_the_runs_numbers(repo):
             f"`{k}` | {v:.6g}" if isinstance(v, float) else f"`{k}` | {v}"
             for k, v in train["params"].items()
         ),  # training params
-        *(_f(evaluation[m]["roc_auc"]) for m in ("mlp", "logreg", "lightgbm")),  # + baselines
-        _f(evaluation["mlp"]["ece"]),
+        *(_f(evaluation[m]["roc_auc"]) for m in ("tabm", "logreg", "lightgbm")),  # + baselines
+        _f(evaluation["tabm"]["ece"]),
         _f(evaluation["threshold"]),
         f"T = {calibration['temperature']:.4f}",
         _f(calibration["test"]["before"]["log_loss"]),
@@ -74,7 +74,7 @@ def test_model_card_has_every_section_and_the_runs_numbers(repo):
         assert text in md, text
     assert "Known limits" in md and md.count("\n- ") >= 4
     # The HTML is the same card: its numbers too.
-    for text in (pin, _f(evaluation["mlp"]["roc_auc"]), f"<code>{top}</code>"):
+    for text in (pin, _f(evaluation["tabm"]["roc_auc"]), f"<code>{top}</code>"):
         assert text in html, text
 
 
@@ -136,7 +136,7 @@ def _explain(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_explain_a_test_row(repo):
     predictions = pd.read_parquet(repo / "reports/evaluate/test_predictions.parquet")
-    row_id, served = predictions["customer_id"].iloc[7], predictions["mlp"].iloc[7]
+    row_id, served = predictions["customer_id"].iloc[7], predictions["tabm"].iloc[7]
     out = _explain(repo, "--row-id", str(row_id), "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

@@ -287,3 +287,15 @@ def test_the_two_commands_are_the_makefiles_and_ci_runs_the_readmes_test_command
     assert re.search(r"^test: .*\n\t\$\(BIN\)/python -m pytest", makefile, re.M)
     ci = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines()]
     assert "make test" in ci, ".ci/run no longer runs the README's test command"
+
+
+def test_unit_tests_follow_the_packages_folders_as_the_docs_say():
+    """README and docs/architecture.md: `tests/unit/<package>/` holds the unit tests of
+    `src/retrain/<package>/`; a folder for a package that is gone or renamed fails here."""
+    for doc in (README, REPO / "docs" / "architecture.md"):
+        assert "tests/unit/<package>/" in doc.read_text() and "not every module" in doc.read_text()
+    unit = REPO / "tests" / "unit"
+    folders = sorted(p.name for p in unit.iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+    assert len(folders) >= 10
+    strays = [f for f in folders if not (REPO / "src" / "retrain" / f / "__init__.py").exists()]
+    assert not strays, f"tests/unit folders that are no package of src/retrain: {strays}"

@@ -5,8 +5,8 @@ scheduler fails on 2.1). A pyproject edit without `make lock` fails here."""
 from __future__ import annotations
 
 import re
-
 import tomllib
+
 from packaging.requirements import Requirement
 
 from tests.conftest import REPO

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from retrain.config import ModelParams
 from retrain.markdown import html_page
 from retrain.markdown import table as _table
+from retrain.model_key import OURS
 from retrain.models.metrics import METRICS
-from retrain.report import MODELS, best_baseline
+from retrain.report import best_baseline, model_names
 
 SECTIONS = (
     "Model",
@@ -144,10 +146,15 @@ def _data(c: CardInputs) -> list[str]:
     ]
 
 
+def _names(c: CardInputs) -> dict[str, str]:
+    """The models' names, ours from the parameters it was trained with."""
+    return model_names(ModelParams.model_validate(c.train["params"]))
+
+
 def _metrics(c: CardInputs) -> list[str]:
-    e = c.evaluate
+    e, names = c.evaluate, _names(c)
     rows = [
-        [label, *(_f(e[key].get(m)) for m in METRICS)] for key, label in MODELS.items() if key in e
+        [label, *(_f(e[key].get(m)) for m in METRICS)] for key, label in names.items() if key in e
     ]
     best, gap = best_baseline(e)
     return [
@@ -158,9 +165,9 @@ def _metrics(c: CardInputs) -> list[str]:
         "",
         "Expected calibration error of our model on test, on the served scores "
         "(uncalibrated: what predict returns and what the promotion gate judges against "
-        f"`registry.gate.max_ece`): {_f(e['mlp'].get('ece'))}. Our ROC "
+        f"`registry.gate.max_ece`): {_f(e[OURS].get('ece'))}. Our ROC "
         f"AUC is {'at or above' if gap >= 0 else 'below'} the better baseline "
-        f"({MODELS[best]}) by {abs(gap):.4f}.",
+        f"({names[best]}) by {abs(gap):.4f}.",
     ]
 
 
@@ -342,7 +349,7 @@ def _limits(c: CardInputs) -> list[str]:
     ]
     if gap < 0:
         limits.append(
-            f"Its test ROC AUC is {abs(gap):.4f} below the better baseline ({MODELS[best]}); "
+            f"Its test ROC AUC is {abs(gap):.4f} below the better baseline ({_names(c)[best]}); "
             "prefer the baseline where the difference matters."
         )
     small = [

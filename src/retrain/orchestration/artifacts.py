@@ -10,15 +10,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrain.model_key import OURS
 from retrain.models.metrics import HIGHER_IS_BETTER, METRICS
-from retrain.report import SHORT_NAMES
+from retrain.report import short_names
 
 if TYPE_CHECKING:
     from retrain.config import Params
     from retrain.registry.champion import Champion
     from retrain.registry.gate import GateResult
 
-MODEL_COLUMNS = SHORT_NAMES
 HOLDOUT_OURS = "ours, gate holdout"
 HOLDOUT_PROD = "production, gate holdout"
 AS_RECORDED = "production as recorded (its own test split)"
@@ -34,13 +34,15 @@ def _r(value: Any) -> Any:
 
 
 def metrics_rows(
+    columns: dict[str, str],
     metrics: dict[str, Any],
     production: dict[str, Any] | None,
     gate: GateResult | None = None,
     max_ece: float | None = None,
 ) -> list[dict[str, Any]]:
     """One row per metric (and the decision threshold): which way is better, this run's
-    models on this run's test split, the gate's numbers (ours and production scored on the
+    models on this run's test split (a column per model key, named by `columns`:
+    `retrain.report.short_names`), the gate's numbers (ours and production scored on the
     same holdout, with the gate's bound), and production's figures as recorded on its own,
     older test split (labelled so: not comparable)."""
     rows = []
@@ -53,14 +55,14 @@ def metrics_rows(
             if name == "threshold"
             else ("higher" if HIGHER_IS_BETTER[name] else "lower"),
         }
-        for key, label in MODEL_COLUMNS.items():
+        for key, label in columns.items():
             row[label] = _r(metrics.get(key, {}).get(name))
-        if name == "threshold":  # the MLP's decision threshold (evaluate.threshold)
-            row[MODEL_COLUMNS["mlp"]] = _r(metrics.get("threshold"))
+        if name == "threshold":  # our model's decision threshold (evaluate.threshold)
+            row[columns[OURS]] = _r(metrics.get("threshold"))
         row[HOLDOUT_OURS] = _r(holdout_ours.get(name))
         row[HOLDOUT_PROD] = _r(holdout_prod.get(name))
         row["gate"] = _gate_rule(name, gate, max_ece)
-        row[AS_RECORDED] = _r((production or {}).get("mlp", {}).get(name))
+        row[AS_RECORDED] = _r((production or {}).get(OURS, {}).get(name))
         rows.append(row)
     return rows
 
@@ -258,6 +260,7 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
     publish_table(
         "metrics",
         metrics_rows(
+            short_names(params.model),
             metrics,
             champion.metrics if champion else None,
             decision,

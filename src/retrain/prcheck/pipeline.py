@@ -12,6 +12,7 @@ from typing import Any
 
 from retrain.infra import dvc
 from retrain.infra.dvc import DvcError, json_output, stage_order, stages_run
+from retrain.model_key import upgrade_metrics_diff
 from retrain.project import PARAMS_FILE
 
 # `dvc status` entries that mean an input of a stage changed. A missing output alone
@@ -87,7 +88,9 @@ def params_diff(root: Path, base: str) -> dict[str, dict[str, Any]]:
 def metrics_diff(root: Path, base: str) -> dict[str, dict[str, Any]]:
     """`dvc metrics diff <base> --all`: every metric (changed or not), keyed `file:key`."""
     raw = json_output(root, "metrics", "diff", base, "--all")
-    return {f"{f}:{k}": v for f, keys in raw.items() for k, v in (keys or {}).items()}
+    rows = {f"{f}:{k}": v for f, keys in raw.items() for k, v in (keys or {}).items()}
+    # A base from before the model key's rename says `mlp.x` where the head says `tabm.x`.
+    return upgrade_metrics_diff(rows)[0]
 
 
 def repro(root: Path) -> tuple[list[str], str | None]:

@@ -8,8 +8,9 @@ import math
 from typing import Any
 
 from retrain.markdown import markers, replace_block, table
+from retrain.model_key import OURS
 from retrain.prcheck.check import BLOCKED, INCOMPLETE, PASSED, WARNED, PrCheck
-from retrain.report import MODELS
+from retrain.report import MODEL_KEYS
 
 MARKER = "<!-- retrain-check-pr -->"  # lets a bot find and update its one comment
 ICONS = {PASSED: "✅", WARNED: "⚠️", BLOCKED: "❌", INCOMPLETE: "⛔"}
@@ -131,9 +132,9 @@ def _params_summary(check: PrCheck) -> tuple[str, str]:
 
 
 def _headline_metric(check: PrCheck) -> str | None:
-    entry = check.pipeline.metrics_diff.get(f"{check.metrics_file}:mlp.roc_auc")
+    entry = check.pipeline.metrics_diff.get(f"{check.metrics_file}:{OURS}.roc_auc")
     if entry and _changed(entry):
-        return f"mlp roc_auc {_metric_change(entry).replace('**', '')}"
+        return f"{OURS} roc_auc {_metric_change(entry).replace('**', '')}"
     return None
 
 
@@ -404,7 +405,7 @@ def _pipeline_section(check: PrCheck) -> list[str]:
     source = check.metrics_file
     matrix = [
         [m, *[_metric_change(metrics[f"{source}:{m}.{name}"]) for name in HEADLINE_METRICS]]
-        for m in MODELS
+        for m in MODEL_KEYS
         if all(f"{source}:{m}.{name}" in metrics for name in HEADLINE_METRICS)
     ]
     if matrix:

@@ -24,6 +24,7 @@ from retrain.config import Params
 from retrain.data.clean import targets
 from retrain.files import json_text, write_text
 from retrain.infra.git import show
+from retrain.model_key import upgrade_metrics
 from retrain.registry import gate, versions
 from retrain.registry.serving import (
     ArtifactMissing,
@@ -54,7 +55,8 @@ def find(root: Path, params: Params) -> Champion | None:
     record = show(root, current.commit, rel(root, params.paths.run_record))
     tuned = json.loads(record).get("tuned_params") if record else None
     metrics_text = show(root, current.commit, rel(root, params.paths.metrics))
-    metrics = json.loads(metrics_text) if metrics_text else None
+    # A champion recorded before the rename says `mlp`: read as `tabm` (retrain.model_key).
+    metrics = upgrade_metrics(json.loads(metrics_text))[0] if metrics_text else None
     return Champion(model, tuned, metrics)
 
 

@@ -33,6 +33,7 @@ from retrain.hashing import file_md5
 from retrain.infra import dvc
 from retrain.infra.dvc import lock_outputs, read_pin
 from retrain.infra.git import changed_code, git, head, show
+from retrain.model_key import OURS
 from retrain.project import managed_paths, rel
 from retrain.registry import publish, versions
 from retrain.registry.gate import GateResult
@@ -118,7 +119,7 @@ def dependency_lock(root: Path) -> dict[str, str | None]:
 
 # Our model's key in paths.metrics (metrics/evaluate.json): the record's `metrics` are its
 # numbers. The one place the record names it.
-OUR_MODEL = "mlp"
+OUR_MODEL = OURS
 STATUS = {  # a record's decision as `retrain runs` and the commit message say it
     "first": "first model, now in prod",
     "promoted": "promoted to prod",

@@ -21,6 +21,7 @@ from retrain.errors import RetrainError
 from retrain.infra import dvc
 from retrain.infra.dvc import LOCK_FILE, lock_outputs
 from retrain.infra.git import git
+from retrain.model_key import RENAME_NOTE, upgrade_metrics
 from retrain.project import rel
 from retrain.registry import record
 
@@ -49,6 +50,7 @@ class Replay:
     rows: list[Row] = field(default_factory=list)
     environment: list[str] = field(default_factory=list)
     requirements_lock: str | None = None  # md5 of the lock the record's environment came from
+    notes: list[str] = field(default_factory=list)  # how the record was read (retrain.model_key)
 
     @property
     def differences(self) -> list[Row]:
@@ -96,8 +98,12 @@ def compare(
     recorded_lock: str,
     recorded_metrics: dict[str, Any],
     recorded_tuned: dict[str, Any],
+    notes: list[str] | None = None,
 ) -> list[Row]:
-    """Rows of recorded vs reproduced: every dvc.lock output, every metric, tuned params."""
+    """Rows of recorded vs reproduced: every dvc.lock output, every metric, tuned params.
+
+    Metrics from before the model key's rename (the record's, or the record's code's) are
+    read with the key as named now; `notes` then gets `RENAME_NOTE`."""
     paths = params.paths
     # The model cards name the git revision they were built from, which is the record's
     # parent during the run and the record itself during a replay: shown, not compared.
@@ -108,7 +114,10 @@ def compare(
         Row("artifact", path, before.get(path), after.get(path), compared=path not in cards)
         for path in sorted(set(before) | set(after))
     ]
-    metrics = json.loads(paths.metrics.read_text())
+    recorded_metrics, renamed = upgrade_metrics(recorded_metrics)
+    metrics, renamed_now = upgrade_metrics(json.loads(paths.metrics.read_text()))
+    if (renamed or renamed_now) and notes is not None and RENAME_NOTE not in notes:
+        notes.append(RENAME_NOTE)
     old_m, new_m = _flatten(recorded_metrics), _flatten(metrics)
     rows += [Row("metric", k, old_m.get(k), new_m.get(k)) for k in sorted(set(old_m) | set(new_m))]
     tuned = json.loads(paths.best_params.read_text())
@@ -150,7 +159,9 @@ def replay(
         dvc.run(clone, "pull", on_line=on_line, env=env)
         dvc.run(clone, "repro", "--force", on_line=on_line, env=env)
         result = Replay(rec["run_id"], clone)
-        result.rows = compare(cloned, clone, recorded_lock, recorded_metrics, rec["tuned_params"])
+        result.rows = compare(
+            cloned, clone, recorded_lock, recorded_metrics, rec["tuned_params"], result.notes
+        )
         result.environment = _environment_notes(
             rec.get("environment", {}), cloned.paths.model_card
         )
@@ -184,6 +195,7 @@ def report(result: Replay) -> str:
     lines = [f"replay of run/{result.run_id}"]
     if result.requirements_lock:
         lines.append(f"environment: {record.LOCK_FILE} md5 {result.requirements_lock}")
+    lines += [f"note: {note}" for note in result.notes]
     lines.append("")
     kind = None
     for row in result.rows:

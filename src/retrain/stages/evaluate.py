@@ -15,6 +15,7 @@ import pandas as pd
 from retrain.config import Params
 from retrain.data.splits import load_splits
 from retrain.files import write_json
+from retrain.model_key import OURS
 from retrain.models import baselines
 from retrain.models.metrics import (
     GRID,
@@ -38,7 +39,7 @@ def _model_scores(params: Params, splits: Any) -> dict[str, dict[str, np.ndarray
     logreg = baselines.logistic_regression(train, params.seed)
     lgbm = baselines.tuned_lightgbm(train, val, params.evaluate.lightgbm, params.seed)
     return {
-        "mlp": {"val": ours.predict_matrix(val[0]), "test": ours.predict_matrix(test[0])},
+        OURS: {"val": ours.predict_matrix(val[0]), "test": ours.predict_matrix(test[0])},
         "logreg": {
             "val": baselines.scores(logreg, val[0]),
             "test": baselines.scores(logreg, test[0]),
@@ -70,8 +71,8 @@ def _write_plots(
             for i, x in enumerate(GRID)
         ],
     )
-    write_json(paths.calibration_plot, calibration_points(y, scores["mlp"], bins))
-    _write_confusion(paths.confusion_plot, y, scores["mlp"] >= threshold)
+    write_json(paths.calibration_plot, calibration_points(y, scores[OURS], bins))
+    _write_confusion(paths.confusion_plot, y, scores[OURS] >= threshold)
 
 
 def _write_confusion(path: Path, y: np.ndarray, predicted: np.ndarray) -> None:
@@ -87,7 +88,7 @@ def run(params: Params) -> dict[str, Any]:
     splits = load_splits(paths)
     y_val, y_test = splits.matrix("val")[1], splits.matrix("test")[1]
     scores = _model_scores(params, splits)
-    ours_val = scores["mlp"]["val"]
+    ours_val = scores[OURS]["val"]
     threshold = (
         best_f1_threshold(y_val, ours_val) if cfg.threshold == "f1_on_val" else cfg.threshold
     )
@@ -97,10 +98,10 @@ def run(params: Params) -> dict[str, Any]:
     }
     for name, s in scores.items():
         # Each baseline gets its own best-F1 threshold on validation, the same rule as ours.
-        t = threshold if name == "mlp" else best_f1_threshold(y_val, s["val"])
+        t = threshold if name == OURS else best_f1_threshold(y_val, s["val"])
         metrics[name] = classification_metrics(y_test, s["test"], t)
-    metrics["mlp"]["ece"] = expected_calibration_error(
-        y_test, scores["mlp"]["test"], cfg.calibration_bins
+    metrics[OURS]["ece"] = expected_calibration_error(
+        y_test, scores[OURS]["test"], cfg.calibration_bins
     )
     write_json(paths.metrics, metrics)
     _write_plots(params, y_test, {n: s["test"] for n, s in scores.items()}, threshold)
@@ -114,8 +115,8 @@ def run(params: Params) -> dict[str, Any]:
     paths.predictions.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(paths.predictions, index=False)
     paths.results_table.parent.mkdir(parents=True, exist_ok=True)
-    paths.results_table.write_text(results_table(metrics))
-    print(results_table(metrics))
+    paths.results_table.write_text(results_table(metrics, params.model))
+    print(results_table(metrics, params.model))
     return metrics
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from retrain.analysis.card import CardInputs, render_html, render_markdown
 from retrain.analysis.correlation import correlated_pairs
+from retrain.model_key import OURS
 
 
 def _inputs(**changes: Any) -> CardInputs:
@@ -37,11 +38,19 @@ def _inputs(**changes: Any) -> CardInputs:
         },
         "train": {
             "model": "m",
+            "params": {
+                "hidden_dim": 8,
+                "n_layers": 1,
+                "dropout": 0.0,
+                "lr": 0.01,
+                "weight_decay": 0.0,
+                "batch_size": 32,
+                "k": 4,
+            },
             "dataset": "t",
             "n_inputs": 5,
             "seed": 1,
             "device": "cpu",
-            "params": {"k": 1, "lr": 0.01},
             "metrics": {"val/auroc": 0.8},
             "best_epoch": 13,
             "epochs_run": 20,
@@ -54,7 +63,7 @@ def _inputs(**changes: Any) -> CardInputs:
         "evaluate": {
             "threshold": 0.5,
             "n_test": 60,
-            **{m: {"roc_auc": 0.8, "ece": 0.01} for m in ("mlp", "logreg", "lightgbm")},
+            **{m: {"roc_auc": 0.8, "ece": 0.01} for m in (OURS, "logreg", "lightgbm")},
         },
         "slices": {
             "split": "test",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+from retrain.config import ModelParams
 from retrain.orchestration.artifacts import (
     AS_RECORDED,
     HOLDOUT_OURS,
@@ -12,11 +13,16 @@ from retrain.orchestration.artifacts import (
     validation_markdown,
 )
 from retrain.registry.gate import GateResult
+from retrain.report import short_names
+
+TABM_MINI = ModelParams(
+    hidden_dim=128, n_layers=2, dropout=0.1, lr=0.002, weight_decay=0.0, batch_size=256, k=32
+)
 
 
 def test_metrics_rows_put_ours_baselines_and_production_side_by_side():
     metrics = {
-        "mlp": {"roc_auc": 0.841234567, "ece": 0.0612},
+        "tabm": {"roc_auc": 0.841234567, "ece": 0.0612},
         "threshold": 0.31234,
         "logreg": {"roc_auc": 0.83},
         "lightgbm": {"roc_auc": 0.85},
@@ -31,14 +37,15 @@ def test_metrics_rows_put_ours_baselines_and_production_side_by_side():
         challenger={"roc_auc": 0.83551, "ece": 0.0612},
         champion={"roc_auc": 0.82694, "ece": 0.041},
     )
-    rows = metrics_rows(metrics, {"mlp": {"roc_auc": 0.837}}, decision, max_ece=0.05)
+    columns = short_names(TABM_MINI)
+    rows = metrics_rows(columns, metrics, {"tabm": {"roc_auc": 0.837}}, decision, max_ece=0.05)
     auc = next(r for r in rows if r["metric"] == "roc_auc")
     # The same-holdout numbers the gate compared, beside this run's test figures, and the
     # production model's own (older) test figure labelled as recorded.
     assert auc == {
         "metric": "roc_auc",
         "better": "higher",
-        "ours (MLP)": 0.8412,
+        "ours (TabM-mini)": 0.8412,
         "logistic regression": 0.83,
         "LightGBM": 0.85,
         HOLDOUT_OURS: 0.8355,
@@ -49,8 +56,16 @@ def test_metrics_rows_put_ours_baselines_and_production_side_by_side():
     ece = next(r for r in rows if r["metric"] == "ece")
     assert ece["better"] == "lower" and ece[HOLDOUT_OURS] == 0.0612
     assert "<= 0.05" in ece["gate"] and "uncalibrated" in ece["gate"]
-    assert next(r for r in rows if r["metric"] == "threshold")["ours (MLP)"] == 0.3123
-    assert next(r for r in metrics_rows(metrics, None) if r["metric"] == "f1")[AS_RECORDED] is None
+    assert next(r for r in rows if r["metric"] == "threshold")["ours (TabM-mini)"] == 0.3123
+    f1 = next(r for r in metrics_rows(columns, metrics, None) if r["metric"] == "f1")
+    assert f1[AS_RECORDED] is None
+
+
+def test_the_model_columns_name_the_network_its_parameters_describe():
+    """Named from the model section, not typed in: TabM-mini, TabM, a single MLP (k = 1)."""
+    assert short_names(TABM_MINI)["tabm"] == "ours (TabM-mini)"
+    assert short_names(TABM_MINI.model_copy(update={"arch": "tabm"}))["tabm"] == "ours (TabM)"
+    assert short_names(TABM_MINI.model_copy(update={"k": 1}))["tabm"] == "ours (MLP)"
 
 
 def test_versions_are_code_spans_not_mailto_links():

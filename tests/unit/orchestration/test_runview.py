@@ -12,7 +12,7 @@ DVC_TAIL = [
     "> python -m retrain.stages.evaluate",
     "| model | roc_auc |",
     "|---|---:|",
-    "| mlp | 0.8412 |",
+    "| tabm | 0.8412 |",
     "evaluate: 3.1 s",
     "Updating lock file 'dvc.lock'",
     "",
@@ -37,7 +37,7 @@ def test_stage_log_drops_dvc_advice_and_logs_a_table_once():
     assert logged == [
         "Running stage 'evaluate':",
         "> python -m retrain.stages.evaluate",
-        "\n| model | roc_auc |\n|---|---:|\n| mlp | 0.8412 |",
+        "\n| model | roc_auc |\n|---|---:|\n| tabm | 0.8412 |",
         "evaluate: 3.1 s",
         "Updating lock file 'dvc.lock'",
     ]

@@ -197,14 +197,14 @@ def test_blocked_verdict_names_the_columns_and_the_table_their_examples():
 def test_passed_verdict_lists_what_changed():
     pipe = PipelineResult(
         params_diff={"train.max_epochs": {"old": 8, "new": 2}},
-        metrics_diff={"metrics/evaluate.json:mlp.roc_auc": {"old": 0.8391, "new": 0.8394}},
+        metrics_diff={"metrics/evaluate.json:tabm.roc_auc": {"old": 0.8391, "new": 0.8394}},
         changed={"train": ["params.yaml: train modified"]},
         reran=True,
         stages_run=["train", "evaluate"],
     )
     check = PrCheck("main", "a" * 40, "h", metrics_file="metrics/evaluate.json", pipeline=pipe)
     assert verdict_line(check) == (
-        "## ✅ Passed: params: train.max_epochs; mlp roc_auc 0.8391 → 0.8394 (+0.0003)"
+        "## ✅ Passed: params: train.max_epochs; tabm roc_auc 0.8391 → 0.8394 (+0.0003)"
     )
     markdown = render_markdown(check)
     assert "| `train.max_epochs` | 8 | 2 |" in markdown
@@ -250,7 +250,7 @@ def test_readme_shows_the_example_report_as_the_tool_wrote_it():
         "| `monthly_charges` | numeric | mean 64.76 → 84.19 |",
         "max_value: 90 → 110",
         "| `train.max_epochs` | 8 | 2 |",
-        "| mlp | ",
+        "| tabm | ",
     ):
         assert text in example, text
 
@@ -261,7 +261,7 @@ def test_flags_read_as_integers_and_float_noise_is_not_a_change():
     pipe = PipelineResult(
         metrics_diff={
             "metrics/evaluate.json:logreg.roc_auc": {"old": 0.842712, "new": 0.842709},
-            "metrics/evaluate.json:mlp.roc_auc": {"old": 0.8391, "new": 0.8394},
+            "metrics/evaluate.json:tabm.roc_auc": {"old": 0.8391, "new": 0.8394},
         }
     )
     markdown = render_markdown(PrCheck("main", "a" * 40, "h", pipeline=pipe))

@@ -53,7 +53,7 @@ def repo(tmp_path: Path) -> Path:
 def fake_run(root: Path, params: Params, onnx_md5: str, auc: float) -> None:
     """What the pipeline would leave behind: dvc.lock, metrics, tuned params."""
     (root / "dvc.lock").write_text(lock_text(onnx_md5))
-    metrics = {"threshold": 0.4, "mlp": {"roc_auc": auc, "ece": 0.02}}
+    metrics = {"threshold": 0.4, "tabm": {"roc_auc": auc, "ece": 0.02}}
     params.paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     params.paths.metrics.write_text(json.dumps(metrics))
     params.paths.best_params.parent.mkdir(parents=True, exist_ok=True)

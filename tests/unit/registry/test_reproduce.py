@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from retrain.config import load_params_at
+from retrain.model_key import RENAME_NOTE
 from retrain.registry.reproduce import Replay, compare, report
 from tests.conftest import REPO
 
@@ -21,7 +22,7 @@ stages:
     - path: models/model/model_card.json
       md5: {card}
 """
-METRICS = {"threshold": 0.4, "mlp": {"roc_auc": 0.84, "ece": 0.02}}
+METRICS = {"threshold": 0.4, "tabm": {"roc_auc": 0.84, "ece": 0.02}}
 TUNED = {"params": {"lr": 0.001, "hidden_dim": 32}, "best_value": 0.85}
 
 
@@ -40,7 +41,7 @@ def clone(tmp_path: Path) -> Path:
 
 def replay(root: Path, lock: str, metrics: dict, tuned: dict) -> Replay:
     result = Replay("r1", root)
-    result.rows = compare(load_params_at(root), root, lock, metrics, tuned)
+    result.rows = compare(load_params_at(root), root, lock, metrics, tuned, result.notes)
     return result
 
 
@@ -56,13 +57,45 @@ def test_identical_when_everything_matches_except_the_model_card(tmp_path):
 def test_a_changed_model_hash_metric_or_tuned_value_is_a_difference(tmp_path):
     root = clone(tmp_path)
     lock = LOCK.format(onnx="b" * 32, card="c" * 32)
-    worse = {"threshold": 0.4, "mlp": {"roc_auc": 0.8399, "ece": 0.02}}
+    worse = {"threshold": 0.4, "tabm": {"roc_auc": 0.8399, "ece": 0.02}}
     tuned = {"params": {"lr": 0.002, "hidden_dim": 32}, "best_value": 0.85}
     result = replay(root, lock, worse, tuned)
     assert not result.identical
     assert {r.name for r in result.differences} == {
         "models/model/model.onnx",
-        "mlp.roc_auc",
+        "tabm.roc_auc",
         "params.lr",
     }
     assert "DIFFERENT: 3 of" in report(result)
+
+
+# A run recorded before the model key was renamed: its commit's metrics, and what its own code
+# reproduces in the replay's clone, both say `mlp`.
+OLD_METRICS = {"threshold": 0.4, "mlp": {"roc_auc": 0.84, "ece": 0.02}}
+
+
+def test_a_record_from_before_the_rename_replays_and_says_so(tmp_path):
+    root = clone(tmp_path)
+    load_params_at(root).paths.metrics.write_text(json.dumps(OLD_METRICS))
+    result = replay(root, LOCK.format(onnx="a" * 32, card="c" * 32), OLD_METRICS, TUNED)
+    assert result.identical
+    names = {r.name for r in result.rows if r.kind == "metric"}
+    assert names == {"threshold", "tabm.roc_auc", "tabm.ece"}
+    assert result.notes == [RENAME_NOTE]
+    text = report(result)
+    assert "note: record from before the rename: key mlp read as tabm" in text
+    assert text.rstrip().endswith("matches the record")
+
+
+def test_an_old_record_against_a_renamed_reproduction_compares_metric_by_metric(tmp_path):
+    root = clone(tmp_path)  # the clone's code writes `tabm`, the record says `mlp`
+    worse = {"threshold": 0.4, "mlp": {"roc_auc": 0.8399, "ece": 0.02}}
+    result = replay(root, LOCK.format(onnx="a" * 32, card="c" * 32), worse, TUNED)
+    assert {r.name for r in result.differences} == {"tabm.roc_auc"}
+    assert result.notes == [RENAME_NOTE]
+
+
+def test_a_record_written_after_the_rename_carries_no_note(tmp_path):
+    root = clone(tmp_path)
+    result = replay(root, LOCK.format(onnx="a" * 32, card="c" * 32), METRICS, TUNED)
+    assert result.notes == [] and "note:" not in report(result)
