@@ -310,7 +310,8 @@ def test_the_prefect_artifacts_and_the_record_card_show_the_interval_and_n(holdo
     assert result.interval is not None
     low, high = result.interval
     shown = f"95% CI [{low:+.4f}, {high:+.4f}]"
-    auc = next(r for r in metrics_rows({"tabm": "ours"}, {}, None, result, 0.05) if r["metric"] == "roc_auc")
+    rows = metrics_rows({"tabm": "ours"}, {}, None, result, 0.05)
+    auc = next(r for r in rows if r["metric"] == "roc_auc")
     assert shown in auc["gate"] and f"n = {N}" in auc["gate"]
     record = {
         "run_id": "20260101T000000Z-abcd",
