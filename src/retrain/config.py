@@ -123,6 +123,9 @@ class Paths(_Strict):
     run_reports: Path = Path("reports/runs")
     # `retrain check-pr`'s report.md, report.json, Data Docs and drift HTML.
     pr_reports: Path = Path("reports/pr")
+    # The model history page (retrain.history): every retrain and the drift over time; a
+    # file beside the run folders, so the stack's reports server serves it and pruning keeps it.
+    model_history: Path = Path("reports/runs/history.html")
 
 
 class ValidateParams(_Strict):
