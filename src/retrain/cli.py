@@ -402,6 +402,29 @@ def runs(
         typer.echo(f"model history page: {page}")
 
 
+@app.command("compare")
+def compare(
+    run_a: str = typer.Argument(..., help="A recorded run (see `retrain runs`)."),
+    run_b: str = typer.Argument(..., help="Another recorded run."),
+    params: Path = PARAMS,
+    html: Path | None = typer.Option(None, help="Also write the comparison page here."),
+) -> None:
+    """Two recorded runs side by side: metrics, params that differ, ROC/PR curves, slices."""
+    from retrain.files import write_text
+    from retrain.history import compare as cmp
+
+    try:
+        root, cfg = _checkout(params)
+        a, b = cmp.load(root, cfg, run_a), cmp.load(root, cfg, run_b)
+    except (RetrainError, ValueError) as err:
+        _fail(err)
+        return
+    metric = cfg.registry.gate.metric
+    typer.echo(cmp.text(a, b, metric), nl=False)
+    if html is not None:
+        typer.echo(f"comparison page: {write_text(html, cmp.render(a, b, metric))}")
+
+
 @app.command("rollback")
 def rollback(params: Path = PARAMS) -> None:
     """Return the serving stage (prod) to the version that held it before the current one."""
