@@ -116,7 +116,7 @@ def drift_section(points: list[DriftPoint]) -> str:
             score, drifted = p.columns.get(col, (None, False))
             text = "-" if score is None else f"{score:.4f}" + (" drifted" if drifted else "")
             tds.append(f"<td class='num{' drifted' if drifted else ''}'>{text}</td>")
-        rows.append(f"<tr class='drift' data-column='{escape(col)}'><td>{escape(col)}</td>")
+        rows.append(f'<tr class="drift" data-column="{escape(col)}"><td>{escape(col)}</td>')
         rows[-1] += "".join(tds) + "</tr>"
     return (
         "<h2>Drift over time</h2>" + chart + "<p class='note'>Per column, the drift test's "
