@@ -37,9 +37,12 @@ def test_drift_points_are_per_batch_oldest_first(tmp_path):
 
 
 @pytest.mark.browser
-def test_history_page_opens_offline_with_every_run_and_its_marks(three_runs, tmp_path):
+def test_history_page_opens_offline_with_every_run_and_its_marks(
+    three_runs, tmp_path, monkeypatch
+):
     if browser.chromium() is None:
         pytest.skip("no chromium on PATH: apt-get install -y chromium")
+    monkeypatch.setenv("PREFECT_UI_URL", "http://127.0.0.1:4200/")
     params = load_params_at(three_runs.repo)
     monitor = tmp_path / "monitor"
     monitor_reports(monitor)
@@ -72,4 +75,7 @@ def test_history_page_opens_offline_with_every_run_and_its_marks(three_runs, tmp
         "0.0100 drifted",
         "1.0100",
     ]
-    assert "drift on b1.csv" in dom and "rejected: AUC 0.82" in dom
+    assert "rejected: AUC 0.82" in dom
+    # The drift retrain links back to the monitor run that started it, in the Prefect UI.
+    link = re.search(r'<a href="([^"]+)">drift on b1.csv', dom)
+    assert link and link[1] == "http://127.0.0.1:4200/runs/flow-run/abc-123"
