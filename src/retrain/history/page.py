@@ -103,7 +103,7 @@ def drift_section(points: list[DriftPoint]) -> str:
     columns = sorted({c for p in points for c in p.columns})
     chart = line_chart(
         [p.name for p in points],
-        [Series("share of columns drifted", [p.share for p in points])],
+        [Series("share drifted", [p.share for p in points])],
         "share drifted",
     )
     head = "<th>column</th>" + "".join(
