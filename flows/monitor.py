@@ -21,6 +21,7 @@ from prefect.states import State
 
 from retrain.config import Params
 from retrain.data.io import read_file
+from retrain.history.publish import publish_history
 from retrain.ingest import IngestRun, ingest_landing, landed_files
 from retrain.monitoring.drift import batch_drift
 from retrain.orchestration import artifacts, notify, runview
@@ -148,6 +149,7 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
         records.append(record)
     name, message, warn, tags = runview.monitor_outcome(records)
     runview.add_tags(tags)
+    publish_history(project)  # the model history page (drift over time) and its artifacts
     return runview.final_state(name, message, records, warn, logger)
 
 

@@ -22,6 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.states import State
 
 from retrain.config import Params, check_overrides
+from retrain.history.publish import publish_history
 from retrain.infra import dvc
 from retrain.orchestration import artifacts, notify, runview
 from retrain.orchestration.failure import restored_on_failure
@@ -175,6 +176,7 @@ def retraining_flow(
         "gate": decision.decision,
         "model": model,
     }
+    publish_history(initial)  # the model history page and its Prefect artifacts
     return runview.final_state(name, message, result, rejected, logger)
 
 

@@ -386,38 +386,53 @@ def _checkout(params: Path) -> tuple[Path, Params]:
 
 
 @app.command("runs")
-def runs(params: Path = PARAMS) -> None:
-    """List the recorded retrains: date, reason, data version, metrics, promoted or not."""
-    from retrain.registry import record, versions
+def runs(
+    params: Path = PARAMS,
+    html: bool = typer.Option(False, "--html", help="Also rewrite the model history page."),
+) -> None:
+    """Every recorded retrain: time, reason, trigger, data and model versions, our metric and
+    both baselines, the champion's on the same holdout, the gate's decision and why."""
+    from retrain.history.page import write_page
+    from retrain.history.table import history, text_table
+    from retrain.registry import versions
 
     try:
         root, cfg = _checkout(params)
-        found = record.list_runs(root, cfg)
+        found = history(root, cfg)
         prod = versions.in_stage(root, cfg.registry.model_name, cfg.registry.stage)
+        page = write_page(root, cfg) if html else None
     except (RetrainError, ValueError) as err:
         _fail(err)
         return
     if not found:
         typer.echo("no recorded runs yet (a retrain writes one: tag run/<run-id>)")
+    else:
+        typer.echo(text_table(found, prod.version if prod else None), nl=False)
+    if page is not None:
+        typer.echo(f"model history page: {page}")
+
+
+@app.command("compare")
+def compare(
+    run_a: str = typer.Argument(..., help="A recorded run (see `retrain runs`)."),
+    run_b: str = typer.Argument(..., help="Another recorded run."),
+    params: Path = PARAMS,
+    html: Path | None = typer.Option(None, help="Also write the comparison page here."),
+) -> None:
+    """Two recorded runs side by side: metrics, params that differ, ROC/PR curves, slices."""
+    from retrain.files import write_text
+    from retrain.history import compare as cmp
+
+    try:
+        root, cfg = _checkout(params)
+        a, b = cmp.load(root, cfg, run_a), cmp.load(root, cfg, run_b)
+    except (RetrainError, ValueError) as err:
+        _fail(err)
         return
     metric = cfg.registry.gate.metric
-    typer.echo(
-        f"{'run':<24} {'finished (UTC)':<20} {'reason':<9} {'data':<10} "
-        f"{metric:>8} {'ece':>7}  {'model':<8} {'decision':<10} prod"
-    )
-    for r in found:
-        model = r["model"]
-        here = "<- prod" if prod and model["version"] == prod.version else ""
-        typer.echo(
-            f"{r['run_id']:<24} {r['finished_at'][:19].replace('T', ' '):<20} "
-            f"{r['reason']:<9} {r['data']['md5'][:8]:<10} "
-            f"{_num(r['metrics'].get(metric)):>8} {_num(r['metrics'].get('ece')):>7}  "
-            f"{model['version'] or '-':<8} {r['gate']['decision']:<10} {here}"
-        )
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    typer.echo(cmp.text(a, b, metric), nl=False)
+    if html is not None:
+        typer.echo(f"comparison page: {write_text(html, cmp.render(a, b, metric))}")
 
 
 @app.command("rollback")

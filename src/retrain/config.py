@@ -126,6 +126,9 @@ class Paths(_Strict):
     # Where tables to score are put for the predict flow: its `input_path` (set by anyone who
     # reaches the API) must resolve inside this folder, paths.landing or paths.raw_data.
     predict_input: Path = Path("data/predict")
+    # The model history page (retrain.history): every retrain and the drift over time; a
+    # file beside the run folders, so the stack's reports server serves it and pruning keeps it.
+    model_history: Path = Path("reports/runs/history.html")
 
 
 class ValidateParams(_Strict):

@@ -160,6 +160,10 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     assert (folder / "plots" / "index.html").read_bytes() == (
         repo / "reports" / "plots" / "index.html"
     ).read_bytes()
+    # The model history: a keyed table artifact and the page, both listing this run.
+    assert view["made_by"]["model-history"] == "publish-history"
+    assert result["run_id"] in str(found["model-history"])
+    assert result["run_id"] in (repo / "reports" / "runs" / "history.html").read_text()
 
 
 def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
@@ -328,6 +332,10 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     assert view["made_by"]["drift-report"].startswith("drift-")
     assert link.startswith(f"file://{repo}/reports/runs/monitor-a-calm-0001+2-")
     assert "<html" in Path(link.removeprefix("file://")).read_text()
+    # The model history page shows each checked batch's drift per column.
+    assert view["made_by"]["model-history"] == "publish-history"
+    history = (repo / "reports" / "runs" / "history.html").read_text()
+    assert "b-mix-0001" in history and 'data-column="contract"' in history
 
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):

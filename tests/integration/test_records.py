@@ -214,6 +214,8 @@ def test_every_retrain_leaves_a_pinned_record(history):
         assert rec["data"]["md5"] in pinned
         lock = git(repo, "show", f"{tag}:dvc.lock")
         assert rec["artifacts"][ONNX] in lock
+        # ... and its plot data (`dvc plots diff run/<A> run/<B>` draws each run's own).
+        assert json.loads(git(repo, "show", f"{tag}:plots/roc.json"))
         metrics = json.loads(git(repo, "show", f"{tag}:metrics/evaluate.json"))
         assert metrics["tabm"]["roc_auc"] == rec["metrics"]["roc_auc"]
         assert rec["tuned_params"]["params"] and rec["environment"]["packages"]["torch"]
