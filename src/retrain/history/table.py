@@ -12,11 +12,13 @@ from typing import Any
 from retrain.config import Params
 from retrain.infra.git import show
 from retrain.markdown import table
+from retrain.model_key import OLD_KEY, OURS
 from retrain.project import rel
 from retrain.registry import record
 
-# Our model's key in metrics/evaluate.json: `tabm` since the rename, `mlp` before it.
-MODEL_KEYS = ("tabm", "mlp")
+# Our model's key in metrics/evaluate.json and the plot files: `tabm` since the rename, `mlp`
+# in a run recorded before it (retrain.model_key).
+MODEL_KEYS = (OURS, OLD_KEY)
 BASELINES = ("logreg", "lightgbm")
 
 
