@@ -386,12 +386,14 @@ def test_predict_rejects_a_table_with_an_unseen_category(trained_repo, tmp_path,
     assert "column 'payment_method' failed expect_column_values_to_be_in_set" in str(state.message)
 
 
-def test_a_batch_that_breaks_prepare_leaves_the_workspace_as_found(
+def test_a_batch_that_breaks_the_retrain_leaves_the_workspace_as_found(
     trained_repo, tmp_path, monkeypatch
 ):
-    """Issue 25.1/25.2: a batch that passes validation and then breaks `prepare` (e-mail
+    """Issue 25.1/25.2: a batch put in by hand that `prepare` used to crash on (e-mail
     addresses as ids, a quoted id holding a newline) left metrics/prepare.json deleted and
-    dvc.lock modified; the run says in one line which batch broke it, and restores both."""
+    dvc.lock modified. The validate stage now stops it (the data contract), after DVC has
+    removed that stage's output: the run says in one line which batch broke it, and the
+    workspace is as the run found it."""
     repo = copy_repo(trained_repo, tmp_path / "repo")
     git = ("-c", "user.name=t", "-c", "user.email=t@t")
     _git(repo, "add", "-A")
@@ -414,12 +416,17 @@ def test_a_batch_that_breaks_prepare_leaves_the_workspace_as_found(
         return json.loads(proc.stdout)
 
     before = dvc_status()
-    files = ("dvc.lock", "metrics/prepare.json", "data/prepared/train.parquet")
+    files = (
+        "dvc.lock",
+        "reports/validation/summary.json",  # validate's out, removed by DVC as the stage ran
+        "metrics/prepare.json",
+        "data/prepared/train.parquet",
+    )
     kept = {f: (repo / f).read_bytes() for f in files}
     state = flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
     assert state.is_failed()
     message = str(state.message)
-    assert "batch data/raw/batches/batch-0007.csv broke the retrain at stage prepare" in message
+    assert "batch data/raw/batches/batch-0007.csv broke the retrain at stage validate" in message
     assert "workspace restored" in message and "\n" not in message.split(": ", 1)[1]
     assert _git(repo, "status", "--porcelain") == ""
     assert dvc_status() == before  # only the new batch's deps changed, as before the run
