@@ -266,6 +266,23 @@ def _runs_of(deployment_id) -> list[Any]:
     return asyncio.run(read())
 
 
+def _log_traffic(repo: Path, rows: pd.DataFrame, at: str, probability: float) -> None:
+    """Rows as `retrain serve` logs them (inputs, score, version, time): one Parquet part."""
+    from retrain.config import load_params_at
+
+    logged = rows.drop(columns=["churn"]).copy()
+    n = len(logged)
+    logged["probability"] = probability
+    logged["label"] = int(probability >= 0.5)
+    logged["model_version"] = "churn-model@v1.0.0"
+    logged["model_md5"] = "0" * 32
+    logged["scored_at"] = pd.date_range(at, periods=n, freq="s", tz="UTC")
+    logged["request_id"] = [f"req-{at}-{i}" for i in range(n)]
+    day = load_params_at(repo).paths.predictions_log / at[:10]
+    day.mkdir(parents=True, exist_ok=True)
+    logged.to_parquet(day / f"part-{at.replace(':', '')}.parquet", index=False)
+
+
 def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     from retrain.config import load_params_at
     from retrain.data.io import read_table
@@ -285,21 +302,44 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     broken = broken.drop(columns=["tenure"])
     broken.to_csv(landing / "c-broken.csv", index=False)
     (landing / "c-broken.csv.done").touch()  # the landing protocol: the file is complete
+    write_batches(
+        simulate(table, schema, n_batches=1, batch_size=500, seed=6, drift=drift), landing, "d-mix"
+    )
+    # ... and the service scored drifted traffic: three signals trip in one monitor run.
+    traffic = simulate(table, schema, n_batches=1, batch_size=300, seed=7, drift=drift)[0]
+    _log_traffic(repo, traffic, "2026-01-01T00:00:00", 0.99)
     pin_before = (repo / "data.dvc").read_text()
 
     state = flow("monitor", monkeypatch)(repo=str(repo), return_state=True)
     records = state.result()
 
     by_name = {Path(r["source"]).name: r for r in records}
-    names = ("a-calm-0001.csv", "b-mix-0001.csv", "c-broken.csv")
-    assert [by_name[n]["status"] for n in names] == ["accepted", "accepted", "rejected"]
-    calm_rec, mix_rec, broken_rec = (by_name[n] for n in names)
+    names = ("a-calm-0001.csv", "b-mix-0001.csv", "c-broken.csv", "d-mix-0001.csv")
+    assert [by_name[n]["status"] for n in names] == [
+        "accepted",
+        "accepted",
+        "rejected",
+        "accepted",
+    ]
+    calm_rec, mix_rec, broken_rec, mix2_rec = (by_name[n] for n in names)
+    (traffic_rec,) = [r for r in records if r["status"] == "traffic"]
     assert calm_rec["drift"]["tripped"] is False and "retrain_run" not in calm_rec
-    assert mix_rec["drift"]["tripped"] is True
+    assert mix_rec["drift"]["tripped"] and mix2_rec["drift"]["tripped"]
+    assert traffic_rec["drift"]["tripped"]
+    # One retrain for the three signals, whose parameters name each of them and this run.
     runs = _runs_of(deployment_id)
-    assert [str(r.id) for r in runs] == [mix_rec["retrain_run"]]
-    assert runs[0].parameters["reason"] == "drift"
-    assert runs[0].parameters["drift"]["batch"].startswith("b-mix-0001")
+    (retrain,) = runs
+    assert mix_rec["retrain_run"] == mix2_rec["retrain_run"] == traffic_rec["retrain_run"]
+    assert mix_rec["retrain_run"] == str(retrain.id)
+    asked = retrain.parameters["drift"]
+    assert retrain.parameters["reason"] == "drift"
+    assert [s["signal"] for s in asked["signals"]] == ["batch", "batch", "traffic"]
+    assert asked["batches"][0].startswith("b-mix-0001") and asked["batches"][1].startswith(
+        "d-mix-0001"
+    )
+    assert asked["traffic"] is True and "traffic until 2026-01-01" in asked["batch"]
+    assert all(any(r.startswith(b) for r in asked["reasons"]) for b in asked["batches"])
+    assert asked["monitor_run"]["id"] == str(state.state_details.flow_run_id)
     # Accepted batches are versioned: data.dvc moved on, and the drift report is on disk.
     assert (repo / "data.dvc").read_text() != pin_before
     cloud = subprocess.run(
@@ -316,8 +356,14 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     assert "missing ['tenure']" in broken_rec["reason"]
     assert not list(landing.glob("*.csv"))
     view = run_view(state.state_details.flow_run_id)
-    assert view["name"] == "monitor-a-calm-0001+2"
-    assert view["state"] == "Batch rejected" and "c-broken.csv" in view["message"]
+    assert view["name"] == asked["monitor_run"]["name"] == "monitor-a-calm-0001+3"
+    # The state names every outcome: not a plain "Completed".
+    assert view["state"] == "Batch rejected + Drift: retrain started"
+    message = view["message"]
+    assert "3 batch(es) accepted: a-calm-0001.csv, b-mix-0001.csv, d-mix-0001.csv" in message
+    assert "1 batch(es) rejected: c-broken.csv (" in message
+    assert "drift gate tripped on b-mix-0001.csv, d-mix-0001.csv, traffic until" in message
+    assert f"retrain started: {retrain.name} ({retrain.id})" in message
     assert {"batch-rejected", "drift-tripped", "retrain-started"} <= view["tags"]
     assert any("rejected" in w and "c-broken.csv" in w for w in view["warnings"])
     assert any("drift gate tripped on b-mix-0001" in w for w in view["warnings"])
@@ -325,8 +371,18 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     # The Evidently report is linked from the drift task, as its own copy of this run.
     link = unquote(view["links"]["drift-report"])
     assert view["made_by"]["drift-report"].startswith("drift-")
-    assert link.startswith(f"file://{repo}/reports/runs/monitor-a-calm-0001+2-")
+    assert link.startswith(f"file://{repo}/reports/runs/monitor-a-calm-0001+3-")
     assert "<html" in Path(link.removeprefix("file://")).read_text()
+
+    # The next monitor run trips on traffic again while that retrain is still scheduled:
+    # it starts none and says which one will read the data.
+    _log_traffic(repo, traffic, "2026-01-02T00:00:00", 0.99)
+    state = flow("monitor", monkeypatch)(repo=str(repo), return_state=True)
+    assert [str(r.id) for r in _runs_of(deployment_id)] == [str(retrain.id)]
+    view = run_view(state.state_details.flow_run_id)
+    assert view["state"] == "Drift: retrain pending" and "retrain-pending" in view["tags"]
+    assert f"no new retrain: {retrain.name} ({retrain.id})" in view["message"]
+    assert state.result()[0]["retrain_run"] == str(retrain.id)
 
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):

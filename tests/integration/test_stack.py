@@ -329,7 +329,8 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     }
     # The monitor: named by its batch, its outcome in the state, its Evidently report linked.
     mon = seen["monitor"]
-    assert mon["name"] == "monitor-mix-0001+1" and mon["state_name"] == "Batch rejected"
+    assert mon["name"] == "monitor-mix-0001+1"
+    assert mon["state_name"] == "Batch rejected + Drift"  # trigger off: no retrain
     assert {"batch-rejected", "drift-tripped"} <= set(mon["tags"])
     drift_link = mon["links"]["drift-report"]
     assert drift_link["url"].startswith(f"{up.reports_url}/monitor-mix-0001%2B1-")
