@@ -132,7 +132,8 @@ killed_at = time.time()
 workers = [take(f"machine-{i}", 2.0) for i in (1, 2)]
 for w in workers:
     w.wait(timeout=400)
-print(json.dumps({"launched": launched, "killed_at": killed_at, "codes": [w.returncode for w in workers],
+print(json.dumps({"launched": launched, "killed_at": killed_at,
+                  "codes": [w.returncode for w in workers],
                   "intervals": [json.loads(l) for l in log.read_text().splitlines()]}))
 """
 
