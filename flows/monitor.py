@@ -76,6 +76,30 @@ def check_drift(
     return summary
 
 
+@task(task_run_name="canary-{batch.name}")
+def check_canary(
+    batch: Path, params: Params, repo: Path, model: ServedModel | None
+) -> dict[str, Any] | None:
+    """What the batch's labels say of each version the service ran (a canary beside prod),
+    each on its own traffic; None when it labels no row a canary scored."""
+    from retrain.monitoring import canary
+    from retrain.registry import versions
+    from retrain.serve.log import read_log
+
+    logged = read_log(params.paths.predictions_log)
+    if logged.empty:
+        return None
+    cand = versions.in_stage(repo, params.registry.model_name, params.serve.canary_stage)
+    prod = model.version.version if model else None
+    found = canary.evaluate(
+        read_file(batch), logged, params.dataset, prod, cand.version if cand else None
+    )
+    if found is not None:
+        get_run_logger().info("%s: %s", batch.name, found["said"])
+        artifacts.publish_markdown("canary", canary.markdown(batch.name, found), batch.name)
+    return found
+
+
 @task(task_run_name="check-traffic")
 def check_traffic(params: Params, model: ServedModel | None) -> dict[str, Any] | None:
     """Drift of the rows `retrain serve` scored since the last check (None: too few)."""
@@ -162,15 +186,14 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
             record["drift"] = summary["gate"]
             if summary["gate"]["tripped"]:
                 tripped.append((record, summary))
+            evidence = check_canary(Path(result.destination), params, root, model)
+            if evidence is not None:  # labels for rows a canary scored
+                record["canary"] = evidence
         records.append(record)
     traffic = check_traffic(params, model)
     if traffic is not None:  # prediction drift on real traffic (the service's log)
-        record = {
-            "source": traffic["source"],
-            "status": "traffic",
-            "batch": traffic["batch"],
-            "drift": traffic["gate"],
-        }
+        record = {k: traffic[k] for k in ("source", "batch")}
+        record.update(status="traffic", drift=traffic["gate"])
         artifacts.publish_markdown("traffic-drift", artifacts.drift_markdown(traffic), "traffic")
         if traffic["gate"]["tripped"]:
             tripped.append((record, traffic))

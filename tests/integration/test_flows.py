@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -266,15 +267,17 @@ def _runs_of(deployment_id) -> list[Any]:
     return asyncio.run(read())
 
 
-def _log_traffic(repo: Path, rows: pd.DataFrame, at: str, probability: float) -> None:
+def _log_traffic(
+    repo: Path, rows: pd.DataFrame, at: str, probability: Any, version: Any = "v1.0.0"
+) -> None:
     """Rows as `retrain serve` logs them (inputs, score, version, time): one Parquet part."""
     from retrain.config import load_params_at
 
     logged = rows.drop(columns=["churn"]).copy()
     n = len(logged)
     logged["probability"] = probability
-    logged["label"] = int(probability >= 0.5)
-    logged["model_version"] = "churn-model@v1.0.0"
+    logged["label"] = (logged["probability"] >= 0.5).astype(int)
+    logged["model_version"] = version
     logged["model_md5"] = "0" * 32
     logged["scored_at"] = pd.date_range(at, periods=n, freq="s", tz="UTC")
     logged["request_id"] = [f"req-{at}-{i}" for i in range(n)]
@@ -295,19 +298,24 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     landing = repo / "data" / "landing"
     calm = simulate(table, schema, n_batches=1, batch_size=500, seed=3)
     drift = Drift("mix", "contract", 0.9, "Month-to-month")
-    mix = simulate(table, schema, n_batches=1, batch_size=500, seed=4, drift=drift)
+    # Ids follow the batch number: 2 and 3 keep the mixes' ids apart from the calm batch's.
+    mix = simulate(table, schema, n_batches=1, batch_size=500, seed=4, drift=drift, first_batch=2)
     write_batches(calm, landing, "a-calm")
     write_batches(mix, landing, "b-mix")
     broken = simulate(table, schema, n_batches=1, batch_size=100, seed=5)[0]
     broken = broken.drop(columns=["tenure"])
     broken.to_csv(landing / "c-broken.csv", index=False)
     (landing / "c-broken.csv.done").touch()  # the landing protocol: the file is complete
-    write_batches(
-        simulate(table, schema, n_batches=1, batch_size=500, seed=6, drift=drift), landing, "d-mix"
-    )
-    # ... and the service scored drifted traffic: three signals trip in one monitor run.
-    traffic = simulate(table, schema, n_batches=1, batch_size=300, seed=7, drift=drift)[0]
-    _log_traffic(repo, traffic, "2026-01-01T00:00:00", 0.99)
+    mix2 = simulate(table, schema, n_batches=1, batch_size=500, seed=6, drift=drift, first_batch=3)
+    write_batches(mix2, landing, "d-mix")
+    # ... and the service scored drifted traffic: three signals trip in one monitor run. It
+    # ran a canary: v2.0.0 scored every other row (300 of b-mix's customers, 20 of d-mix's),
+    # whose labels arrive with the batches; v1.0.0's constant score ranks nothing.
+    traffic = pd.concat([mix[0].head(300), mix2[0].head(20)], ignore_index=True)
+    churned = (traffic["churn"] == "Yes").to_numpy()
+    canary = np.arange(len(traffic)) % 2 == 1
+    score = np.where(canary, np.where(churned, 0.9, 0.7), 0.99)
+    _log_traffic(repo, traffic, "2026-01-01T00:00:00", score, np.where(canary, "v2.0.0", "v1.0.0"))
     pin_before = (repo / "data.dvc").read_text()
 
     state = flow("monitor", monkeypatch)(repo=str(repo), return_state=True)
@@ -364,6 +372,19 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     assert "1 batch(es) rejected: c-broken.csv (" in message
     assert "drift gate tripped on b-mix-0001.csv, d-mix-0001.csv, traffic until" in message
     assert f"retrain started: {retrain.name} ({retrain.id})" in message
+    # The canary, judged on its own traffic once labels arrived: b-mix labels 150 rows each
+    # version scored, d-mix 10 (too few to say anything).
+    assert (
+        "b-mix-0001.csv canary: other v1.0.0 roc_auc 0.5000 (n=150) vs "
+        "other v2.0.0 roc_auc 1.0000 (n=150)" in message
+    )
+    assert "d-mix-0001.csv canary: other v1.0.0 roc_auc 0.5000 (n=10, too little evidence)" in (
+        message
+    )
+    assert "canary" not in calm_rec and mix_rec["canary"]["versions"][1]["n"] == 150
+    evidence = artifacts_of(state.state_details.flow_run_id)["canary"]
+    assert "| v2.0.0 | other |" in evidence  # (one of the two: they share the key)
+    assert view["made_by"]["canary"].startswith("canary-")
     assert {"batch-rejected", "drift-tripped", "retrain-started"} <= view["tags"]
     assert any("rejected" in w and "c-broken.csv" in w for w in view["warnings"])
     assert any("drift gate tripped on b-mix-0001" in w for w in view["warnings"])

@@ -186,6 +186,8 @@ def monitor_outcome(
     for r in records:
         if r.get("status") == "traffic":
             parts.append(f"traffic checked: {r.get('batch')}")
+        if r.get("canary"):
+            parts.append(f"{names[id(r)]} {r['canary']['said']}")
     if rejected:
         said = [f"{names[id(r)]} ({r.get('reason')})" for r in rejected]
         parts.append(f"{len(rejected)} batch(es) rejected: {', '.join(said)}")
