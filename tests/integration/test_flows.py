@@ -449,3 +449,28 @@ def test_predict_rejects_a_table_with_an_unseen_category(trained_repo, tmp_path,
     state = flow("predict", monkeypatch)(input_path=str(src), repo=str(repo), return_state=True)
     assert state.is_failed()
     assert "column 'payment_method' failed expect_column_values_to_be_in_set" in str(state.message)
+
+
+def test_project_lock_is_held_by_the_server_and_names_its_holder(tmp_path):
+    """With a server configured (the harness), two lock files (two machines) share one lock."""
+    from retrain.registry.lock import RetrainBusy, exclusive
+
+    said: list[str] = []
+    with exclusive(tmp_path / "m1.lock", "batch-7.csv", 0, command="ingest", limit="lock-test"):
+        with pytest.raises(
+            RetrainBusy,
+            match=r"another ingest holds lock-test \(Prefect concurrency limit at http\S+\) "
+            r"\(pid \d+, run batch-7.csv, since ",
+        ):
+            with exclusive(
+                tmp_path / "m2.lock",
+                "run-b",
+                1,
+                poll_s=0.2,
+                on_wait=said.append,
+                limit="lock-test",
+            ):
+                pass
+    assert said and said[0].startswith("retrain run-b waiting for the project lock lock-test")
+    with exclusive(tmp_path / "m2.lock", "run-b", 0, limit="lock-test"):
+        pass  # released with the block

@@ -90,10 +90,11 @@ class _Wait:
     say: Callable[[str], None]
     start: float = field(default_factory=time.monotonic)
     next_report: float = 0.0
+    waited: bool = False  # found the lock taken at least once
 
     def busy(self, where: str, info: dict[str, object]) -> None:
         """The lock is taken: fail past the deadline, else say so (now and then) and sleep."""
-        now = time.monotonic()
+        now, self.waited = time.monotonic(), True
         if now >= self.start + self.timeout_s:
             raise RetrainBusy(
                 f"another {info.get('command', 'retrain')} holds {where} ({_holder(info)}); "
@@ -111,7 +112,7 @@ class _Wait:
 
     def got(self, where: str) -> None:
         waited = time.monotonic() - self.start
-        if waited >= self.poll_s:
+        if self.waited:  # (a slow server's round trips are no wait for another holder)
             self.say(
                 f"{self.command} {self.owner} got the project lock {where} after {waited:.0f}s"
             )
@@ -208,10 +209,10 @@ def _lease_holder() -> Any:
 
 def _is_taken(err: BaseException) -> bool:
     """The server said 423 Locked: every slot is held (any other error is an error)."""
-    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError  # what Prefect's client raises
 
     cause = err.__cause__
-    return isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423
+    return isinstance(cause, PrefectHTTPStatusError) and cause.response.status_code == 423
 
 
 def _taken_now(limit: str) -> bool:
