@@ -138,6 +138,13 @@ print(json.dumps({"launched": launched, "killed_at": killed_at,
 """
 
 
+ANNOUNCE = """
+from retrain.orchestration.notify import announce
+print(announce("canary.aborted", "churn-model", version="v2.0.0",
+               outcome="churn-model canary v2.0.0 aborted: prod v1.0.0 -> v1.0.0"))
+"""
+
+
 class Receiver(http.server.BaseHTTPRequestHandler):
     """A webhook endpoint on loopback that keeps every JSON body it was sent."""
 
@@ -231,7 +238,18 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         assert locks.returncode == 0, err[-3000:]
         held = json.loads(out.strip().splitlines()[-1])
         (tmp_path / "seen.json").write_text(json.dumps(seen, indent=1))  # for a failure
-        kinds = {"FAILED", "Drift", "Promoted", "Batch rejected"}
+        # A canary command's notification is about the model, not a run (automations.yaml
+        # matches it by resource): the one `retrain canary abort` sends, through the server.
+        sent = subprocess.run(
+            [sys.executable, "-c", ANNOUNCE],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert sent.returncode == 0 and "sent to" in sent.stdout, sent.stderr[-3000:]
+        kinds = {"FAILED", "Drift", "Promoted", "Batch rejected", "Canary aborted"}
         deadline = time.monotonic() + 60  # automations act a few seconds after the event
         while time.monotonic() < deadline and not kinds <= _subjects(Receiver.received):
             time.sleep(1)
@@ -363,6 +381,9 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         assert run["name"] in message["text"], message
         assert f"{ui}/runs/flow-run/{run['id']}" in message["text"], message
     assert "zz-broken.csv" in by_subject["Batch rejected"]["subject"]
+    canary = by_subject["Canary aborted"]
+    assert canary["subject"] == "Canary aborted: churn-model v2.0.0", canary
+    assert "prod v1.0.0 -> v1.0.0" in canary["text"], canary
     assert "mix-0001" in by_subject["Drift"]["subject"]
     # The flow drove DVC itself: the same inputs give the same dvc.lock as a plain `dvc repro`.
     lock_now = subprocess.run(
