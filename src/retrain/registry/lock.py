@@ -111,8 +111,9 @@ class _Wait:
         time.sleep(self.poll_s)
 
     def got(self, where: str) -> None:
-        waited = time.monotonic() - self.start
-        if self.waited:  # (a slow server's round trips are no wait for another holder)
+        waited, said = time.monotonic() - self.start, self.waited
+        self.waited = False  # the file lock inside the server's reports its own wait
+        if said:  # (a slow server's round trips are no wait for another holder)
             self.say(
                 f"{self.command} {self.owner} got the project lock {where} after {waited:.0f}s"
             )
