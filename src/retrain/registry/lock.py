@@ -160,8 +160,8 @@ def exclusive(
         RetrainBusy: still held by another process after `timeout_s`, naming that process.
         RetrainError: a Prefect server is configured but refuses or cannot be reached.
     """
+    url = server_url()  # first: importing Prefect's settings is no time spent waiting
     wait = _Wait(owner, command, timeout_s, poll_s, report_every_s, on_wait or _stderr)
-    url = server_url()
     with ExitStack() as stack:
         if url is not None:
             stack.enter_context(_server_lock(url, limit, lease_s, wait))
