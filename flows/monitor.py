@@ -5,14 +5,17 @@ retrain.ingest): validate it; a rejected batch goes to
 quarantine with its report; an accepted one is versioned with DVC, then compared with the
 training reference (Evidently: per-column data drift, the production model's scores, labels
 when present); the production model is the registry's prod version (before the first
-promotion, the workspace model). When the drift gate trips, the retrain deployment is started
-with reason "drift" and the drift summary; otherwise a passing summary is recorded.
-Then the same check runs on real traffic: the rows `retrain serve` logged since the last run.
+promotion, the workspace model). Then the same check runs on real traffic: the rows `retrain
+serve` logged since the last run. When any drift gate tripped, ONE retrain is started with
+reason "drift" and a `drift` parameter naming every batch and signal that tripped (see
+retrain.monitoring.trigger), unless a drift retrain started earlier is still to run; the run's
+final state names every outcome.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,8 @@ from retrain.data.io import read_file
 from retrain.history.publish import publish_history
 from retrain.ingest import IngestRun, ingest_landing, landed_files
 from retrain.monitoring.drift import batch_drift
-from retrain.orchestration import artifacts, notify, runview
+from retrain.monitoring.trigger import retrain_request
+from retrain.orchestration import artifacts, deployments, notify, runview
 from retrain.project import Project
 from retrain.registry.serving import NoProdModel, ServedModel, prod_model
 
@@ -73,6 +77,30 @@ def check_drift(
     return summary
 
 
+@task(task_run_name="canary-{batch.name}")
+def check_canary(
+    batch: Path, params: Params, repo: Path, model: ServedModel | None
+) -> dict[str, Any] | None:
+    """What the batch's labels say of each version the service ran (a canary beside prod),
+    each on its own traffic; None when it labels no row a canary scored."""
+    from retrain.monitoring import canary
+    from retrain.registry import versions
+    from retrain.serve.log import read_log
+
+    logged = read_log(params.paths.predictions_log)
+    if logged.empty:
+        return None
+    cand = versions.in_stage(repo, params.registry.model_name, params.serve.canary_stage)
+    prod = model.version.version if model else None
+    found = canary.evaluate(
+        read_file(batch), logged, params.dataset, prod, cand.version if cand else None
+    )
+    if found is not None:
+        get_run_logger().info("%s: %s", batch.name, found["said"])
+        artifacts.publish_markdown("canary", canary.markdown(batch.name, found), batch.name)
+    return found
+
+
 @task(task_run_name="check-traffic")
 def check_traffic(params: Params, model: ServedModel | None) -> dict[str, Any] | None:
     """Drift of the rows `retrain serve` scored since the last check (None: too few)."""
@@ -90,17 +118,35 @@ def check_traffic(params: Params, model: ServedModel | None) -> dict[str, Any] |
 
 
 @task(task_run_name="trigger-retrain", retries=2, retry_delay_seconds=5)
-def trigger_retrain(summary: dict[str, Any]) -> str:
-    """Start the retrain deployment without waiting for it (it is a run of its own)."""
-    from prefect.deployments import run_deployment
+def trigger_retrain(
+    batches: list[dict[str, Any]], traffic: dict[str, Any] | None, monitor: str
+) -> dict[str, Any]:
+    """Start one retrain for every signal of this run, without waiting for it; none when a
+    drift retrain started by an earlier monitor run is still scheduled, pending or running.
 
-    run = run_deployment(
-        RETRAIN_DEPLOYMENT,
-        parameters={"reason": "drift", "drift": artifacts.drift_digest(summary)},
-        timeout=0,
-        as_subflow=False,
+    Such a run has not read the data pin yet, or took the project lock after this run's
+    ingest (which waits for the lock): either way it trains on these batches.
+    """
+    logger = get_run_logger()
+    active = deployments.active_runs(RETRAIN_DEPLOYMENT, reason="drift")
+    if active:
+        found = active[0]
+        logger.warning(
+            "drift: no new retrain, %s (%s) is still %s",
+            found.name,
+            found.flow_run_id,
+            found.state,
+        )
+        return {**asdict(found), "started": False}
+    this = {"id": runview.current_flow_run_id() or "", "name": monitor}
+    drift = retrain_request(batches, traffic, this)
+    run = deployments.start(
+        RETRAIN_DEPLOYMENT, {"reason": "drift", "drift": drift}, tags=[f"monitor:{monitor}"]
     )
-    return str(run.id)
+    logger.warning(
+        "drift on %s: retrain %s (%s) started", drift["batch"], run.name, run.flow_run_id
+    )
+    return {**asdict(run), "started": True}
 
 
 @flow(name="monitor", log_prints=True, flow_run_name="monitor")
@@ -108,7 +154,9 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
     """Process the landing folder; its result is one record per batch.
 
     The run is named `monitor-<first batch>` (`+N` more) and ends in a COMPLETED state named
-    `Batch rejected`, `Drift: retrain started`, `Drift` or `No drift`.
+    by its outcomes (`Batch rejected`, `Drift: retrain started` or `... pending`, `Drift`,
+    joined by " + "; else `No drift` or `No batch`), its message naming each batch, signal
+    and retrain (retrain.orchestration.runview.monitor_outcome).
 
     Args:
         repo: the project checkout.
@@ -127,7 +175,7 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
         model: ServedModel | None = prod_model(root, params)
     except NoProdModel:
         model = None  # nothing promoted yet: the workspace model is all there is
-    records = []
+    records, tripped = [], []
     ingested = ingest(params)
     logger.info(ingested.summary())
     for result in ingested.results:
@@ -137,17 +185,28 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
         if result.status == "accepted" and result.destination:
             summary = check_drift(Path(result.destination), params, model, folder, root)
             record["drift"] = summary["gate"]
-            if summary["gate"]["tripped"] and trigger:
-                record["retrain_run"] = trigger_retrain(summary)
+            if summary["gate"]["tripped"]:
+                tripped.append((record, summary))
+            evidence = check_canary(Path(result.destination), params, root, model)
+            if evidence is not None:  # labels for rows a canary scored
+                record["canary"] = evidence
         records.append(record)
     traffic = check_traffic(params, model)
     if traffic is not None:  # prediction drift on real traffic (the service's log)
-        record = {"source": traffic["source"], "status": "traffic", "drift": traffic["gate"]}
+        record = {k: traffic[k] for k in ("source", "batch")}
+        record.update(status="traffic", drift=traffic["gate"])
         artifacts.publish_markdown("traffic-drift", artifacts.drift_markdown(traffic), "traffic")
-        if traffic["gate"]["tripped"] and trigger:
-            record["retrain_run"] = trigger_retrain(traffic)
+        if traffic["gate"]["tripped"]:
+            tripped.append((record, traffic))
         records.append(record)
-    name, message, warn, tags = runview.monitor_outcome(records)
+    retrain = None
+    if tripped and trigger:  # one retrain for every signal of the run
+        batches = [summary for record, summary in tripped if record["status"] != "traffic"]
+        on_traffic = traffic if traffic is not None and traffic["gate"]["tripped"] else None
+        retrain = trigger_retrain(batches, on_traffic, run)
+        for record, _ in tripped:
+            record["retrain_run"] = retrain["flow_run_id"]
+    name, message, warn, tags = runview.monitor_outcome(records, retrain)
     runview.add_tags(tags)
     publish_history(project)  # the model history page (drift over time) and its artifacts
     return runview.final_state(name, message, records, warn, logger)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -452,6 +452,71 @@ def rollback(params: Path = PARAMS) -> None:
         _fail(err)
         return
     typer.echo(f"{reg.model_name} {reg.stage}: {was} -> {now}")
+
+
+canary_app = typer.Typer(help="Serve a registered version to a share of traffic, then decide.")
+app.add_typer(canary_app, name="canary")
+
+
+def _canary(params: Path, action: str, **kwargs: Any) -> dict[str, Any]:
+    """Run registry.canary.<action> under the project lock (it writes registry tags)."""
+    from retrain.infra.git import identity_env
+    from retrain.registry import canary, lock
+
+    root, cfg = _checkout(params)
+    with lock.exclusive(
+        cfg.paths.retrain_lock, f"canary-{action}", cfg.registry.lock_timeout_s, command="canary"
+    ):
+        done: dict[str, Any] = getattr(canary, action)(root, cfg, env=identity_env(root), **kwargs)
+    return done
+
+
+@canary_app.command("start")
+def canary_start(
+    version: str = typer.Argument(..., help="A registered version, e.g. v3.0.0."),
+    share: float = typer.Option(0.1, help="Share of request keys it scores (0 < share <= 1)."),
+    params: Path = PARAMS,
+) -> None:
+    """Put VERSION in the canary stage; `retrain serve` gives it SHARE of request keys."""
+    try:
+        done = _canary(params, "start", version=version, share=share)
+    except RetrainError as err:
+        _fail(err)
+        return
+    typer.echo(
+        f"{done['model']} {version}: canary at {share:.0%} of request keys "
+        f"(prod {done['prod_before']}); `retrain canary promote` or `abort` ends it"
+    )
+
+
+def _end_canary(params: Path, action: str, event: str) -> None:
+    from retrain.orchestration import notify
+
+    try:
+        done = _canary(params, action)
+    except RetrainError as err:
+        _fail(err)
+        return
+    outcome = (
+        f"{done['model']} canary {done['version']} {event}: prod "
+        f"{done['prod_before']} -> {done['prod_after']}"
+    )
+    typer.echo(outcome)
+    typer.echo(
+        notify.announce(f"canary.{event}", done["model"], version=done["version"], outcome=outcome)
+    )
+
+
+@canary_app.command("promote")
+def canary_promote(params: Path = PARAMS) -> None:
+    """Move prod to the canary's version and end the canary (with its own notification)."""
+    _end_canary(params, "promote", "promoted")
+
+
+@canary_app.command("abort")
+def canary_abort(params: Path = PARAMS) -> None:
+    """End the canary: prod alone serves again (with its own notification)."""
+    _end_canary(params, "abort", "aborted")
 
 
 @app.command("reproduce")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -270,6 +271,25 @@ def _runs_of(deployment_id) -> list[Any]:
     return asyncio.run(read())
 
 
+def _log_traffic(
+    repo: Path, rows: pd.DataFrame, at: str, probability: Any, version: Any = "v1.0.0"
+) -> None:
+    """Rows as `retrain serve` logs them (inputs, score, version, time): one Parquet part."""
+    from retrain.config import load_params_at
+
+    logged = rows.drop(columns=["churn"]).copy()
+    n = len(logged)
+    logged["probability"] = probability
+    logged["label"] = (logged["probability"] >= 0.5).astype(int)
+    logged["model_version"] = version
+    logged["model_md5"] = "0" * 32
+    logged["scored_at"] = pd.date_range(at, periods=n, freq="s", tz="UTC")
+    logged["request_id"] = [f"req-{at}-{i}" for i in range(n)]
+    day = load_params_at(repo).paths.predictions_log / at[:10]
+    day.mkdir(parents=True, exist_ok=True)
+    logged.to_parquet(day / f"part-{at.replace(':', '')}.parquet", index=False)
+
+
 def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     from retrain.config import load_params_at
     from retrain.data.io import read_table
@@ -282,7 +302,7 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     landing = repo / "data" / "landing"
     calm = simulate(table, schema, n_batches=1, batch_size=500, seed=3)
     drift = Drift("mix", "contract", 0.9, "Month-to-month")
-    # New customers: ids go on from the calm batch's (ingest rejects ids already taken).
+    # Ids follow the batch number: 2 and 3 keep the mixes' ids apart from the calm batch's.
     mix = simulate(table, schema, n_batches=1, batch_size=500, seed=4, drift=drift, first_batch=2)
     write_batches(calm, landing, "a-calm")
     write_batches(mix, landing, "b-mix")
@@ -290,21 +310,48 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     broken = broken.drop(columns=["tenure"])
     broken.to_csv(landing / "c-broken.csv", index=False)
     (landing / "c-broken.csv.done").touch()  # the landing protocol: the file is complete
+    mix2 = simulate(table, schema, n_batches=1, batch_size=500, seed=6, drift=drift, first_batch=3)
+    write_batches(mix2, landing, "d-mix")
+    # ... and the service scored drifted traffic: three signals trip in one monitor run. It
+    # ran a canary: v2.0.0 scored every other row (300 of b-mix's customers, 20 of d-mix's),
+    # whose labels arrive with the batches; v1.0.0's constant score ranks nothing.
+    traffic = pd.concat([mix[0].head(300), mix2[0].head(20)], ignore_index=True)
+    churned = (traffic["churn"] == "Yes").to_numpy()
+    canary = np.arange(len(traffic)) % 2 == 1
+    score = np.where(canary, np.where(churned, 0.9, 0.7), 0.99)
+    _log_traffic(repo, traffic, "2026-01-01T00:00:00", score, np.where(canary, "v2.0.0", "v1.0.0"))
     pin_before = (repo / "data.dvc").read_text()
 
     state = flow("monitor", monkeypatch)(repo=str(repo), return_state=True)
     records = state.result()
 
     by_name = {Path(r["source"]).name: r for r in records}
-    names = ("a-calm-0001.csv", "b-mix-0001.csv", "c-broken.csv")
-    assert [by_name[n]["status"] for n in names] == ["accepted", "accepted", "rejected"]
-    calm_rec, mix_rec, broken_rec = (by_name[n] for n in names)
+    names = ("a-calm-0001.csv", "b-mix-0001.csv", "c-broken.csv", "d-mix-0001.csv")
+    assert [by_name[n]["status"] for n in names] == [
+        "accepted",
+        "accepted",
+        "rejected",
+        "accepted",
+    ]
+    calm_rec, mix_rec, broken_rec, mix2_rec = (by_name[n] for n in names)
+    (traffic_rec,) = [r for r in records if r["status"] == "traffic"]
     assert calm_rec["drift"]["tripped"] is False and "retrain_run" not in calm_rec
-    assert mix_rec["drift"]["tripped"] is True
+    assert mix_rec["drift"]["tripped"] and mix2_rec["drift"]["tripped"]
+    assert traffic_rec["drift"]["tripped"]
+    # One retrain for the three signals, whose parameters name each of them and this run.
     runs = _runs_of(deployment_id)
-    assert [str(r.id) for r in runs] == [mix_rec["retrain_run"]]
-    assert runs[0].parameters["reason"] == "drift"
-    assert runs[0].parameters["drift"]["batch"].startswith("b-mix-0001")
+    (retrain,) = runs
+    assert mix_rec["retrain_run"] == mix2_rec["retrain_run"] == traffic_rec["retrain_run"]
+    assert mix_rec["retrain_run"] == str(retrain.id)
+    asked = retrain.parameters["drift"]
+    assert retrain.parameters["reason"] == "drift"
+    assert [s["signal"] for s in asked["signals"]] == ["batch", "batch", "traffic"]
+    assert asked["batches"][0].startswith("b-mix-0001") and asked["batches"][1].startswith(
+        "d-mix-0001"
+    )
+    assert asked["traffic"] is True and "traffic until 2026-01-01" in asked["batch"]
+    assert all(any(r.startswith(b) for r in asked["reasons"]) for b in asked["batches"])
+    assert asked["monitor_run"]["id"] == str(state.state_details.flow_run_id)
     # Accepted batches are versioned: data.dvc moved on, and the drift report is on disk.
     assert (repo / "data.dvc").read_text() != pin_before
     cloud = subprocess.run(
@@ -321,8 +368,27 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     assert "missing ['tenure']" in broken_rec["reason"]
     assert not list(landing.glob("*.csv"))
     view = run_view(state.state_details.flow_run_id)
-    assert view["name"] == "monitor-a-calm-0001+2"
-    assert view["state"] == "Batch rejected" and "c-broken.csv" in view["message"]
+    assert view["name"] == asked["monitor_run"]["name"] == "monitor-a-calm-0001+3"
+    # The state names every outcome: not a plain "Completed".
+    assert view["state"] == "Batch rejected + Drift: retrain started"
+    message = view["message"]
+    assert "3 batch(es) accepted: a-calm-0001.csv, b-mix-0001.csv, d-mix-0001.csv" in message
+    assert "1 batch(es) rejected: c-broken.csv (" in message
+    assert "drift gate tripped on b-mix-0001.csv, d-mix-0001.csv, traffic until" in message
+    assert f"retrain started: {retrain.name} ({retrain.id})" in message
+    # The canary, judged on its own traffic once labels arrived: b-mix labels 150 rows each
+    # version scored, d-mix 10 (too few to say anything).
+    assert (
+        "b-mix-0001.csv canary: other v1.0.0 roc_auc 0.5000 (n=150) vs "
+        "other v2.0.0 roc_auc 1.0000 (n=150)" in message
+    )
+    assert "d-mix-0001.csv canary: other v1.0.0 roc_auc 0.5000 (n=10, too little evidence)" in (
+        message
+    )
+    assert "canary" not in calm_rec and mix_rec["canary"]["versions"][1]["n"] == 150
+    evidence = artifacts_of(state.state_details.flow_run_id)["canary"]
+    assert "| v2.0.0 | other |" in evidence  # (one of the two: they share the key)
+    assert view["made_by"]["canary"].startswith("canary-")
     assert {"batch-rejected", "drift-tripped", "retrain-started"} <= view["tags"]
     assert any("rejected" in w and "c-broken.csv" in w for w in view["warnings"])
     assert any("drift gate tripped on b-mix-0001" in w for w in view["warnings"])
@@ -330,12 +396,22 @@ def test_monitor_closes_the_loop(trained_repo, tmp_path, monkeypatch):
     # The Evidently report is linked from the drift task, as its own copy of this run.
     link = unquote(view["links"]["drift-report"])
     assert view["made_by"]["drift-report"].startswith("drift-")
-    assert link.startswith(f"file://{repo}/reports/runs/monitor-a-calm-0001+2-")
+    assert link.startswith(f"file://{repo}/reports/runs/monitor-a-calm-0001+3-")
     assert "<html" in Path(link.removeprefix("file://")).read_text()
     # The model history page shows each checked batch's drift per column.
     assert view["made_by"]["model-history"] == "publish-history"
     history = (repo / "reports" / "runs" / "history.html").read_text()
     assert "b-mix-0001" in history and 'data-column="contract"' in history
+
+    # The next monitor run trips on traffic again while that retrain is still scheduled:
+    # it starts none and says which one will read the data.
+    _log_traffic(repo, traffic, "2026-01-02T00:00:00", 0.99)
+    state = flow("monitor", monkeypatch)(repo=str(repo), return_state=True)
+    assert [str(r.id) for r in _runs_of(deployment_id)] == [str(retrain.id)]
+    view = run_view(state.state_details.flow_run_id)
+    assert view["state"] == "Drift: retrain pending" and "retrain-pending" in view["tags"]
+    assert f"no new retrain: {retrain.name} ({retrain.id})" in view["message"]
+    assert state.result()[0]["retrain_run"] == str(retrain.id)
 
 
 def test_predict_writes_scores_with_model_version_and_time(trained_repo, tmp_path, monkeypatch):
@@ -431,3 +507,28 @@ def test_a_batch_that_breaks_the_retrain_leaves_the_workspace_as_found(
     assert _git(repo, "status", "--porcelain") == ""
     assert dvc_status() == before  # only the new batch's deps changed, as before the run
     assert {f: (repo / f).read_bytes() for f in files} == kept
+
+
+def test_project_lock_is_held_by_the_server_and_names_its_holder(tmp_path):
+    """With a server configured (the harness), two lock files (two machines) share one lock."""
+    from retrain.registry.lock import RetrainBusy, exclusive
+
+    said: list[str] = []
+    with exclusive(tmp_path / "m1.lock", "batch-7.csv", 0, command="ingest", limit="lock-test"):
+        with pytest.raises(
+            RetrainBusy,
+            match=r"another ingest holds lock-test \(Prefect concurrency limit at http\S+\) "
+            r"\(pid \d+, run batch-7.csv, since ",
+        ):
+            with exclusive(
+                tmp_path / "m2.lock",
+                "run-b",
+                1,
+                poll_s=0.2,
+                on_wait=said.append,
+                limit="lock-test",
+            ):
+                pass
+    assert said and said[0].startswith("retrain run-b waiting for the project lock lock-test")
+    with exclusive(tmp_path / "m2.lock", "run-b", 0, limit="lock-test"):
+        pass  # released with the block

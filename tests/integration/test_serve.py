@@ -367,26 +367,27 @@ def test_reload_on_promotion_and_on_rollback(served, tmp_path):
         assert [p["probability"] for p in again["predictions"]] == p1
 
 
-def test_canary_share_is_sticky_by_request_key(served, tmp_path):
-    from retrain.infra.git import git
+def canary(repo: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "retrain.cli", "canary", *args],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
+
+def test_canary_start_share_abort_and_promote(served, tmp_path):
     repo = copy_repo(served, tmp_path / "repo")
     new_version(repo, shift=2.0)
-    rollback(repo)  # prod back to v1; v2 becomes the candidate
-    v2 = git(repo, "rev-list", "-n", "1", f"{MODEL}@v2.0.0").strip()
-    counter = len(git(repo, "tag", "--list", f"{MODEL}#*").split()) + 1
-    tag = f"{MODEL}#candidate#{counter}"
-    git(
-        repo,
-        "tag",
-        "-a",
-        tag,
-        v2,
-        "-m",
-        f"Assigning stage candidate to artifact {MODEL} version v2.0.0",
-    )
+    rollback(repo)  # prod back to v1; v2 is registered, in no stage
+    said = canary(repo, "start", "v2.0.0", "--share", "0.3")
+    assert "v2.0.0: canary at 30% of request keys (prod v1.0.0)" in said
     row = as_json(raw_rows(repo, 1))[0]
-    with TestClient(app_for(repo, poll=False, serve={"canary_share": 0.3})) as c:
+    with TestClient(app_for(repo, poll=False)) as c:  # the share comes from the command
+        rollout = c.app.state.rollout  # type: ignore[attr-defined]
         ready = c.get("/ready").json()
         assert ready["prod"]["version"] == "v1.0.0"
         assert ready["canary"]["version"] == "v2.0.0" and ready["canary"]["share"] == 0.3
@@ -400,6 +401,40 @@ def test_canary_share_is_sticky_by_request_key(served, tmp_path):
         share = sum(v == "v2.0.0" for v in seen.values()) / len(seen)
         assert 0.15 < share < 0.45, share  # 100 keys at 0.3: sd 0.046
         assert c.post("/predict", json=row).headers["X-Model-Version"] == "v1.0.0"  # no key
+        # Abort: the running service drops the canary at its next poll; prod is unchanged.
+        said = canary(repo, "abort")
+        assert "canary v2.0.0 aborted: prod v1.0.0 -> v1.0.0" in said
+        assert "no notification: no Prefect server configured" in said
+        assert rollout.poll() is True and c.get("/ready").json()["canary"] is None
+        # Promote: prod moves to the candidate and the canary ends.
+        canary(repo, "start", "v2.0.0", "--share", "0.5")
+        assert rollout.poll() is True and c.get("/ready").json()["canary"]["share"] == 0.5
+        assert "canary v2.0.0 promoted: prod v1.0.0 -> v2.0.0" in canary(repo, "promote")
+        assert rollout.poll() is True
+        ready = c.get("/ready").json()
+        assert ready["prod"]["version"] == "v2.0.0" and ready["canary"] is None
+        key = next(k for k, v in seen.items() if v == "v1.0.0")
+        assert (
+            c.post("/predict", json=row, headers={"X-Request-Key": key}).headers["X-Model-Version"]
+            == "v2.0.0"
+        )
+    # Each step is a line of the canary log; nothing to end now, and prod cannot be a canary.
+    log = load_params_at(repo).paths.monitor_dir / "canary.jsonl"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(x["action"], x["version"]) for x in lines] == [
+        ("started", "v2.0.0"),
+        ("aborted", "v2.0.0"),
+        ("started", "v2.0.0"),
+        ("promoted", "v2.0.0"),
+    ]
+    ended = subprocess.run(
+        [sys.executable, "-m", "retrain.cli", "canary", "abort"],
+        cwd=repo,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert ended.returncode == 1 and "no version of churn-model is in candidate" in ended.stderr
 
 
 def _free_port() -> int:

@@ -91,6 +91,60 @@ asyncio.run(main())
 """
 
 
+# The project lock across machines: three "machines" (processes, each with its own lock file,
+# so only the server can keep them apart) take one Prefect concurrency limit with a 60 s
+# lease. The first is killed by SIGKILL while it holds it; the other two each hold it for
+# 2 s. Run beside READ_BACK (its flows take the real project lock, this takes its own
+# limit), so the lease's minute costs the suite nothing.
+LOCK_CHECK = r"""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+TAKE = r'''
+import json, sys, time
+from pathlib import Path
+from retrain.registry.lock import exclusive
+lock_file, limit, log, hold = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), float(sys.argv[4])
+with exclusive(lock_file, lock_file.parent.name, 300, poll_s=0.2, limit=limit, lease_s=60,
+               on_wait=lambda line: None):
+    start = time.time()
+    print("held", flush=True)
+    time.sleep(hold)
+    with log.open("a") as f:
+        f.write(json.dumps([lock_file.parent.name, start, time.time()]) + "\n")
+'''
+work, limit = Path(sys.argv[1]), sys.argv[2]
+log = work / "intervals.jsonl"
+
+def take(machine, hold):
+    # each "machine" has its own lock file: only the server can keep them apart
+    (work / machine).mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", TAKE, str(work / machine / "retrain.lock"), limit, str(log),
+         str(hold)], stdout=subprocess.PIPE, text=True)
+
+launched = time.time()  # its lease (60 s from when it got it) cannot end before +60 s
+crashed = take("machine-0", 3600)
+assert crashed.stdout.readline().strip() == "held"
+crashed.send_signal(signal.SIGKILL)
+crashed.wait()
+killed_at = time.time()
+workers = [take(f"machine-{i}", 2.0) for i in (1, 2)]
+for w in workers:
+    w.wait(timeout=400)
+print(json.dumps({"launched": launched, "killed_at": killed_at,
+                  "codes": [w.returncode for w in workers],
+                  "intervals": [json.loads(l) for l in log.read_text().splitlines()]}))
+"""
+
+
+ANNOUNCE = """
+from retrain.orchestration.notify import announce
+print(announce("canary.aborted", "churn-model", version="v2.0.0",
+               outcome="churn-model canary v2.0.0 aborted: prod v1.0.0 -> v1.0.0"))
+"""
+
+
 class Receiver(http.server.BaseHTTPRequestHandler):
     """A webhook endpoint on loopback that keeps every JSON body it was sent."""
 
@@ -163,6 +217,13 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     try:
         env = {**os.environ, "PREFECT_API_URL": up.api_url}
         _land_batches(repo)
+        locks = subprocess.Popen(
+            [sys.executable, "-c", LOCK_CHECK, str(tmp_path / "machines"), "lock-check"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         proc = subprocess.run(
             [sys.executable, "-c", READ_BACK],
             cwd=repo,
@@ -173,8 +234,22 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        out, err = locks.communicate(timeout=400)
+        assert locks.returncode == 0, err[-3000:]
+        held = json.loads(out.strip().splitlines()[-1])
         (tmp_path / "seen.json").write_text(json.dumps(seen, indent=1))  # for a failure
-        kinds = {"FAILED", "Drift", "Promoted", "Batch rejected"}
+        # A canary command's notification is about the model, not a run (automations.yaml
+        # matches it by resource): the one `retrain canary abort` sends, through the server.
+        sent = subprocess.run(
+            [sys.executable, "-c", ANNOUNCE],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert sent.returncode == 0 and "sent to" in sent.stdout, sent.stderr[-3000:]
+        kinds = {"FAILED", "Drift", "Promoted", "Batch rejected", "Canary aborted"}
         deadline = time.monotonic() + 60  # automations act a few seconds after the event
         while time.monotonic() < deadline and not kinds <= _subjects(Receiver.received):
             time.sleep(1)
@@ -203,6 +278,12 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         receiver.shutdown()
         (tmp_path / "received.json").write_text(json.dumps(Receiver.received, indent=1))
     assert down == up
+    # The lock held across "machines": no two holders at once, and the killed holder's slot
+    # stayed taken until its 60 s lease ran out (then the repossessor, every 15 s, freed it).
+    assert held["codes"] == [0, 0], held
+    (_, start1, end1), (_, start2, end2) = sorted(held["intervals"], key=lambda i: i[1])
+    assert end1 <= start2, held
+    assert held["launched"] + 59 <= start1 <= held["killed_at"] + 150, held
     for pid in (up.server_pid, up.worker_pid, up.reports_pid):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -267,7 +348,8 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     }
     # The monitor: named by its batch, its outcome in the state, its Evidently report linked.
     mon = seen["monitor"]
-    assert mon["name"] == "monitor-mix-0001+1" and mon["state_name"] == "Batch rejected"
+    assert mon["name"] == "monitor-mix-0001+1"
+    assert mon["state_name"] == "Batch rejected + Drift"  # trigger off: no retrain
     assert {"batch-rejected", "drift-tripped"} <= set(mon["tags"])
     drift_link = mon["links"]["drift-report"]
     assert drift_link["url"].startswith(f"{up.reports_url}/monitor-mix-0001%2B1-")
@@ -299,6 +381,9 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
         assert run["name"] in message["text"], message
         assert f"{ui}/runs/flow-run/{run['id']}" in message["text"], message
     assert "zz-broken.csv" in by_subject["Batch rejected"]["subject"]
+    canary = by_subject["Canary aborted"]
+    assert canary["subject"] == "Canary aborted: churn-model v2.0.0", canary
+    assert "prod v1.0.0 -> v1.0.0" in canary["text"], canary
     assert "mix-0001" in by_subject["Drift"]["subject"]
     # The flow drove DVC itself: the same inputs give the same dvc.lock as a plain `dvc repro`.
     lock_now = subprocess.run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from retrain.errors import RetrainError
 
@@ -152,3 +152,60 @@ def run(name: str, parameters: dict[str, Any], timeout_s: float) -> Finished:
             reason = f"not finished after {timeout_s:g}s"
         raise DeploymentRunFailed(f"{name} run {fresh.name!r} {state}: {reason}")
     return Finished(name, str(fresh.id), state, one_line(fresh.state.message))
+
+
+# A run in one of these states has not read the project's data yet, or is reading it now.
+ACTIVE = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A flow run of a deployment: started now, or found still active."""
+
+    flow_run_id: str
+    name: str
+    state: str
+
+
+def active_runs(name: str, reason: str) -> list[Started]:
+    """The runs of deployment `name` (flow/deployment) started with parameter `reason` that
+    are scheduled, pending, running or paused: oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(name)
+        found = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType(s) for s in ACTIVE])
+                ),
+            ),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        )
+    return [
+        Started(str(r.id), r.name, (r.state.name if r.state else None) or "unknown")
+        for r in found
+        if r.parameters.get("reason") == reason
+    ]
+
+
+def start(name: str, parameters: dict[str, Any], tags: list[str]) -> Started:
+    """Start a run of deployment `name` without waiting for it (it is a run of its own)."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    # Called from sync code, run_deployment returns the run (its type admits a coroutine).
+    run = cast(
+        FlowRun,
+        run_deployment(name, parameters=parameters, timeout=0, as_subflow=False, tags=tags),
+    )
+    return Started(str(run.id), run.name, (run.state.name if run.state else None) or "Scheduled")

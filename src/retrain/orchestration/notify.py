@@ -4,7 +4,8 @@ events the flows emit for them.
 `apply` (run by `retrain stack up` when RETRAIN_WEBHOOK_URL is set) saves one generic
 webhook notification block and replaces the automations named in the file. The flows call
 `emit` for what Prefect does not already announce: a drift gate that tripped, a promoted
-model, a rejected batch (a failed run is Prefect's own `prefect.flow-run.Failed`).
+model, a rejected batch (a failed run is Prefect's own `prefect.flow-run.Failed`); the canary
+commands call `announce` (a canary promoted or aborted, about the model, not a run).
 
     python -m retrain.orchestration.notify <repo> <webhook-url>   # PREFECT_API_URL set
 """
@@ -39,6 +40,30 @@ def emit(event: str, **payload: Any) -> None:
     )
 
 
+def announce(event: str, model: str, **payload: Any) -> str:
+    """Emit `retrain.<event>` about registry model `model` from outside any flow run (a CLI
+    command such as `retrain canary promote`); returns what happened, for the user.
+
+    Sent only when a Prefect server is configured (PREFECT_API_URL): without one no
+    automation could hear it, and the caller says so instead.
+    """
+    from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
+
+    from retrain.registry.lock import server_url
+
+    url = server_url()
+    if url is None:
+        return "no notification: no Prefect server configured (PREFECT_API_URL)"
+    emit_event(
+        event=f"retrain.{event}",
+        resource={"prefect.resource.id": f"retrain.model.{model}", "prefect.resource.name": model},
+        payload={"model": model, **{k: str(v) for k, v in payload.items()}},
+    )
+    EventsWorker.drain_all(timeout=30)  # a command exits at once: send it before that
+    return f"notification retrain.{event} sent to {url}"
+
+
 def load_spec(repo: Path) -> dict[str, Any]:
     return yaml.safe_load((repo / SPEC).read_text())
 
@@ -69,7 +94,8 @@ def apply(repo: Path, webhook_url: str) -> list[str]:
             description=item.get("description", ""),
             trigger=EventTrigger(
                 expect=set(item["events"]),
-                match={"prefect.resource.id": "prefect.flow-run.*"},
+                # A flow's events are about its run; a command's (canary) about the model.
+                match={"prefect.resource.id": item.get("resource", "prefect.flow-run.*")},
                 posture=Posture.Reactive,
                 threshold=1,
             ),

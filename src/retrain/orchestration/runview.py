@@ -169,34 +169,63 @@ def monitor_run_name(batches: list[str]) -> str:
     return f"monitor-{stem}" + (f"+{len(batches) - 1}" if len(batches) > 1 else "")
 
 
-def monitor_outcome(records: list[dict[str, Any]]) -> tuple[str, str, bool, list[str]]:
-    """(state name, message, warn, tags) of a monitor run from its per-batch records."""
-    rejected = [
-        Path(r["source"]).name for r in records if r.get("status") in ("rejected", "refused")
-    ]
-    tripped = [Path(r["source"]).name for r in records if (r.get("drift") or {}).get("tripped")]
-    started = [r["retrain_run"] for r in records if r.get("retrain_run")]
-    parts, tags = [], []
+def monitor_outcome(
+    records: list[dict[str, Any]], retrain: dict[str, Any] | None = None
+) -> tuple[str, str, bool, list[str]]:
+    """(state name, message, warn, tags) of a monitor run: every outcome it had.
+
+    Args:
+        records: one per landed batch (status, reason, drift gate) and one for traffic.
+        retrain: the run's one retrain (flow_run_id, name, state, started: False when one
+            started by an earlier monitor run was still active), None when none was asked.
+    """
+    names = {id(r): Path(r["source"]).name for r in records}
+    accepted = [names[id(r)] for r in records if r.get("status") == "accepted"]
+    rejected = [r for r in records if r.get("status") in ("rejected", "refused")]
+    tripped = [r for r in records if (r.get("drift") or {}).get("tripped")]
+    parts, tags, title = [], [], []
+    if accepted:
+        parts.append(f"{len(accepted)} batch(es) accepted: {', '.join(accepted)}")
+    for r in records:
+        if r.get("status") == "traffic":
+            parts.append(f"traffic checked: {r.get('batch')}")
+        if r.get("canary"):
+            parts.append(f"{names[id(r)]} {r['canary']['said']}")
     if rejected:
-        parts.append(f"{len(rejected)} batch(es) rejected: {', '.join(rejected)}")
+        said = [f"{names[id(r)]} ({r.get('reason')})" for r in rejected]
+        parts.append(f"{len(rejected)} batch(es) rejected: {', '.join(said)}")
         tags.append("batch-rejected")
+        title.append("Batch rejected")
     if tripped:
-        parts.append(f"drift gate tripped on {', '.join(tripped)}")
+        seen = [r.get("batch") or names[id(r)] for r in tripped]
+        parts.append(f"drift gate tripped on {', '.join(seen)}")
         tags.append("drift-tripped")
-    if started:
-        parts.append(f"retrain started ({', '.join(started)})")
-        tags.append("retrain-started")
-    if rejected:
-        name = "Batch rejected"
-    elif started:
-        name = "Drift: retrain started"
-    elif tripped:
-        name = "Drift"
-    elif records:
-        name, parts = "No drift", [f"{len(records)} batch(es) accepted, no drift"]
-    else:
-        name, parts = "No batch", ["no new batch in the landing folder"]
-    return name, "; ".join(parts), bool(rejected or tripped), tags
+        title.append(_drift_title(retrain))
+        parts.append(_retrain_said(retrain))
+        if retrain:
+            tags.append("retrain-started" if retrain["started"] else "retrain-pending")
+    if not title:
+        title.append("No drift" if records else "No batch")
+        parts.append("no drift" if records else "no new batch in the landing folder")
+    return " + ".join(title), "; ".join(parts), bool(rejected or tripped), tags
+
+
+def _drift_title(retrain: dict[str, Any] | None) -> str:
+    if retrain is None:
+        return "Drift"
+    return "Drift: retrain started" if retrain["started"] else "Drift: retrain pending"
+
+
+def _retrain_said(retrain: dict[str, Any] | None) -> str:
+    if retrain is None:
+        return "no retrain started (trigger off)"
+    run = f"{retrain['name']} ({retrain['flow_run_id']})"
+    if retrain["started"]:
+        return f"retrain started: {run}"
+    return (
+        f"no new retrain: {run}, started by an earlier monitor run, is still "
+        f"{retrain['state']} and will read these batches"
+    )
 
 
 def stamped(run: str) -> str:

@@ -158,3 +158,26 @@ def rollback(repo: Path, name: str, stage: str, env: dict[str, str]) -> tuple[st
     if now is None or now.version != previous:
         raise RegistryError(f"after rollback {stage} is {now}, expected {previous}")
     return current.version, previous
+
+
+# For registry.canary, which writes stage tags of its own.
+def next_counter(repo: Path, name: str) -> int:
+    """The number of the next stage event of artifact `name` (`<name>#<stage>#<n>`)."""
+    return _next_counter(repo, name)
+
+
+def assigned(repo: Path, name: str, stage: str) -> list[ModelVersion]:
+    """Every version whose last `stage` event is an assignment, oldest first (GTO reports
+    the highest as the one in the stage)."""
+    artifact = _state(repo).find_artifact(name, create_new=True)
+    found = [
+        ModelVersion(name, v.version, v.commit_hexsha)
+        for v in artifact.versions
+        if stage in v.stages and v.stages[stage].is_active
+    ]
+    return sorted(found, key=lambda v: _semver_key(v.version))
+
+
+def newer(a: str, b: str) -> bool:
+    """Version `a` is above `b` (semver order, as GTO compares them)."""
+    return _semver_key(a) > _semver_key(b)

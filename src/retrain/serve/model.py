@@ -28,6 +28,7 @@ from retrain.config import Params
 from retrain.hashing import file_md5
 from retrain.infra.git import git
 from retrain.registry import versions
+from retrain.registry.canary import share_of
 from retrain.registry.serving import ServedModel, load_version
 from retrain.scoring import decide, model_input
 from retrain.serve.encode import RowEncoder
@@ -138,11 +139,13 @@ class Rollout:
         try:
             prod_v = versions.in_stage(self.root, reg.model_name, reg.stage)
             prod = self._handle(prod_v, current.prod)
-            canary = None
-            if serve.canary_share > 0:
-                canary_v = versions.in_stage(self.root, reg.model_name, serve.canary_stage)
-                if canary_v is not None and (prod_v is None or canary_v.version != prod_v.version):
-                    canary = self._handle(canary_v, current.canary)
+            canary, share = None, 0.0
+            canary_v = versions.in_stage(self.root, reg.model_name, serve.canary_stage)
+            if canary_v is not None and (prod_v is None or canary_v.version != prod_v.version):
+                # `retrain canary start --share` puts the share in the stage's tag.
+                said = share_of(self.root, reg.model_name, serve.canary_stage, canary_v.version)
+                share = serve.canary_share if said is None else said
+                canary = self._handle(canary_v, current.canary) if share > 0 else None
         except Exception as err:  # keep serving what we have; say why on /ready
             log.error("registry poll failed: %s", err)
             self.state = ServingState(
@@ -150,7 +153,7 @@ class Rollout:
             )
             return False
         error = None if prod is not None else f"no version of {reg.model_name} is in {reg.stage}"
-        new = ServingState(prod, canary, serve.canary_share, error)
+        new = ServingState(prod, canary, share if canary else 0.0, error)
         changed = _label(new.prod) != _label(current.prod) or _label(new.canary) != _label(
             current.canary
         )

@@ -83,7 +83,7 @@ def test_gate_outcome_names_the_check_that_failed():
     assert runview.gate_outcome("first", ["no model in production"])[:1] == ("Promoted",)
 
 
-def test_monitor_outcome_and_name():
+def test_monitor_outcome_names_every_outcome():
     records = [
         {"source": "land/a-0001.csv", "status": "accepted", "drift": {"tripped": False}},
         {
@@ -92,16 +92,41 @@ def test_monitor_outcome_and_name():
             "drift": {"tripped": True},
             "retrain_run": "1234",
         },
-        {"source": "land/c.csv", "status": "rejected"},
+        {"source": "land/c.csv", "status": "rejected", "reason": "missing ['tenure']"},
+        {
+            "source": "predictions/online",
+            "status": "traffic",
+            "batch": "traffic until T",
+            "drift": {"tripped": True},
+        },
     ]
-    name, message, warn, tags = runview.monitor_outcome(records)
-    assert name == "Batch rejected" and warn
-    assert "c.csv" in message and "b-0001.csv" in message and "1234" in message
+    retrain = {"flow_run_id": "1234", "name": "icy-jackal", "state": "Scheduled"}
+    name, message, warn, tags = runview.monitor_outcome(records, {**retrain, "started": True})
+    assert name == "Batch rejected + Drift: retrain started" and warn
+    assert message == (
+        "2 batch(es) accepted: a-0001.csv, b-0001.csv; traffic checked: traffic until T; "
+        "1 batch(es) rejected: c.csv (missing ['tenure']); "
+        "drift gate tripped on b-0001.csv, traffic until T; "
+        "retrain started: icy-jackal (1234)"
+    )
     assert tags == ["batch-rejected", "drift-tripped", "retrain-started"]
+    # A drift retrain from an earlier monitor run still to run: none started, that one named.
+    name, message, _, tags = runview.monitor_outcome(records[1:2], {**retrain, "started": False})
+    assert name == "Drift: retrain pending" and tags[-1] == "retrain-pending"
+    assert message.endswith(
+        "no new retrain: icy-jackal (1234), started by an earlier "
+        "monitor run, is still Scheduled and will read these batches"
+    )
+    assert runview.monitor_outcome(records[1:2])[:2] == (
+        "Drift",
+        "1 batch(es) accepted: b-0001.csv; drift gate tripped on b-0001.csv; "
+        "no retrain started (trigger off)",
+    )
     assert runview.monitor_outcome(records[:1])[:3] == (
         "No drift",
-        "1 batch(es) accepted, no drift",
+        "1 batch(es) accepted: a-0001.csv; no drift",
         False,
     )
+    assert runview.monitor_outcome([])[:2] == ("No batch", "no new batch in the landing folder")
     assert runview.monitor_run_name(["a-0001.csv", "b.csv", "c.csv"]) == "monitor-a-0001+2"
     assert runview.monitor_run_name([]) == "monitor-no-batch"
