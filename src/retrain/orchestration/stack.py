@@ -142,6 +142,28 @@ def _run(args: list[str], repo: Path, env: dict[str, str]) -> None:
         raise StackError(f"{' '.join(args[1:4])} failed: " + " | ".join(tail))
 
 
+def _spawn(cmd: list[str], repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A long-running Prefect process logging to `log`, in its own process group (so `down`
+    stops it and its children)."""
+    return subprocess.Popen(
+        cmd,
+        cwd=repo,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _deploy(repo: Path, env: dict[str, str], webhook_url: str | None) -> None:
+    """Every deployment of prefect.yaml and, given a webhook, the notifications of
+    automations.yaml (run failed, drift tripped, promoted, batch rejected)."""
+    _run([*_prefect(), "--no-prompt", "deploy", "--all"], repo, env)
+    hook = webhook_url or os.environ.get(ENV_WEBHOOK, "")
+    if hook:
+        _run([sys.executable, "-m", "retrain.orchestration.notify", str(repo), hook], repo, env)
+
+
 def up(
     repo: Path,
     port: int | None = None,
@@ -167,14 +189,11 @@ def up(
     )
     reports_url = f"http://127.0.0.1:{reports_port}"
     env = stack_env(repo, api_url, reports_url)
-    server_log = (home / "server.log").open("wb")
-    server = subprocess.Popen(
+    server = _spawn(
         [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=repo,
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: `down` stops it and its children
+        repo,
+        env,
+        home / "server.log",
     )
     worker = None
     try:
@@ -184,20 +203,13 @@ def up(
             repo,
             env,
         )
-        worker = subprocess.Popen(
+        worker = _spawn(
             [*_prefect(), "worker", "start", "--pool", POOL, "--name", "retrain-local"],
-            cwd=repo,
-            env=env,
-            stdout=(home / "worker.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            repo,
+            env,
+            home / "worker.log",
         )
-        _run([*_prefect(), "--no-prompt", "deploy", "--all"], repo, env)
-        hook = webhook_url or os.environ.get(ENV_WEBHOOK, "")
-        if hook:  # automations.yaml: run failed, drift tripped, promoted, batch rejected
-            _run(
-                [sys.executable, "-m", "retrain.orchestration.notify", str(repo), hook], repo, env
-            )
+        _deploy(repo, env, webhook_url)
     except BaseException:
         for proc in (worker, server, reports):
             if proc is not None:
