@@ -16,11 +16,6 @@ LIMIT = 60
 SRC = REPO / "src"
 REASON = "# long:"
 
-# Functions still over the limit, each to be split (issue 24);
-# test_the_known_list_is_not_stale keeps the list from outliving them.
-KNOWN = {}
-
-
 def _length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     assert node.end_lineno is not None
     lines = node.end_lineno - node.lineno + 1
