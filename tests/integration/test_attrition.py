@@ -199,72 +199,72 @@ def _deployment_runs() -> tuple[Any, Any]:
     return deployment_id, runs
 
 
-def test_flows_simulate_monitor_and_predict(repo, tmp_path, monkeypatch):
+def test_flows_simulate_monitor_and_predict(repo, tmp_path, monkeypatch, prefect_harness):
     """The retrain flow, then generated batches through the monitor flow (ingest, drift, the
-    retrain trigger), then the predict flow with the promoted model; on a real Prefect server."""
-    from prefect.testing.utilities import prefect_test_harness
+    retrain trigger), then the predict flow with the promoted model; on a real Prefect server
+    (the session's: a second harness nested in it would send the project lock's lease renewals
+    to the other server)."""
     from typer.testing import CliRunner
 
     from retrain.cli import app
     from retrain.config import load_params_at
 
-    with prefect_test_harness(server_startup_timeout=120):
-        # No `dataset` parameter: the flow runs whatever params.yaml configures.
-        state = _flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
-        assert state.is_completed(), state.message
-        result = state.result()
-        assert not any(result["stages"].values())  # dvc repro already ran: all skipped
-        assert result["gate"] == "first" and result["model"]["prod"] == "v1.0.0"
+    # No `dataset` parameter: the flow runs whatever params.yaml configures.
+    state = _flow("retrain", monkeypatch)(repo=str(repo), return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert not any(result["stages"].values())  # dvc repro already ran: all skipped
+    assert result["gate"] == "first" and result["model"]["prod"] == "v1.0.0"
 
-        landing = repo / "data" / "landing"
-        base = ["simulate", "--out", str(landing), "--params", str(repo / "params.yaml")]
-        runner = CliRunner()
-        calm = runner.invoke(app, [*base, "--batches", "1", "--size", "400", "--seed", "1"])
-        flip = runner.invoke(
-            app,
-            [
-                *base,
-                "--batches",
-                "1",
-                "--size",
-                "400",
-                "--seed",
-                "2",
-                "--first-batch",
-                "2",
-                "--drift",
-                "flip",
-                "--amount",
-                "0.5",
-                "--prefix",
-                "flip",
-            ],
-        )
-        assert calm.exit_code == 0 and flip.exit_code == 0, calm.output + flip.output
-        params = load_params_at(repo)
-        features = params.dataset.features
-        original = pd.read_csv(repo / "data" / "raw" / "attrition.csv")
-        seen = set(original[features].astype(str).itertuples(index=False, name=None))
-        for file in landing.glob("*.csv"):
-            rows = set(pd.read_csv(file)[features].astype(str).itertuples(index=False, name=None))
-            assert not rows & seen  # generated, never a copy of a table row
-        to_score = pd.read_csv(landing / "batch-0001.csv").drop(columns=["Attrition"])
-        score_csv = repo / "data" / "predict" / "score.csv"  # the flow reads only data folders
-        score_csv.parent.mkdir(parents=True, exist_ok=True)
-        to_score.to_csv(score_csv, index=False)
+    landing = repo / "data" / "landing"
+    base = ["simulate", "--out", str(landing), "--params", str(repo / "params.yaml")]
+    runner = CliRunner()
+    calm = runner.invoke(app, [*base, "--batches", "1", "--size", "400", "--seed", "1"])
+    flip = runner.invoke(
+        app,
+        [
+            *base,
+            "--batches",
+            "1",
+            "--size",
+            "400",
+            "--seed",
+            "2",
+            "--first-batch",
+            "2",
+            "--drift",
+            "flip",
+            "--amount",
+            "0.5",
+            "--prefix",
+            "flip",
+        ],
+    )
+    assert calm.exit_code == 0 and flip.exit_code == 0, calm.output + flip.output
+    params = load_params_at(repo)
+    features = params.dataset.features
+    original = pd.read_csv(repo / "data" / "raw" / "attrition.csv")
+    seen = set(original[features].astype(str).itertuples(index=False, name=None))
+    for file in landing.glob("*.csv"):
+        rows = set(pd.read_csv(file)[features].astype(str).itertuples(index=False, name=None))
+        assert not rows & seen  # generated, never a copy of a table row
+    to_score = pd.read_csv(landing / "batch-0001.csv").drop(columns=["Attrition"])
+    score_csv = repo / "data" / "predict" / "score.csv"  # the flow reads only data folders
+    score_csv.parent.mkdir(parents=True, exist_ok=True)
+    to_score.to_csv(score_csv, index=False)
 
-        _, runs = _deployment_runs()
-        records = _flow("monitor", monkeypatch)(repo=str(repo))
-        by_name = {Path(r["source"]).name: r for r in records}
-        calm_rec, flip_rec = by_name["batch-0001.csv"], by_name["flip-0002.csv"]
-        assert calm_rec["status"] == flip_rec["status"] == "accepted", records
-        assert calm_rec["drift"]["tripped"] is False, calm_rec["drift"]
-        assert flip_rec["drift"]["tripped"] is True
-        assert "target drift" in " ".join(flip_rec["drift"]["reasons"])
-        (run,) = runs()
-        assert str(run.id) == flip_rec["retrain_run"] and run.parameters["reason"] == "drift"
+    _, runs = _deployment_runs()
+    records = _flow("monitor", monkeypatch)(repo=str(repo))
+    by_name = {Path(r["source"]).name: r for r in records}
+    calm_rec, flip_rec = by_name["batch-0001.csv"], by_name["flip-0002.csv"]
+    assert calm_rec["status"] == flip_rec["status"] == "accepted", records
+    assert calm_rec["drift"]["tripped"] is False, calm_rec["drift"]
+    assert flip_rec["drift"]["tripped"] is True
+    assert "target drift" in " ".join(flip_rec["drift"]["reasons"])
+    (run,) = runs()
+    assert str(run.id) == flip_rec["retrain_run"] and run.parameters["reason"] == "drift"
 
-        out = _flow("predict", monkeypatch)(input_path=str(score_csv), repo=str(repo))
-        scored = pd.read_parquet(out)
-        assert len(scored) == 400 and scored["probability"].between(0, 1).all()
-        assert set(scored["registry_version"]) == {"attrition-model@v1.0.0"}
+    out = _flow("predict", monkeypatch)(input_path=str(score_csv), repo=str(repo))
+    scored = pd.read_parquet(out)
+    assert len(scored) == 400 and scored["probability"].between(0, 1).all()
+    assert set(scored["registry_version"]) == {"attrition-model@v1.0.0"}

@@ -319,7 +319,8 @@ def test_rollback_restores_the_previous_prod_and_predict_serves_it(history, tmp_
     assert prod(repo) == "v1.0.0"
     assert predicted_by(repo, tmp_path) == ("churn-model@v1.0.0", onnx_version(r1))
     # `retrain predict` is the same code path: the same prod model, the same scores.
-    by_cli = cli(repo, "predict", str(tmp_path / "to_score.csv"), "--out", "predictions/c.csv")
+    to_score = repo / "data" / "predict" / "to_score.csv"
+    by_cli = cli(repo, "predict", str(to_score), "--out", "predictions/c.csv")
     assert by_cli.returncode == 0, by_cli.stderr
     assert "scored 30 rows" in by_cli.stdout and "churn-model@v1.0.0" in by_cli.stdout
     scored = pd.read_csv(repo / "predictions" / "c.csv")

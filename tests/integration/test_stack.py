@@ -311,9 +311,17 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     assert {k: v for k, v in ret["tasks"].items() if k in stages} == dict.fromkeys(
         stages, "COMPLETED"
     )
-    # Around the stages: the champion lookup, the gate, the reports, the push and the record.
+    # Around the stages: the champion lookup, the gate, the reports, the push, the record and
+    # the model history page.
     others = sorted(k for k in ret["tasks"] if k not in stages)
-    assert others == ["challenge", "find-champion", "publish-reports", "push", "write-record"]
+    assert others == [
+        "challenge",
+        "find-champion",
+        "publish-history",
+        "publish-reports",
+        "push",
+        "write-record",
+    ]
     assert set(ret["tasks"].values()) == {"COMPLETED"}
     assert {
         "metrics",

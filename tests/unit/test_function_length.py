@@ -16,6 +16,7 @@ LIMIT = 60
 SRC = REPO / "src"
 REASON = "# long:"
 
+
 def _length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     assert node.end_lineno is not None
     lines = node.end_lineno - node.lineno + 1

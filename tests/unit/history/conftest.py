@@ -44,6 +44,8 @@ def _init(root: Path) -> None:
     dvc(root, "init", "-q")
     # The project's offline plots template, as the checkout's .dvc/config names it.
     shutil.copy2(REPO / ".dvc" / "plots.html", root / ".dvc" / "plots.html")
+    # ... and the Vega-Lite templates dvc.yaml's plots name (.dvc/plots/).
+    shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots")
     with (root / ".dvc" / "config").open("a") as fh:
         fh.write("[core]\n    analytics = false\n[plots]\n    html_template = plots.html\n")
     sh(root, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
