@@ -143,10 +143,13 @@ def retraining_flow(
             registry.lock_timeout_s); 0 fails at once.
     """
     logger = get_run_logger()
+    run_id = record.new_run_id()
+    # Named first, so a run that fails early (refused overrides, a busy lock, a failing
+    # stage) is still told apart in the UI by its reason and id.
+    runview.name_run(f"retrain-{reason}-{run_id}", [f"reason:{reason}"])
     if overrides:
         check_overrides(overrides)  # before anything waits or writes
     initial = Project.load(repo)
-    run_id = record.new_run_id()
     timeout = initial.params.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
     lock_path = initial.params.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.
@@ -196,8 +199,7 @@ def _run(
     root, params = project.root, project.params
     if dataset is not None and params.dataset.name != dataset:
         raise ValueError(f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}")
-    run = f"retrain-{reason}-{run_id}"
-    runview.name_run(run, [f"reason:{reason}"])
+    run = f"retrain-{reason}-{run_id}"  # the flow run's name (retraining_flow)
     logger.info("retrain %s (%s) of %s in %s", run_id, reason, params.dataset.name, root)
     if overrides:
         logger.info("overrides for this run only: %s", overrides)

@@ -196,6 +196,26 @@ def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
     ).stdout
     summary = artifacts_of(state.state_details.flow_run_id)["validation-summary"]
     assert "FAILED" in summary and "Three year" in summary
+    # A run failed by a stage is named by its reason and id too (issue 28).
+    view = run_view(state.state_details.flow_run_id)
+    assert view["name"].startswith("retrain-manual-2") and "reason:manual" in view["tags"]
+
+
+def test_a_run_that_fails_early_is_named_by_its_reason_and_id(tmp_path, monkeypatch):
+    # Issue 28: failed runs were all `retrain-manual`, with no id and no reason tag. A run
+    # refused before it starts (an override of the gate's rules) is named like any other.
+    import re
+
+    state = flow("retrain", monkeypatch)(
+        repo=str(tmp_path),
+        reason="drift",
+        overrides={"registry.gate.margin": -1.0},
+        return_state=True,
+    )
+    assert state.is_failed()
+    view = run_view(state.state_details.flow_run_id)
+    assert re.fullmatch(r"retrain-drift-\d{8}T\d{6}Z-[0-9a-f]{4}", view["name"]), view["name"]
+    assert "reason:drift" in view["tags"]
 
 
 def _git(repo: Path, *args: str) -> str:
