@@ -90,7 +90,8 @@ def publish_reports(
     project: Project, run: str, drift: dict[str, Any] | None = None
 ) -> dict[str, str]:
     """What this run shows beyond its stages: why it ran (a drift trigger), its plots, model
-    card and drift report, copied to its own folder and linked."""
+    card and drift report, copied to its own folder and linked (the card's artifact comes
+    with the record: write_record)."""
     if drift:
         artifacts.publish_markdown(
             "retrain-trigger",
@@ -110,6 +111,10 @@ def write_record(project: Project, **fields: Any) -> dict[str, Any]:
     rec = record.write(project.root, project.params, **fields)
     run_id = rec["run_id"]
     artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
+    card = project.params.paths.model_card_md
+    if card.exists():  # published here, not with the reports: the gate and version are known
+        card_md = artifacts.run_card_markdown(card.read_text(), rec)
+        artifacts.publish_markdown("model-card", card_md, "Model card of this run's model")
     return rec
 
 

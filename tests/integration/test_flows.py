@@ -135,6 +135,10 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     expected = {"metrics", "validation-summary", "plots", "data-docs", "model-card", "gate"}
     assert expected | {"run-record"} <= set(found)
     assert "PROMOTED (first model)" in found["gate"]
+    # The run's card names what only its record knows (issue 28).
+    model = result["model"]
+    assert f"registry version: `{model['name']}@{model['version']}`" in found["model-card"]
+    assert f"Rebuild: `retrain reproduce {result['run_id']}`" in found["model-card"]
     rows = json.loads(found["metrics"]) if isinstance(found["metrics"], str) else found["metrics"]
     auc = next(r for r in rows if r["metric"] == "roc_auc")
     # No production model before: nothing as recorded, nothing scored on the holdout.
