@@ -105,16 +105,14 @@ def publish_reports(
 
 
 @task(task_run_name="write-record")
-def write_record(project: Project, **fields: Any) -> dict[str, Any]:
+def write_record(project: Project, run: str, **fields: Any) -> dict[str, Any]:
     """Commit and tag the record with the registry's tags, in one transaction; the record
-    is also the run's `run-record` artifact."""
+    is also the run's `run-record` artifact, and its facts complete the run's model card."""
     rec = record.write(project.root, project.params, **fields)
     run_id = rec["run_id"]
     artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
-    card = project.params.paths.model_card_md
-    if card.exists():  # published here, not with the reports: the gate and version are known
-        card_md = artifacts.run_card_markdown(card.read_text(), rec)
-        artifacts.publish_markdown("model-card", card_md, "Model card of this run's model")
+    # Here, not with the reports: only now are the gate's decision and the version known.
+    artifacts.publish_run_card(project.params, run, rec)
     return rec
 
 
@@ -226,6 +224,7 @@ def _run(
     push(project)
     rec = write_record(
         project,
+        run,
         start=start,
         gate=decision,
         champion=champion.model.version if champion else None,

@@ -165,6 +165,9 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     assert (folder / "plots" / "index.html").read_bytes() == (
         repo / "reports" / "plots" / "index.html"
     ).read_bytes()
+    # The run's own card page holds its record's facts too (issue 28).
+    page = (folder / "model_card.html").read_text()
+    assert f"retrain reproduce {result['run_id']}" in page and "registry version" in page
     # The model history: a keyed table artifact and the page, both listing this run.
     assert view["made_by"]["model-history"] == "publish-history"
     assert result["run_id"] in str(found["model-history"])

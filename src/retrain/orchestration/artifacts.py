@@ -182,6 +182,21 @@ def run_card_markdown(card: str, record: dict[str, Any]) -> str:
     return card.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
 
 
+def publish_run_card(params: Params, run: str, record: dict[str, Any]) -> None:
+    """The run's model card with its record's facts (run_card_markdown): the `model-card`
+    artifact, and the HTML copy in the run's folder (the one its link opens)."""
+    from retrain.analysis.card import render_html
+    from retrain.orchestration import reports
+
+    if not params.paths.model_card_md.exists():
+        return
+    card = run_card_markdown(params.paths.model_card_md.read_text(), record)
+    publish_markdown("model-card", card, "Model card of this run's model")
+    page = reports.run_folder(params, run) / "model_card.html"
+    if page.exists():
+        page.write_text(render_html(card, f"Model card: {params.dataset.name}"))
+
+
 def _gate_lines(gate: dict[str, Any]) -> list[str]:
     """The gate's decision, paired difference, interval and n (absent from old records)."""
     if "decision" not in gate:
