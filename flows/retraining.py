@@ -90,7 +90,8 @@ def publish_reports(
     project: Project, run: str, drift: dict[str, Any] | None = None
 ) -> dict[str, str]:
     """What this run shows beyond its stages: why it ran (a drift trigger), its plots, model
-    card and drift report, copied to its own folder and linked."""
+    card and drift report, copied to its own folder and linked (the card's artifact comes
+    with the record: write_record)."""
     if drift:
         artifacts.publish_markdown(
             "retrain-trigger",
@@ -104,12 +105,14 @@ def publish_reports(
 
 
 @task(task_run_name="write-record")
-def write_record(project: Project, **fields: Any) -> dict[str, Any]:
+def write_record(project: Project, run: str, **fields: Any) -> dict[str, Any]:
     """Commit and tag the record with the registry's tags, in one transaction; the record
-    is also the run's `run-record` artifact."""
+    is also the run's `run-record` artifact, and its facts complete the run's model card."""
     rec = record.write(project.root, project.params, **fields)
     run_id = rec["run_id"]
     artifacts.publish_markdown("run-record", artifacts.record_markdown(rec), f"run/{run_id}")
+    # Here, not with the reports: only now are the gate's decision and the version known.
+    artifacts.publish_run_card(project.params, run, rec)
     return rec
 
 
@@ -143,10 +146,13 @@ def retraining_flow(
             registry.lock_timeout_s); 0 fails at once.
     """
     logger = get_run_logger()
+    run_id = record.new_run_id()
+    # Named first, so a run that fails early (refused overrides, a busy lock, a failing
+    # stage) is still told apart in the UI by its reason and id.
+    runview.name_run(f"retrain-{reason}-{run_id}", [f"reason:{reason}"])
     if overrides:
         check_overrides(overrides)  # before anything waits or writes
     initial = Project.load(repo)
-    run_id = record.new_run_id()
     timeout = initial.params.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
     lock_path = initial.params.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.
@@ -196,8 +202,7 @@ def _run(
     root, params = project.root, project.params
     if dataset is not None and params.dataset.name != dataset:
         raise ValueError(f"params.yaml is for dataset {params.dataset.name!r}, not {dataset!r}")
-    run = f"retrain-{reason}-{run_id}"
-    runview.name_run(run, [f"reason:{reason}"])
+    run = f"retrain-{reason}-{run_id}"  # the flow run's name (retraining_flow)
     logger.info("retrain %s (%s) of %s in %s", run_id, reason, params.dataset.name, root)
     if overrides:
         logger.info("overrides for this run only: %s", overrides)
@@ -219,6 +224,7 @@ def _run(
     push(project)
     rec = write_record(
         project,
+        run,
         start=start,
         gate=decision,
         champion=champion.model.version if champion else None,

@@ -278,7 +278,7 @@ def deployment_run(
     except RetrainError as err:
         _fail(err)
         return
-    typer.echo(f"{name} run {done.flow_run_id}: {done.state}")
+    typer.echo(f"{name} run {done.run_name}: {done.state}")
 
 
 @app.command("explain")

@@ -159,3 +159,27 @@ def test_validate_stage_writes_summary_and_data_docs(tmp_path, default_params_ra
     assert summary["success"] is True
     assert summary["tables"][0]["source"].endswith("telco_churn.csv")
     assert (params.paths.data_docs / "index.html").exists()
+
+
+def test_data_docs_name_the_run_and_load_no_image_from_the_network(real, tmp_path):
+    # Issue 28: offline, Data Docs showed a broken logo (GE loads it from S3) and listed the
+    # validation as "Run Name __none__".
+    import re
+
+    docs = tmp_path / "docs"
+    validate_frame(
+        real.head(50), SUITE, "data/raw/batch_7.csv", schema=telco_schema(), data_docs_dir=docs
+    )
+    pages = {p: p.read_text(encoding="utf-8") for p in docs.rglob("*.html")}
+    assert len(pages) >= 3  # index, suite, validation
+    for page, html in pages.items():
+        images = re.findall(r"<img[^>]*\bsrc=\"([^\"]*)\"", html) + re.findall(
+            r"url\(['\"]?([^'\")]*)", html
+        )
+        remote = [u for u in images if "://" in u]
+        assert not remote, (page, remote)
+        for src in images:  # each image is in the site itself
+            assert (page.parent / src.split("?")[0]).resolve().is_file(), (page, src)
+        assert "__none__" not in html and "__none__" not in str(page.relative_to(docs)), page
+    index = pages[docs / "index.html"]
+    assert "batch_7.csv" in re.sub(r"<[^>]+>", " ", index)

@@ -135,6 +135,10 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     expected = {"metrics", "validation-summary", "plots", "data-docs", "model-card", "gate"}
     assert expected | {"run-record"} <= set(found)
     assert "PROMOTED (first model)" in found["gate"]
+    # The run's card names what only its record knows (issue 28).
+    model = result["model"]
+    assert f"registry version: `{model['name']}@{model['version']}`" in found["model-card"]
+    assert f"Rebuild: `retrain reproduce {result['run_id']}`" in found["model-card"]
     rows = json.loads(found["metrics"]) if isinstance(found["metrics"], str) else found["metrics"]
     auc = next(r for r in rows if r["metric"] == "roc_auc")
     # No production model before: nothing as recorded, nothing scored on the holdout.
@@ -161,6 +165,9 @@ def test_retrain_on_an_up_to_date_repo_skips_every_stage(trained_repo, tmp_path,
     assert (folder / "plots" / "index.html").read_bytes() == (
         repo / "reports" / "plots" / "index.html"
     ).read_bytes()
+    # The run's own card page holds its record's facts too (issue 28).
+    page = (folder / "model_card.html").read_text()
+    assert f"retrain reproduce {result['run_id']}" in page and "registry version" in page
     # The model history: a keyed table artifact and the page, both listing this run.
     assert view["made_by"]["model-history"] == "publish-history"
     assert result["run_id"] in str(found["model-history"])
@@ -196,6 +203,26 @@ def test_broken_table_fails_the_flow_and_keeps_the_previous_model(
     ).stdout
     summary = artifacts_of(state.state_details.flow_run_id)["validation-summary"]
     assert "FAILED" in summary and "Three year" in summary
+    # A run failed by a stage is named by its reason and id too (issue 28).
+    view = run_view(state.state_details.flow_run_id)
+    assert view["name"].startswith("retrain-manual-2") and "reason:manual" in view["tags"]
+
+
+def test_a_run_that_fails_early_is_named_by_its_reason_and_id(tmp_path, monkeypatch):
+    # Issue 28: failed runs were all `retrain-manual`, with no id and no reason tag. A run
+    # refused before it starts (an override of the gate's rules) is named like any other.
+    import re
+
+    state = flow("retrain", monkeypatch)(
+        repo=str(tmp_path),
+        reason="drift",
+        overrides={"registry.gate.margin": -1.0},
+        return_state=True,
+    )
+    assert state.is_failed()
+    view = run_view(state.state_details.flow_run_id)
+    assert re.fullmatch(r"retrain-drift-\d{8}T\d{6}Z-[0-9a-f]{4}", view["name"]), view["name"]
+    assert "reason:drift" in view["tags"]
 
 
 def _git(repo: Path, *args: str) -> str:

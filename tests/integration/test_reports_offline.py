@@ -73,6 +73,10 @@ def assert_data_docs_rendered(site: Path) -> None:
         assert len(scripts) >= 5 and len(sheets) >= 4, page
         for rel in loaded:  # what the page loads is there, beside it
             assert (page.parent / rel).resolve().is_file(), (page, rel)
+        # GE's logo is the site's own, and the validation run has a name (issue 28).
+        images = re.findall(r"<img[^>]*\ssrc=\"([^\"]+)\"", raw)
+        assert images and not [u for u in images if "://" in u], (page, images)
+        assert "__none__" not in dom, page
         # bootstrap-table (jQuery + Bootstrap) turned the page's JSON into table rows.
         assert "fixed-table-body" in dom and 'data-index="0"' in dom, page
         if page.name == "index.html":

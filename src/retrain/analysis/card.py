@@ -405,6 +405,8 @@ def _reproduce(c: CardInputs) -> list[str]:
         "```",
         "",
         "CPU runs are deterministic: the same commit and data give the same model and numbers.",
+        "A recorded run (`run/<run id>` tag) is rebuilt with `retrain reproduce <run id>`, "
+        "which also replays the run's overrides; the commands above do not.",
         *note,
     ]
 

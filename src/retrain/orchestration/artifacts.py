@@ -159,6 +159,44 @@ def record_markdown(record: dict[str, Any]) -> str:
     )
 
 
+def run_card_markdown(card: str, record: dict[str, Any]) -> str:
+    """The workspace model card (written by `dvc repro`, before the gate) with what only the
+    run's record knows: the registry version, the gate's decision and why, and the command
+    that rebuilds this run (overrides included)."""
+    model, gate = record["model"], record["gate"]
+    if model.get("registered", True) and model.get("version"):
+        version = f"`{model['name']}@{model['version']}`"
+    else:
+        version = "not registered"
+    lines = [
+        "",
+        f"## This run: `run/{record['run_id']}` ({record['reason']})",
+        "",
+        f"- registry version: {version}; in production: `{model['name']}@{model['prod']}`",
+        f"- gate decision: {gate.get('decision', 'unknown')}"
+        + ("" if model["promoted"] else " (not promoted)"),
+        *(f"  - {reason}" for reason in gate.get("reasons") or []),
+        f"- Rebuild: `retrain reproduce {record['run_id']}` (replays this run's overrides: "
+        f"{record.get('overrides') or 'none'})",
+    ]
+    return card.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+
+
+def publish_run_card(params: Params, run: str, record: dict[str, Any]) -> None:
+    """The run's model card with its record's facts (run_card_markdown): the `model-card`
+    artifact, and the HTML copy in the run's folder (the one its link opens)."""
+    from retrain.analysis.card import render_html
+    from retrain.orchestration import reports
+
+    if not params.paths.model_card_md.exists():
+        return
+    card = run_card_markdown(params.paths.model_card_md.read_text(), record)
+    publish_markdown("model-card", card, "Model card of this run's model")
+    page = reports.run_folder(params, run) / "model_card.html"
+    if page.exists():
+        page.write_text(render_html(card, f"Model card: {params.dataset.name}"))
+
+
 def _gate_lines(gate: dict[str, Any]) -> list[str]:
     """The gate's decision, paired difference, interval and n (absent from old records)."""
     if "decision" not in gate:
@@ -297,10 +335,6 @@ def publish_run_reports(repo: Path, params: Params, run: str) -> dict[str, str]:
             target = copies[name] / inner if inner else copies[name]
             urls[key] = reports.url_for(params, target, repo)
             publish_link_url(key, urls[key], f"{run}: {name}", description)
-    if paths.model_card_md.exists():
-        publish_markdown(
-            "model-card", paths.model_card_md.read_text(), "Model card of this run's model"
-        )
     return urls
 
 

@@ -24,6 +24,7 @@ class Finished:
     flow_run_id: str
     state: str
     result: str
+    run_name: str  # the flow run's name, as the UI lists it (e.g. retrain-manual-<run id>)
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, Any]:
@@ -151,7 +152,7 @@ def run(name: str, parameters: dict[str, Any], timeout_s: float) -> Finished:
         if fresh.state is not None and not fresh.state.is_final():
             reason = f"not finished after {timeout_s:g}s"
         raise DeploymentRunFailed(f"{name} run {fresh.name!r} {state}: {reason}")
-    return Finished(name, str(fresh.id), state, one_line(fresh.state.message))
+    return Finished(name, str(fresh.id), state, one_line(fresh.state.message), fresh.name)
 
 
 # A run in one of these states has not read the project's data yet, or is reading it now.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -437,7 +438,11 @@ def _run_suite(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite.name}-check", data=batch_def, suite=suite)
     )
+    from great_expectations.core.run_identifier import RunIdentifier
+
     results = definition.run(
+        # Data Docs list validations by run name ("__none__" without one): the file's name.
+        run_id=RunIdentifier(run_name=Path(source).name or "table"),
         batch_parameters={"dataframe": df},
         result_format={
             "result_format": "SUMMARY",
@@ -476,4 +481,24 @@ def _build_data_docs(context: Any, data_docs_dir: Path | None) -> str | None:
     context.build_data_docs(site_names=["local"])
     # GE links its CSS/JS/fonts from CDNs: served from beside the pages, they open offline.
     localise_tree(data_docs_dir)
+    local_logos(data_docs_dir)
     return str(data_docs_dir / "index.html")
+
+
+# GE 1.x's navbar template hard-codes its logos on S3 (no site option changes it): offline
+# they show broken. The site carries logo-long.png in static/images; the CSS background
+# logo (full_logo_dark.png) is not shipped, and the <img> above it already shows the logo.
+_GE_ASSETS = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
+_LOGO = re.compile(re.escape(_GE_ASSETS) + r"logo-long\.png(\?[^\"']*)?")
+_BACKGROUND = re.compile(r"url\(['\"]?" + re.escape(_GE_ASSETS) + r"full_logo_dark\.png['\"]?\)")
+
+
+def local_logos(root: Path) -> None:
+    """Point every Data Docs page under `root` at the logo in root/static/images."""
+    logo = root / "static" / "images" / "logo-long.png"
+    for page in sorted(root.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        rel = Path(os.path.relpath(logo, page.parent)).as_posix()
+        fixed = _BACKGROUND.sub("none", _LOGO.sub(rel, html))
+        if fixed != html:
+            page.write_text(fixed, encoding="utf-8")

@@ -171,3 +171,10 @@ def test_tables_start_with_their_rows_not_an_empty_header():
             assert re.search(r"<th[^>]*>\s*[^<\s]", head), head  # a header has a word in it
     # The key-value table still shows its keys and values.
     assert "<td>best epoch / epochs run</td>" in page
+
+
+def test_the_reproduce_section_names_the_command_that_rebuilds_a_recorded_run():
+    # Issue 28: `git checkout && dvc pull && dvc repro` does not rebuild a run with overrides.
+    md = render_markdown(_inputs())
+    reproduce = md.split("## Reproduce", 1)[1]
+    assert "`retrain reproduce <run id>`" in reproduce and "overrides" in reproduce

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from retrain.config import ModelParams
 from retrain.orchestration.artifacts import (
@@ -10,6 +11,7 @@ from retrain.orchestration.artifacts import (
     drift_markdown,
     metrics_rows,
     record_markdown,
+    run_card_markdown,
     validation_markdown,
 )
 from retrain.registry.gate import GateResult
@@ -124,3 +126,37 @@ def test_drift_markdown_states_the_verdict_and_every_column():
     md = drift_markdown(summary)
     assert "`b.csv`: gate TRIPPED" in md and "- 3 of 19 feature columns drifted" in md
     assert "| contract | categorical | jensenshannon | 0.31 | 0.1 | yes |" in md
+
+
+def _record(**model: Any) -> dict[str, Any]:
+    return {
+        "run_id": "20261206T101500Z-ab12",
+        "reason": "drift",
+        "overrides": {"tune.n_trials": 4},
+        "gate": {
+            "metric": "roc_auc",
+            "decision": "rejected",
+            "reasons": ["roc_auc gain -0.0040 < margin 0.0020"],
+        },
+        "model": {"name": "churn-model", "version": "v3.0.0", "prod": "v2.0.0"}
+        | {"registered": True, "promoted": False}
+        | model,
+    }
+
+
+def test_the_run_card_names_the_registry_version_the_gate_and_the_rebuild_command():
+    # Issue 28: the card (written before the gate) named no version and no decision, and
+    # gave a rebuild command that drops the run's overrides.
+    card = "# Model card\n\n## Reproduce\n\n`git checkout abc && dvc pull && dvc repro`\n"
+    md = run_card_markdown(card, _record())
+    assert md.startswith(card)
+    added = md.removeprefix(card)
+    assert "## This run: `run/20261206T101500Z-ab12` (drift)" in added
+    assert "registry version: `churn-model@v3.0.0`; in production: `churn-model@v2.0.0`" in added
+    assert "gate decision: rejected (not promoted)" in added
+    assert "roc_auc gain -0.0040 < margin 0.0020" in added
+    assert "Rebuild: `retrain reproduce 20261206T101500Z-ab12`" in added
+    assert "tune.n_trials" in added
+    # A run that registered nothing says so, not the champion's version as its own.
+    unregistered = run_card_markdown(card, _record(registered=False, version="v2.0.0"))
+    assert "registry version: not registered" in unregistered

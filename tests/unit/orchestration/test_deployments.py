@@ -5,8 +5,12 @@ a 100-line traceback)."""
 from __future__ import annotations
 
 import asyncio
+import re
+import threading
+from typing import Any
 
 import pytest
+from prefect import flow
 from typer.testing import CliRunner
 
 from retrain.cli import app
@@ -76,3 +80,94 @@ def test_a_bad_deployment_name_is_one_line(deployed, name, said):
     assert out.exit_code == 1
     (line,) = out.output.strip().splitlines()
     assert line.startswith(said), line
+
+
+@flow(name="named", flow_run_name="named-{label}")
+def named_flow(label: str = "x") -> str:
+    """A flow that completes at once, named from its parameter as the retrain flow is."""
+    return label
+
+
+class _InProcessWorker:
+    """Runs, in this process, each scheduled run of a set of flows (no worker, no
+    subprocess: the harness's settings are this process's)."""
+
+    def __init__(self, flows: dict[str, Any]) -> None:
+        self.flows = flows  # deployment id -> flow
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.flow_engine import run_flow
+
+        scheduled = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        )
+        while not self.stop.wait(0.5):
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(flow_run_filter=scheduled)
+            for run in runs:
+                found = self.flows.get(str(run.deployment_id))
+                if found is not None:
+                    run_flow(found, flow_run=run, parameters=run.parameters, return_type="state")
+
+    def __enter__(self) -> _InProcessWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def test_a_run_is_reported_by_its_name_not_its_uuid(deployed, tmp_path):
+    # Issue 28: `retrain deployment-run` printed the run's UUID; the UI lists runs by name.
+    from prefect.flows import load_flow_from_entrypoint
+
+    retrain = load_flow_from_entrypoint(f"{REPO}/flows/retraining.py:retraining_flow")
+    ids = {
+        str(named_flow.to_deployment(name="named").apply()): named_flow,
+        str(_deployment_id(deployed)): retrain,
+    }
+    runner = CliRunner()
+    with _InProcessWorker(ids):
+        done = runner.invoke(
+            app, ["deployment-run", "named/named", "-p", "label=abc", "--timeout", "60"]
+        )
+        # A run that fails early (a refused override) is named by its reason and id too.
+        failed = runner.invoke(
+            app,
+            [
+                "deployment-run",
+                deployed,
+                "--timeout",
+                "60",
+                "-p",
+                "reason=drift",
+                "-p",
+                'overrides={"registry.gate.margin": -1}',
+                "-p",
+                f"repo={tmp_path}",
+            ],
+        )
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == "named/named run named-abc: Completed"
+    assert failed.exit_code == 1
+    (line,) = failed.output.strip().splitlines()
+    assert re.match(
+        r"error: retrain/retrain run 'retrain-drift-\d{8}T\d{6}Z-[0-9a-f]{4}' Failed: ", line
+    ), line
+
+
+def _deployment_id(name: str) -> Any:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_deployment_by_name(name).id
