@@ -22,11 +22,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 # Issue 25's faults, each of which once broke or silently changed every later retrain.
 ISSUE_25 = {
-    "column_order", "id_email", "id_newline", "id_collision", "nul_bytes", "fifo",
-    "field_1mb", "params_typo", "predict_out_pinned", "predict_flow_input", "simulate_rows",
-    "gate_override", "serve_port", "serve_host", "docs_token", "json_true",
-    "deployment_run_bogus",
-}  # fmt: skip
+    "column_order",
+    "id_email",
+    "id_newline",
+    "id_collision",
+    "nul_bytes",
+    "fifo",
+    "field_1mb",
+    "params_typo",
+    "predict_out_pinned",
+    "predict_flow_input",
+    "simulate_rows",
+    "gate_override",
+    "serve_port",
+    "serve_host",
+    "docs_token",
+    "json_true",
+}  # fmt: skip (and deployment_run_bogus: a slow case, it needs a Prefect server)
 SAID = {  # issue 12's ingest faults: what the run said
     "partial_file": ["slow.csv pending", "cut.csv rejected"],
     "dangling_link": ["a-link.csv refused"],

@@ -46,7 +46,7 @@ def test_plots_diff_page_draws_both_runs_offline(three_runs, tmp_path):
     roc = re.split(r'<div id="([^"]+)" class="vega-embed', dom)
     body = roc[roc.index("roc") + 1]
     lines = re.findall(
-        r'aria-label="[^"]*rev: ([^;]+); field: ([^;]+);[^"]*"[^>]*"line mark"', body
+        r'aria-label="[^"]*rev: ([^;]+);[^"]*?field: ([^;"]+)[^"]*"[^>]*"line mark"', body
     )
     fields = defaultdict(set)
     for rev, field in lines:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -94,6 +95,9 @@ class _InProcessWorker:
 
     def __init__(self, flows: dict[str, Any]) -> None:
         self.flows = flows  # deployment id -> flow
+        # Only runs created from now on: the session's server also holds other tests' runs
+        # still Scheduled (a drift retrain the monitor test started), which are not ours.
+        self.since = datetime.now(UTC)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -115,10 +119,11 @@ class _InProcessWorker:
                 runs = client.read_flow_runs(flow_run_filter=scheduled)
             for run in runs:
                 found = self.flows.get(str(run.deployment_id))
-                if found is not None:
+                if found is not None and run.created is not None and run.created >= self.since:
                     run_flow(found, flow_run=run, parameters=run.parameters, return_type="state")
 
     def __enter__(self) -> _InProcessWorker:
+        self.since = datetime.now(UTC)
         self.thread.start()
         return self
 
