@@ -35,7 +35,13 @@ class DatasetSchema(_Strict):
     name: str
     suite: Path
     target: str
-    positive_class: str | int | bool
+    # binary | multiclass | regression (retrain.task); `retrain init` chooses it from the target.
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    # binary only: the class predicted as 1.
+    positive_class: str | int | bool | None = None
+    # multiclass only: every class, in the fixed order of the network's outputs; a batch with
+    # a class not listed is a validation error naming it.
+    classes: list[str | int | bool] | None = None
     id_column: str | None = None
     numeric: list[str]
     categorical: list[str]
@@ -66,10 +72,33 @@ class DatasetSchema(_Strict):
             seen.add(col)
         if not self.features:
             raise ValueError("dataset declares no numeric or categorical feature")
+        self._check_task()
         unknown = sorted(set(self.pii_allow) - set(self.features))
         if unknown:
             raise ValueError(f"pii_allow names column(s) {unknown} that are not features")
         return self
+
+    def _check_task(self) -> None:
+        if self.task == "binary" and self.positive_class is None:
+            raise ValueError(
+                "a binary task needs dataset.positive_class (the class predicted as 1)"
+            )
+        if self.task != "binary" and self.positive_class is not None:
+            raise ValueError(
+                f"dataset.positive_class is for a binary task only; this one is {self.task}: "
+                "remove it"
+            )
+        if self.task == "multiclass":
+            names = [str(c) for c in self.classes or ()]
+            if len(names) < 3 or len(set(names)) != len(names):
+                raise ValueError(
+                    "a multiclass task needs dataset.classes: 3 or more distinct classes, in "
+                    f"the order of the model's outputs (got {self.classes!r})"
+                )
+        elif self.classes is not None:
+            raise ValueError(
+                f"dataset.classes is for a multiclass task only; this one is {self.task}"
+            )
 
 
 class Paths(_Strict):
@@ -330,14 +359,13 @@ class ReportParams(_Strict):
     min_log_loss_gain: float = Field(default=0.0005, ge=0)
 
 
-GateMetric = Literal["roc_auc", "pr_auc", "log_loss", "brier"]
-
-
 class GateParams(_Strict):
     """When a challenger replaces the champion (both scored on the same current holdout)."""
 
-    # Threshold-free metrics only: the two models have different decision thresholds.
-    metric: GateMetric = "roc_auc"
+    # Threshold-free metrics only: the two models have different decision thresholds. One of
+    # the task's `gate_metrics` (retrain.task); unset: the task's default (binary roc_auc,
+    # multiclass log_loss, regression rmse), filled in when params.yaml is read.
+    metric: str = ""
     # Required improvement in `metric`; negative accepts a challenger up to that much worse.
     margin: float = Field(default=0.002, ge=-1, le=1)
     # Slices judged (small ones, as report.min_slice_rows defines them, are skipped) ...
@@ -438,6 +466,23 @@ class Params(_Strict):
         if unknown:
             raise ValueError(
                 f"prepare.fill_values names column {unknown[0]!r}, which is not a dataset feature"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_metric_fits_the_task(self) -> Params:
+        from retrain.task import task_for
+
+        task = task_for(self.dataset)
+        metric = self.registry.gate.metric
+        if not metric:
+            # Frozen model: the one place a default depends on another section.
+            gate = self.registry.gate.model_copy(update={"metric": task.default_metric})
+            object.__setattr__(self, "registry", self.registry.model_copy(update={"gate": gate}))
+        elif metric not in task.gate_metrics:
+            raise ValueError(
+                f"registry.gate.metric {metric!r} does not score a {task.kind} task; one of "
+                f"{', '.join(task.gate_metrics)}"
             )
         return self
 

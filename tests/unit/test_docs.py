@@ -205,7 +205,11 @@ def test_the_checklist_names_only_keys_params_yaml_has():
     assert len(keys) >= 10
     params = _params()
     assert not [k for k in keys if k.split(".")[0] not in params], "unknown sections"
-    assert not [k for k in keys if not _lookup(params, k)], "keys params.yaml lacks"
+    # Telco is binary: the multiclass-only key is in a multiclass table's params.yaml
+    # (tests/integration/test_hpc.py), not in this one.
+    only_other_tasks = {"dataset.classes"}
+    lacking = [k for k in keys if not _lookup(params, k) and k not in only_other_tasks]
+    assert not lacking, "keys params.yaml lacks"
 
 
 def test_the_checklist_lists_every_dataset_key_of_the_config():

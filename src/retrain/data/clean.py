@@ -9,6 +9,7 @@ import pandas as pd
 
 from retrain.config import DatasetSchema
 from retrain.errors import DataError
+from retrain.task import task_for
 
 TARGET = "__target__"
 
@@ -42,7 +43,8 @@ def clean(
     drop_duplicates: bool = True,
     source: str = "raw data",
 ) -> tuple[pd.DataFrame, CleanReport]:
-    """Return the declared columns with numeric types, a 0/1 target and documented gaps filled.
+    """Return the declared columns with numeric types, the task's target (retrain.task: 0/1,
+    a class index or a number) and documented gaps filled.
 
     Args:
         df: the validated raw table.
@@ -66,19 +68,7 @@ def clean(
         out[col] = _numeric(out, col, source)
     for col in schema.categorical:
         out[col] = out[col].astype("string").astype(object).where(out[col].notna(), None)
-    target = out[schema.target]
-    if target.isna().any():
-        raise DataError(
-            f"{source}: column {schema.target!r} (target) has {target.isna().sum()} nulls"
-        )
-    positive = target.astype(str) == str(schema.positive_class)
-    if not positive.any() or positive.all():
-        raise DataError(
-            f"{source}: column {schema.target!r} (target) has no rows of "
-            f"{'the positive class' if not positive.any() else 'the negative class'} "
-            f"{schema.positive_class!r}"
-        )
-    out[TARGET] = positive.astype("int64")
+    out[TARGET] = task_for(schema).encode(out[schema.target], source)
     out = out.drop(columns=[schema.target])
 
     dup_rows = dup_ids = 0

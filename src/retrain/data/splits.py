@@ -11,17 +11,26 @@ import pandas as pd
 from retrain.config import Paths
 from retrain.data.clean import TARGET, targets
 from retrain.data.preprocess import Preprocessor
+from retrain.task import Task
 
 
 def split(
-    df: pd.DataFrame, *, test_size: float, val_size: float, seed: int
+    df: pd.DataFrame, *, test_size: float, val_size: float, seed: int, task: Task | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Stratified train/val/test split from the one seed; val_size is a share of the rest."""
+    """Stratified train/val/test split from the one seed; val_size is a share of the rest.
+
+    Stratified on the task's strata (retrain.task): the labels, or a regression target's
+    quantile bins. `task` None: on the labels (a binary or multiclass table).
+    """
     from sklearn.model_selection import train_test_split
 
-    rest, test = train_test_split(df, test_size=test_size, stratify=df[TARGET], random_state=seed)
+    def strata(frame: pd.DataFrame) -> np.ndarray | None:
+        y = frame[TARGET].to_numpy()
+        return y if task is None else task.strata(y)
+
+    rest, test = train_test_split(df, test_size=test_size, stratify=strata(df), random_state=seed)
     train, val = train_test_split(
-        rest, test_size=val_size, stratify=rest[TARGET], random_state=seed
+        rest, test_size=val_size, stratify=strata(rest), random_state=seed
     )
     return (
         train.reset_index(drop=True),

@@ -11,6 +11,7 @@ from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import split
 from retrain.files import write_json
 from retrain.stages._common import stage_main
+from retrain.task import task_for
 from retrain.validation.contract import check_files_agree
 
 
@@ -38,7 +39,11 @@ def run(params: Params) -> PrepareResult:
         source=str(paths.raw_data),
     )
     train, val, test = split(
-        table, test_size=cfg.test_size, val_size=cfg.val_size, seed=params.seed
+        table,
+        test_size=cfg.test_size,
+        val_size=cfg.val_size,
+        seed=params.seed,
+        task=task_for(schema),
     )
     # Fitted on the training split only: val/test statistics never leak into the features.
     # The bins of the numeric embeddings too, so scoring, ONNX and serving share them.

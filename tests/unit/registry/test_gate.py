@@ -293,7 +293,7 @@ def test_the_gate_promotes_at_the_rate_its_interval_promises():
     y, challenger, champion = binormal(np.random.default_rng(0), 1_000_000, 0.01)
     assert score("roc_auc", y, champion) == pytest.approx(0.84, abs=0.001)
     assert score("roc_auc", y, challenger) == pytest.approx(0.85, abs=0.001)
-    defaults = GateParams()
+    defaults = GateParams(metric="roc_auc")
     cfg = defaults.model_copy(update={"resamples": 200, "max_ece": 1.0})
     null = promotion_rate(0.0, 200, cfg)
     power = promotion_rate(0.01, 200, cfg)
