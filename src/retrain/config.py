@@ -136,6 +136,9 @@ class Paths(_Strict):
     predictions_dir: Path
     slice_metrics: Path
     calibration_metrics: Path
+    # Regression: the prediction interval (level, half-width) fitted on validation by `train`;
+    # part of the served model, beside model.onnx.
+    intervals: Path = Path("models/model/intervals.json")
     attributions: Path
     attributions_plot: Path
     calibration_scaled_plot: Path
@@ -303,6 +306,9 @@ class TrainParams(_Strict):
     # "32-true" keeps CPU training bit-for-bit reproducible. Mixed only, never "16-true": the
     # weights stay float32, which the ONNX export and the CPU scorers expect.
     precision: Literal["32-true", "16-mixed", "bf16-mixed"] = "32-true"
+    # Regression only: the split-conformal prediction interval's level, its half-width fitted
+    # on validation residuals by `train` (paths.intervals); served with every prediction.
+    interval_level: float = Field(default=0.9, gt=0, lt=1)
 
 
 class LightGBMBudget(_Strict):
@@ -373,6 +379,9 @@ class GateParams(_Strict):
     # ... and the largest drop of `metric` allowed on any of them.
     slice_tolerance: float = Field(default=0.02, ge=0)
     max_ece: float = Field(default=0.05, gt=0)
+    # Regression: the test coverage of the train.interval_level interval may miss the level by
+    # at most this much (0.9 +- 0.02: 88-92% of test rows inside their interval).
+    coverage_tolerance: float = Field(default=0.02, gt=0, lt=1)
     # Score only test rows neither model trained or validated on (by id and by feature values;
     # repeated feature rows count once).
     unseen_only: bool = True
