@@ -484,7 +484,21 @@ def hand_notes(text: str) -> str:
     return start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
 
 
-ORDER = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "P", "F", "S"]  # sections in RESULTS.md
+ORDER = [
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "7b",
+    "8",
+    "9",
+    "P",
+    "F",
+    "S",
+]  # sections in RESULTS.md
 
 
 def _rank(item: str) -> int:

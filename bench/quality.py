@@ -80,8 +80,10 @@ def _params(
     raw: Path,
     dataset: dict[str, Any] | None,
     budgets: dict[str, dict[str, Any]],
+    sections: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
-    """params.yaml with every output under `root`, this seed, and (if given) another table."""
+    """params.yaml with every output under `root`, this seed, and (if given) another table:
+    its `dataset` section, or whole sections as `retrain init` wrote them (`sections`)."""
     from retrain.config import parse_params
 
     cfg = copy.deepcopy(base)
@@ -95,6 +97,10 @@ def _params(
         cfg["prepare"]["fill_values"] = {}
         cfg["report"]["slices"] = []
         cfg["registry"]["gate"]["slices"] = []
+    if sections is not None:
+        cfg.update(copy.deepcopy(sections))
+        cfg["registry"]["gate"]["slices"] = []
+        cfg["registry"]["gate"].pop("metric", None)  # the task's own
     for dotted, values in budgets.items():
         node = cfg
         for part in dotted.split("."):
@@ -144,18 +150,32 @@ def _run_splits(runs: list[tuple[str, Any]], jobs: int) -> list[tuple[str, dict[
             flush=True,
         )
 
+    return _run_many(one_split, runs, jobs, show)
+
+
+def _run_many(
+    fn: Any, runs: list[tuple[str, Any]], jobs: int, show: Any = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """`fn(params)` of every (table, params), `jobs` at a time in spawned worker processes."""
+
+    def shown(name: str, row: dict[str, Any]) -> None:
+        if show is not None:
+            show(name, row)
+        else:
+            print(f"  {name} seed {row['seed']} ({row['seconds']:.0f} s)", flush=True)
+
     done: list[tuple[str, dict[str, Any]]] = []
     if jobs <= 1:
         for name, params in runs:
-            done.append((name, one_split(params)))
-            show(*done[-1])
+            done.append((name, fn(params)))
+            shown(*done[-1])
         return done
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(one_split, params): name for name, params in runs}
+        futures = {pool.submit(fn, params): name for name, params in runs}
         for future in as_completed(futures):
             done.append((futures[future], future.result()))
-            show(*done[-1])
+            shown(*done[-1])
     return done
 
 

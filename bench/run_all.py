@@ -28,6 +28,7 @@ from bench import (
     scaling,
     serving,
     startup,
+    tasks,
     training,
     tuning,
     tuning_parallel,
@@ -58,6 +59,7 @@ BENCHES: dict[str, Callable[[bool, Shared], Section]] = {
     "pipeline": pipeline.run,
     "orchestration": orchestration.run,
     "quality": quality.run,
+    "tasks": tasks.run,  # bench 7b: the regression and multiclass tables (issue 26)
     "faults": faults.run,
     "serving": serving.run,  # serves a copy of the pipeline bench's model when it ran
     "startup": startup.run,  # each stage's start-up beside its work (issue 24)

