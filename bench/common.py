@@ -484,6 +484,7 @@ def hand_notes(text: str) -> str:
     return start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
 
 
+# The sections in RESULTS.md, in order.
 ORDER = [
     "1",
     "2",
