@@ -73,8 +73,11 @@ class Preprocessor:
                 scaled = (train[col].astype("float64").fillna(medians[col]) - means[col]) / stds[
                     col
                 ]
-                if scaled.nunique() > 2:
-                    bins[col] = quantile_bins(scaled.to_numpy(), n_bins)
+                edges = quantile_bins(scaled.to_numpy(), n_bins) if scaled.nunique() > 2 else []
+                # One bin (two edges: a column that is mostly one value, e.g. 95% zeros) is a
+                # min-max scaling, no embedding: such a column stays a plain numeric (issue 27).
+                if len(edges) > 2:
+                    bins[col] = edges
         return cls(list(numeric), list(categorical), medians, means, stds, categories, bins)
 
     def embedded(self) -> dict[int, list[float]]:

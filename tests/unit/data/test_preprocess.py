@@ -91,3 +91,36 @@ def test_bins_are_quantiles_of_the_training_rows_as_rtdl_computes_them():
     other = Preprocessor.fit(train.iloc[:250], ["x", "few", "flag"], ["c"], n_bins=8)
     assert other.bins["x"] != pre.bins["x"]
     assert Preprocessor.fit(train, ["x"], ["c"]).bins == {}  # no n_bins: no embedding
+
+
+def test_a_column_with_one_bin_stays_a_plain_numeric_without_a_warning():
+    """A column that is almost always one value (here 98% zeros) has two quantile edges: one
+    bin, which rtdl warns about in every stage that builds the network. It is not embedded."""
+    import warnings
+
+    from retrain.config import ModelParams
+    from retrain.models.network import build_network
+
+    rng = np.random.default_rng(1)
+    mostly_zero = np.where(rng.random(1000) < 0.98, 0.0, rng.lognormal(size=1000))
+    train = pd.DataFrame({"x": rng.normal(size=1000), "pending": mostly_zero, "c": "a"})
+    pre = Preprocessor.fit(train, ["x", "pending"], ["c"], n_bins=16)
+    assert pre.transform(train)[:, 1].std() > 0  # still a feature, scaled
+    assert set(pre.bins) == {"x"}
+    hp = ModelParams(
+        num_embeddings="ple",
+        n_bins=16,
+        d_embedding=4,
+        k=2,
+        arch="tabm-mini",
+        hidden_dim=8,
+        n_layers=1,
+        dropout=0.0,
+        lr=1e-3,
+        weight_decay=0.0,
+        batch_size=32,
+        grad_clip=1.0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_network(pre.n_features, hp, pre.embedded(), pre.groups())
