@@ -67,9 +67,12 @@ class Predictor:
         if self.kind != "multiclass":
             return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
         columns = self.width if self.width is not None else -1
-        return np.concatenate(
+        proba = np.concatenate(
             [np.asarray(p, dtype=np.float64).reshape(len(p), columns) for p in parts]
         )
+        # float32 rows sum to 1 within ~1e-7; the metrics (sklearn's log loss among them) check
+        # the sum to float64 precision, so each row is renormalised here, once, for every user.
+        return proba / proba.sum(axis=1, keepdims=True) if len(proba) else proba
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """The prediction for a raw table (see `predict_matrix` for its shape per task)."""

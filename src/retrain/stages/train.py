@@ -56,8 +56,21 @@ def run(params: Params) -> FitResult:
     n_inputs = splits.preprocessor.n_features
     export_onnx(result.module.network, n_inputs, paths.onnx_model, kind=task.kind, target=target)
     write_json(paths.intervals, _intervals(params, task, splits))
+    write_json(paths.model_card, _card(params, hp, task, splits, result))
+    print(
+        f"train: {task.monitor} {result.best_score:.4f} at epoch {result.best_epoch} "
+        f"({result.epochs_run} run) on {result.device} in {seconds:.1f}s"
+    )
+    return result
+
+
+def _card(
+    params: Params, hp: ModelParams, task: Task, splits: Splits, result: FitResult
+) -> dict[str, Any]:
+    """model_card.json: what was trained, on which data and code, and how training went."""
+    paths = params.paths
     pin = read_pin(paths.data_pin)
-    card = {
+    return {
         "model": hp.architecture()["network"],
         "dataset": params.dataset.name,
         "data": {"path": str(pin.path), "md5": pin.md5, "rows": len(splits.frames["train"])},
@@ -66,7 +79,7 @@ def run(params: Params) -> FitResult:
         "git_revision": git.revision(Path.cwd(), managed_paths(Path.cwd(), params)),
         "seed": params.seed,
         "params": hp.model_dump(),
-        "n_inputs": n_inputs,
+        "n_inputs": splits.preprocessor.n_features,
         "metrics": {task.monitor: round(result.best_score, 6)},
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
@@ -79,12 +92,6 @@ def run(params: Params) -> FitResult:
             "preprocessor": str(paths.preprocessor),
         },
     }
-    write_json(paths.model_card, card)
-    print(
-        f"train: {task.monitor} {result.best_score:.4f} at epoch {result.best_epoch} "
-        f"({result.epochs_run} run) on {result.device} in {seconds:.1f}s"
-    )
-    return result
 
 
 def _intervals(params: Params, task: Task, splits: Splits) -> dict[str, Any]:
