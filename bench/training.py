@@ -3,7 +3,7 @@
 Three ways to train one epoch of the same 20->64->32->16->1 MLP on the same tensors:
   plain    a minimal PyTorch loop: shuffle, slice, forward, backward, AdamW step
   ours     `retrain.models.training.make_trainer` (the Trainer `fit` builds) + our
-           BinaryClassifier + TabularDataModule: each Lightning step gets a chunk of ~32k
+           TabularModule + TabularDataModule: each Lightning step gets a chunk of ~32k
            rows and takes one optimiser step per batch in it
   floor    the same Trainer, one batch per Lightning step, automatic optimisation, a module
            that only computes the loss: the least Lightning costs done the usual way
@@ -166,7 +166,7 @@ def lightning(
     from torch.utils.data import DataLoader, TensorDataset
 
     from retrain.data.datamodule import TabularDataModule, TensorBatches, batch_loader
-    from retrain.models.module import BinaryClassifier
+    from retrain.models.module import TabularModule
     from retrain.models.training import MONITOR, _quiet_lightning, make_trainer
 
     _quiet_lightning()
@@ -175,7 +175,7 @@ def lightning(
     if variant == "ours":
         data = TabularDataModule(train, val, batch_size=batch_size, seed=SEED)
         optimizer = functools.partial(torch.optim.AdamW, lr=LR, weight_decay=WEIGHT_DECAY)
-        module = BinaryClassifier(network(), optimizer, {"bench": "training"})
+        module = TabularModule(network(), optimizer, {"bench": "training"})
         stopper = EarlyStopping(MONITOR, mode="max", patience=5)
         trainer = make_trainer(1, [stopper, clock], accelerator)
         trainer.fit(module, datamodule=data)
@@ -339,7 +339,7 @@ def run(quick: bool, shared: Shared) -> Section:
         "column: 0.5-1 ms of Python per step whatever the batch size, which no Trainer flag "
         "removes and which held the floor variant at ~0.6x. Ours pays it once per chunk: the "
         "training loader yields chunks of ~32k rows (one gather each) and "
-        "`BinaryClassifier.training_step` takes one AdamW step per batch in the chunk, calling "
+        "`TabularModule.training_step` takes one AdamW step per batch in the chunk, calling "
         "torch's backward and step directly (through Lightning's manual_backward and optimizer "
         "wrapper the hooks still cost ~0.2 ms per batch: 0.87x at batch 512 against 0.98x "
         "direct, measured side by side), as Keras' steps_per_execution does. The batches, "
@@ -348,7 +348,7 @@ def run(quick: bool, shared: Shared) -> Section:
         "and the pipeline's model.onnx kept its md5). Ours can beat plain at small batches: plain "
         "gathers each batch's rows separately, ours once per chunk",
         "plain: a minimal PyTorch loop; ours: `make_trainer` (the Trainer `fit` builds) + "
-        "BinaryClassifier + TabularDataModule; Lightning, a batch per step (floor): the same "
+        "TabularModule + TabularDataModule; Lightning, a batch per step (floor): the same "
         "Trainer fed one sliced batch per step, with a module that only computes the loss (no "
         "metric, no logging); default loader: the floor fed by a per-row DataLoader + collate "
         "(on the first fifth of the rows: its cost is per row). Lightning loop us/step = floor "

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from retrain.config import ModelParams, Params
+from retrain.config import Params
 from retrain.data.preprocess import Preprocessor
 from retrain.errors import RetrainError
-from retrain.models.network import build_network
+from retrain.models.network import network_from_record
 
 Baseline = Literal["train_mean", "zeros"]
 IG_BATCH_ROWS = 4096  # interpolated rows per forward/backward pass of Integrated Gradients
@@ -42,9 +42,7 @@ def load_network(checkpoint: Path) -> nn.Module:
         raise RetrainError(f"{checkpoint}: not found; run `dvc repro` (or `dvc pull`) first")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     try:
-        hp = dict(state["hyper_parameters"])
-        n_inputs, bins = hp.pop("n_inputs"), hp.pop("bins", {})
-        network = build_network(n_inputs, ModelParams.model_validate(hp), bins)
+        network = network_from_record(dict(state["hyper_parameters"]))
         prefix = "network."
         weights = {
             k.removeprefix(prefix): v

@@ -148,7 +148,7 @@ CHUNK_ROWS = 32_768
 class TabularDataModule(pl.LightningDataModule):
     """Train/val matrices already preprocessed; shuffling seeded from the one seed.
 
-    Training items are chunks of batches (`BinaryClassifier.training_step` steps once per
+    Training items are chunks of batches (`TabularModule.training_step` steps once per
     batch); validation items are single batches of `eval_batch_size` rows.
     """
 

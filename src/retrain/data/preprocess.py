@@ -28,6 +28,14 @@ def quantile_bins(values: np.ndarray, n_bins: int) -> list[float]:
     return np.unique(edges).tolist()
 
 
+def target_scale(y: np.ndarray | pd.Series) -> tuple[float, float]:
+    """The (mean, std) a regression target is standardised with for training: the population
+    std as for the numeric columns, 1 where the target is constant."""
+    values = np.asarray(y, dtype=np.float64)
+    std = float(values.std())
+    return float(values.mean()), std if std > 0 else 1.0
+
+
 @dataclass(frozen=True)
 class Preprocessor:
     """Numeric: fill with the training median, then standardise. Categorical: one-hot.
@@ -36,6 +44,10 @@ class Preprocessor:
     left as they are), the edges of its piecewise-linear embedding on the standardised scale,
     at quantiles of the training split. The network is built from them (the ONNX model carries
     them), and this file records them beside the scaling they apply to.
+
+    `target`: a regression target's {"mean", "std"} on the training split: the network learns
+    the target standardised with them (the ONNX model undoes it). None for a classification
+    task, and then absent from the file, which stays as it was before there were other tasks.
     """
 
     numeric: list[str]
@@ -45,6 +57,7 @@ class Preprocessor:
     stds: dict[str, float]
     categories: dict[str, list[str]]
     bins: dict[str, list[float]] = field(default_factory=dict)
+    target: dict[str, float] | None = None
 
     @classmethod
     def fit(
@@ -53,7 +66,9 @@ class Preprocessor:
         numeric: list[str],
         categorical: list[str],
         n_bins: int | None = None,
+        target: pd.Series | None = None,
     ) -> Preprocessor:
+        """Fit on the training split; `target`: its regression target, to standardise."""
         medians, means, stds = {}, {}, {}
         for col in numeric:
             values = train[col].astype("float64")
@@ -78,7 +93,15 @@ class Preprocessor:
                 # min-max scaling, no embedding: such a column stays a plain numeric (issue 27).
                 if len(edges) > 2:
                     bins[col] = edges
-        return cls(list(numeric), list(categorical), medians, means, stds, categories, bins)
+        scale = None
+        if target is not None:
+            mean, std = target_scale(target)
+            scale = {"mean": mean, "std": std}
+        return cls(list(numeric), list(categorical), medians, means, stds, categories, bins, scale)
+
+    def target_scale(self) -> tuple[float, float] | None:
+        """The regression target's (mean, std), None for a classification task."""
+        return (self.target["mean"], self.target["std"]) if self.target is not None else None
 
     def embedded(self) -> dict[int, list[float]]:
         """Bin edges by design-matrix column (the numerics come first, in `numeric` order)."""
@@ -119,7 +142,10 @@ class Preprocessor:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        fields = asdict(self)
+        if fields["target"] is None:
+            del fields["target"]  # a classifier's file, byte for byte as before the key existed
+        path.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Preprocessor:

@@ -1,5 +1,5 @@
 """The network, its LightningModule, training and export."""
 
-# The score early stopping, pruning and the study maximise (a constant here, not in
-# training.py, so that a stage can name it without importing torch).
+# A binary model's validation score (what early stopping, pruning and the study watch for a
+# binary task); every caller asks the task instead (retrain.task: `Task.monitor`).
 MONITOR = "val/auroc"

@@ -22,7 +22,9 @@ Evidence (issue 14, the project's own splits, selection on validation only): Tab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from rtdl_num_embeddings import PiecewiseLinearEmbeddings
@@ -30,10 +32,14 @@ from tabm import EnsembleView, LinearEnsemble, make_tabm_backbone
 from torch import Tensor, nn
 
 from retrain.config import ModelParams
+from retrain.task import TaskKind
 
 
 class TabularNet(nn.Module):
-    """Design matrix -> `k` logits (`heads`) or the ensemble's one logit (`forward`).
+    """Design matrix -> each member's outputs (`heads`) or the ensemble's (`forward`).
+
+    The trunk is the same for every task; the output layer has `n_outputs` per member
+    (`Task.n_outputs`) and `kind` says how the members' outputs combine (see `forward`).
 
     Args:
         n_inputs: columns of the design matrix.
@@ -50,6 +56,8 @@ class TabularNet(nn.Module):
         arch: "tabm-mini" (the members differ only in a scaling of their input) or "tabm"
             (BatchEnsemble: also per-member scalings around every hidden layer, started
             equal, as `tabm_init` does, so the members first differ at the input only).
+        kind: the task ("binary", "multiclass", "regression"), see `forward`.
+        n_outputs: outputs per member: 1, or the number of classes of a multiclass task.
     """
 
     def __init__(
@@ -65,8 +73,15 @@ class TabularNet(nn.Module):
         d_embedding: int = 16,
         groups: Sequence[int] | None = None,
         arch: str = "tabm-mini",
+        kind: TaskKind = "binary",
+        n_outputs: int = 1,
     ) -> None:
         super().__init__()
+        if (n_outputs < 2) if kind == "multiclass" else (n_outputs != 1):
+            raise ValueError(f"a {kind} network cannot have {n_outputs} outputs per member")
+        # A plain attribute, not a buffer: the binary network's state (and so its checkpoint
+        # and ONNX bytes) stays what it was before there were other tasks.
+        self.kind: TaskKind = kind
         self.embedded: Tensor
         self.kept: Tensor
         if len(embedded) != len(bins):
@@ -101,26 +116,31 @@ class TabularNet(nn.Module):
             start_scaling_init="normal" if embedded else "random-signs",
             start_scaling_init_chunks=feature_chunks(n_inputs, embedded, d_embedding, groups),
         )
-        self.output = LinearEnsemble(hidden_dim, 1, k=k)
+        self.output = LinearEnsemble(hidden_dim, n_outputs, k=k)
 
     def heads(self, x: Tensor) -> Tensor:
-        """One logit per row and member: (rows, k)."""
+        """Each member's outputs: (rows, k) with one output per member (a logit, or a
+        standardised value), (rows, k, classes) of logits for a multiclass network."""
         parts = []
         if self.embed is not None:
             parts.append(self.embed(x.index_select(1, self.embedded)).flatten(1))
         parts.append(x.index_select(1, self.kept))
         z = self.view(torch.cat(parts, dim=1))
-        return self.output(self.backbone(z)).squeeze(-1)
+        out = self.output(self.backbone(z))
+        return out if self.kind == "multiclass" else out.squeeze(-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """The logit of the mean of the members' probabilities: (rows, 1).
+        """The ensemble's prediction, in the form Integrated Gradients explains.
 
-        sigmoid(forward(x)) is the ensemble's prediction, the mean of the k sigmoids, and the
-        logit is what Integrated Gradients explains. Computed as
-        log(mean sigmoid(z)) - log(mean sigmoid(-z)) with log-sum-exp (the 1/k cancels), which
-        stays finite where 1 - mean would round to zero.
+        - binary: the logit of the mean of the members' probabilities, (rows, 1);
+          sigmoid(forward(x)) is the ensemble's prediction, the mean of the k sigmoids.
+          Computed as log(mean sigmoid(z)) - log(mean sigmoid(-z)) with log-sum-exp (the 1/k
+          cancels), which stays finite where 1 - mean would round to zero.
+        - multiclass: the log of the mean of the members' softmax probabilities,
+          (rows, classes); exp(forward(x)) is the prediction.
+        - regression: the mean of the members' (standardised) values, (rows, 1).
         """
-        return ensemble_logit(self.heads(x)).unsqueeze(-1)
+        return ensemble(self.heads(x), self.kind)
 
 
 def feature_chunks(
@@ -155,6 +175,21 @@ def ensemble_logit(z: Tensor) -> Tensor:
     return positive - negative
 
 
+def ensemble_log_proba(z: Tensor) -> Tensor:
+    """log(mean over members of softmax(z)): z (rows, k, classes) -> (rows, classes)."""
+    k = z.shape[1]
+    return torch.logsumexp(nn.functional.log_softmax(z, dim=-1), dim=1) - math.log(k)
+
+
+def ensemble(heads: Tensor, kind: TaskKind) -> Tensor:
+    """The ensemble's output from its members' (`TabularNet.forward` says which, per task)."""
+    if kind == "multiclass":
+        return ensemble_log_proba(heads)
+    if kind == "regression":
+        return heads.mean(dim=-1, keepdim=True)
+    return ensemble_logit(heads).unsqueeze(-1)
+
+
 Bins = dict[int, list[float]]  # design-matrix column -> its bin edges (Preprocessor.embedded)
 
 
@@ -163,9 +198,13 @@ def build_network(
     hp: ModelParams,
     bins: Bins | None = None,
     groups: Sequence[int] | None = None,
+    *,
+    kind: TaskKind = "binary",
+    n_outputs: int = 1,
 ) -> TabularNet:
     """The network `hp` describes; `bins` are used when `hp.num_embeddings` is "ple";
-    `groups`: the design matrix's column groups (`Preprocessor.groups`), see TabularNet."""
+    `groups`: the design matrix's column groups (`Preprocessor.groups`); `kind` and
+    `n_outputs`: the task's (`Task.kind`, `Task.n_outputs`); see TabularNet."""
     use = dict(sorted((bins or {}).items())) if hp.num_embeddings == "ple" else {}
     return TabularNet(
         n_inputs,
@@ -178,6 +217,8 @@ def build_network(
         d_embedding=hp.d_embedding,
         groups=groups,
         arch=hp.arch,
+        kind=kind,
+        n_outputs=n_outputs,
     )
 
 
@@ -190,3 +231,68 @@ class Scorer(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.network(features).sigmoid()
+
+
+class ClassScorer(nn.Module):
+    """Multiclass network -> the mean of the members' class probabilities, (rows, classes)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.network(features).exp()
+
+
+class ValueScorer(nn.Module):
+    """Regression network -> the prediction in the target's own units, (rows, 1).
+
+    The network learns the target standardised with the training split's mean and std
+    (`prepare` saves them in preprocessor.json); they are constants of the exported graph, so
+    serving needs nothing but the ONNX model to answer in the target's units.
+    """
+
+    def __init__(self, network: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.network = network
+        self.mean = float(mean)
+        self.std = float(std)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.network(features) * self.std + self.mean
+
+
+def make_scorer(
+    network: nn.Module, kind: TaskKind, target: tuple[float, float] | None = None
+) -> nn.Module:
+    """What the ONNX model computes for `kind`: the task's prediction (retrain.task).
+
+    `target`: the regression target's (mean, std) on the training split.
+    """
+    if kind == "multiclass":
+        return ClassScorer(network)
+    if kind == "regression":
+        if target is None:
+            raise ValueError("a regression model's export needs the target's mean and std")
+        return ValueScorer(network, *target)
+    return Scorer(network)
+
+
+# Keys `build_module` adds to the checkpoint's hyperparameters beside the model section, for a
+# task other than binary only (a binary checkpoint records exactly what it did before).
+TASK_KEYS = ("task", "n_outputs", "target")
+
+
+def network_from_record(record: dict[str, Any]) -> TabularNet:
+    """An untrained network of the shape a checkpoint's hyperparameters record describes.
+
+    Raises:
+        KeyError, TypeError, ValueError: `record` is not one `build_module` wrote.
+    """
+    hp = dict(record)
+    n_inputs, bins = hp.pop("n_inputs"), hp.pop("bins", {})
+    kind, n_outputs = hp.pop("task", "binary"), hp.pop("n_outputs", 1)
+    hp.pop("target", None)  # the export's, not the network's
+    return build_network(
+        int(n_inputs), ModelParams.model_validate(hp), bins, kind=kind, n_outputs=int(n_outputs)
+    )

@@ -18,17 +18,19 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from retrain.config import ModelParams
 from retrain.data.datamodule import TabularDataModule
+from retrain.data.preprocess import target_scale
 from retrain.models import MONITOR
-from retrain.models.module import BinaryClassifier
+from retrain.models.module import TabularModule
 from retrain.models.network import Bins, build_network
+from retrain.task import BinaryTask, Task
 
 Matrix = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
 class FitResult:
-    module: BinaryClassifier
-    best_score: float
+    module: TabularModule
+    best_score: float  # of the task's monitor (val/auroc, val/log_loss, val/rmse)
     best_epoch: int  # 1-based, as the training log counts ("epoch 13/80")
     epochs_run: int
     device: str
@@ -56,12 +58,25 @@ def build_module(
     hp: ModelParams,
     bins: Bins | None = None,
     groups: Sequence[int] | None = None,
-) -> BinaryClassifier:
-    network = build_network(n_inputs, hp, bins, groups)
+    *,
+    task: Task | None = None,
+    target: tuple[float, float] | None = None,
+) -> TabularModule:
+    """The module `fit` trains; `task` None: binary; `target`: a regression target's
+    (mean, std) on the training split."""
+    kind, n_outputs = (task.kind, task.n_outputs) if task is not None else ("binary", 1)
+    network = build_network(n_inputs, hp, bins, groups, kind=kind, n_outputs=n_outputs)
     optimizer = functools.partial(torch.optim.AdamW, lr=hp.lr, weight_decay=hp.weight_decay)
-    # The bins go into the checkpoint: `load_network` rebuilds the network from it alone.
-    record = {"n_inputs": n_inputs, **hp.model_dump(), "bins": dict(bins or {})}
-    return BinaryClassifier(network, optimizer, record, grad_clip=hp.grad_clip)
+    # The bins go into the checkpoint: `network_from_record` rebuilds the network from it
+    # alone. The task's keys only for other tasks: a binary checkpoint stays byte-identical.
+    record: dict[str, Any] = {"n_inputs": n_inputs, **hp.model_dump(), "bins": dict(bins or {})}
+    if kind != "binary":
+        record.update(task=kind, n_outputs=n_outputs)
+    if target is not None:
+        record["target"] = {"mean": target[0], "std": target[1]}
+    return TabularModule(
+        network, optimizer, record, grad_clip=hp.grad_clip, task=task, target=target
+    )
 
 
 def _portable(obj: Any, root: str) -> Any:
@@ -121,46 +136,51 @@ def make_trainer(
 
 class EpochLog(Callback):
     """Prints one line per validated epoch (`train: epoch 3/80 val/auroc 0.8412 (best ...)`):
-    the flow streams a stage's output to the Prefect UI, so a long fit shows progress."""
+    the flow streams a stage's output to the Prefect UI, so a long fit shows progress.
 
-    def __init__(self, prefix: str, max_epochs: int) -> None:
-        self.prefix, self.max_epochs, self.best = prefix, max_epochs, float("-inf")
+    `task`: whose monitor the line shows and in which direction "best" is (None: binary)."""
+
+    def __init__(self, prefix: str, max_epochs: int, task: Task | None = None) -> None:
+        self.prefix, self.max_epochs = prefix, max_epochs
+        self.monitor = task.monitor if task is not None else MONITOR
+        self.better = max if (task.monitor_mode if task is not None else "max") == "max" else min
+        self.best: float | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # After the module logged the epoch's metrics (as EarlyStopping reads them).
         if trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        score = metrics.get(MONITOR)
+        score = metrics.get(self.monitor)
         if score is None:
             return
         value = float(score)
-        self.best = max(self.best, value)
+        self.best = value if self.best is None else self.better(self.best, value)
         loss = metrics.get("val/loss")
         shown = f" val/loss {float(loss):.4f}" if loss is not None else ""
         print(
             f"{self.prefix}: epoch {trainer.current_epoch + 1}/{self.max_epochs}{shown} "
-            f"{MONITOR} {value:.4f} (best {self.best:.4f})",
+            f"{self.monitor} {value:.4f} (best {self.best:.4f})",
             flush=True,
         )
 
 
-def _checkpointer(checkpoint: Path | None) -> ModelCheckpoint | None:
+def _checkpointer(checkpoint: Path | None, task: Task) -> ModelCheckpoint | None:
     """Keeps the best epoch's checkpoint at `checkpoint` (None: no checkpoint)."""
     if checkpoint is None:
         return None
     return ModelCheckpoint(
         dirpath=checkpoint.parent,
         filename=checkpoint.stem,
-        monitor=MONITOR,
-        mode="max",
+        monitor=task.monitor,
+        mode=task.monitor_mode,
         save_top_k=1,
         enable_version_counter=False,
     )
 
 
 def _restore_best(
-    module: BinaryClassifier, saver: ModelCheckpoint, checkpoint: Path, best: float
+    module: TabularModule, saver: ModelCheckpoint, checkpoint: Path, best: float
 ) -> float:
     """Load the best epoch's weights into `module`, rewrite the checkpoint with portable
     paths; the best score as the checkpoint recorded it."""
@@ -189,11 +209,15 @@ def fit(
     bins: Bins | None = None,
     groups: Sequence[int] | None = None,
     precision: str = "32-true",
+    task: Task | None = None,
+    target: tuple[float, float] | None = None,
 ) -> FitResult:
-    """Train the network with early stopping on validation ROC AUC (of the mean probability).
+    """Train the network with early stopping on the task's validation score (`task.monitor`:
+    ROC AUC of the mean probability, log loss of the mean probabilities, RMSE of the mean).
 
     Args:
-        train: design matrix and 0/1 targets of the training split.
+        train: design matrix and targets of the training split (retrain.task: 0/1, the
+            class index, or the value).
         val: the same for the validation split, used for early stopping and pruning.
         hp: network and optimiser hyperparameters.
         seed: the one seed; set here before the weights are initialised.
@@ -209,15 +233,21 @@ def fit(
         groups: design columns per original column (`Preprocessor.groups`): the ensemble
             members' initial input scalings are drawn per original column.
         precision: Lightning's Trainer precision (train.precision); "16-mixed" on a GPU.
+        task: the task (retrain.task); None: binary.
+        target: a regression target's (mean, std) on the training split, as `prepare` saved
+            them (`Preprocessor.target`); None: the training targets' own.
     """
     _quiet_lightning()
     if num_threads:
         torch.set_num_threads(num_threads)
+    task = task if task is not None else BinaryTask([1])
+    if task.kind == "regression" and target is None:
+        target = target_scale(train[1])
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = build_module(train[0].shape[1], hp, bins, groups)
+    module = build_module(train[0].shape[1], hp, bins, groups, task=task, target=target)
     data = TabularDataModule(train, val, batch_size=hp.batch_size, seed=seed)
-    stopper = EarlyStopping(MONITOR, mode="max", patience=patience)
-    saver = _checkpointer(checkpoint)
+    stopper = EarlyStopping(task.monitor, mode=task.monitor_mode, patience=patience)
+    saver = _checkpointer(checkpoint, task)
     all_callbacks: list[Callback] = [stopper, *callbacks, *([saver] if saver else [])]
     epochs = epoch_budget(len(train[1]), hp.batch_size, max_epochs, max_steps)
     trainer = make_trainer(

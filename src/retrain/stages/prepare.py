@@ -48,7 +48,9 @@ def run(params: Params) -> PrepareResult:
     # Fitted on the training split only: val/test statistics never leak into the features.
     # The bins of the numeric embeddings too, so scoring, ONNX and serving share them.
     n_bins = params.model.n_bins if params.model.num_embeddings == "ple" else None
-    pre = Preprocessor.fit(train, schema.numeric, schema.categorical, n_bins)
+    # A regression target is learnt standardised with the training split's mean and std.
+    target = train[TARGET] if task_for(schema).kind == "regression" else None
+    pre = Preprocessor.fit(train, schema.numeric, schema.categorical, n_bins, target)
     paths.prepared_dir.mkdir(parents=True, exist_ok=True)
     for frame, path in ((train, paths.train), (val, paths.val), (test, paths.test)):
         frame.to_parquet(path, index=False)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from retrain.config import ModelParams, Params
-from retrain.data.splits import load_splits
+from retrain.data.splits import Splits, load_splits
 from retrain.files import write_json
 from retrain.infra import git
 from retrain.infra.dvc import read_pin
-from retrain.models import MONITOR
 from retrain.project import managed_paths
 from retrain.stages._common import stage_main
+from retrain.task import Task, task_for
 
 if TYPE_CHECKING:
     from retrain.models.training import FitResult
@@ -27,9 +27,11 @@ def run(params: Params) -> FitResult:
     from retrain.models.training import EpochLog, fit
 
     paths, cfg = params.paths, params.train
+    task = task_for(params.dataset)
     tuned = json.loads(paths.best_params.read_text())
     hp = ModelParams.model_validate(tuned["params"])
     splits = load_splits(paths, ("train", "val"))
+    target = splits.preprocessor.target_scale()  # a regression target's (mean, std)
     paths.checkpoint.unlink(missing_ok=True)
     started = time.perf_counter()
     result = fit(
@@ -43,16 +45,32 @@ def run(params: Params) -> FitResult:
         num_threads=cfg.num_threads,
         checkpoint=paths.checkpoint,
         max_steps=cfg.max_steps,
-        callbacks=[EpochLog("train", cfg.max_epochs)],
+        callbacks=[EpochLog("train", cfg.max_epochs, task)],
         bins=splits.preprocessor.embedded(),
         groups=splits.preprocessor.groups(),
         precision=cfg.precision,
+        task=task,
+        target=target,
     )
     seconds = time.perf_counter() - started
     n_inputs = splits.preprocessor.n_features
-    export_onnx(result.module.network, n_inputs, paths.onnx_model)
+    export_onnx(result.module.network, n_inputs, paths.onnx_model, kind=task.kind, target=target)
+    write_json(paths.intervals, _intervals(params, task, splits))
+    write_json(paths.model_card, _card(params, hp, task, splits, result))
+    print(
+        f"train: {task.monitor} {result.best_score:.4f} at epoch {result.best_epoch} "
+        f"({result.epochs_run} run) on {result.device} in {seconds:.1f}s"
+    )
+    return result
+
+
+def _card(
+    params: Params, hp: ModelParams, task: Task, splits: Splits, result: FitResult
+) -> dict[str, Any]:
+    """model_card.json: what was trained, on which data and code, and how training went."""
+    paths = params.paths
     pin = read_pin(paths.data_pin)
-    card = {
+    return {
         "model": hp.architecture()["network"],
         "dataset": params.dataset.name,
         "data": {"path": str(pin.path), "md5": pin.md5, "rows": len(splits.frames["train"])},
@@ -61,8 +79,8 @@ def run(params: Params) -> FitResult:
         "git_revision": git.revision(Path.cwd(), managed_paths(Path.cwd(), params)),
         "seed": params.seed,
         "params": hp.model_dump(),
-        "n_inputs": n_inputs,
-        "metrics": {MONITOR: round(result.best_score, 6)},
+        "n_inputs": splits.preprocessor.n_features,
+        "metrics": {task.monitor: round(result.best_score, 6)},
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "stopped_by": result.stopped_by,
@@ -74,12 +92,19 @@ def run(params: Params) -> FitResult:
             "preprocessor": str(paths.preprocessor),
         },
     }
-    write_json(paths.model_card, card)
-    print(
-        f"train: {MONITOR} {result.best_score:.4f} at epoch {result.best_epoch} "
-        f"({result.epochs_run} run) on {result.device} in {seconds:.1f}s"
-    )
-    return result
+
+
+def _intervals(params: Params, task: Task, splits: Splits) -> dict[str, Any]:
+    """paths.intervals: a regression's split-conformal interval on the validation residuals
+    of the exported model (what is served); nulls for a classifier (retrain.models.intervals)."""
+    from retrain.models.intervals import intervals_record
+    from retrain.models.predictor import Predictor
+
+    x_val, y_val = splits.matrix("val")
+    if task.kind != "regression":
+        return intervals_record(None, y_val, None)
+    predicted = Predictor(params.paths.preprocessor, params.paths.onnx_model).predict_matrix(x_val)
+    return intervals_record(params.train.interval_level, y_val, predicted)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Stage `tune`: a seeded Optuna TPE study with pruning on Lightning's validation ROC AUC.
+"""Stage `tune`: a seeded Optuna TPE study with pruning on the task's validation score
+(retrain.task's `monitor`: ROC AUC maximised, log loss or RMSE minimised).
 
 The study's first trial is the production model's parameters when paths.warm_start names
 them (the retrain flow writes that file before the pipeline runs; a fresh clone holds the
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.config import ModelParams, Params
 from retrain.files import write_json
-from retrain.models import MONITOR
 from retrain.stages._common import stage_main
+from retrain.task import task_for
 from retrain.tuning.space import suggest, warm_start_trial
 
 if TYPE_CHECKING:
@@ -62,13 +63,14 @@ def finish(
     """Write the best parameters and the trials table; return the full best parameters."""
     best = params.model.model_copy(update=study.best_params)
     states = [t.state.name for t in study.trials]
+    monitor = task_for(params.dataset).monitor
     write_json(
         params.paths.best_params,
         {
             "params": best.model_dump(),
             "best_value": study.best_value,
             "best_trial": study.best_trial.number,
-            "metric": MONITOR,
+            "metric": monitor,
             "n_trials": len(study.trials),
             "n_complete": states.count("COMPLETE"),
             "n_pruned": states.count("PRUNED"),
@@ -77,7 +79,7 @@ def finish(
     )
     _write_trials(params.paths.tune_trials, study)
     print(
-        f"tune: best {MONITOR} {study.best_value:.4f} (trial {study.best_trial.number}); "
+        f"tune: best {monitor} {study.best_value:.4f} (trial {study.best_trial.number}); "
         f"{states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned"
     )
     return best
@@ -112,7 +114,7 @@ def _no_search(params: Params) -> ModelParams:
             "params": params.model.model_dump(),
             "best_value": None,
             "best_trial": None,
-            "metric": MONITOR,
+            "metric": task_for(params.dataset).monitor,
             "n_trials": 0,
             "n_complete": 0,
             "n_pruned": 0,

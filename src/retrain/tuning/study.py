@@ -14,7 +14,8 @@ import optuna
 from retrain.config import Params, TuneParams
 from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import load_splits, sample_rows
-from retrain.models.training import MONITOR, fit
+from retrain.models.training import fit
+from retrain.task import task_for
 from retrain.tuning.space import suggest
 
 
@@ -46,7 +47,8 @@ def fresh_study(
     return optuna.create_study(
         study_name=cfg.study_name,
         storage=storage,
-        direction="maximize",
+        # The task's validation score: ROC AUC is maximised, log loss and RMSE minimised.
+        direction="maximize" if task_for(params.dataset).monitor_mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=params.seed),
         pruner=make_pruner(cfg),
     )
@@ -77,8 +79,11 @@ def make_objective(
     from optuna_integration import PyTorchLightningPruningCallback
 
     cfg = params.tune
-    # The same column groups `train` uses (they only set the members' initial scalings).
-    groups = Preprocessor.load(params.paths.preprocessor).groups()
+    task = task_for(params.dataset)
+    # The same column groups and target scale `train` uses (the groups only set the members'
+    # initial scalings; the scale is the regression target's, fitted on the whole train split).
+    preprocessor = Preprocessor.load(params.paths.preprocessor)
+    groups, target = preprocessor.groups(), preprocessor.target_scale()
 
     def objective(trial: optuna.Trial) -> float:
         hp = params.model.model_copy(update=suggest(trial, cfg))
@@ -91,10 +96,12 @@ def make_objective(
             patience=cfg.patience,
             accelerator=params.train.accelerator,
             num_threads=num_threads or params.train.num_threads,
-            callbacks=[PyTorchLightningPruningCallback(trial, monitor=MONITOR)],
+            callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)],
             bins=bins,
             groups=groups,
             precision=params.train.precision,  # trials train as the final fit does
+            task=task,
+            target=target,
         )
         trial.set_user_attr("epochs", result.epochs_run)
         return result.best_score
