@@ -53,15 +53,23 @@ def _ovr_auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
 
 
+def _rows_sum_to_one(p: np.ndarray) -> np.ndarray:
+    """`p` with each row divided by its sum: a float32 softmax (the ONNX model's) sums to 1
+    only within ~1e-7, which sklearn warns about (tolerance ~1e-8)."""
+    return p / p.sum(axis=1, keepdims=True)
+
+
 _MULTICLASS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
-    "log_loss": lambda y, p: float(skm.log_loss(y, np.clip(p, EPS, 1), labels=_labels(p))),
+    "log_loss": lambda y, p: float(
+        skm.log_loss(y, _rows_sum_to_one(np.clip(p, EPS, 1)), labels=_labels(p))
+    ),
     "roc_auc_ovr": _ovr_auc,
     "accuracy": lambda y, p: float(skm.accuracy_score(y, p.argmax(axis=1))),
     "macro_f1": lambda y, p: float(
         skm.f1_score(y, p.argmax(axis=1), labels=_labels(p), average="macro", zero_division=0)
     ),
     # sklearn's multiclass Brier: the mean over rows of the summed squared error (0 to 2).
-    "brier": lambda y, p: float(skm.brier_score_loss(y, p, labels=_labels(p))),
+    "brier": lambda y, p: float(skm.brier_score_loss(y, _rows_sum_to_one(p), labels=_labels(p))),
 }
 _REGRESSION: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
     "rmse": lambda y, v: float(np.sqrt(skm.mean_squared_error(y, v))),

@@ -37,7 +37,15 @@ class Predictor:
             self.session.run(None, {self.input: x[start : start + CHUNK_ROWS]})[0]
             for start in range(0, max(len(x), 1), CHUNK_ROWS)
         ]
-        return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
+        # One output column (binary's "probability", regression's "prediction"): (rows,), as
+        # before; a multiclass model's "probabilities": (rows, classes) (retrain.task).
+        out = np.concatenate(
+            [
+                np.asarray(p, dtype=np.float64).reshape(len(p), int(np.prod(p.shape[1:])))
+                for p in parts
+            ]
+        )
+        return out.reshape(-1) if out.shape[1] == 1 else out
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.preprocessor.transform(df))
