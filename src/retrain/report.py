@@ -85,11 +85,19 @@ def _summary(metrics: dict[str, Any], names: dict[str, str], task: Task | None) 
     metric = task.default_metric
     direction = "higher" if HIGHER_IS_BETTER[metric] else "lower"
     verdict = "as good as or better than" if gap >= 0 else "worse than"
-    return (
+    summary = (
         f"Test split: {metrics['n_test']} rows ({task.describe()}). Our {metric} "
         f"({direction} is better) is {verdict} the better baseline ({names[best]}) by "
         f"{abs(gap):.4f}."
     )
+    interval, coverage = metrics.get("interval"), metrics[OURS].get("coverage")
+    if interval and coverage is not None:
+        summary += (
+            f" Our {interval['level']:.0%} prediction interval (value ± "
+            f"{interval['half_width']:.4f}, fitted on validation) covers {coverage:.4f} of "
+            "the test rows."
+        )
+    return summary
 
 
 def results_table(metrics: dict[str, Any], model: ModelParams, task: Task | None = None) -> str:

@@ -184,6 +184,10 @@ def test_a_task_checkout_draws_only_its_own_plots(tmp_path, kind):
     assert [o for o in plot_outs if "plot" in o] == [
         f"${{paths.{k}}}" for k in evaluate_plots(task)
     ]
+    if kind == "regression":  # train's interval: its out, and a dep of evaluate (coverage)
+        stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+        assert str(paths.intervals) in stages["train"]["outs"]
+        assert str(paths.intervals) in stages["evaluate"]["deps"]
     shown = json.loads(_dvc(root, "--json"))
     names = [next(iter(p)) for p in dvc_plots(task, paths)]
     # Before: the shipped ROC/PR/calibration charts, whose files a non-binary task never

@@ -6,7 +6,9 @@ class, by class name; regression: residuals and predicted-vs-actual of a seeded 
 dvc.yaml must list exactly those as evaluate's outs and draw exactly those (plus the report
 stage's) under `plots:`: a chart whose file a task never writes would show as "failed to
 load". `dvc_yaml_for(text, task, paths)` rewrites the shipped dvc.yaml for a task (what
-`retrain init` calls); for a binary task it is the shipped text, unchanged.
+`retrain init` calls); for a binary task it is the shipped text, unchanged. A regression
+dvc.yaml also lists `train`'s prediction interval (paths.intervals) as its out and a dep of
+`evaluate`, which reports the interval's test coverage.
 """
 
 from __future__ import annotations
@@ -163,6 +165,26 @@ def dvc_yaml_for(text: str, task: Task, paths: Paths, source: str = "dvc.yaml") 
         f"      - ${{paths.{k}}}:\n          cache: false\n" for k in evaluate_plots(task)
     )
     section = yaml.safe_dump(
-        {"plots": dvc_plots(task, paths)}, sort_keys=False, default_flow_style=False
+        {"plots": dvc_plots(task, paths)}, sort_keys=False, default_flow_style=False, width=99
     )
-    return text[: head.start()].replace(_BINARY_OUTS, outs) + section
+    text = text[: head.start()].replace(_BINARY_OUTS, outs)
+    if isinstance(task, RegressionTask):
+        text = _with_intervals(text, paths, source)
+    return text + section
+
+
+def _with_intervals(text: str, paths: Paths, source: str) -> str:
+    """Regression: `train`'s prediction interval (paths.intervals) is one of its outs and
+    a dep of `evaluate`, which reports its test coverage."""
+    at = text.find("      - ${paths.onnx_model}\n", text.find("\n  train:\n"))
+    deps = text.find("      - ${paths.onnx_model}\n", text.find("\n  evaluate:\n"))
+    if min(at, deps, text.find("\n  train:\n"), text.find("\n  evaluate:\n")) < 0:
+        raise ValueError(
+            f"{source}: no ${{paths.onnx_model}} under train's outs or evaluate's deps"
+        )
+    line = f"      - {paths.intervals.as_posix()}\n"
+    end = len("      - ${paths.onnx_model}\n")
+    first, second = sorted((at, deps))
+    return (
+        text[: first + end] + line + text[first + end : second + end] + line + text[second + end :]
+    )

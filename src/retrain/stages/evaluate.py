@@ -10,6 +10,7 @@ predicted-vs-actual plots. Which plot files a task has: retrain.models.plots.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from retrain.config import Params
 from retrain.data.splits import load_splits
+from retrain.errors import DataError
 from retrain.files import write_json
 from retrain.model_key import OURS
 from retrain.models import baselines
@@ -27,6 +29,7 @@ from retrain.models.metrics import (
     calibration_points,
     classification_metrics,
     expected_calibration_error,
+    interval_coverage,
     per_class,
     pr_points,
     roc_points,
@@ -142,14 +145,30 @@ def _multiclass(
     return metrics, pd.DataFrame(columns)
 
 
+def _interval(path: Path) -> dict[str, float]:
+    """The prediction interval `train` fitted on validation: its level and half-width."""
+    try:
+        fitted = json.loads(path.read_text())
+        return {"level": float(fitted["level"]), "half_width": float(fitted["half_width"])}
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: no prediction interval; `train` writes it for a regression task"
+        ) from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: not an interval (level, half_width): {err}") from None
+
+
 def _regression(
     params: Params, task: RegressionTask, y: np.ndarray, scores: dict[str, np.ndarray]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """RMSE/MAE/R² per model, the residual and predicted-vs-actual plots of ours (a seeded
     sample of at most PLOT_ROWS rows); the predictions: actual, then each model's value."""
     y = y.astype(np.float64)
-    metrics: dict[str, Any] = {"n_test": len(y)}
+    interval = _interval(params.paths.intervals)
+    metrics: dict[str, Any] = {"n_test": len(y), "interval": interval}
     metrics |= {name: task_metrics(task, y, v) for name, v in scores.items()}
+    # The served interval (value ± half_width, fitted on validation by `train`) on test rows.
+    metrics[OURS]["coverage"] = interval_coverage(y, scores[OURS], interval["half_width"])
     write_json(params.paths.metrics, metrics)
     rows = np.arange(len(y))
     if len(y) > PLOT_ROWS:

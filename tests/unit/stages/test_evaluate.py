@@ -51,6 +51,7 @@ def _params(tmp: Path, kind: str, small_params_raw: dict[str, Any]) -> Params:
     dataset["classes"] = CLASSES if kind == "multiclass" else None
     raw["report"]["slices"] = raw["registry"]["gate"]["slices"] = ["plan"]
     raw["prepare"]["fill_values"] = {}
+    raw["paths"].setdefault("intervals", "models/model/intervals.json")  # under tmp, below
     raw["registry"]["gate"]["metric"] = "log_loss" if kind == "multiclass" else "rmse"
     return testing.params_in(tmp / "out", raw, REPO)
 
@@ -86,11 +87,17 @@ def _onnx(path: Path, n_features: int, kind: str) -> None:
     onnx.save(model, path)
 
 
+HALF_WIDTH = 12.5  # the regression interval `train` would have fitted (paths.intervals)
+
+
 def _evaluate(tmp: Path, kind: str, small_params_raw: dict[str, Any]) -> tuple[Params, dict]:
     params = _params(tmp, kind, small_params_raw)
     prepare.run(params)
     n_features = Preprocessor.load(params.paths.preprocessor).n_features
     _onnx(params.paths.onnx_model, n_features, kind)
+    if kind == "regression":
+        interval = {"level": 0.9, "half_width": HALF_WIDTH, "n_val": 80}
+        params.paths.intervals.write_text(json.dumps(interval))
     return params, evaluate.run(params)
 
 
@@ -128,7 +135,8 @@ def test_evaluate_multiclass(tmp_path, small_params_raw):
 def test_evaluate_regression(tmp_path, small_params_raw):
     params, metrics = _evaluate(tmp_path, "regression", small_params_raw)
     assert "threshold" not in metrics
-    for model in ("tabm", "logreg", "lightgbm"):
+    assert list(metrics["tabm"]) == ["rmse", "mae", "r2", "coverage"]
+    for model in ("logreg", "lightgbm"):
         assert list(metrics[model]) == ["rmse", "mae", "r2"]
     # Ridge on a linear signal with noise 1 (target sd ~13): close to the noise.
     assert metrics["logreg"]["rmse"] < 2.0 and metrics["logreg"]["r2"] > 0.95
@@ -143,8 +151,16 @@ def test_evaluate_regression(tmp_path, small_params_raw):
     residual = predictions["actual"] - predictions["tabm"]
     assert [r["residual"] for r in residuals] == pytest.approx(residual, abs=1e-5)
     assert [r["actual"] for r in versus] == pytest.approx(predictions["actual"], abs=1e-6)
+    # The served interval's test coverage: the share of rows within value ± half-width.
+    inside = (residual.abs() <= HALF_WIDTH).mean()
+    assert metrics["tabm"]["coverage"] == pytest.approx(inside, abs=1e-6)
+    assert metrics["interval"] == {"level": 0.9, "half_width": HALF_WIDTH}
     table = params.paths.results_table.read_text()
     assert "| Ridge regression |" in table and "Our rmse (lower is better)" in table
+    assert (
+        f"Our 90% prediction interval (value ± 12.5000, fitted on validation) covers {inside:.4f}"
+        in table
+    )
 
 
 def test_regression_plots_sample_a_large_test_split(tmp_path, small_params_raw, monkeypatch):
@@ -152,3 +168,17 @@ def test_regression_plots_sample_a_large_test_split(tmp_path, small_params_raw, 
     params, metrics = _evaluate(tmp_path, "regression", small_params_raw)
     residuals = json.loads(params.paths.residuals_plot.read_text())
     assert len(residuals) == 40 < metrics["n_test"]
+
+
+def test_a_regression_model_without_its_interval_is_one_clear_error(tmp_path, small_params_raw):
+    from retrain.errors import DataError
+
+    params = _params(tmp_path, "regression", small_params_raw)
+    prepare.run(params)
+    _onnx(
+        params.paths.onnx_model,
+        Preprocessor.load(params.paths.preprocessor).n_features,
+        "regression",
+    )
+    with pytest.raises(DataError, match="intervals.json: no prediction interval"):
+        evaluate.run(params)
