@@ -364,6 +364,7 @@ def results(
     from retrain.config import load_params
     from retrain.model_key import RENAME_NOTE, upgrade_metrics
     from retrain.report import results_table, update_readme
+    from retrain.task import task_for
 
     try:
         cfg = load_params(params)
@@ -375,8 +376,9 @@ def results(
         return
     if renamed:
         typer.echo(f"{cfg.paths.metrics}: {RENAME_NOTE}", err=True)
-    typer.echo(results_table(metrics, cfg.model), nl=False)
-    if readme and update_readme(readme, metrics, cfg.model):
+    task = task_for(cfg.dataset)
+    typer.echo(results_table(metrics, cfg.model, task), nl=False)
+    if readme and update_readme(readme, metrics, cfg.model, task):
         typer.echo(f"updated {readme}")
 
 

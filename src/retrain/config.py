@@ -125,6 +125,10 @@ class Paths(_Strict):
     pr_plot: Path
     confusion_plot: Path
     calibration_plot: Path
+    # Regression's plots (evaluate): residual against predicted value, predicted against
+    # actual; a seeded sample of the test split (retrain.models.plots).
+    residuals_plot: Path = Path("plots/residuals.json")
+    predicted_vs_actual_plot: Path = Path("plots/predicted_vs_actual.json")
     results_table: Path
     plots_html: Path
     landing: Path

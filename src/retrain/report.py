@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from retrain.markdown import markers, table
 from retrain.markdown import replace_block as _replace
 from retrain.model_key import OURS, network_name
+from retrain.task import HIGHER_IS_BETTER, BinaryTask, Task
 
 if TYPE_CHECKING:
     from retrain.config import ModelParams
@@ -17,57 +18,114 @@ BASELINES = ("logreg", "lightgbm")
 MODEL_KEYS = (OURS, *BASELINES)  # the evaluate stage's model keys, in table order
 BASELINE_NAMES = {"logreg": "Logistic regression", "lightgbm": "LightGBM (tuned)"}
 BASELINE_SHORT_NAMES = {"logreg": "logistic regression", "lightgbm": "LightGBM"}
-COLUMNS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier")
+# The linear baseline (key `logreg` whatever the task, so records and plots keep one key) is
+# named for what it is on a multiclass or regression table (retrain.models.baselines.linear).
+LINEAR_NAMES = {
+    "multiclass": ("Multinomial logistic regression", "multinomial logistic regression"),
+    "regression": ("Ridge regression", "ridge regression"),
+}
+COLUMNS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier")  # binary's table
 RESULTS, SPLITS = "results", "splits"
 START, END = markers(RESULTS)
 SPLITS_START, SPLITS_END = markers(SPLITS)
 
 
-def model_names(model: ModelParams) -> dict[str, str]:
-    """How the README and the model card name each model key; ours from its parameters."""
-    return {OURS: f"{network_name(model)} (ours, Lightning)", **BASELINE_NAMES}
+def _linear_name(task: Task | None, short: bool) -> dict[str, str]:
+    if task is None or task.kind not in LINEAR_NAMES:
+        return {}
+    return {"logreg": LINEAR_NAMES[task.kind][short]}
 
 
-def short_names(model: ModelParams) -> dict[str, str]:
+def model_names(model: ModelParams, task: Task | None = None) -> dict[str, str]:
+    """How the README and the model card name each model key; ours from its parameters
+    (`task` None: a binary table's names)."""
+    return {
+        OURS: f"{network_name(model)} (ours, Lightning)",
+        **BASELINE_NAMES,
+        **_linear_name(task, False),
+    }
+
+
+def short_names(model: ModelParams, task: Task | None = None) -> dict[str, str]:
     """How the Prefect UI's metric table names each model key (narrow columns)."""
-    return {OURS: f"ours ({network_name(model, embeddings=False)})", **BASELINE_SHORT_NAMES}
+    return {
+        OURS: f"ours ({network_name(model, embeddings=False)})",
+        **BASELINE_SHORT_NAMES,
+        **_linear_name(task, True),
+    }
 
 
-def best_baseline(metrics: dict[str, Any]) -> tuple[str, float]:
-    """The baseline with the higher test ROC AUC, and ours minus it (evaluate's metrics)."""
-    best = max(BASELINES, key=lambda k: metrics[k]["roc_auc"])
-    return best, metrics[OURS]["roc_auc"] - metrics[best]["roc_auc"]
+def columns(task: Task | None = None) -> tuple[str, ...]:
+    """The results table's metric columns: binary's COLUMNS, else every metric of the task."""
+    return COLUMNS if task is None or isinstance(task, BinaryTask) else task.metrics
 
 
-def results_table(metrics: dict[str, Any], model: ModelParams) -> str:
+def best_baseline(metrics: dict[str, Any], task: Task | None = None) -> tuple[str, float]:
+    """The better baseline on the task's headline metric (`task.default_metric`; None: binary,
+    ROC AUC), and how much better ours is (negative: worse), from evaluate's metrics."""
+    metric = task.default_metric if task is not None else BinaryTask.default_metric
+    sign = 1 if HIGHER_IS_BETTER[metric] else -1
+    best = max(BASELINES, key=lambda k: sign * metrics[k][metric])
+    return best, sign * (metrics[OURS][metric] - metrics[best][metric])
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _summary(metrics: dict[str, Any], names: dict[str, str], task: Task | None) -> str:
+    best, gap = best_baseline(metrics, task)
+    if task is None or isinstance(task, BinaryTask):
+        verdict = "at or above" if gap >= 0 else "below"
+        return (
+            f"Test split: {metrics['n_test']} rows, decision threshold "
+            f"{metrics['threshold']:.4f} (best F1 on validation). Our ROC AUC is {verdict} the "
+            f"better baseline ({names[best]}) by {abs(gap):.4f}."
+        )
+    metric = task.default_metric
+    direction = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+    verdict = "as good as or better than" if gap >= 0 else "worse than"
+    summary = (
+        f"Test split: {metrics['n_test']} rows ({task.describe()}). Our {metric} "
+        f"({direction} is better) is {verdict} the better baseline ({names[best]}) by "
+        f"{abs(gap):.4f}."
+    )
+    interval, coverage = metrics.get("interval"), metrics[OURS].get("coverage")
+    if interval and coverage is not None:
+        summary += (
+            f" Our {interval['level']:.0%} prediction interval (value ± "
+            f"{interval['half_width']:.4f}, fitted on validation) covers {coverage:.4f} of "
+            "the test rows."
+        )
+    return summary
+
+
+def results_table(metrics: dict[str, Any], model: ModelParams, task: Task | None = None) -> str:
     """Markdown table of test metrics, then one line comparing us with the better baseline.
 
-    `model` is the model section the metrics came from: it names our row."""
-    names = model_names(model)
-    rows = [[label, *(f"{metrics[key][c]:.4f}" for c in COLUMNS)] for key, label in names.items()]
-    best, gap = best_baseline(metrics)
-    verdict = "at or above" if gap >= 0 else "below"
-    summary = (
-        f"Test split: {metrics['n_test']} rows, decision threshold {metrics['threshold']:.4f} "
-        f"(best F1 on validation). Our ROC AUC is {verdict} the better baseline "
-        f"({names[best]}) by {abs(gap):.4f}."
-    )
-    lines = table(["model", *COLUMNS], rows, "l" + "r" * len(COLUMNS))
-    return "\n".join([*lines, "", summary]) + "\n"
+    `model` is the model section the metrics came from: it names our row. `task` (None: a
+    binary table) picks the columns (`columns`) and the headline metric."""
+    names = model_names(model, task)
+    cols = columns(task)
+    rows = [[label, *(_cell(metrics[key][c]) for c in cols)] for key, label in names.items()]
+    lines = table(["model", *cols], rows, "l" + "r" * len(cols))
+    return "\n".join([*lines, "", _summary(metrics, names, task)]) + "\n"
+
+
+def update_readme(
+    readme: Path, metrics: dict[str, Any], model: ModelParams, task: Task | None = None
+) -> bool:
+    """Rewrite the README's results block; True when it changed."""
+    text = readme.read_text()
+    new = replace_block(text, results_table(metrics, model, task))
+    if new != text:
+        readme.write_text(new)
+    return new != text
 
 
 def replace_block(text: str, block: str) -> str:
     """Put `block` between the results markers of a Markdown document."""
     return _replace(text, RESULTS, block)
-
-
-def update_readme(readme: Path, metrics: dict[str, Any], model: ModelParams) -> bool:
-    """Rewrite the README's results block; True when it changed."""
-    text = readme.read_text()
-    new = replace_block(text, results_table(metrics, model))
-    if new != text:
-        readme.write_text(new)
-    return new != text
 
 
 def _paired(rows: list[dict[str, Any]], baseline: str) -> str:

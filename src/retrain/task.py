@@ -93,7 +93,8 @@ class Task(ABC):
     def higher_is_better(metric: str) -> bool:
         return HIGHER_IS_BETTER[metric]
 
-    def gain(self, metric: str, challenger: float, champion: float) -> float:
+    @staticmethod
+    def gain(metric: str, challenger: float, champion: float) -> float:
         """How much better `challenger` is than `champion` (positive) or worse (negative)."""
         diff = challenger - champion
         return round(diff if HIGHER_IS_BETTER[metric] else -diff, 6)

@@ -124,3 +124,78 @@ def test_plots_page_colours_models_and_counts_the_confusion_matrix(plots_repo, t
         r'aria-roledescription="text mark"[^>]*>(\d+)</text>', _svg_of(dom, "confusion")
     )
     assert sorted(map(int, counts)) == [1, 2, 4, 7], counts
+
+
+def test_binary_plots_are_the_shipped_dvc_yamls():
+    # Telco's dvc.yaml is what dvc_plots gives a binary task, and dvc_yaml_for leaves it alone.
+    from retrain.config import load_params
+    from retrain.models.plots import dvc_plots, dvc_yaml_for
+    from retrain.task import make_task
+
+    paths = load_params(REPO / "params.yaml").paths
+    binary = make_task("binary", positive_class="Yes")
+    assert dvc_plots(binary, paths) == yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    text = (REPO / "dvc.yaml").read_text()
+    assert dvc_yaml_for(text, binary, paths) == text
+
+
+def _task_plot_data(root: Path, kind: str) -> None:
+    """The files a multiclass or regression checkout's evaluate and report stages write."""
+    paths = yaml.safe_load((REPO / "params.yaml").read_text())["paths"]
+    out = {k: root / paths[k] for k in paths if k.endswith("_plot")}
+    out["attributions_plot"].parent.mkdir(parents=True, exist_ok=True)
+    attributions = [{"column": c, "mean_abs_attribution": i / 10} for i, c in enumerate("abc")]
+    out["attributions_plot"].write_text(json.dumps(attributions))
+    if kind == "multiclass":
+        cells = [("F", "F")] * 5 + [("F", "VF")] * 2 + [("M", "L")] * 3 + [("VF", "VF")] * 4
+        out["confusion_plot"].write_text(
+            "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in cells)
+        )
+    else:
+        points = [(x, 2 * x + (-1) ** x) for x in range(10)]
+        out["residuals_plot"].write_text(
+            json.dumps([{"predicted": p, "residual": a - p} for a, p in points])
+        )
+        out["predicted_vs_actual_plot"].write_text(
+            json.dumps([{"actual": a, "predicted": p} for a, p in points])
+        )
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_a_task_checkout_draws_only_its_own_plots(tmp_path, kind):
+    from retrain.config import load_params
+    from retrain.models.plots import dvc_plots, dvc_yaml_for, evaluate_plots
+    from retrain.task import make_task
+
+    task = make_task(kind, classes=["F", "L", "M", "VF"] if kind == "multiclass" else ())
+    paths = load_params(REPO / "params.yaml").paths
+    root = tmp_path / "repo"
+    root.mkdir()
+    env = pipeline_env()
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, env=env, check=True
+    )
+    (root / "dvc.yaml").write_text(dvc_yaml_for((REPO / "dvc.yaml").read_text(), task, paths))
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots")
+    _task_plot_data(root, kind)
+    stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["evaluate"]
+    plot_outs = [next(iter(o)) for o in stage["outs"] if isinstance(o, dict)]
+    assert [o for o in plot_outs if "plot" in o] == [
+        f"${{paths.{k}}}" for k in evaluate_plots(task)
+    ]
+    if kind == "regression":  # train's interval: its out, and a dep of evaluate (coverage)
+        stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+        assert str(paths.intervals) in stages["train"]["outs"]
+        assert str(paths.intervals) in stages["evaluate"]["deps"]
+    shown = json.loads(_dvc(root, "--json"))
+    names = [next(iter(p)) for p in dvc_plots(task, paths)]
+    # Before: the shipped ROC/PR/calibration charts, whose files a non-binary task never
+    # writes, came back as errors ("failed to load" on the page).
+    assert not shown.get("errors"), shown.get("errors")
+    assert sorted(shown["data"]) == sorted(names)
+    for name, renders in shown["data"].items():
+        assert renders and all(r["content"]["data"]["values"] for r in renders), name
+    if kind == "multiclass":
+        (render,) = shown["data"]["confusion"]
+        assert {row["actual"] for row in render["content"]["data"]["values"]} == {"F", "M", "VF"}

@@ -132,3 +132,63 @@ def test_splits_table_pairs_differences_per_split():
     assert "\nold\n" not in replace_splits_block(
         text, {"datasets": {"t": {"rows": 1, "splits": rows}}}
     )
+
+
+REGRESSION_METRICS = {
+    "n_test": 600,
+    "tabm": {"rmse": 33.5, "mae": 22.41, "r2": 0.312345},
+    "logreg": {"rmse": 34.1, "mae": 23.0, "r2": 0.29},
+    "lightgbm": {"rmse": 33.2, "mae": 22.1, "r2": 0.33},
+}
+
+
+def test_results_table_per_task_shows_the_tasks_metrics_to_4_digits():
+    from retrain.task import make_task
+
+    model = load_params(REPO / "params.yaml").model
+    table = results_table(REGRESSION_METRICS, model, make_task("regression"))
+    lines = table.splitlines()
+    assert lines[0] == "| model | rmse | mae | r2 |"
+    assert "| Ridge regression | 34.1000 | 23.0000 | 0.2900 |" in lines
+    assert "| LightGBM (tuned) | 33.2000 | 22.1000 | 0.3300 |" in lines
+    # RMSE: lower is better, so LightGBM is the better baseline and ours is 0.3 worse.
+    assert lines[-1] == (
+        "Test split: 600 rows (regression). Our rmse (lower is better) is worse than the "
+        "better baseline (LightGBM (tuned)) by 0.3000."
+    )
+    multiclass = {
+        "n_test": 10,
+        **{
+            k: {"log_loss": v, "roc_auc_ovr": 0.8, "accuracy": 0.7, "macro_f1": 0.5, "brier": 0.4}
+            for k, v in (("tabm", 0.61), ("logreg", 0.7), ("lightgbm", 0.65))
+        },
+    }
+    task = make_task("multiclass", classes=["F", "L", "M", "VF"])
+    table = results_table(multiclass, model, task)
+    assert (
+        table.splitlines()[0] == "| model | log_loss | roc_auc_ovr | accuracy | macro_f1 | brier |"
+    )
+    assert "| Multinomial logistic regression | 0.7000 | 0.8000 |" in table
+    assert "as good as or better than the better baseline (LightGBM (tuned)) by 0.0400." in table
+
+
+def test_retrain_results_prints_a_regression_checkouts_table(
+    tmp_path, default_params_raw, monkeypatch
+):
+    import copy
+
+    from typer.testing import CliRunner
+
+    from retrain.cli import app
+
+    raw = copy.deepcopy(default_params_raw)
+    raw["dataset"].update(task="regression", positive_class=None)
+    raw["registry"]["gate"]["metric"] = "rmse"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(REGRESSION_METRICS))
+    out = CliRunner().invoke(app, ["results"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0] == "| model | rmse | mae | r2 |"
+    assert "| Ridge regression | 34.1000 | 23.0000 | 0.2900 |" in out.output
