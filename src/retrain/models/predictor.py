@@ -37,7 +37,10 @@ class Predictor:
             self.session.run(None, {self.input: x[start : start + CHUNK_ROWS]})[0]
             for start in range(0, max(len(x), 1), CHUNK_ROWS)
         ]
-        return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
+        out = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+        # One output per row (binary "probability", regression "prediction"): shape (rows,);
+        # a multiclass model's "probabilities": (rows, classes), as retrain.task promises.
+        return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.preprocessor.transform(df))
