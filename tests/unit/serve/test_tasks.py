@@ -252,3 +252,50 @@ def test_the_predictions_log_keeps_what_the_monitor_needs(served):
     else:
         assert mine.prediction.to_numpy() == pytest.approx(expected, abs=1e-4)
         assert "probability" not in mine.columns
+
+
+@pytest.mark.browser
+def test_the_docs_page_draws_the_task_s_answer_offline(served):
+    """Swagger UI in headless Chromium with the network refused draws the answer's models
+    (Telco's binary page: tests/integration/test_serve.py)."""
+    import os
+    import re
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from retrain.orchestration import browser
+    from retrain.serve.app import create_app
+
+    if served.kind == "binary":
+        pytest.skip("the binary page is Telco's, drawn by tests/integration/test_serve.py")
+    if browser.chromium() is None:
+        message = "no chromium on PATH: apt-get install -y chromium (.ci/run does)"
+        if os.environ.get("RETRAIN_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(served.root, served.params, poll=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        dom = browser.dump_dom(f"http://127.0.0.1:{port}/docs")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        app.state.checker.warm()
+    dom = re.sub(r"<script\b.*?</script>", "", dom, flags=re.S | re.I)  # what was drawn
+    assert "Unable to render" not in dom and "ToyRow" in dom
+    models = {"multiclass": ["ScoredClassOne", "ClassProbabilities"]}.get(
+        served.kind, ["ScoredValueOne", "PredictionInterval"]
+    )
+    for model in models:
+        assert model in dom, dom[-3000:]
