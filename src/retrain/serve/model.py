@@ -30,7 +30,7 @@ from retrain.infra.git import git
 from retrain.registry import versions
 from retrain.registry.canary import share_of
 from retrain.registry.serving import ServedModel, load_version
-from retrain.scoring import Scores, model_input, scores_for
+from retrain.scoring import ModelMismatch, Scores, model_input, scores_for
 from retrain.serve.encode import RowEncoder
 from retrain.task import Task, task_for
 
@@ -98,14 +98,28 @@ def load_handle(root: Path, params: Params, version: versions.ModelVersion) -> M
 
 
 def handle_of(served: ServedModel, params: Params) -> ModelHandle:
-    """`served` (materialised files) loaded for scoring."""
+    """`served` (materialised files) loaded for scoring.
+
+    Raises:
+        ModelMismatch: its ONNX output is not as wide as the configured task's (e.g. a
+            model of 4 classes where params.yaml pins 3): found at load, so the version
+            serving now keeps serving and /ready says why.
+    """
     from retrain.models.predictor import Predictor
 
     md5 = {p.name: file_md5(p) for p in served.files}
     predictor = Predictor(served.preprocessor, served.onnx)
+    task = task_for(params.dataset)
+    output = predictor.session.get_outputs()[0]
+    width = output.shape[-1] if len(output.shape) == 2 else None
+    if isinstance(width, int) and width != task.n_outputs:
+        raise ModelMismatch(
+            f"{served.label}: {served.onnx.name} outputs {width} value(s) per row "
+            f"({output.name!r}); a {task.describe()} task needs {task.n_outputs}"
+        )
     now = datetime.now(UTC).isoformat(timespec="seconds")
     encoder = RowEncoder(predictor.preprocessor, params.prepare.fill_values)
-    return ModelHandle(served, predictor, md5, now, encoder, task_for(params.dataset))
+    return ModelHandle(served, predictor, md5, now, encoder, task)
 
 
 @dataclass(frozen=True)

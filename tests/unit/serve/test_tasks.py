@@ -299,3 +299,27 @@ def test_the_docs_page_draws_the_task_s_answer_offline(served):
     )
     for model in models:
         assert model in dom, dom[-3000:]
+
+
+def test_a_model_of_other_classes_is_refused_at_load(tmp_path):
+    """A 4-class model where params.yaml pins 3 classes: refused when loaded (the poll keeps
+    the version serving and /ready shows this), never answered with the wrong names."""
+    import yaml
+
+    from retrain.scoring import ModelMismatch
+    from retrain.serve.model import handle_of
+
+    root = tm.checkout(tmp_path / "repo", REPO / "params.yaml", "multiclass")
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["dataset"]["classes"] = ["F", "M", "L"]
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = load_params_at(root)
+    with pytest.raises(ModelMismatch) as err:
+        handle_of(served_model(root, params, "multiclass"), params)
+    assert str(err.value) == (
+        "toy-model@v1.0.0: model.onnx outputs 4 value(s) per row ('probabilities'); a "
+        "multiclass: 3 classes ['F', 'M', 'L'] task needs 3"
+    )
+    binary = load_params_at(tm.checkout(tmp_path / "b", REPO / "params.yaml", "binary"))
+    with pytest.raises(ModelMismatch, match="outputs 4 value"):
+        handle_of(served_model(root, binary, "multiclass"), binary)
