@@ -299,8 +299,8 @@ def run(quick: bool, shared: Shared, repo: Path | None = None) -> Section:
         status, data, headers = request(conn, "POST", "/predict", body_one, hj)
         assert status == 200, data
         served_p = json.loads(data)["probability"]
-        floor_p = float(handle.score_columns(one_cols)[0][0])
-        assert served_p == floor_p == float(handle.score(one, params)[0][0])  # bit-equal
+        floor_p = float(handle.score_columns(one_cols).prediction[0])
+        assert served_p == floor_p == float(handle.score(one, params).prediction[0])  # bit-equal
         status, data, _ = request(conn, "POST", "/predict/batch", body_parquet, hp)
         assert status == 200 and json.loads(data)["rows"] == 1000, data[:300]
 

@@ -59,7 +59,7 @@ def write(scored: pd.DataFrame, out: Path, label: str) -> Path:
 
 @flow(name="predict", log_prints=True, flow_run_name=_run_name)
 def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".") -> str:
-    """Validate the table, score it, write probabilities with model version and timestamp.
+    """Validate the table, score it, write its predictions with model version and time.
 
     Args:
         input_path: the table to score (the target column may be absent), inside

@@ -180,9 +180,9 @@ def test_json_fast_path_is_bit_equal_to_the_predict_flow(client, served):
     table = pd.read_csv(served / "data" / "raw" / "telco_churn.csv").drop(columns=["churn"])
     assert table[params.dataset.numeric].isna().any(axis=None)  # the blanks are in there
     expected = score_frame(table, params, model).probability.to_numpy()
-    proba, label = handle.score_columns(_columns(table, params))
-    assert np.array_equal(proba, expected)
-    assert np.array_equal(label, decide(expected, model.threshold))
+    scored = handle.score_columns(_columns(table, params)).columns()
+    assert np.array_equal(scored["probability"], expected)
+    assert np.array_equal(scored["label"], decide(expected, model.threshold))
 
     # Gaps no valid request has (a null or unseen level, a numeric blank without a
     # fill value): the matrix is still transform's, bit for bit.
@@ -213,7 +213,9 @@ def test_json_fast_path_is_bit_equal_to_the_predict_flow(client, served):
         resp = client.post("/predict", json=row)
         assert resp.status_code == 200, resp.text
         got = resp.json()["probability"]  # the same float64, through JSON
-        assert got == float(handle.score(rows.iloc[[i]].reset_index(drop=True), params)[0][0])
+        assert got == float(
+            handle.score(rows.iloc[[i]].reset_index(drop=True), params).prediction[0]
+        )
         assert abs(got - batch[i]) <= 2**-23, (i, got, batch[i])
 
 

@@ -20,6 +20,7 @@ from retrain.infra.dvc import LOCK_FILE, cached_file, lock_outputs
 from retrain.infra.git import show
 from retrain.project import rel
 from retrain.registry import versions
+from retrain.scoring import Interval
 
 
 class NoProdModel(RetrainError):
@@ -83,28 +84,61 @@ def _from_remote(root: Path, commit: str, rel: str, out: Path) -> None:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A registered version ready to score: its ONNX model, preprocessor and threshold."""
+    """A registered version ready to score: its ONNX model and preprocessor, and what its
+    task needs to show a prediction: a binary model's threshold, a regression model's
+    prediction interval (`intervals`, paths.intervals as that version's train wrote it)."""
 
     version: versions.ModelVersion
     onnx: Path
     preprocessor: Path
-    threshold: float
+    threshold: float | None
+    intervals: Path | None = None
+    interval: Interval | None = None
 
     @property
     def label(self) -> str:
         return self.version.tag
 
+    @property
+    def files(self) -> list[Path]:
+        """The files that are the served model (each md5-checked against dvc.lock)."""
+        return [self.onnx, self.preprocessor] + ([self.intervals] if self.intervals else [])
+
 
 def load_version(root: Path, params: Params, version: versions.ModelVersion) -> ServedModel:
-    """Materialise `version` under paths.serving_dir/<version>/ and read its threshold."""
+    """Materialise `version` under paths.serving_dir/<version>/ with what its task needs:
+    a binary model's threshold (from its metrics), a regression model's intervals.json.
+
+    Raises:
+        ArtifactMissing: a pinned file cannot be found, or a regression version's commit
+            pins no intervals.json (its path named). DataError: that file is no interval.
+    """
     paths = params.paths
+    kind = params.dataset.task
     onnx, pre = rel(root, paths.onnx_model), rel(root, paths.preprocessor)
-    files = materialize(root, version.commit, [onnx, pre], paths.serving_dir / version.version)
-    metrics = show(root, version.commit, rel(root, paths.metrics))
+    wanted = [onnx, pre]
+    intervals = rel(root, paths.intervals) if kind == "regression" else None
+    if intervals is not None:
+        lock = show(root, version.commit, LOCK_FILE) or ""
+        if intervals not in lock_outputs(lock):
+            raise ArtifactMissing(
+                f"{version.tag}: no {intervals} in its commit's {LOCK_FILE}; a regression "
+                "model is served with the prediction interval its train stage writes there "
+                "(paths.intervals)"
+            )
+        wanted.append(intervals)
+    files = materialize(root, version.commit, wanted, paths.serving_dir / version.version)
+    threshold = _threshold(root, params, version) if kind == "binary" else None
+    served = files[intervals] if intervals is not None else None
+    interval = Interval.load(served) if served is not None else None
+    return ServedModel(version, files[onnx], files[pre], threshold, served, interval)
+
+
+def _threshold(root: Path, params: Params, version: versions.ModelVersion) -> float:
+    metrics = show(root, version.commit, rel(root, params.paths.metrics))
     if metrics is None:
-        raise ArtifactMissing(f"{version.tag}: no {rel(root, paths.metrics)} in its commit")
-    threshold = float(json.loads(metrics)["threshold"])
-    return ServedModel(version, files[onnx], files[pre], threshold)
+        raise ArtifactMissing(f"{version.tag}: no {rel(root, params.paths.metrics)} in its commit")
+    return float(json.loads(metrics)["threshold"])
 
 
 def prod_model(root: Path, params: Params) -> ServedModel:

@@ -60,7 +60,7 @@ def create_app(
     app.state.rollout, app.state.log, app.state.checker = state.rollout, state.log, state.checker
     errors.register(app)
     # Scoring first: a request is matched against the routers in order (the hot path).
-    app.include_router(scoring_router(state.row))
+    app.include_router(scoring_router(state.row, state.task))
     app.include_router(health.router)
     app.include_router(docs.router)
     return app

@@ -1,4 +1,4 @@
-"""The predictions log: every scored row with its inputs, score, version and time.
+"""The predictions log: every scored row with its inputs, prediction, version and time.
 
 Requests only put their columns on a queue (microseconds); a background thread writes them
 as Parquet, one file per flush (every serve.flush_s seconds or serve.flush_rows rows),
@@ -25,6 +25,7 @@ import pandas as pd
 
 log = logging.getLogger("retrain.serve")
 
+# The columns of an empty log (a binary model's outputs; see `Entry.outputs` for the others).
 META = ["probability", "label", "model_version", "model_md5", "scored_at", "request_id"]
 MAX_QUEUED = 10_000  # requests waiting for the writer; beyond this rows are dropped
 
@@ -32,8 +33,10 @@ MAX_QUEUED = 10_000  # requests waiting for the writer; beyond this rows are dro
 @dataclass(frozen=True)
 class Entry:
     columns: Mapping[str, np.ndarray]  # the request's input columns, as scored
-    probability: np.ndarray
-    label: np.ndarray
+    # What the model answered, as the task names it (`retrain.scoring.Scores.columns`):
+    # probability and label (binary), predicted_class and probability_<class> (multiclass),
+    # prediction and its interval (regression). What the monitor's prediction drift reads.
+    outputs: Mapping[str, np.ndarray]
     model_version: str
     model_md5: str
     scored_at: datetime
@@ -41,7 +44,7 @@ class Entry:
 
     @property
     def n(self) -> int:
-        return len(self.probability)
+        return len(next(iter(self.outputs.values())))
 
 
 class PredictionLog:
@@ -128,8 +131,15 @@ class PredictionLog:
                 for e in entries
             ]
             data[col] = np.concatenate(parts)
-        data["probability"] = np.concatenate([e.probability for e in entries])
-        data["label"] = np.concatenate([e.label for e in entries])
+        # Every entry of one service has the same outputs (one task; a canary has the prod's
+        # classes); an entry without one (never expected) gets gaps rather than a lost batch.
+        for name in dict.fromkeys(k for e in entries for k in e.outputs):
+            data[name] = np.concatenate(
+                [
+                    e.outputs[name] if name in e.outputs else np.full(e.n, None, dtype=object)
+                    for e in entries
+                ]
+            )
         for key in ("model_version", "model_md5", "request_id"):
             data[key] = np.concatenate(
                 [np.full(e.n, getattr(e, key), dtype=object) for e in entries]

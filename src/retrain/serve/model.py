@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,21 +30,24 @@ from retrain.infra.git import git
 from retrain.registry import versions
 from retrain.registry.canary import share_of
 from retrain.registry.serving import ServedModel, load_version
-from retrain.scoring import decide, model_input
+from retrain.scoring import ModelMismatch, Scores, model_input, scores_for
 from retrain.serve.encode import RowEncoder
+from retrain.task import Task, task_for
 
 log = logging.getLogger("retrain.serve")
 
 
 @dataclass(frozen=True)
 class ModelHandle:
-    """One registered version, loaded: ONNX session, preprocessor and threshold."""
+    """One registered version, loaded: ONNX session, preprocessor, and what its task needs to
+    show a prediction (threshold, interval; `served`)."""
 
     served: ServedModel
     predictor: object  # retrain.models.predictor.Predictor (imported lazily: onnxruntime)
     md5: dict[str, str]
     loaded_at: str
     encoder: RowEncoder  # the preprocessor + fill values as numpy constants (the fast path)
+    task: Task
 
     @property
     def version(self) -> str:
@@ -54,36 +57,69 @@ class ModelHandle:
     def model_md5(self) -> str:
         return self.md5[self.served.onnx.name]
 
-    def score(self, df: pd.DataFrame, params: Params) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and 0/1 labels, with the predict flow's own input preparation."""
-        proba = self.predictor.predict_proba(model_input(df, params))  # type: ignore[attr-defined]
-        return proba, decide(proba, self.served.threshold)
+    def scores(self, prediction: np.ndarray) -> Scores:
+        """A raw model output shown as the task shows it."""
+        served = self.served
+        return scores_for(
+            self.task, prediction, threshold=served.threshold, interval=served.interval
+        )
 
-    def score_columns(self, cols: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def score(self, df: pd.DataFrame, params: Params) -> Scores:
+        """The rows' predictions, with the predict flow's own input preparation."""
+        pre = self.predictor.preprocessor  # type: ignore[attr-defined]
+        x = pre.transform(model_input(df, params))
+        return self.scores(self.predictor.predict_matrix(x))  # type: ignore[attr-defined]
+
+    def score_columns(self, cols: Mapping[str, np.ndarray]) -> Scores:
         """`score` of the same rows given as column arrays, without pandas (bit-equal)."""
-        proba = self.predictor.predict_matrix(self.encoder.encode(cols))  # type: ignore[attr-defined]
-        return proba, decide(proba, self.served.threshold)
+        x = self.encoder.encode(cols)
+        return self.scores(self.predictor.predict_matrix(x))  # type: ignore[attr-defined]
 
     def describe(self) -> dict[str, object]:
-        return {
+        """What /ready shows of this version: a binary model's threshold, a regression
+        model's interval, the task of the others."""
+        out: dict[str, object] = {
             "model": self.served.label,
             "version": self.version,
             "commit": self.served.version.commit,
             "md5": self.md5,
-            "threshold": self.served.threshold,
-            "loaded_at": self.loaded_at,
         }
+        if self.served.threshold is not None:
+            out["threshold"] = self.served.threshold
+        else:
+            out["task"] = self.task.describe()
+        if self.served.interval is not None:
+            out["interval"] = asdict(self.served.interval)
+        return {**out, "loaded_at": self.loaded_at}
 
 
 def load_handle(root: Path, params: Params, version: versions.ModelVersion) -> ModelHandle:
+    return handle_of(load_version(root, params, version), params)
+
+
+def handle_of(served: ServedModel, params: Params) -> ModelHandle:
+    """`served` (materialised files) loaded for scoring.
+
+    Raises:
+        ModelMismatch: its ONNX output is not as wide as the configured task's (e.g. a
+            model of 4 classes where params.yaml pins 3): found at load, so the version
+            serving now keeps serving and /ready says why.
+    """
     from retrain.models.predictor import Predictor
 
-    served = load_version(root, params, version)
-    md5 = {p.name: file_md5(p) for p in (served.onnx, served.preprocessor)}
+    md5 = {p.name: file_md5(p) for p in served.files}
     predictor = Predictor(served.preprocessor, served.onnx)
+    task = task_for(params.dataset)
+    output = predictor.session.get_outputs()[0]
+    width = output.shape[-1] if len(output.shape) == 2 else None
+    if isinstance(width, int) and width != task.n_outputs:
+        raise ModelMismatch(
+            f"{served.label}: {served.onnx.name} outputs {width} value(s) per row "
+            f"({output.name!r}); a {task.describe()} task needs {task.n_outputs}"
+        )
     now = datetime.now(UTC).isoformat(timespec="seconds")
     encoder = RowEncoder(predictor.preprocessor, params.prepare.fill_values)
-    return ModelHandle(served, predictor, md5, now, encoder)
+    return ModelHandle(served, predictor, md5, now, encoder, task)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Request and response models built from the dataset schema in params.yaml and its suite.
+"""Request and response models built from the dataset schema in params.yaml and its suite,
+and the task's answer (`response_models`: a binary model's probability and label, a
+multiclass model's class among `dataset.classes` and every class's probability, a regression
+model's value and its prediction interval).
 
 Any table's schema works: numeric columns take JSON numbers, categorical ones strings, the
 id column an optional string or integer; every feature is required and unknown keys are
@@ -12,13 +15,14 @@ an in-set column lists its levels (`enum`), a 0/1 flag is an integer, a bounded 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema, create_model
 
 from retrain.config import DatasetSchema
 from retrain.serve.checks import ColumnRule
+from retrain.task import Task
 
 # Strict: a JSON bool or string is refused, where lax pydantic would make `true` 1.0.
 Number = Annotated[float, Strict()]
@@ -120,3 +124,80 @@ class Rejected(BaseModel):
     """422: what is wrong with the request, per column."""
 
     detail: list[Problem]
+
+
+# --- the answers of a multiclass and a regression model (binary: Scored* above) -------------
+
+
+class VersionInfo(BaseModel):
+    model_version: str = Field(description="registry version, e.g. v3.0.0")
+    model: str = Field(description="GTO artifact@version")
+    model_md5: str = Field(description="md5 of the served model.onnx (as in dvc.lock)")
+
+
+def _class_models(classes: Sequence[Any]) -> tuple[type[BaseModel], type[BaseModel]]:
+    """One row's answer and a list's for a model of `classes` (in dataset.classes order)."""
+    names = [str(c) for c in classes]
+    # One required property per class, named after it (aliases: a class need not be an
+    # identifier), so the schema lists them.
+    fields: dict[str, Any] = {
+        f"p{i}": (float, Field(alias=name, description=f"P(class = {name})"))
+        for i, name in enumerate(names)
+    }
+    probabilities = create_model(
+        "ClassProbabilities",
+        __config__=ConfigDict(populate_by_name=True),
+        __doc__="Every class's probability (summing to 1), keyed by the class.",
+        **fields,
+    )
+    one_of: Any = Literal[tuple(classes)]
+    scored = create_model(
+        "ScoredClass",
+        __doc__="One scored row: its most probable class and every class's probability.",
+        class_=(
+            one_of,
+            Field(alias="class", description="the most probable class (dataset.classes)"),
+        ),
+        probabilities=(probabilities, Field(description="P(class) for every class")),
+        id=(str | int | None, Field(default=None, description="the row's id, when sent")),
+    )
+    return _answers("ScoredClass", scored)
+
+
+class PredictionInterval(BaseModel):
+    """The split-conformal prediction interval: prediction +- the served version's half-width,
+    which covered `level` of validation rows (train.interval_level)."""
+
+    lower: float = Field(description="prediction - half-width")
+    upper: float = Field(description="prediction + half-width")
+    level: float = Field(description="the share of rows the interval is made to cover, e.g. 0.9")
+
+
+class ScoredValue(BaseModel):
+    """One scored row: the predicted value (in the target's units) and its interval."""
+
+    prediction: float = Field(description="the predicted value, in the target's own units")
+    interval: PredictionInterval
+    id: str | int | None = Field(default=None, description="the row's id, when sent")
+
+
+def _answers(name: str, scored: type[BaseModel]) -> tuple[type[BaseModel], type[BaseModel]]:
+    one = create_model(
+        f"{name}One", __base__=(VersionInfo, scored), __doc__="The answer to one row."
+    )
+    many = create_model(
+        f"{name}Many",
+        __base__=VersionInfo,
+        __doc__="The answer to a list of rows, in their order.",
+        predictions=(list[scored], ...),  # type: ignore[valid-type]
+    )
+    return one, many
+
+
+def response_models(task: Task) -> tuple[type[BaseModel], type[BaseModel]]:
+    """/predict's answer to one row and to a list of rows, for a model of `task`."""
+    if task.kind == "binary":
+        return ScoredOne, ScoredMany
+    if task.kind == "multiclass":
+        return _class_models(task.classes)
+    return _answers("ScoredValue", ScoredValue)

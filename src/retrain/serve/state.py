@@ -20,6 +20,7 @@ from retrain.serve.checks import RequestChecker
 from retrain.serve.log import PredictionLog
 from retrain.serve.model import Rollout
 from retrain.serve.schema import row_model
+from retrain.task import Task, task_for
 
 TOKEN_ENV = "RETRAIN_SERVE_TOKEN"
 
@@ -31,6 +32,7 @@ class ServeState:
     Attributes:
         token: the bearer token every endpoint but /health requires (None: no auth).
         poll: follow the registry in a background thread (tests call `rollout.poll()`).
+        task: what the model predicts (`retrain.task`): how answers look.
     """
 
     params: Params
@@ -40,6 +42,7 @@ class ServeState:
     log: PredictionLog
     token: str | None
     poll: bool
+    task: Task
 
     @property
     def schema(self) -> DatasetSchema:
@@ -77,6 +80,7 @@ def build_state(root: Path, params: Params, poll: bool, token: str | None) -> Se
         log=plog,
         token=token if token is not None else os.environ.get(TOKEN_ENV) or None,
         poll=poll,
+        task=task_for(params.dataset),
     )
 
 

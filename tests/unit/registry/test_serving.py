@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -152,3 +154,94 @@ def test_only_pinned_outputs_can_be_materialized(repo, tmp_path):
         rel(root, params.paths.metrics),
     }
     assert lock_outputs("") == {}
+
+
+# --- a regression model is served with its prediction interval (issue 26) ---------------------
+
+# A train stage of a tiny regression model (tests/task_models.py): version v's interval has
+# half-width v, written when the stage is given its path.
+MAKE_TINY = """\
+import json, pathlib, shutil, sys
+v = pathlib.Path("version.txt").read_text().strip()
+onnx, pre, metrics = (pathlib.Path(p) for p in sys.argv[1:4])
+for path in (onnx, pre, metrics):
+    path.parent.mkdir(parents=True, exist_ok=True)
+shutil.copy("tiny/model.onnx", onnx)
+shutil.copy("tiny/preprocessor.json", pre)
+metrics.write_text(json.dumps({"rmse": float(v)}))
+if len(sys.argv) > 4:
+    interval = {"level": 0.9, "half_width": float(v), "n_val": 40}
+    pathlib.Path(sys.argv[4]).write_text(json.dumps(interval))
+"""
+
+
+def test_a_regression_version_is_served_with_its_pinned_intervals(tmp_path):
+    """intervals.json is part of the served model: materialised with model.onnx, md5-checked
+    against the version's dvc.lock; a regression version whose commit pins none is an error
+    at load naming the file (and /ready's error, the service keeps what it had)."""
+    from retrain.scoring import Interval
+    from retrain.serve.model import Rollout
+    from tests import task_models
+
+    root = tmp_path / "repo"
+    task_models.checkout(root, REPO / "params.yaml", "regression")
+    _dvc(root, "init", "-q")
+    params = load_params_at(root)
+    paths = params.paths
+    pinned = (paths.onnx_model, paths.preprocessor, paths.metrics, paths.intervals)
+    onnx, pre, metrics, intervals = (rel(root, p) for p in pinned)
+    task_models.write_model(root / "tiny", "regression")  # what "training" copies into place
+    (root / "make.py").write_text(MAKE_TINY)
+    stage: dict = {
+        "cmd": f"python make.py {onnx} {pre} {metrics}",
+        "deps": ["make.py", "version.txt", "tiny"],
+        "outs": [onnx, pre],
+        "metrics": [{metrics: {"cache": False}}],
+    }
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stage}}))
+    (root / ".gitignore").write_text(f"/{rel(root, paths.serving_dir)}/\n")
+
+    # Version 1's train wrote no interval: not servable as a regression model.
+    _build(root, params, 1, promote=True)
+    with pytest.raises(ArtifactMissing) as missing:
+        prod_model(root, params)
+    assert str(missing.value) == (
+        f"regression-model@v1.0.0: no {intervals} in its commit's dvc.lock; a regression model "
+        "is served with the prediction interval its train stage writes there (paths.intervals)"
+    ).replace("regression-model", params.registry.model_name)
+    rollout = Rollout(root, params)
+    rollout.poll()
+    assert rollout.state.prod is None and intervals in (rollout.state.error or "")
+
+    # Version 2's train writes it: served with the model, as pinned.
+    stage["cmd"] += f" {intervals}"
+    stage["outs"].append(intervals)
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stage}}))
+    _build(root, params, 2, promote=True)
+    served = prod_model(root, params)
+    assert served.interval == Interval(level=0.9, half_width=2.0, n_val=40)
+    assert served.threshold is None  # a binary model's notion
+    assert served.intervals == paths.serving_dir / "v2.0.0" / "intervals.json"
+    assert served.files == [served.onnx, served.preprocessor, served.intervals]
+    served.intervals.write_text('{"level": 0.9, "half_width": 0.0, "n_val": 40}')  # tampered
+    assert prod_model(root, params).interval == Interval(0.9, 2.0, 40)  # the pinned bytes
+    rollout.poll()
+    assert rollout.state.error is None and rollout.state.prod is not None
+    assert rollout.state.prod.describe()["interval"] == {
+        "level": 0.9,
+        "half_width": 2.0,
+        "n_val": 40,
+    }
+
+    # `retrain predict` scores with it: each row's value and its interval of half-width 2.
+    from retrain.predicting import predict_file
+
+    source = root / "data" / "predict" / "rows.csv"
+    source.parent.mkdir(parents=True)
+    task_models.table(5).to_csv(source, index=False)
+    done = predict_file(root, params, source, "predictions/rows.csv")
+    scored = pd.read_csv(done.output)
+    assert done.rows == 5 and set(scored.registry_version) == {served.label}
+    assert (scored.interval_upper - scored.prediction).to_numpy() == pytest.approx(np.full(5, 2.0))
+    expected = task_models.expected("regression", served.preprocessor, task_models.table(5))
+    assert scored.prediction.to_numpy() == pytest.approx(expected, abs=1e-4)

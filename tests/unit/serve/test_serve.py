@@ -201,8 +201,7 @@ def test_predictions_log_flushes_rotates_and_reads_back(tmp_path):
         plog.append(
             Entry(
                 {"id": np.array([f"a{i}", f"b{i}"], dtype=object), "x": np.array([i, i + 0.5])},
-                np.array([0.1, 0.9]),
-                np.array([0, 1]),
+                {"probability": np.array([0.1, 0.9]), "label": np.array([0, 1])},
                 "v1.0.0",
                 "abc",
                 t0 + timedelta(seconds=i),

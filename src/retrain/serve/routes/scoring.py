@@ -18,13 +18,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from retrain.scoring import Scores
 from retrain.serve.auth import Authorized
 from retrain.serve.checks import RowProblem
 from retrain.serve.errors import RowsRejected, TooManyRows, Unavailable, UnsupportedMedia
 from retrain.serve.log import Entry
 from retrain.serve.model import ModelHandle
-from retrain.serve.schema import Rejected, ScoredMany, ScoredOne
+from retrain.serve.schema import Rejected, response_models
 from retrain.serve.state import ServeState
+from retrain.task import BinaryTask, Task
 
 VERSION_HEADER = "X-Model-Version"
 CSV = "text/csv"
@@ -35,7 +37,10 @@ BATCH_DOC: dict[str, Any] = {
     "summary": "Score a CSV or Parquet table sent as the request body",
     "description": (
         "Content-Type `text/csv` or `application/vnd.apache.parquet`. The answer is JSON "
-        "columns (probability, label, id), or Parquet when Accept names Parquet."
+        "columns (the id column and what /predict answers per row: `probability`, `label` for "
+        "a binary model; `class`, `probabilities` for a multiclass one; `prediction`, "
+        "`interval` for a regression one), or Parquet when Accept names Parquet (the columns "
+        "of `retrain predict`'s output)."
     ),
     "responses": {
         200: {"content": {PARQUET: {}}},
@@ -55,14 +60,16 @@ BATCH_DOC: dict[str, Any] = {
 }
 
 
-def scoring_router(row: type[BaseModel]) -> APIRouter:
-    """The scoring endpoints for rows of `row` (the request model of the dataset)."""
+def scoring_router(row: type[BaseModel], task: Task | None = None) -> APIRouter:
+    """The scoring endpoints for rows of `row` (the request model of the dataset), answering
+    as a model of `task` does (default: binary)."""
     router = APIRouter()
+    one, many = response_models(task or BinaryTask())
 
     @router.post(
         "/predict",
         summary="Score one row (an object) or several (a list of objects)",
-        response_model=ScoredOne | ScoredMany,
+        response_model=one | many,
         responses={422: {"model": Rejected}, 503: {"description": "no model loaded"}},
     )
     async def predict(
@@ -95,10 +102,9 @@ async def predict_rows(state: ServeState, body: Any, key: str | None) -> Respons
     id_col = state.id_column
     ids = cols.get(id_col) if id_col else None
     key = key or (str(ids[0]) if ids is not None else None)
-    handle, proba, label = score(state, None, cols, key)
+    handle, scores = score(state, None, cols, key)
     scored = [
-        {"probability": float(p), "label": int(y), "id": None if ids is None else ids[i]}
-        for i, (p, y) in enumerate(zip(proba, label, strict=True))
+        {**answer, "id": None if ids is None else ids[i]} for i, answer in enumerate(scores.rows())
     ]
     content = (
         {**info(handle), "predictions": scored}
@@ -126,37 +132,36 @@ def columns_of(rows: list[Any], state: ServeState) -> dict[str, np.ndarray]:
 
 def score(
     state: ServeState, df: pd.DataFrame | None, cols: dict[str, np.ndarray], key: str | None
-) -> tuple[ModelHandle, np.ndarray, np.ndarray]:
+) -> tuple[ModelHandle, Scores]:
     """Score with the handle picked for `key` and queue the rows for the log: a table
     through the predict flow's own pandas path, JSON rows (`df` None) through its bit-equal
     numpy twin."""
     handle = state.rollout.state.pick(key)
     if handle is None:
         raise Unavailable(state.rollout.state.error or "no model loaded")
-    if df is not None:
-        proba, label = handle.score(df, state.params)
-    else:
-        proba, label = handle.score_columns(cols)
+    scores = handle.score(df, state.params) if df is not None else handle.score_columns(cols)
     entry = Entry(
         {c: cols[c] for c in state.logged if c in cols},
-        proba,
-        label,
+        scores.columns(),
         handle.version,
         handle.model_md5,
         datetime.now(UTC),
         key or secrets.token_hex(8),
     )
     state.log.append(entry)
-    return handle, proba, label
+    return handle, scores
 
 
 def info(handle: ModelHandle) -> dict[str, Any]:
-    return {
+    """The served version, in every answer (and a binary model's decision threshold)."""
+    out: dict[str, Any] = {
         "model_version": handle.version,
         "model": handle.served.label,
         "model_md5": handle.model_md5,
-        "threshold": handle.served.threshold,
     }
+    if handle.served.threshold is not None:
+        out["threshold"] = handle.served.threshold
+    return out
 
 
 async def predict_batch(
@@ -202,15 +207,14 @@ def score_table(
     if id_col in cols:
         cols[id_col] = cols[id_col].astype(str).astype(object)
     key = key or (str(cols[id_col][0]) if id_col in cols else None)
-    handle, proba, label = score(state, df, cols, key)
+    handle, scores = score(state, df, cols, key)
     headers = {VERSION_HEADER: handle.version}
-    out: dict[str, Any] = {"probability": proba, "label": label}
-    if id_col and id_col in cols:
-        out = {id_col: df[id_col].to_numpy(), **out}
+    ids = {id_col: df[id_col].to_numpy()} if id_col and id_col in cols else {}
     if "parquet" in accept:
-        table = pd.DataFrame(out).assign(model_version=handle.version)
+        table = pd.DataFrame({**ids, **scores.columns()}).assign(model_version=handle.version)
         buf = io.BytesIO()
         table.to_parquet(buf, index=False)
         return Response(buf.getvalue(), media_type=PARQUET, headers=headers)
-    content = {**info(handle), "rows": len(df), **{k: v.tolist() for k, v in out.items()}}
+    listed = {k: v.tolist() for k, v in ids.items()}
+    content = {**info(handle), "rows": len(df), **listed, **scores.json_columns()}
     return JSONResponse(content, headers=headers)
