@@ -95,9 +95,11 @@ def stack_down() -> None:
 @app.command("init")
 def init_cmd(
     table: Path = typer.Argument(..., help="The CSV or Parquet table to build the project on."),
-    target: str = typer.Option(..., "--target", help="The binary label column."),
+    target: str = typer.Option(..., "--target", help="The column to predict."),
     positive_class: str | None = typer.Option(
-        None, "--positive-class", help="The target value to predict (default: inferred)."
+        None,
+        "--positive-class",
+        help="Binary targets only: the value to predict (default: inferred).",
     ),
     id_column: str | None = typer.Option(
         None, "--id", help="The id column (default: detected by name, or none)."
@@ -108,6 +110,12 @@ def init_cmd(
         "--keep",
         metavar="COL",
         help="Keep COL as a feature although it is flagged as a likely leak (repeatable).",
+    ),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="binary, multiclass or regression (default: chosen from the target, with its "
+        "reason).",
     ),
     params: Path = PARAMS,
 ) -> None:
@@ -123,6 +131,7 @@ def init_cmd(
             id_column=id_column,
             name=name,
             keep=keep,
+            task=task,
             params_file=params,
             say=typer.echo,
         )

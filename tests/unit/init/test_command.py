@@ -20,7 +20,7 @@ from retrain.cli import app
 from retrain.init import profile, run_init
 from retrain.init.command import draft
 from tests.conftest import pipeline_env
-from tests.unit.init.conftest import GOLDEN, TARGETS
+from tests.unit.init.conftest import ALL_TARGETS, GOLDEN
 from tests.unit.init.test_leaks import with_churn_copy
 from tests.unit.init.test_params_edit import init_sources
 
@@ -37,10 +37,11 @@ def repo(tmp_path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", sorted(TARGETS))
+@pytest.mark.parametrize("name", sorted(ALL_TARGETS))
 def test_drafts_are_the_golden_files(tables, name):
-    """What init writes for the table (checked by the config first): the golden bytes."""
-    p = profile(tables[name], target=TARGETS[name], name=name)
+    """What init writes for the table (checked by the config first): the golden bytes, for a
+    binary (Telco, attrition), a regression (Wage) and a multiclass (hpc_data) table."""
+    p = profile(tables[name], target=ALL_TARGETS[name], name=name)
     params = GOLDEN / "params.yaml"
     drafts = draft(params.read_text(), tables[name], p, params)
     assert drafts.params_text == (GOLDEN / f"{name}.params.yaml").read_text()
