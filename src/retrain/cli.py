@@ -184,16 +184,23 @@ def simulate_cmd(
     drift: str | None = typer.Option(
         None,
         help="shift (a numeric column x (1 + amount/100)), mix (a categorical level takes "
-        "`amount` of rows), unseen (`amount` of rows get a new category) or flip (`amount` "
-        "of negative labels turn positive).",
+        "`amount` of rows), unseen (`amount` of rows get a new category); the target's, per "
+        "task: flip (binary: `amount` of negative labels turn positive), relabel "
+        "(multiclass: `amount` of rows get another class), prior (multiclass: class --value, "
+        "default the rarest, takes `amount` of rows), target_shift (regression: + `amount` "
+        "standard deviations), target_scale (regression: spread x `amount`).",
     ),
     column: str | None = typer.Option(
         None, help="The column to drift (default: picked from the schema, seeded)."
     ),
     amount: float | None = typer.Option(
-        None, help="How much: percent for shift (25), a share for mix/unseen/flip."
+        None,
+        help="How much: percent for shift (25), a share for mix/unseen/flip/relabel/prior, "
+        "standard deviations for target_shift (0.5), a factor for target_scale (1.5).",
     ),
-    value: str | None = typer.Option(None, help="mix: the level; unseen: the new category."),
+    value: str | None = typer.Option(
+        None, help="mix: the level; unseen: the new category; prior: the class."
+    ),
     seed: int = typer.Option(0, help="Seed of the generated rows and the drift."),
     prefix: str = typer.Option("batch", help="File name prefix."),
     first_batch: int = typer.Option(
