@@ -142,3 +142,11 @@ def test_cli_chooses_the_task_prints_why_and_reinit_switches_it(repo, table_file
     )  # fmt: skip
     assert result.exit_code != 0
     assert "--positive-class is for a binary target only; column 'wage'" in result.output
+    result = CliRunner().invoke(
+        app,
+        ["init", str(table_files["hpc_data"]), "--target", "class", "--params", str(params),
+         "--task", "regression"],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "column 'class' (target) holds text" in result.output
+    assert "a regression target must be numeric" in result.output
+    assert yaml.safe_load(params.read_text())["dataset"]["task"] == "binary"  # nothing written
