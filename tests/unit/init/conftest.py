@@ -3,7 +3,7 @@
 init.py wrote for them (commit 5799b1a, before it was split into modules) from params.yaml
 there, a frozen copy of the shipped one: the input, so later edits of the shipped file do not
 move the golden bytes. A merge that renames or removes a key of params.yaml must make the
-same edit in all three .yaml files there."""
+same edit in every .yaml file there."""
 
 from __future__ import annotations
 
