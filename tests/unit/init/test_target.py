@@ -3,6 +3,8 @@ impossible choices are one-line errors naming the column (small synthetic tables
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,3 +85,27 @@ def test_choose_task_alone_on_a_series():
     values = pd.Series([1.5, 2.5, 3.5, 4.5] * 10, name="amount")
     assert choose_task(values, "amount").task == "regression"
     assert choose_task(values, "amount", task="multiclass").classes == (1.5, 2.5, 3.5, 4.5)
+
+
+def test_params_pin_the_classes_and_the_task_in_place():
+    """On the shipped params.yaml: `task:` is replaced on its line (its comment kept), the
+    classes pinned by value (11 after 5), positive_class gone, the gate metric the task's."""
+    import yaml
+
+    from retrain.config import parse_params
+    from retrain.init import update_params
+    from tests.conftest import REPO
+
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([np.full(16, 11), rng.integers(1, 6, 384)])
+    p = profile(_table(codes), target="y", name="x", task="multiclass")
+    text = (REPO / "params.yaml").read_text()
+    new = update_params(text, p, Path("expectations/x.json"), "data/raw")
+    assert "  classes: [1, 2, 3, 4, 5, 11]\n" in new
+    task_line = next(line for line in new.splitlines() if line.startswith("  task:"))
+    assert task_line.startswith("  task: multiclass ") and "# binary | multiclass" in task_line
+    dataset = parse_params(yaml.safe_load(new)).dataset
+    assert (dataset.task, dataset.classes, dataset.positive_class) == (
+        "multiclass", [1, 2, 3, 4, 5, 11], None,
+    )  # fmt: skip
+    assert yaml.safe_load(new)["registry"]["gate"]["metric"] == "log_loss"
