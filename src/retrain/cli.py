@@ -95,9 +95,11 @@ def stack_down() -> None:
 @app.command("init")
 def init_cmd(
     table: Path = typer.Argument(..., help="The CSV or Parquet table to build the project on."),
-    target: str = typer.Option(..., "--target", help="The binary label column."),
+    target: str = typer.Option(..., "--target", help="The column to predict."),
     positive_class: str | None = typer.Option(
-        None, "--positive-class", help="The target value to predict (default: inferred)."
+        None,
+        "--positive-class",
+        help="Binary targets only: the value to predict (default: inferred).",
     ),
     id_column: str | None = typer.Option(
         None, "--id", help="The id column (default: detected by name, or none)."
@@ -108,6 +110,12 @@ def init_cmd(
         "--keep",
         metavar="COL",
         help="Keep COL as a feature although it is flagged as a likely leak (repeatable).",
+    ),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="binary, multiclass or regression (default: chosen from the target, with its "
+        "reason).",
     ),
     params: Path = PARAMS,
 ) -> None:
@@ -123,6 +131,7 @@ def init_cmd(
             id_column=id_column,
             name=name,
             keep=keep,
+            task=task,
             params_file=params,
             say=typer.echo,
         )
@@ -175,16 +184,23 @@ def simulate_cmd(
     drift: str | None = typer.Option(
         None,
         help="shift (a numeric column x (1 + amount/100)), mix (a categorical level takes "
-        "`amount` of rows), unseen (`amount` of rows get a new category) or flip (`amount` "
-        "of negative labels turn positive).",
+        "`amount` of rows), unseen (`amount` of rows get a new category); the target's, per "
+        "task: flip (binary: `amount` of negative labels turn positive), relabel "
+        "(multiclass: `amount` of rows get another class), prior (multiclass: class --value, "
+        "default the rarest, takes `amount` of rows), target_shift (regression: + `amount` "
+        "standard deviations), target_scale (regression: spread x `amount`).",
     ),
     column: str | None = typer.Option(
         None, help="The column to drift (default: picked from the schema, seeded)."
     ),
     amount: float | None = typer.Option(
-        None, help="How much: percent for shift (25), a share for mix/unseen/flip."
+        None,
+        help="How much: percent for shift (25), a share for mix/unseen/flip/relabel/prior, "
+        "standard deviations for target_shift (0.5), a factor for target_scale (1.5).",
     ),
-    value: str | None = typer.Option(None, help="mix: the level; unseen: the new category."),
+    value: str | None = typer.Option(
+        None, help="mix: the level; unseen: the new category; prior: the class."
+    ),
     seed: int = typer.Option(0, help="Seed of the generated rows and the drift."),
     prefix: str = typer.Option("batch", help="File name prefix."),
     first_batch: int = typer.Option(

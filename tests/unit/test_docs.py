@@ -229,9 +229,12 @@ def _changed(before: Any, after: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if before != after else []
 
 
-def test_every_key_retrain_init_writes_is_in_the_checklist():
-    """`retrain init`'s own params writer, on a table unlike the shipped one: each key it
-    changes must be one the checklist tells the user about."""
+@pytest.mark.parametrize(
+    ("target", "positive"), [("left", "yes"), ("plan", None), ("visits", None)]
+)  # binary, multiclass, regression
+def test_every_key_retrain_init_writes_is_in_the_checklist(target, positive):
+    """`retrain init`'s own params writer, on a table unlike the shipped one, for a target
+    of each task: each key it changes must be one the checklist tells the user about."""
     from retrain.init import profile, update_params
 
     n = 120
@@ -241,10 +244,11 @@ def test_every_key_retrain_init_writes_is_in_the_checklist():
             "age": [20 + i % 50 if i % 17 else None for i in range(n)],
             "plan": [("basic", "plus", "pro")[i % 3] for i in range(n)],
             "region": [("north", "south")[i % 2] for i in range(n)],
+            "visits": [(i * 7) % 31 + 0.5 * (i % 2) for i in range(n)],
             "left": [("yes", "no", "no")[i % 3] for i in range(n)],
         }
     )
-    p = profile(df, target="left", name="gym_members", positive_class="yes")
+    p = profile(df, target=target, name="gym_members", positive_class=positive)
     text = (REPO / "params.yaml").read_text()
     new = update_params(text, p, Path("expectations/gym_members.json"), Path("data/tables"))
     changed = _changed(yaml.safe_load(text), yaml.safe_load(new))

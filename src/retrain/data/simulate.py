@@ -10,10 +10,20 @@ logistic regression fitted on the table: the signal is the table's, as noisy, an
 own label is memorisable. A generated row whose features equal a table row's is jittered
 again until it is new.
 
+The label model follows the task (`dataset.task`): a logistic regression for binary, a
+multinomial one for multiclass (each new row's class drawn from its probabilities), a ridge
+regression for regression (each new value its prediction plus a residual of the table drawn
+at random, rounded as the column is written and kept inside the table's range).
+
 Drift kinds are generic, on a column named by flag or picked (seeded) from the schema:
 `shift` (a numeric column times 1 + k/100), `mix` (a categorical's mix: one level takes a
-share of rows), `unseen` (a share of rows get a category never seen) and `flip` (a share of
-negative labels become positive).
+share of rows), `unseen` (a share of rows get a category never seen), for every task; and the
+target's kinds, each for the task it makes sense for (TARGET_KINDS): `flip` (binary: a share of
+negative labels become positive), `relabel` (multiclass: a share of rows get another class,
+the concept drifts), `prior` (multiclass: one class takes a share of the rows, the rows of
+each class as before: a prior shift), `target_shift` (regression: every value plus k standard
+deviations of the table's target) and `target_scale` (regression: every value's distance
+from the table's mean times k).
 """
 
 from __future__ import annotations
@@ -30,9 +40,30 @@ from retrain.errors import DataError
 from retrain.validation.precheck import row_violations
 
 ID_OFFSET = 1_000_000
-KINDS = ("shift", "mix", "unseen", "flip")
-# Defaults of `amount` per kind: percent for shift, a share of rows for the others.
-DEFAULT_AMOUNT = {"shift": 25.0, "mix": 0.9, "unseen": 0.3, "flip": 1 / 3}
+KINDS = ("shift", "mix", "unseen", "flip", "relabel", "prior", "target_shift", "target_scale")
+# The kinds that change the target, and the task each is for.
+TARGET_KINDS = {
+    "flip": "binary",
+    "relabel": "multiclass",
+    "prior": "multiclass",
+    "target_shift": "regression",
+    "target_scale": "regression",
+}
+# Defaults of `amount` per kind: percent for shift, standard deviations for target_shift, a
+# factor for target_scale, a share of rows for the others.
+DEFAULT_AMOUNT = {
+    "shift": 25.0,
+    "mix": 0.9,
+    "unseen": 0.3,
+    "flip": 1 / 3,
+    "relabel": 0.3,
+    "prior": 0.5,
+    "target_shift": 0.5,
+    "target_scale": 1.5,
+}
+# prior: batches drawn to find enough rows of the class that takes over (a rare class of 5%
+# taking half the rows needs about 10).
+MAX_PRIOR_ROUNDS = 100
 JITTER = 0.05  # of a column's standard deviation
 LABEL_MODEL_ROWS = 20_000
 MAX_REDRAWS = 50  # of the rows that break a row-level expectation of the suite
@@ -45,7 +76,10 @@ class Drift:
     kind: str
     column: str | None = None
     amount: float | None = None
-    value: str | None = None  # mix: the level that takes over; unseen: the new category
+    # mix: the level that takes over; unseen: the new category; prior: the class that takes over
+    value: str | None = None
+    # target_shift, target_scale: the table's target's mean and standard deviation
+    reference: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -148,6 +182,10 @@ class _Generator:
                 out.loc[mask, col] = new
 
     def _labels(self, rows: pd.DataFrame) -> np.ndarray:
+        if self.schema.task == "multiclass":
+            return self._classes(rows)
+        if self.schema.task == "regression":
+            return self._values(rows)
         from sklearn.linear_model import LogisticRegression
 
         schema = self.schema
@@ -156,17 +194,59 @@ class _Generator:
         negative_value = target[~positive].iloc[0]
         positive_value = target[positive].iloc[0]
         if self._label_model is None:
-            sample = self.table
-            if len(sample) > LABEL_MODEL_ROWS:
-                sample = sample.sample(LABEL_MODEL_ROWS, random_state=0)
-            x = self._design(sample)
-            self._columns = list(x.columns)
-            self._scale = x.abs().max().replace(0, 1.0)
+            sample, x = self._fit_sample()
             y = (sample[schema.target].astype(str) == str(schema.positive_class)).to_numpy()
             self._label_model = LogisticRegression(max_iter=2000).fit(x / self._scale, y)
         x = self._design(rows).reindex(columns=self._columns, fill_value=0.0)
         p = self._label_model.predict_proba(x / self._scale)[:, 1]
         return np.where(self.rng.random(len(rows)) < p, positive_value, negative_value)
+
+    def _fit_sample(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The rows the label model is fitted on and their design (its columns and scale
+        kept for the new rows)."""
+        sample = self.table
+        if len(sample) > LABEL_MODEL_ROWS:
+            sample = sample.sample(LABEL_MODEL_ROWS, random_state=0)
+        x = self._design(sample)
+        self._columns = list(x.columns)
+        self._scale = x.abs().max().replace(0, 1.0)
+        return sample, x
+
+    def _classes(self, rows: pd.DataFrame) -> np.ndarray:
+        """Multiclass: each row's class drawn from a multinomial logistic regression's
+        probabilities, written as the table writes it."""
+        from sklearn.linear_model import LogisticRegression
+
+        text = self.table[self.schema.target].astype(str)
+        if self._label_model is None:
+            sample, x = self._fit_sample()
+            y = sample[self.schema.target].astype(str).to_numpy()
+            self._label_model = LogisticRegression(max_iter=2000).fit(x / self._scale, y)
+        x = self._design(rows).reindex(columns=self._columns, fill_value=0.0)
+        p = self._label_model.predict_proba(x / self._scale)
+        u = self.rng.random(len(rows))[:, None]
+        drawn = np.minimum((u > p.cumsum(axis=1)).sum(axis=1), p.shape[1] - 1)
+        written = [self.table[self.schema.target][text == c].iloc[0] for c in
+                   self._label_model.classes_]  # fmt: skip
+        return np.array(written, dtype=object)[drawn]
+
+    def _values(self, rows: pd.DataFrame) -> np.ndarray:
+        """Regression: a ridge regression's prediction plus one of its residuals on the
+        table drawn at random, rounded as the target is written, inside the table's range."""
+        from sklearn.linear_model import Ridge
+
+        values = pd.to_numeric(self.table[self.schema.target])
+        if self._label_model is None:
+            sample, x = self._fit_sample()
+            y = pd.to_numeric(sample[self.schema.target]).to_numpy(dtype=float)
+            self._label_model = Ridge(alpha=1.0).fit(x / self._scale, y)
+            self._residuals = y - self._label_model.predict(x / self._scale)
+        x = self._design(rows).reindex(columns=self._columns, fill_value=0.0)
+        drawn = self._label_model.predict(x / self._scale) + self.rng.choice(
+            self._residuals, len(rows)
+        )
+        # Clipped after rounding: a rounded end of the range may lie just outside it.
+        return np.clip(_as_written(drawn, values), values.min(), values.max())
 
     def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
         num = frame[self.schema.numeric].apply(pd.to_numeric, errors="coerce")
@@ -175,6 +255,13 @@ class _Generator:
         )
         cat = pd.get_dummies(frame[self.schema.categorical].astype(str), dtype=float)
         return pd.concat([num.astype(float), cat], axis=1).fillna(0.0)
+
+
+def _as_written(new: np.ndarray, column: pd.Series) -> np.ndarray:
+    """Numbers rounded as `column` writes them: integers stay integers."""
+    if pd.api.types.is_integer_dtype(column):
+        return np.round(new).astype(np.int64)
+    return np.round(new, _decimals(column.dropna()))
 
 
 def _decimals(values: pd.Series) -> int:
@@ -213,7 +300,31 @@ def resolve(drift: Drift, table: pd.DataFrame, schema: DatasetSchema, seed: int)
         if value not in set(table[col].astype(str)):
             raise ValueError(f"drift mix: {value!r} is not a level of column {col!r}")
         return Drift("mix", col, amount, value)
-    return Drift("flip", schema.target, amount)
+    task = TARGET_KINDS[drift.kind]
+    if schema.task != task:
+        fits = [k for k, t in TARGET_KINDS.items() if t == schema.task]
+        raise ValueError(
+            f"drift {drift.kind} is for a {task} target; {schema.target!r} is {schema.task}: "
+            f"use {' or '.join(fits)} (or shift, mix, unseen on a feature)"
+        )
+    if drift.kind == "prior":
+        return Drift("prior", schema.target, amount, _prior_class(drift, table, schema))
+    if task == "regression":
+        values = pd.to_numeric(table[schema.target])
+        reference = (float(values.mean()), float(values.std()))
+        return Drift(drift.kind, schema.target, amount, reference=reference)
+    return Drift(drift.kind, schema.target, amount)
+
+
+def _prior_class(drift: Drift, table: pd.DataFrame, schema: DatasetSchema) -> str:
+    """The class that takes over: the one given, else the table's rarest."""
+    classes = [str(c) for c in schema.classes or ()]
+    if drift.value is None:
+        counts = table[schema.target].astype(str).value_counts()
+        return min(classes, key=lambda c: (counts.get(c, 0), c))
+    if drift.value not in classes:
+        raise ValueError(f"drift prior: {drift.value!r} is not one of dataset.classes {classes}")
+    return drift.value
 
 
 def simulate(
@@ -250,7 +361,10 @@ def simulate(
         weights = np.where(hit, chosen.amount / hit.sum(), (1 - chosen.amount) / (~hit).sum())
     batches = []
     for i in range(n_batches):
-        batch = gen.rows(batch_size, weights)
+        if chosen is not None and chosen.kind == "prior":
+            batch = _with_prior(gen, batch_size, chosen)
+        else:
+            batch = gen.rows(batch_size, weights)
         if chosen is not None:
             batch = _apply(batch, chosen, schema, rng)
         number = first_batch + i
@@ -260,9 +374,33 @@ def simulate(
     return batches
 
 
+def _with_prior(gen: _Generator, n: int, drift: Drift) -> pd.DataFrame:
+    """`n` generated rows of which a share `drift.amount` are of class `drift.value`: rows are
+    generated as usual and kept by their drawn class, so each class's rows are as before and
+    only the classes' shares move."""
+    assert drift.column is not None and drift.amount is not None
+    want = int(round(drift.amount * n))
+    hits: list[pd.DataFrame] = []
+    rest: list[pd.DataFrame] = []
+    for _ in range(MAX_PRIOR_ROUNDS):
+        rows = gen.rows(n)
+        hit = (rows[drift.column].astype(str) == drift.value).to_numpy()
+        hits.append(rows[hit])
+        rest.append(rows[~hit])
+        if sum(map(len, hits)) >= want and sum(map(len, rest)) >= n - want:
+            out = pd.concat([pd.concat(hits).iloc[:want], pd.concat(rest).iloc[: n - want]])
+            return out.iloc[gen.rng.permutation(n)].reset_index(drop=True)
+    raise DataError(
+        f"drift prior: class {drift.value!r} of column {drift.column!r} is too rare to fill "
+        f"{want} of {n} rows in {MAX_PRIOR_ROUNDS} rounds; lower the amount"
+    )
+
+
 def _apply(
     batch: pd.DataFrame, drift: Drift, schema: DatasetSchema, rng: np.random.Generator
 ) -> pd.DataFrame:
+    if drift.kind in ("relabel", "target_shift", "target_scale"):
+        return _drift_target(batch, drift, schema, rng)
     out = batch.copy()
     col, amount = drift.column, float(drift.amount or 0)
     assert col is not None
@@ -283,6 +421,32 @@ def _apply(
         negatives = out.index[~positive]
         flip = rng.choice(negatives, size=int(len(negatives) * amount), replace=False)
         out.loc[flip, col] = pos_value
+    return out
+
+
+def _drift_target(
+    batch: pd.DataFrame, drift: Drift, schema: DatasetSchema, rng: np.random.Generator
+) -> pd.DataFrame:
+    """relabel: a share of rows get another class (drawn evenly among the others);
+    target_shift / target_scale: every value moved / spread by the table's target's mean and
+    standard deviation (`drift.reference`), written as the column is."""
+    out = batch.copy()
+    col, amount = schema.target, float(drift.amount or 0)
+    if drift.kind == "relabel":
+        classes = list(schema.classes or ())  # as params.yaml pins them: as written
+        index = out[col].astype(str).map({str(c): i for i, c in enumerate(classes)})
+        index = index.to_numpy(dtype=np.int64)
+        chosen = rng.random(len(out)) < amount
+        new = (index + rng.integers(1, len(classes), len(out))) % len(classes)
+        out[col] = np.array(classes, dtype=object)[np.where(chosen, new, index)]
+        out[col] = out[col].astype(batch[col].dtype)
+        return out
+    mean, sd = drift.reference or (0.0, 1.0)
+    values = pd.to_numeric(out[col]).to_numpy(dtype=float)
+    moved = (
+        values + amount * sd if drift.kind == "target_shift" else mean + (values - mean) * amount
+    )
+    out[col] = _as_written(moved, out[col])
     return out
 
 

@@ -99,10 +99,13 @@ def run_init(
     id_column: str | None = None,
     name: str | None = None,
     keep: Iterable[str] = (),
+    task: str | None = None,
     params_file: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> InitResult:
-    """Profile `table`, write params.yaml and the suite, place and pin the table."""
+    """Profile `table`, write params.yaml and the suite, place and pin the table.
+
+    The task is chosen from the target (`retrain.init.target`) unless `task` is given."""
     root = root.resolve()
     params_file = (params_file or root / PARAMS_FILE).resolve()
     if table.suffix not in SUFFIXES:
@@ -111,9 +114,16 @@ def run_init(
     name = slug(name or table.stem)
     keep = list(keep)
     p = profile(
-        df, target=target, name=name, positive_class=positive_class, id_column=id_column, keep=keep
+        df,
+        target=target,
+        name=name,
+        positive_class=positive_class,
+        id_column=id_column,
+        keep=keep,
+        task=task,
     )
     say(f"{table}: {len(df)} rows, {len(df.columns)} columns -> dataset {name!r}")
+    say(f"task: {p.task} ({p.task_reason})")
     report(df, p, keep, say)
 
     drafts = draft(params_file.read_text(), df, p, params_file)

@@ -13,11 +13,12 @@ from typing import Any
 from retrain.init.columns import FEATURE_REASON
 from retrain.init.profile import Profile
 from retrain.init.yaml_lines import Document
+from retrain.task import TaskKind
 
 # The full-line comments a previous run wrote (below): replaced, never stacked. Only these:
 # a user's own comment that mentions `retrain init` stays.
 _INIT_COMMENT = re.compile(r"^\s*# (Written|Gaps found) by `retrain init`[ ,]")
-HEAD = ("name", "suite", "target", "positive_class", "id_column")
+HEAD = ("name", "suite", "target", "task", "positive_class", "classes", "id_column")
 FILL_COMMENT = (
     "Gaps found by `retrain init`, filled with the column's median; a documented value may be "
     "right."
@@ -72,11 +73,16 @@ def _listed(key: str, items: list[str], reasons: dict[str, str]) -> list[str]:
 
 def _dataset(doc: Document, p: Profile, suite: Path) -> None:
     left = "; ".join(f"{c}: {why}" for c, why in p.left_out.items()) or "nothing"
+    # `task: binary` is the default: written over an existing `task:` line, never added (so
+    # a params.yaml without one, as before tasks, gets the same bytes as then).
+    binary = p.task == "binary" and doc.find(("dataset", "task")) is None
     head = {
         "name": p.name,
         "suite": str(suite),
         "target": p.target,
-        "positive_class": _quoted(p.positive_class),
+        "task": None if binary else p.task,
+        "positive_class": None if p.positive_class is None else _quoted(p.positive_class),
+        "classes": _flow([_quoted(c) for c in p.classes]) if p.classes else None,
         "id_column": p.id_column,
     }
     for i, (key, value) in enumerate(head.items()):
@@ -103,6 +109,18 @@ def _per_column_method(doc: Document, features: set[str]) -> None:
         doc.set(path, render(path[-1], kept))
 
 
+def _gate_metric(doc: Document, task: TaskKind) -> None:
+    """A gate metric that does not score the task (roc_auc for a regression) becomes the
+    task's default; one that does (or none: the config fills the default) stays."""
+    from retrain.task import BinaryTask, MulticlassTask, RegressionTask
+
+    kind = {t.kind: t for t in (BinaryTask, MulticlassTask, RegressionTask)}[task]
+    path = ("registry", "gate", "metric")
+    metric = doc.value(path)
+    if metric and metric not in kind.gate_metrics:
+        doc.set(path, render("metric", kind.default_metric))
+
+
 def update_params(text: str, p: Profile, suite: Path, raw_data: Path | str) -> str:
     """params.yaml's text with the dataset-specific keys replaced; the rest kept as written."""
     text = "".join(
@@ -119,4 +137,5 @@ def update_params(text: str, p: Profile, suite: Path, raw_data: Path | str) -> s
     doc.set(("registry", "gate", "slices"), render("slices", _flow(list(p.slices[:2]))))
     doc.set(("tune", "study_name"), render("study_name", f"retrain-{p.name}"))
     _per_column_method(doc, {*p.numeric, *p.categorical})
+    _gate_metric(doc, p.task)
     return doc.text()

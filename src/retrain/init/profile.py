@@ -11,7 +11,9 @@ import pandas as pd
 import retrain.init.columns as columns
 from retrain.init.errors import InitError
 from retrain.init.leaks import LeakScore, flag_leaks
+from retrain.init.target import choose_task
 from retrain.init.values import is_integer_valued
+from retrain.task import TaskKind
 
 
 @dataclass
@@ -20,8 +22,9 @@ class Profile:
 
     name: str
     target: str
-    positive_class: str | int | bool
-    negative_class: str | int | bool
+    # binary only (None for the other tasks)
+    positive_class: str | int | bool | None
+    negative_class: str | int | bool | None
     id_column: str | None
     numeric: list[str]
     categorical: list[str]
@@ -33,6 +36,11 @@ class Profile:
     notes: list[str] = field(default_factory=list)
     # Features that predict the target almost perfectly on their own (kept or not).
     leaks: list[LeakScore] = field(default_factory=list)
+    # The task (retrain.task) chosen from the target, why, and its classes (multiclass only,
+    # in the pinned order of the model's outputs).
+    task: TaskKind = "binary"
+    task_reason: str = ""
+    classes: tuple[str | int | bool, ...] = ()
 
 
 def slug(text: str) -> str:
@@ -91,19 +99,26 @@ def profile(
     positive_class: str | None = None,
     id_column: str | None = None,
     keep: Iterable[str] = (),
+    task: str | None = None,
 ) -> Profile:
     """Decide the role of every column of `df`, each with a reason a reviewer can check.
 
+    The task is chosen from the target (`retrain.init.target`) unless `task` is given.
     A feature that predicts the target almost perfectly on its own is left out as a likely
     leak (see `retrain.init.leaks`) unless it is in `keep`.
     """
     keep = list(keep)
     _check_options(df, target, id_column, keep)
-    pos, neg, why_pos = columns.positive_class(df[target], positive_class, target)
-    reasons: dict[str, str] = {target: f"target; positive class {pos!r} ({why_pos})"}
+    choice = choose_task(df[target], target, task=task, given_positive=positive_class)
+    kind = choice.task
+    reasons: dict[str, str] = {
+        target: f"target; {choice.reason}"
+        if kind == "binary"
+        else f"target; {kind} ({choice.reason})"
+    }
     id_column, roles = _roles(df, target, id_column, reasons)
     features = [c for c, role in roles.items() if role != "left out"]
-    leaks = flag_leaks(df, features, target, "binary")
+    leaks = flag_leaks(df, features, target, kind)
     for leak in leaks:
         if leak.column in keep:
             reasons[leak.column] += f"; kept by --keep, a likely leak: {leak.describe()}"
@@ -118,8 +133,8 @@ def profile(
     return Profile(
         name=name,
         target=target,
-        positive_class=pos,
-        negative_class=neg,
+        positive_class=choice.positive_class,
+        negative_class=choice.negative_class,
         id_column=id_column,
         numeric=numeric,
         categorical=categorical,
@@ -129,4 +144,7 @@ def profile(
         slices=columns.slices(df, categorical),
         n_rows=len(df),
         leaks=leaks,
+        task=kind,
+        task_reason=choice.reason,
+        classes=choice.classes,
     )

@@ -118,6 +118,29 @@ RULES: tuple[Rule, ...] = (
         lambda s: {"value_set": sorted([s.p.negative_class, s.p.positive_class], key=str)},
         lambda s: f"The target is binary: {s.p.negative_class!r} or the positive class "
         f"{s.p.positive_class!r}.",
+        when=lambda s: s.p.task == "binary",
+    ),
+    Rule(
+        "ExpectColumnValuesToBeInSet", ("target",), "critical",
+        lambda s: {"value_set": list(s.p.classes)},
+        lambda s: f"The {len(s.p.classes)} classes of dataset.classes, one output of the model "
+        "each; a row of another class cannot be trained on: add the class to dataset.classes "
+        "(and retrain) or fix the export.",
+        when=lambda s: s.p.task == "multiclass",
+    ),
+    Rule(
+        "ExpectColumnValuesToBeInTypeList", ("target",), "critical",
+        lambda s: {"type_list": NUMERIC_TYPES},
+        lambda s: "The regression target is a number; text here means a broken export or a "
+        "shifted column.",
+        when=lambda s: s.p.task == "regression",
+    ),
+    Rule(
+        "ExpectColumnValuesToBeBetween", ("target",), "warning",
+        _drift_range,
+        lambda s: f"Profiled range of the target [{plain(s.low)}, {plain(s.high)}] widened by "
+        "10% of its span: values beyond it are target drift worth a look, not an error.",
+        when=lambda s: s.p.task == "regression",
     ),
     Rule(
         "ExpectColumnValuesToNotBeNull", ("id",), "critical",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from retrain.config import Params
 from retrain.data.clean import TARGET, CleanReport, clean
@@ -11,7 +15,7 @@ from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import split
 from retrain.files import write_json
 from retrain.stages._common import stage_main
-from retrain.task import task_for
+from retrain.task import Task, task_for
 from retrain.validation.contract import check_files_agree
 
 
@@ -19,8 +23,36 @@ from retrain.validation.contract import check_files_agree
 class PrepareResult:
     report: CleanReport
     rows: dict[str, int]
-    positive_rate: dict[str, float]
+    positive_rate: dict[str, float]  # binary only (empty for the other tasks)
     n_features: int
+    target: dict[str, Any]  # the target per split, as `target_summary` describes it
+
+
+def target_summary(task: Task, splits: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The target of each split, as the task reads it: binary `positive_rate`; multiclass
+    `class_share` (each class's share of the rows, in dataset.classes order); regression
+    `target_mean` and `target_std` (in the target's units)."""
+    if task.kind == "multiclass":
+        names = [str(c) for c in task.classes]
+        shares = {
+            split: np.bincount(frame[TARGET], minlength=len(names)) / max(len(frame), 1)
+            for split, frame in splits.items()
+        }
+        return {
+            "class_share": {
+                split: {c: round(float(x), 6) for c, x in zip(names, share, strict=True)}
+                for split, share in shares.items()
+            }
+        }
+    if task.kind == "regression":
+        return {
+            f"target_{stat}": {
+                split: round(float(getattr(frame[TARGET], stat)()), 6)
+                for split, frame in splits.items()
+            }
+            for stat in ("mean", "std")
+        }
+    return {"positive_rate": {k: round(float(v[TARGET].mean()), 6) for k, v in splits.items()}}
 
 
 def run(params: Params) -> PrepareResult:
@@ -56,18 +88,20 @@ def run(params: Params) -> PrepareResult:
         frame.to_parquet(path, index=False)
     pre.save(paths.preprocessor)
     splits = {"train": train, "val": val, "test": test}
+    target = target_summary(task_for(schema), splits)
     result = PrepareResult(
         report=report,
         rows={k: len(v) for k, v in splits.items()},
-        positive_rate={k: round(float(v[TARGET].mean()), 6) for k, v in splits.items()},
+        positive_rate=target.get("positive_rate", {}),
         n_features=pre.n_features,
+        target=target,
     )
     write_json(
         paths.prepare_summary,
         {
             **report.to_dict(),
             "rows": result.rows,
-            "positive_rate": result.positive_rate,
+            **target,
             "n_features": result.n_features,
         },
     )

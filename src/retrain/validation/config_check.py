@@ -2,7 +2,8 @@
 
 A schema that disagrees with the table would otherwise fail late and far from its cause (a
 missing target in `prepare`, a text column in the preprocessor, a positive class that never
-occurs as a training set with one class). The `validate` stage runs this first.
+occurs as a training set with one class, a class not in dataset.classes, a text target for a
+regression). The `validate` stage runs this first.
 """
 
 from __future__ import annotations
@@ -91,8 +92,58 @@ def check_schema(
                         f"{distinct} columns; did you mean dataset.numeric?"
                     )
     if require_target:
-        _check_positive_class(schema, frames, params_file)
+        _check_target(schema, frames, params_file)
     return warnings
+
+
+def _check_target(
+    schema: DatasetSchema,
+    frames: Sequence[tuple[Path | str, pd.DataFrame]],
+    params_file: Path | str,
+) -> None:
+    """The target against the task: binary, its positive class occurs; multiclass, every
+    class found is in dataset.classes and every class listed occurs; regression, numbers."""
+    if schema.task == "binary":
+        _check_positive_class(schema, frames, params_file)
+    elif schema.task == "multiclass":
+        _check_classes(schema, frames, params_file)
+    else:
+        for source, df in frames:
+            values = df[schema.target]
+            text = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+            if text.any():
+                raise ConfigMismatch(
+                    f"{params_file}: dataset.task: regression, but column {schema.target!r} "
+                    f"(target) holds text in {source} ({int(text.sum())} of {len(df)} values); "
+                    "a regression target must be numeric: fix the export, or use "
+                    "`retrain init --task multiclass` for classes"
+                )
+
+
+def _check_classes(
+    schema: DatasetSchema,
+    frames: Sequence[tuple[Path | str, pd.DataFrame]],
+    params_file: Path | str,
+) -> None:
+    classes = [str(c) for c in schema.classes or ()]
+    seen: set[str] = set()
+    for source, df in frames:
+        found = df[schema.target].dropna().astype(str).unique().tolist()
+        unknown = sorted(set(found) - set(classes))
+        if unknown:
+            raise ConfigMismatch(
+                f"{params_file}: dataset.classes: column {schema.target!r} (target) of {source} "
+                f"has class {unknown[0]!r}, not one of {classes}: add it to dataset.classes "
+                "(the order is the model's outputs: append it), or fix the data"
+            )
+        seen.update(found)
+    never = [c for c in classes if c not in seen]
+    if never:
+        sources = ", ".join(str(s) for s, _ in frames[:3]) + (" ..." if len(frames) > 3 else "")
+        raise ConfigMismatch(
+            f"{params_file}: dataset.classes: class {never[0]!r} never occurs in column "
+            f"{schema.target!r} of {sources}: a class with no rows cannot be learned; remove it"
+        )
 
 
 def _check_positive_class(

@@ -15,10 +15,13 @@ about a column's type. Rules (docs/operations.md,
 - ids present, unique within the batch and new: an id the pinned data holds would make
   `prepare` keep one of the two rows (file order decides) and drop the other without a word;
 - no control character (NUL, line breaks, tabs ...) inside any value: a NUL makes the CSV
-  reader cut the value ("3\\0" + "6" is read as 3).
+  reader cut the value ("3\\0" + "6" is read as 3);
+- a target the task can train on (`target_problem`): a multiclass batch's classes are all in
+  `dataset.classes` (the model has no output for another one), a regression target is
+  numbers.
 
-Every message is one line naming the file and the column; ids are shown, other values never
-(they may be personal data).
+Every message is one line naming the file and the column; ids and an unknown class (a label
+the batch brings) are shown, other values never (they may be personal data).
 """
 
 from __future__ import annotations
@@ -210,9 +213,47 @@ def contract_problem(
         problem = empty_id_problem(df, id_column, source)
     if problem is None and ref.columns:
         problem = _columns_problem(df, source, schema, ref)
+    if problem is None:
+        problem = target_problem(df, source, schema)
     if problem is None and id_column:
         problem = ids_problem(df, id_column, source, ref.ids)
     return problem
+
+
+def target_problem(df: pd.DataFrame, source: str, schema: DatasetSchema) -> str | None:
+    """One line when the target holds what the task cannot train on, else None (also when
+    the batch has no target: data to be scored). Multiclass: a class not in
+    `dataset.classes` (the model has no output for it), named with its rows; regression: a
+    value that is not a number. Binary targets are the suite's to check, as before."""
+    if schema.target not in df.columns or schema.task == "binary":
+        return None
+    values = df[schema.target].dropna()
+    if schema.task == "multiclass":
+        classes = [str(c) for c in schema.classes or ()]
+        known = set(classes)
+        text = values.astype(str)
+        unknown = text[~text.isin(known)]
+        if len(unknown):
+            counts = unknown.value_counts()
+            first = str(counts.index[0])
+            row = int(df.index.get_loc(unknown.index[0])) + 1
+            more = f" (and {len(counts) - 1} other unknown class(es))" if len(counts) > 1 else ""
+            return (
+                f"{source}: column {schema.target!r} (target) has class {first!r} in "
+                f"{int(counts.iloc[0])} row(s) (e.g. data row {row}){more}, not one of "
+                f"dataset.classes {classes}: add it to dataset.classes and retrain, or "
+                "fix the export"
+            )
+        return None
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna()
+    if bad.any():
+        row = int(df.index.get_loc(values.index[bad.to_numpy().argmax()])) + 1
+        return (
+            f"{source}: column {schema.target!r} (target) holds text on data row {row} where "
+            "a regression target is a number"
+        )
+    return None
 
 
 def _columns_problem(

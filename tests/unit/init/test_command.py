@@ -20,7 +20,7 @@ from retrain.cli import app
 from retrain.init import profile, run_init
 from retrain.init.command import draft
 from tests.conftest import pipeline_env
-from tests.unit.init.conftest import GOLDEN, TARGETS
+from tests.unit.init.conftest import ALL_TARGETS, GOLDEN
 from tests.unit.init.test_leaks import with_churn_copy
 from tests.unit.init.test_params_edit import init_sources
 
@@ -37,10 +37,11 @@ def repo(tmp_path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", sorted(TARGETS))
+@pytest.mark.parametrize("name", sorted(ALL_TARGETS))
 def test_drafts_are_the_golden_files(tables, name):
-    """What init writes for the table (checked by the config first): the golden bytes."""
-    p = profile(tables[name], target=TARGETS[name], name=name)
+    """What init writes for the table (checked by the config first): the golden bytes, for a
+    binary (Telco, attrition), a regression (Wage) and a multiclass (hpc_data) table."""
+    p = profile(tables[name], target=ALL_TARGETS[name], name=name)
     params = GOLDEN / "params.yaml"
     drafts = draft(params.read_text(), tables[name], p, params)
     assert drafts.params_text == (GOLDEN / f"{name}.params.yaml").read_text()
@@ -99,3 +100,53 @@ def test_no_function_of_the_init_package_is_over_60_lines():
                 if size > 60:
                     long.append(f"{path.name}:{node.name} {size} lines")
     assert long == []
+
+
+@pytest.mark.slow
+def test_cli_chooses_the_task_prints_why_and_reinit_switches_it(repo, table_files):
+    """Wage (regression: logwage flagged), then hpc_data (multiclass) in the same project,
+    then attrition (binary) again: each params.yaml parses with its task's keys only."""
+    from retrain.config import load_params
+
+    params = repo / "params.yaml"
+
+    def init(name: str, *extra: str) -> tuple[str, dict]:
+        args = ["init", str(table_files[name]), "--target", ALL_TARGETS[name]]
+        result = CliRunner().invoke(app, [*args, "--params", str(params), *extra])
+        assert result.exit_code == 0, result.output
+        return result.output, yaml.safe_load(params.read_text())
+
+    out, raw = init("wage")
+    assert "task: regression (numeric, 508 distinct values)" in out
+    assert "likely leak: logwage: |Spearman| 1.000 alone: left out" in out
+    assert raw["dataset"]["task"] == "regression" and "positive_class" not in raw["dataset"]
+    assert raw["registry"]["gate"]["metric"] == "rmse"  # roc_auc does not score it
+    assert load_params(params).dataset.task == "regression"
+
+    out, raw = init("hpc_data")
+    assert "task: multiclass (4 classes: F, L, M, VF)" in out
+    assert raw["dataset"]["classes"] == ["F", "L", "M", "VF"]
+    assert raw["registry"]["gate"]["metric"] == "log_loss"
+    assert load_params(params).dataset.task == "multiclass"
+
+    out, raw = init("attrition")
+    assert "task: binary (positive class 'Yes'" in out
+    assert raw["dataset"]["task"] == "binary" and "classes" not in raw["dataset"]
+    assert raw["dataset"]["positive_class"] == "Yes"
+    assert raw["registry"]["gate"]["metric"] == "log_loss"  # it scores binary too: kept
+
+    result = CliRunner().invoke(
+        app,
+        ["init", str(table_files["wage"]), "--target", "wage", "--params", str(params),
+         "--positive-class", "3"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "--positive-class is for a binary target only; column 'wage'" in result.output
+    result = CliRunner().invoke(
+        app,
+        ["init", str(table_files["hpc_data"]), "--target", "class", "--params", str(params),
+         "--task", "regression"],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "column 'class' (target) holds text" in result.output
+    assert "a regression target must be numeric" in result.output
+    assert yaml.safe_load(params.read_text())["dataset"]["task"] == "binary"  # nothing written

@@ -69,3 +69,23 @@ def test_multiclass_scores_by_macro_auc():
     assert score_column(copy, y, "multiclass").flagged
     unrelated = score_column(noise, y, "multiclass")
     assert unrelated.measure == "macro ROC AUC" and not unrelated.flagged
+
+
+def test_profile_flags_leaks_of_each_task_and_keep_keeps_them(tables):
+    """Wage: `logwage` left out of a regression on `wage` (with its score), kept by --keep;
+    hpc_data plus a code of its class: left out of the multiclass features."""
+    wage = tables["wage"]
+    p = profile(wage, target="wage", name="wage")
+    assert p.task == "regression" and [leak.column for leak in p.leaks] == ["logwage"]
+    assert "logwage" not in p.numeric
+    assert p.left_out["logwage"] == "likely leak: |Spearman| 1.000 on its own (flagged at >= 0.98)"
+    kept = profile(wage, target="wage", name="wage", keep=["logwage"])
+    assert "logwage" in kept.numeric
+
+    hpc = tables["hpc_data"]
+    codes = {"VF": 1, "F": 2, "M": 3, "L": 4}
+    copy = hpc.assign(class_code=hpc["class"].map(codes) * 10 + np.arange(len(hpc)) % 3)
+    q = profile(copy, target="class", name="hpc")
+    assert q.task == "multiclass" and [leak.column for leak in q.leaks] == ["class_code"]
+    assert q.left_out["class_code"].startswith("likely leak: macro ROC AUC 1.000 on its own")
+    assert profile(hpc, target="class", name="hpc").leaks == []  # its real columns are not

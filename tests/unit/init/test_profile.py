@@ -50,6 +50,6 @@ def test_positive_class_given_or_affirmative():
     with pytest.raises(InitError, match=r"--positive-class 'yes' never occurs in column 'left'"):
         profile(df, target="left", name="x", positive_class="yes")
     with pytest.raises(InitError, match=r"column 'plan' \(target\) has 3 distinct values"):
-        profile(df, target="plan", name="x")
+        profile(df, target="plan", name="x", task="binary")
     with pytest.raises(InitError, match=r"--target 'lft' is not a column"):
         profile(df, target="lft", name="x")

@@ -18,21 +18,25 @@ def test_every_expectation_comes_from_one_rule_of_the_table():
     import great_expectations.expectations as gxe
 
     df = crafted()
-    p = profile(df, target="left", name="accounts")
-    fired = [
-        (rule, s)
-        for s in subjects(df, p)
-        for rule in RULES
-        if s.scope in rule.scopes and rule.when(s)
-    ]
-    assert {id(rule) for rule, _ in fired} == {id(rule) for rule in RULES}  # none is dead
-    suite = build_suite(df, p)["expectations"]
-    assert len(suite) == len(fired)
-    for (rule, subject), built in zip(fired, suite, strict=True):
-        assert hasattr(gxe, rule.expectation)
-        assert built["meta"]["why"] == rule.why(subject)
-        assert built["severity"] == rule.severity
-        assert built["kwargs"].get("column") == subject.column
+    seen: set[int] = set()
+    # One target of each task: binary `left`, multiclass `plan`, regression `age`.
+    for target in ("left", "plan", "age"):
+        p = profile(df, target=target, name="accounts")
+        fired = [
+            (rule, s)
+            for s in subjects(df, p)
+            for rule in RULES
+            if s.scope in rule.scopes and rule.when(s)
+        ]
+        seen |= {id(rule) for rule, _ in fired}
+        suite = build_suite(df, p)["expectations"]
+        assert len(suite) == len(fired)
+        for (rule, subject), built in zip(fired, suite, strict=True):
+            assert hasattr(gxe, rule.expectation)
+            assert built["meta"]["why"] == rule.why(subject)
+            assert built["severity"] == rule.severity
+            assert built["kwargs"].get("column") == subject.column
+    assert seen == {id(rule) for rule in RULES}  # none is dead
 
 
 def test_draft_suite_is_valid_ge_and_passes_on_its_table(tmp_path):

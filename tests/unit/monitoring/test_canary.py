@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from retrain.monitoring.canary import evaluate, markdown
 from tests.conftest import telco_schema
@@ -63,3 +64,50 @@ def test_nothing_to_say_without_canary_traffic_or_labels():
     only_cand = _logged([1, 2], ["v2.0.0", "v2.0.0"], [0.9, 0.1])
     found = evaluate(batch, only_cand, schema, "v1.0.0", "v2.0.0")
     assert found is not None and [r["role"] for r in found["versions"]] == ["candidate"]
+
+
+def _task_schema(task: str):
+    from retrain.config import DatasetSchema
+
+    classes = ["F", "L", "M"] if task == "multiclass" else None
+    return DatasetSchema(
+        name="t", suite="t.json", target="y", task=task, classes=classes, id_column="id",
+        numeric=["x"], categorical=[],
+    )  # fmt: skip
+
+
+def test_multiclass_canary_judges_the_predicted_class():
+    n = 300
+    truth = np.array(["F", "L", "M"])[np.arange(n) % 3]
+    version = np.where(np.arange(n) % 2, "v2.0.0", "v1.0.0")
+    # The candidate is always right; prod only on class F.
+    label = np.where((version == "v2.0.0") | (truth == "F"), truth, "M")
+    logged = pd.DataFrame({"id": np.arange(n), "model_version": version, "label": label})
+    batch = pd.DataFrame({"id": np.arange(n), "y": truth})
+    found = evaluate(batch, logged, _task_schema("multiclass"), "v1.0.0", "v2.0.0")
+    assert found is not None
+    prod, cand = found["versions"]
+    assert cand["accuracy"] == 1.0 and abs(prod["accuracy"] - 2 / 3) < 0.01  # F and M right
+    assert "positives" not in cand and cand["evidence"] == "enough"
+    assert found["said"].endswith(f"; candidate {1.0 - prod['accuracy']:+.4f}")
+    assert "| v2.0.0 | candidate | 150 | 1.0000 | enough |" in markdown("b.csv", found)
+
+
+def test_regression_canary_judges_the_value_lower_rmse_leads():
+    n = 300
+    truth = np.linspace(10, 100, n)
+    version = np.where(np.arange(n) % 2, "v2.0.0", "v1.0.0")
+    prediction = np.where(version == "v2.0.0", truth + 1.0, truth - 3.0)
+    logged = pd.DataFrame({"id": np.arange(n), "model_version": version, "prediction": prediction})
+    batch = pd.DataFrame({"id": np.arange(n), "y": truth})
+    found = evaluate(batch, logged, _task_schema("regression"), "v1.0.0", "v2.0.0")
+    assert found is not None
+    prod, cand = found["versions"]
+    assert (cand["rmse"], cand["mae"]) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert prod["rmse"] == pytest.approx(3.0)
+    assert found["said"].endswith("; candidate +2.0000")  # 2 lower: better
+    few = evaluate(batch.head(50), logged, _task_schema("regression"), "v1.0.0", "v2.0.0")
+    assert few is not None and "too little evidence (n=25; needs 100 rows)" in few["said"] + str(
+        few["versions"]
+    )
+    assert "| rmse | mae |" in markdown("b.csv", found)
