@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.config import DatasetSchema
+from retrain.scoring import PREDICTED_CLASS, PREDICTION
 from retrain.task import HIGHER_IS_BETTER
 
 MIN_ROWS = 100
@@ -28,8 +29,6 @@ MIN_CLASS = 10
 # retrain.task.HIGHER_IS_BETTER), and the metrics a version's row reports.
 HEADLINE = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 METRICS = {"multiclass": ("accuracy",), "regression": ("rmse", "mae")}
-# The service's logged value of a regression (the ONNX output's name).
-PREDICTION = "prediction"
 
 
 def _version_row(part: pd.DataFrame, role: str, version: str) -> dict[str, Any]:
@@ -56,7 +55,7 @@ def _task_row(part: pd.DataFrame, role: str, version: str, task: str) -> dict[st
     """A multiclass or regression version's row: its metrics and whether n is enough."""
     n = len(part)
     if task == "multiclass":
-        metrics = {"accuracy": float((part["label"].astype(str) == part["_y"]).mean())}
+        metrics = {"accuracy": float((part[PREDICTED_CLASS].astype(str) == part["_y"]).mean())}
     else:
         err = pd.to_numeric(part[PREDICTION]).to_numpy(float) - part["_y"].to_numpy(float)
         metrics = {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}

@@ -82,7 +82,7 @@ def test_multiclass_canary_judges_the_predicted_class():
     version = np.where(np.arange(n) % 2, "v2.0.0", "v1.0.0")
     # The candidate is always right; prod only on class F.
     label = np.where((version == "v2.0.0") | (truth == "F"), truth, "M")
-    logged = pd.DataFrame({"id": np.arange(n), "model_version": version, "label": label})
+    logged = pd.DataFrame({"id": np.arange(n), "model_version": version, "predicted_class": label})
     batch = pd.DataFrame({"id": np.arange(n), "y": truth})
     found = evaluate(batch, logged, _task_schema("multiclass"), "v1.0.0", "v2.0.0")
     assert found is not None
