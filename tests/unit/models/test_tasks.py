@@ -21,7 +21,7 @@ from retrain.models.export import export_onnx
 from retrain.models.intervals import conformal_half_width, intervals_record
 from retrain.models.network import network_from_record, scorer_from_record
 from retrain.models.predictor import Predictor
-from retrain.models.training import build_module, fit, make_trainer
+from retrain.models.training import EpochLog, build_module, fit, make_trainer
 from retrain.task import BinaryTask, MulticlassTask, RegressionTask, Task
 from tests.unit.models.test_network import _table
 
@@ -217,19 +217,24 @@ def test_a_checkpoints_record_rebuilds_the_network_of_its_task():
     assert set(build_module(4, HP).hparams) == {"n_inputs", "bins", *HP.model_dump()}
 
 
-def test_min_mode_monitor_keeps_the_lowest_epoch(tmp_path):
+def test_min_mode_monitor_keeps_the_lowest_epoch(tmp_path, capsys):
     scores: list[float] = []
 
     class Scores(Callback):
         def on_validation_end(self, trainer, pl_module):
             scores.append(float(trainer.callback_metrics["val/rmse"]))
 
-    result = _fit("regression", checkpoint=tmp_path / "m.ckpt", callbacks=[Scores()])
+    log = EpochLog("train", 4, TASKS["regression"])
+    result = _fit("regression", checkpoint=tmp_path / "m.ckpt", callbacks=[Scores(), log])
     # Early stopping and the checkpoint watch the task's monitor in its direction: the best
     # RMSE is the lowest (a "max" mode would keep the worst epoch).
     assert result.best_score == pytest.approx(min(scores), rel=1e-6)
     assert result.best_epoch == int(np.argmin(scores)) + 1
     assert min(scores) < max(scores)
+    # The training log names the task's monitor and its best so far is the lowest.
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
+    assert len(lines) == len(scores) and all("val/rmse" in line for line in lines)
+    assert lines[-1].endswith(f"(best {min(scores):.4f})")
 
 
 def test_target_scale_is_saved_for_a_regression_only(tmp_path):
