@@ -23,6 +23,7 @@ from sklearn.metrics import log_loss, r2_score
 from retrain.config import ModelParams, Params
 from retrain.data.splits import load_splits
 from retrain.models.intervals import conformal_half_width
+from retrain.models.network import scorer_from_record
 from retrain.models.predictor import Predictor
 from retrain.models.training import fit
 from retrain.stages import prepare, train, tune
@@ -235,3 +236,31 @@ def test_multiclass_beats_the_priors_log_loss():
     prior = np.tile(counts / counts.sum(), (100, 1))
     labels = [0, 1, 2, 3]
     assert log_loss(y[500:], proba, labels=labels) < 0.5 * log_loss(y[500:], prior, labels=labels)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("table", [_wage, _hpc])
+def test_every_head_trains_in_16_bit_mixed_precision_on_cuda(tmp_path, table):
+    # Cross-entropy and squared error under autocast and the grad scaler, as binary's BCE in
+    # tests/model/test_gpu.py: float32 weights, and the CPU's ONNX model is the CUDA network.
+    params = _params(tmp_path, *table(tmp_path))
+    update = {"accelerator": "gpu", "precision": "16-mixed"}
+    params = params.model_copy(
+        update={
+            "train": params.train.model_copy(update=update),
+            "tune": params.tune.model_copy(update={"n_trials": 0}),
+        }
+    )
+    prepare.run(params)
+    tune.run(params)
+    result = train.run(params)
+    assert result.device.startswith("cuda")
+    weights = result.module.state_dict()
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
+    x, _ = load_splits(params.paths).matrix("test")
+    scorer = scorer_from_record(result.module.network, dict(result.module.hparams))
+    with torch.no_grad():
+        want = scorer(torch.as_tensor(x)).double().numpy()
+    got = Predictor(params.paths.preprocessor, params.paths.onnx_model).predict_matrix(x)
+    np.testing.assert_allclose(got, want.reshape(got.shape), rtol=1e-4, atol=1e-4)

@@ -296,3 +296,12 @@ def network_from_record(record: dict[str, Any]) -> TabularNet:
     return build_network(
         int(n_inputs), ModelParams.model_validate(hp), bins, kind=kind, n_outputs=int(n_outputs)
     )
+
+
+def scorer_from_record(network: nn.Module, record: dict[str, Any]) -> nn.Module:
+    """In torch, what the exported ONNX model computes from a checkpoint's network:
+    `record` is the checkpoint's hyperparameters (task and target scale as `build_module`
+    wrote them). For comparing a checkpoint with its ONNX model, or explaining a prediction."""
+    target = record.get("target")
+    scale = (float(target["mean"]), float(target["std"])) if target else None
+    return make_scorer(network, record.get("task", "binary"), scale)

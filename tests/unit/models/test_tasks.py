@@ -19,9 +19,9 @@ from retrain.data.datamodule import TabularDataModule
 from retrain.data.preprocess import Preprocessor
 from retrain.models.export import export_onnx
 from retrain.models.intervals import conformal_half_width, intervals_record
-from retrain.models.network import network_from_record
+from retrain.models.network import network_from_record, scorer_from_record
 from retrain.models.predictor import Predictor
-from retrain.models.training import build_module, fit, make_trainer
+from retrain.models.training import EpochLog, build_module, fit, make_trainer
 from retrain.task import BinaryTask, MulticlassTask, RegressionTask, Task
 from tests.unit.models.test_network import _table
 
@@ -34,6 +34,15 @@ TASKS: dict[str, Task] = {
     "regression": RegressionTask(),
 }
 Matrix = tuple[np.ndarray, np.ndarray]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny networks: one thread is fastest, and fair to the other tests on a shared machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _data(kind: str, n: int = 480, seed: int = 0) -> tuple[Matrix, Matrix]:
@@ -87,7 +96,7 @@ def test_the_loss_decreases_and_the_monitor_is_the_ensembles_score(kind):
         def on_validation_end(self, trainer, pl_module):
             losses.append(float(trainer.callback_metrics["val/loss"]))
 
-    trainer = make_trainer(6, [Record()], "cpu")
+    trainer = make_trainer(4, [Record()], "cpu")
     trainer.fit(module, datamodule=data)
     assert losses[-1] < 0.8 * losses[0], losses
     logged = trainer.callback_metrics
@@ -97,7 +106,7 @@ def test_the_loss_decreases_and_the_monitor_is_the_ensembles_score(kind):
         heads = module.network.heads(torch.as_tensor(val[0]))
     if kind == "multiclass":
         # val/log_loss: of the mean of the members' probabilities, not of the mean logits.
-        mean_proba = heads.softmax(-1).mean(1).double().numpy()
+        mean_proba = heads.double().softmax(-1).mean(1).numpy()
         want = log_loss(val[1], mean_proba, labels=[0, 1, 2])
         assert float(logged["val/log_loss"]) == pytest.approx(want, rel=1e-4)
         # and the loss is each head's cross-entropy, averaged over heads
@@ -162,6 +171,11 @@ def test_refits_export_byte_identical_onnx_equal_to_the_torch_module(kind, tmp_p
         want = out.squeeze(-1).numpy() * target[1] + target[0]
     assert scores.shape == want.shape
     np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-5)
+    # The checkpoint's record rebuilds the same computation in torch.
+    scorer = scorer_from_record(result.module.network, dict(result.module.hparams))
+    with torch.no_grad():
+        again = scorer(torch.as_tensor(val[0])).double().numpy()
+    np.testing.assert_allclose(scores, again.reshape(scores.shape), rtol=1e-5, atol=1e-5)
     name = onnx.load(str(paths[0])).graph.output[0].name
     assert name == {"binary": "probability", "multiclass": "probabilities"}.get(kind, "prediction")
 
@@ -203,19 +217,24 @@ def test_a_checkpoints_record_rebuilds_the_network_of_its_task():
     assert set(build_module(4, HP).hparams) == {"n_inputs", "bins", *HP.model_dump()}
 
 
-def test_min_mode_monitor_keeps_the_lowest_epoch(tmp_path):
+def test_min_mode_monitor_keeps_the_lowest_epoch(tmp_path, capsys):
     scores: list[float] = []
 
     class Scores(Callback):
         def on_validation_end(self, trainer, pl_module):
             scores.append(float(trainer.callback_metrics["val/rmse"]))
 
-    result = _fit("regression", checkpoint=tmp_path / "m.ckpt", callbacks=[Scores()])
+    log = EpochLog("train", 4, TASKS["regression"])
+    result = _fit("regression", checkpoint=tmp_path / "m.ckpt", callbacks=[Scores(), log])
     # Early stopping and the checkpoint watch the task's monitor in its direction: the best
     # RMSE is the lowest (a "max" mode would keep the worst epoch).
     assert result.best_score == pytest.approx(min(scores), rel=1e-6)
     assert result.best_epoch == int(np.argmin(scores)) + 1
     assert min(scores) < max(scores)
+    # The training log names the task's monitor and its best so far is the lowest.
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
+    assert len(lines) == len(scores) and all("val/rmse" in line for line in lines)
+    assert lines[-1].endswith(f"(best {min(scores):.4f})")
 
 
 def test_target_scale_is_saved_for_a_regression_only(tmp_path):
