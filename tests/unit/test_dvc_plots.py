@@ -187,9 +187,9 @@ def task_checkouts(tmp_path_factory) -> tuple[Path, dict]:
         check=True,
     )
     shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots")
+    shipped = (REPO / "dvc.yaml").read_text()
     for kind in TASKS:
         (root / kind).mkdir()
-        shipped = (REPO / "dvc.yaml").read_text()
         (root / kind / "dvc.yaml").write_text(dvc_yaml_for(shipped, _task(kind), paths))
         shutil.copy(REPO / "params.yaml", root / kind / "params.yaml")
         _task_plot_data(root / kind, kind)
@@ -208,9 +208,9 @@ def test_a_task_checkout_draws_only_its_own_plots(task_checkouts, kind):
     assert [o for o in plot_outs if "plot" in o] == [
         f"${{paths.{k}}}" for k in evaluate_plots(task)
     ]
-    if kind == "regression":  # train's interval: its out, and a dep of evaluate (coverage)
-        assert str(paths.intervals) in stages["train"]["outs"]
-        assert str(paths.intervals) in stages["evaluate"]["deps"]
+    # train's interval (every task writes it): its out, and a dep of evaluate (coverage)
+    assert "${paths.intervals}" in stages["train"]["outs"]
+    assert "${paths.intervals}" in stages["evaluate"]["deps"]
     # Before: the shipped ROC/PR/calibration charts, whose files a non-binary task never
     # writes, came back as errors ("failed to load" on the page).
     assert not shown.get("errors"), shown.get("errors")
@@ -229,3 +229,24 @@ def test_a_task_checkout_draws_only_its_own_plots(task_checkouts, kind):
     if kind == "multiclass":
         (render,) = mine["confusion"]
         assert {row["actual"] for row in render["content"]["data"]["values"]} == {"F", "M", "VF"}
+
+
+def test_init_again_for_another_task_rewrites_the_plots_both_ways():
+    """`retrain init` rewrites dvc.yaml per task; a checkout re-initialised for a table of
+    another task (multiclass -> regression -> binary) gets that task's layout each time."""
+    from retrain.config import load_params
+    from retrain.models.plots import dvc_yaml_for, evaluate_plots
+
+    paths = load_params(REPO / "params.yaml").paths
+    shipped = (REPO / "dvc.yaml").read_text()
+    text = shipped
+    for kind in ("multiclass", "regression", "multiclass", "binary"):
+        text = dvc_yaml_for(text, _task(kind), paths)
+        stages = yaml.safe_load(text)["stages"]
+        outs = [next(iter(o)) for o in stages["evaluate"]["outs"] if isinstance(o, dict)]
+        assert [o for o in outs if "plot" in o] == [
+            f"${{paths.{k}}}" for k in evaluate_plots(_task(kind))
+        ]
+        shown = [next(iter(p)) for p in yaml.safe_load(text)["plots"]]
+        assert ("roc" in shown) == (kind == "binary"), shown
+    assert dvc_yaml_for(shipped, _task("binary"), paths) == shipped

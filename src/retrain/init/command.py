@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from retrain import PARAMS_FILE
 from retrain.config import ConfigError, parse_params
@@ -75,7 +76,6 @@ class Drafts:
 
 def draft(text: str, df: pd.DataFrame, p: Profile, params_file: Path) -> Drafts:
     """params.yaml's new text (parsed by the config, as every stage will) and the suite."""
-    import yaml
 
     paths = yaml.safe_load(text)["paths"]
     raw_data = Path(paths["raw_data"])
@@ -88,6 +88,28 @@ def draft(text: str, df: pd.DataFrame, p: Profile, params_file: Path) -> Drafts:
     except ConfigError as err:
         raise InitError(str(err)) from None
     return Drafts(new_text, build_suite(df, p), suite_rel, raw_data, Path(paths["data_pin"]))
+
+
+def _write_dvc_yaml(
+    root: Path, params_text: str, params_file: Path, say: Callable[[str], None]
+) -> None:
+    """dvc.yaml's plots for the table's task (retrain.models.plots): a regression or
+    multiclass checkout draws only the charts its evaluate stage writes."""
+    from retrain.models.plots import dvc_yaml_for
+    from retrain.task import task_for
+
+    path = root / "dvc.yaml"
+    if not path.exists():
+        return
+    params = parse_params(yaml.safe_load(params_text), params_file)
+    text = path.read_text()
+    try:
+        new = dvc_yaml_for(text, task_for(params.dataset), params.paths, str(path))
+    except ValueError as err:
+        raise InitError(str(err)) from None
+    if new != text:
+        path.write_text(new)
+        say(f"wrote dvc.yaml (the plots of a {params.dataset.task} table)")
 
 
 def run_init(
@@ -135,6 +157,7 @@ def run_init(
     params_file.write_text(drafts.params_text)
     shown = params_file.relative_to(root) if params_file.is_relative_to(root) else params_file
     say(f"wrote {shown}")
+    _write_dvc_yaml(root, drafts.params_text, params_file, say)
 
     dest = place_table(table.resolve(), root / drafts.raw_data, say)
     data_pin = root / drafts.data_pin

@@ -138,53 +138,39 @@ def dvc_plots(task: Task, paths: Paths) -> list[dict[str, Any]]:
     return [*charts, _attributions(paths, task)]
 
 
-# The shipped dvc.yaml's evaluate plot outs (binary), replaced as one block.
-_BINARY_OUTS = "".join(
-    f"      - ${{paths.{k}}}:\n          cache: false\n" for k in EVALUATE_PLOTS["binary"]
-)
+def _outs(keys: tuple[str, ...]) -> str:
+    """The evaluate stage's plot outs in dvc.yaml, as one block of lines."""
+    return "".join(f"      - ${{paths.{k}}}:\n          cache: false\n" for k in keys)
+
+
+# Which task's layout a dvc.yaml has, told by its evaluate plot outs: binary's block holds
+# multiclass's (the confusion matrix), so it is looked for first.
+_LAYOUTS = ("binary", "regression", "multiclass")
 _PLOTS_HEAD = re.compile(r"^plots:\n", re.MULTILINE)
 
 
 def dvc_yaml_for(text: str, task: Task, paths: Paths, source: str = "dvc.yaml") -> str:
-    """The shipped dvc.yaml `text` with evaluate's plot outs and the top-level `plots:` of
-    `task` (a binary task: `text` itself).
+    """dvc.yaml `text` (the shipped binary layout, or one this function wrote for another
+    task) with evaluate's plot outs and the top-level `plots:` of `task`; `text` itself when
+    it already has `task`'s layout (the shipped file, comments and all, for a binary task).
 
     Raises:
-        ValueError: `text` lacks the shipped binary plot outs or a top-level `plots:` (one
+        ValueError: `text` has no task's evaluate plot outs or no top-level `plots:` (one
             line naming `source`).
     """
-    if isinstance(task, BinaryTask):
-        return text
+    current = next((k for k in _LAYOUTS if _outs(EVALUATE_PLOTS[k]) in text), None)
     head = _PLOTS_HEAD.search(text)
-    if _BINARY_OUTS not in text or head is None:
+    if current is None or head is None:
         raise ValueError(
-            f"{source}: not the shipped layout (evaluate's four binary plot outs and a "
+            f"{source}: not the shipped layout (evaluate's plot outs of a task and a "
             "top-level plots: section); write the task's plots by hand (retrain.models.plots)"
         )
-    outs = "".join(
-        f"      - ${{paths.{k}}}:\n          cache: false\n" for k in evaluate_plots(task)
-    )
+    if current == task.kind:
+        return text
     section = yaml.safe_dump(
         {"plots": dvc_plots(task, paths)}, sort_keys=False, default_flow_style=False, width=99
     )
-    text = text[: head.start()].replace(_BINARY_OUTS, outs)
-    if isinstance(task, RegressionTask):
-        text = _with_intervals(text, paths, source)
-    return text + section
-
-
-def _with_intervals(text: str, paths: Paths, source: str) -> str:
-    """Regression: `train`'s prediction interval (paths.intervals) is one of its outs and
-    a dep of `evaluate`, which reports its test coverage."""
-    at = text.find("      - ${paths.onnx_model}\n", text.find("\n  train:\n"))
-    deps = text.find("      - ${paths.onnx_model}\n", text.find("\n  evaluate:\n"))
-    if min(at, deps, text.find("\n  train:\n"), text.find("\n  evaluate:\n")) < 0:
-        raise ValueError(
-            f"{source}: no ${{paths.onnx_model}} under train's outs or evaluate's deps"
-        )
-    line = f"      - {paths.intervals.as_posix()}\n"
-    end = len("      - ${paths.onnx_model}\n")
-    first, second = sorted((at, deps))
-    return (
-        text[: first + end] + line + text[first + end : second + end] + line + text[second + end :]
+    outs = text[: head.start()].replace(
+        _outs(EVALUATE_PLOTS[current]), _outs(evaluate_plots(task))
     )
+    return outs + section
