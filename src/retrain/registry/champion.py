@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain.analysis.calibration import ConformalInterval
 from retrain.analysis.slices import SliceRule
 from retrain.config import Params
 from retrain.data.clean import targets
@@ -34,6 +35,7 @@ from retrain.registry.serving import (
     materialize,
     rel,
 )
+from retrain.task import task_for
 
 
 @dataclass(frozen=True)
@@ -164,16 +166,27 @@ def _holdout(
     return frame, holdout
 
 
+def challenger_interval(params: Params) -> ConformalInterval | None:
+    """The workspace model's conformal interval (regression only; paths.intervals, written by
+    `train`); None where the task has none or the file is missing: the gate then says so and
+    does not promote."""
+    if task_for(params.dataset).kind != "regression" or not params.paths.intervals.exists():
+        return None
+    return ConformalInterval.load(params.paths.intervals)
+
+
 def challenge(root: Path, params: Params, champion: Champion | None) -> gate.GateResult:
     """Score the workspace model (challenger) and the champion on the same holdout; decide."""
     paths, cfg = params.paths, params.registry.gate
     bins, rule = params.evaluate.calibration_bins, SliceRule.from_params(params)
+    task = task_for(params.dataset)
     if champion is not None and file_md5(paths.onnx_model) == file_md5(champion.model.onnx):
-        applied = gate.rules(cfg, rule, bins, params.seed)
+        applied = gate.rules(cfg, rule, bins, params.seed, task)
         return gate.unchanged(cfg.metric, cfg.margin, champion.model.label, applied)
     frame, holdout = _holdout(root, params, champion)
     if frame.empty:  # nothing to score: too little evidence (the metric is undefined)
-        ours, theirs = np.empty(0), (np.empty(0) if champion else None)
+        shape = (0, task.n_outputs) if task.kind == "multiclass" else (0,)
+        ours, theirs = np.empty(shape), (np.empty(shape) if champion else None)
     else:
         ours = _scores(paths.onnx_model, paths.preprocessor, frame)
         theirs = (
@@ -189,4 +202,6 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
         calibration_bins=bins,
         holdout=holdout,
         seed=params.seed,
+        task=task,
+        interval=challenger_interval(params),
     )
