@@ -176,18 +176,23 @@ def coverage(y: np.ndarray, prediction: np.ndarray, half_width: float) -> float 
 
 
 def coverage_report(
-    y: np.ndarray, prediction: np.ndarray, interval: ConformalInterval, tolerance: float
+    y: np.ndarray,
+    prediction: np.ndarray,
+    interval: ConformalInterval,
+    tolerance: float | None = None,
 ) -> dict[str, Any]:
-    """What metrics/calibration.json and the gate say of a regression interval on test."""
+    """What metrics/calibration.json says of a regression interval on test: its coverage and
+    how far that misses the level (and, given the gate's `tolerance`, whether within it)."""
     covered = coverage(y, prediction, interval.half_width)
     miss = None if covered is None else round(abs(covered - interval.level), 6)
-    return {
+    out: dict[str, Any] = {
         "level": interval.level,
         "half_width": interval.half_width,
         "n_val": interval.n_val,
         "coverage": covered,
         "rows": len(y),
         "miss": miss,
-        "tolerance": tolerance,
-        "within": miss is not None and miss <= tolerance,
     }
+    if tolerance is not None:
+        out |= {"tolerance": tolerance, "within": miss is not None and miss <= tolerance}
+    return out
