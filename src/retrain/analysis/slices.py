@@ -290,6 +290,12 @@ def task_slice_metrics(
     if task.kind == "multiclass":
         counts = np.bincount(y, minlength=len(task.classes))
         out["class_rows"] = dict(zip(map(str, task.classes), map(int, counts), strict=True))
+    elif len(y):
+        # The target's scale on the split, for reading RMSE and MAE (in the target's units).
+        out["target"] = {
+            k: round(float(f(y)), 6)
+            for k, f in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max))
+        }
     return {
         **out,
         "min_slice_rows": rule.min_rows,
