@@ -43,7 +43,7 @@ from retrain.config import ModelParams, Params
 from retrain.data.preprocess import Preprocessor
 from retrain.errors import RetrainError
 from retrain.models.network import build_network
-from retrain.task import TaskKind
+from retrain.task import TaskKind, task_for
 
 Baseline = Literal["train_mean", "zeros"]
 IG_BATCH_ROWS = 4096  # interpolated rows per forward/backward pass of Integrated Gradients
@@ -242,14 +242,56 @@ class RowExplanation:
     id_column: str
     row_id: str
     split: str
-    score: float  # the model's probability for the row
-    baseline_score: float  # its probability for the baseline row
+    # The model's probability for the row (binary), its predicted class's probability
+    # (multiclass), its predicted value (regression) ...
+    score: float
+    baseline_score: float  # ... and the same for the baseline row
     baseline: str
     contributions: list[dict[str, Any]]  # column, value, attribution; largest |attribution| first
     delta: float
+    # Newer than binary explanations, left out of to_dict when None (binary output unchanged).
+    task: str | None = None  # multiclass, regression
+    predicted_class: str | None = None  # multiclass: the class explained
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if v is not None or k not in _NEWER}
+
+    def unit(self) -> tuple[str, str]:
+        """What an attribution is, and what the row's attributions add up to, in words."""
+        if self.task == "multiclass":
+            return (
+                f"log-probability of class {self.predicted_class!r}",
+                "its log-probability minus the baseline row's",
+            )
+        if self.task == "regression":
+            return "units of the target", "the prediction minus the baseline row's"
+        return "log-odds", "the score's log-odds minus the baseline's"
+
+
+_NEWER = ("task", "predicted_class")
+
+
+def target_scale_of(pre: Preprocessor) -> tuple[float, float] | None:
+    """A regression target's training (mean, std): the network learns the standardised value
+    and the ONNX model de-standardises it; attributions explain the served value."""
+    # Preprocessor.target_scale() comes with the regression head (issue 26, models area);
+    # looked up by name so that this module works before and after that change.
+    read = getattr(pre, "target_scale", None)
+    return read() if callable(read) else None
+
+
+def _row_scores(kind: TaskKind, result: Attributions) -> tuple[float, float]:
+    """The row's and the baseline's served prediction, from the explained output."""
+    out, base = float(result.logits[0]), result.baseline_logit
+    if kind == "multiclass":
+        return round(float(np.exp(out)), 6), round(float(np.exp(base)), 6)
+    if kind == "regression":
+        return round(out, 6), round(base, 6)
+    # As binary explanations always were computed (the logit a float64, the baseline's float32).
+    return (
+        round(float(torch.sigmoid(torch.tensor(result.logits[0]))), 6),
+        round(float(torch.sigmoid(torch.tensor(result.baseline_logit))), 6),
+    )
 
 
 def explain_row(params: Params, row_id: str) -> RowExplanation:
@@ -282,12 +324,15 @@ def explain_row(params: Params, row_id: str) -> RowExplanation:
     row = rows.head(1)
     pre = splits.preprocessor
     baseline = baseline_row(splits.matrix("train")[0], params.report.baseline)
+    task = task_for(params.dataset)
     result = integrated_gradients(
         load_network(paths.checkpoint),
         pre.transform(row),
         baseline,
         source_columns(pre),
         n_steps=params.report.ig_steps,
+        kind=task.kind,
+        target=target_scale_of(pre),
     )
     values = row.iloc[0]
     contributions = sorted(
@@ -297,15 +342,19 @@ def explain_row(params: Params, row_id: str) -> RowExplanation:
         ),
         key=lambda c: -abs(c["attribution"]),
     )
+    score, baseline_score = _row_scores(task.kind, result)
+    predicted = None if result.classes is None else str(task.classes[int(result.classes[0])])
     return RowExplanation(
         id_column=id_column,
         row_id=str(row_id),
         split=split,
-        score=round(float(torch.sigmoid(torch.tensor(result.logits[0]))), 6),
-        baseline_score=round(float(torch.sigmoid(torch.tensor(result.baseline_logit))), 6),
+        score=score,
+        baseline_score=baseline_score,
         baseline=params.report.baseline,
         contributions=contributions,
         delta=round(float(result.delta[0]), 6),
+        task=None if task.kind == "binary" else task.kind,
+        predicted_class=predicted,
     )
 
 

@@ -30,6 +30,7 @@ from retrain.analysis.attributions import (
     load_network,
     per_class_attributions,
     source_columns,
+    target_scale_of,
 )
 from retrain.analysis.calibration import (
     ConformalInterval,
@@ -45,7 +46,6 @@ from retrain.analysis.card import CardInputs, render_html, render_markdown
 from retrain.analysis.correlation import correlated_pairs
 from retrain.analysis.slices import SliceRule, slice_metrics
 from retrain.config import Params
-from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import Splits, load_splits
 from retrain.errors import RetrainError
 from retrain.files import write_json
@@ -165,15 +165,6 @@ def _regression_calibration(params: Params, test: tuple[np.ndarray, np.ndarray])
     return {"task": "regression", "fitted_on": "val", "interval": report}
 
 
-def _target_scale(pre: Preprocessor) -> tuple[float, float] | None:
-    """A regression target's training (mean, std): the network learns the standardised value
-    and the ONNX model de-standardises it; attributions explain the served value."""
-    # Preprocessor.target_scale() comes with the regression head (issue 26, models area);
-    # looked up by name so that this stage runs before and after that change.
-    read = getattr(pre, "target_scale", None)
-    return read() if callable(read) else None
-
-
 def _served(task: Task, result: Attributions) -> np.ndarray:
     """What the ONNX model serves for the explained rows, from the explained output: the
     probability (binary), the predicted class's probability (multiclass), the value."""
@@ -234,7 +225,7 @@ def _attributions(
         sources,
         n_steps=cfg.ig_steps,
         kind=task.kind,
-        target=_target_scale(splits.preprocessor),
+        target=target_scale_of(splits.preprocessor),
     )
     _check_parity(params, task, result, p_test[rows])
     classes = [str(c) for c in task.classes]

@@ -96,3 +96,29 @@ def test_per_class_attributions_need_a_multiclass_explanation():
     )
     with pytest.raises(ValueError, match="multiclass"):
         per_class_attributions(result, ["a"])
+
+
+def test_a_row_explanation_says_what_it_explains_per_task():
+    from retrain.analysis.attributions import RowExplanation
+
+    common = dict(id_column="id", row_id="7", split="test", baseline="train_mean", delta=0.0)
+    binary = RowExplanation(score=0.7, baseline_score=0.3, contributions=[], **common)
+    assert "task" not in binary.to_dict() and "predicted_class" not in binary.to_dict()
+    assert binary.unit()[0] == "log-odds"
+    multi = RowExplanation(
+        score=0.6,
+        baseline_score=0.2,
+        contributions=[],
+        task="multiclass",
+        predicted_class="M",
+        **common,
+    )
+    assert multi.to_dict()["predicted_class"] == "M"
+    assert multi.unit() == (
+        "log-probability of class 'M'",
+        "its log-probability minus the baseline row's",
+    )
+    value = RowExplanation(
+        score=120.5, baseline_score=100.0, contributions=[], task="regression", **common
+    )
+    assert value.unit()[0] == "units of the target"
