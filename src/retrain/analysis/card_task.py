@@ -186,6 +186,17 @@ def _data(c: CardInputs, task: Task) -> list[str]:
     ]
 
 
+# The linear baseline of each task (issue 26): the evaluate stage keeps its key, `logreg`.
+LINEAR = {"multiclass": "Multinomial logistic regression", "regression": "Ridge regression"}
+
+
+def _names(c: CardInputs, task: Task) -> dict[str, str]:
+    names = names_of(c)
+    if "logreg" in names:
+        names["logreg"] = LINEAR[task.kind]
+    return names
+
+
 def best_baseline(e: dict[str, Any], metric: str) -> tuple[str, float] | None:
     """The baseline better on `metric`, and how much better ours is (positive: ours)."""
     scored = [k for k in BASELINES if e.get(k, {}).get(metric) is not None]
@@ -198,7 +209,7 @@ def best_baseline(e: dict[str, Any], metric: str) -> tuple[str, float] | None:
 
 
 def _metrics(c: CardInputs, task: Task) -> list[str]:
-    e, names = c.evaluate, names_of(c)
+    e, names = c.evaluate, _names(c, task)
     metrics = task.metrics
     rows = [
         [label, *(fmt(e[key].get(m)) for m in metrics)] for key, label in names.items() if key in e
@@ -260,7 +271,7 @@ def _slices(c: CardInputs, task: Task) -> list[str]:
         return []
     rule = f"Slices under {s['min_slice_rows']} rows"
     if task.kind == "multiclass":
-        rule += f", or with fewer than {s['min_slice_class_rows']} rows of any class"
+        rule += f", or with fewer than {s['min_slice_class_rows']} rows of any class,"
     out = [
         f"Metrics of our model on the {s['split']} split per value of each slice column. Per "
         f"column the rows add up to all {s['n']} rows. {rule}, are marked *small*: their "
@@ -431,7 +442,7 @@ def _limits(c: CardInputs, task: Task) -> list[str]:
     if compared is not None and compared[1] < 0:
         limits.append(
             f"Its test {LABELS[metric]} is {abs(compared[1]):.4f} worse than the better "
-            f"baseline ({names_of(c)[compared[0]]}); prefer the baseline where the difference "
+            f"baseline ({_names(c, task)[compared[0]]}); prefer the baseline where the difference "
             "matters."
         )
     small = [

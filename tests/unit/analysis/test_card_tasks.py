@@ -184,3 +184,18 @@ def test_a_binary_card_is_rendered_as_before():
 
     card = render_markdown(binary_inputs())
     assert "scores the probability that `churn` is `Yes`" in card
+
+
+def test_the_linear_baseline_is_named_for_the_task(tmp_path):
+    from retrain.analysis.card_task import _names, task_of
+
+    for kind, name in (("multiclass", "Multinomial logistic regression"), ("regression", "Ridge")):
+        inputs = _inputs(
+            _params(tmp_path, kind),
+            _train("val/rmse", 0.5),
+            evaluate={},
+            slices={},
+            calibration={},
+            attributions={},
+        )
+        assert _names(inputs, task_of(inputs))["logreg"].startswith(name)
