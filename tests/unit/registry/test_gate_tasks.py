@@ -144,3 +144,28 @@ def test_regression_first_model_notes_a_missed_coverage(regression):
     assert result.decision == "first" and result.promote
     assert any(r.startswith("note: interval coverage") for r in result.reasons)
     assert "task" in result.rules and "interval coverage within" in result.rules["promote_if"]
+
+
+def test_the_challenger_s_interval_is_read_for_regression_only(tmp_path):
+    import json
+
+    from retrain.config import load_params
+    from retrain.registry.champion import challenger_interval
+    from tests.conftest import REPO
+
+    params = load_params(REPO / "params.yaml")
+    path = tmp_path / "intervals.json"
+    paths = params.paths.model_copy(update={"intervals": path})
+    regression = params.model_copy(
+        update={
+            "paths": paths,
+            "dataset": params.dataset.model_copy(update={"task": "regression"}),
+        }
+    )
+    assert challenger_interval(regression) is None  # no file: the gate says so, rejects
+    path.write_text(json.dumps({"level": 0.9, "half_width": 3.5, "n_val": 200}))
+    assert challenger_interval(regression) == ConformalInterval(0.9, 3.5, 200)
+    # A classifier's file (nulls, as `train` writes it) is never read.
+    path.write_text(json.dumps({"level": None, "half_width": None, "n_val": 200}))
+    binary = params.model_copy(update={"paths": paths})
+    assert challenger_interval(binary) is None
