@@ -496,8 +496,9 @@ def markdown(
     }
     # Regression has no ECE: its interval's coverage is judged instead.
     calibration = "coverage" if result.task == "regression" else "ece"
+    label = {"ece": "ece (top class)"} if result.task == "multiclass" else {}
     rows = [
-        [key, _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]]
+        [label.get(key, key), _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]]
         for key in (result.metric, calibration)
     ]
     lines += [

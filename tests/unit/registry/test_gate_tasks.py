@@ -54,6 +54,7 @@ def test_multiclass_a_better_challenger_is_promoted_by_lower_log_loss(multiclass
         c: int((y == i).sum()) for i, c in enumerate(MULTI.classes)
     }
     assert any(r.startswith("top-class ECE") for r in result.reasons)
+    assert "| ece (top class) |" in markdown(result, "v1", "v2", 0.05)
     assert result.to_dict()["task"] == "multiclass"
 
 
