@@ -12,6 +12,7 @@ from scipy.special import softmax
 from retrain.analysis.calibration import ConformalInterval
 from retrain.analysis.slices import SliceRule
 from retrain.config import GateParams
+from retrain.orchestration.runview import gate_outcome
 from retrain.registry.gate import decide, markdown, too_little_evidence
 from retrain.task import MulticlassTask, RegressionTask
 
@@ -53,7 +54,7 @@ def test_multiclass_a_better_challenger_is_promoted_by_lower_log_loss(multiclass
     assert result.positives is None and result.class_rows == {
         c: int((y == i).sum()) for i, c in enumerate(MULTI.classes)
     }
-    assert any(r.startswith("top-class ECE") for r in result.reasons)
+    assert any(r.startswith("ECE of the top class") for r in result.reasons)
     assert "| ece (top class) |" in markdown(result, "v1", "v2", 0.05)
     assert result.to_dict()["task"] == "multiclass"
 
@@ -90,10 +91,13 @@ def test_multiclass_min_class_rows_holds_for_every_class(multiclass):
 def test_multiclass_top_class_ece_blocks_an_overconfident_challenger(multiclass):
     y, p, slices = multiclass
     sharp = softmax(4 * np.log(p), axis=1)  # same ranking, far too sure
-    cfg = CFG_MULTI.model_copy(update={"metric": "roc_auc_ovr", "margin": -0.01})
+    cfg = CFG_MULTI.model_copy(
+        update={"metric": "roc_auc_ovr", "margin": -0.01, "tolerance": 0.05}
+    )
     result = decide(y, sharp, p, slices, cfg, rule=RULE, task=MULTI)
     assert result.decision == "rejected", result.reasons
-    assert any("top-class ECE" in r and "above the bound" in r for r in result.reasons)
+    assert any("ECE of the top class" in r and "above the bound" in r for r in result.reasons)
+    assert gate_outcome(result.decision, result.reasons)[0] == "Not promoted: ECE"
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +132,8 @@ def test_regression_a_narrow_interval_is_refused_and_the_decision_says_why(regre
     assert result.decision == "rejected" and not result.promote
     why = next(r for r in result.reasons if "coverage" in r)
     assert "misses its level" in why and "coverage_tolerance 0.02" in why
+    # The run's state names the failed rule (not the metric, which passed).
+    assert gate_outcome(result.decision, result.reasons)[0] == "Not promoted: coverage"
     assert "| coverage |" in markdown(result, "v1", "v2")
 
 
@@ -136,6 +142,7 @@ def test_regression_without_an_interval_file_is_not_promoted(regression):
     result = decide(y, f, f + 8.0, slices, CFG_REG, rule=RULE, task=REG)
     assert result.decision == "rejected"
     assert any("no interval file" in r for r in result.reasons)
+    assert gate_outcome(result.decision, result.reasons)[0] == "Not promoted: coverage"
 
 
 def test_regression_first_model_notes_a_missed_coverage(regression):
@@ -143,7 +150,7 @@ def test_regression_first_model_notes_a_missed_coverage(regression):
     narrow = ConformalInterval(level=0.9, half_width=10.0, n_val=600)
     result = decide(y, f, None, slices, CFG_REG, rule=RULE, task=REG, interval=narrow)
     assert result.decision == "first" and result.promote
-    assert any(r.startswith("note: interval coverage") for r in result.reasons)
+    assert any(r.startswith("note: coverage") for r in result.reasons)
     assert "task" in result.rules and "interval coverage within" in result.rules["promote_if"]
 
 
