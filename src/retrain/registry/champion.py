@@ -23,6 +23,7 @@ from retrain.analysis.calibration import ConformalInterval
 from retrain.analysis.slices import SliceRule
 from retrain.config import Params
 from retrain.data.clean import targets
+from retrain.errors import RetrainError
 from retrain.files import json_text, write_text
 from retrain.infra.git import show
 from retrain.model_key import upgrade_metrics
@@ -172,7 +173,15 @@ def challenger_interval(params: Params) -> ConformalInterval | None:
     does not promote."""
     if task_for(params.dataset).kind != "regression" or not params.paths.intervals.exists():
         return None
-    return ConformalInterval.load(params.paths.intervals)
+    interval = ConformalInterval.load(params.paths.intervals)
+    if interval.level != params.train.interval_level:
+        # The gate judges the coverage against train.interval_level: an interval fitted at
+        # another level is stale (train has not rerun since the level changed).
+        raise RetrainError(
+            f"{params.paths.intervals}: level {interval.level} is not train.interval_level "
+            f"{params.train.interval_level}; rerun `dvc repro train`"
+        )
+    return interval
 
 
 def challenge(root: Path, params: Params, champion: Champion | None) -> gate.GateResult:

@@ -158,6 +158,7 @@ def test_the_challenger_s_interval_is_read_for_regression_only(tmp_path):
     import json
 
     from retrain.config import load_params
+    from retrain.errors import RetrainError
     from retrain.registry.champion import challenger_interval
     from tests.conftest import REPO
 
@@ -173,6 +174,9 @@ def test_the_challenger_s_interval_is_read_for_regression_only(tmp_path):
     assert challenger_interval(regression) is None  # no file: the gate says so, rejects
     path.write_text(json.dumps({"level": 0.9, "half_width": 3.5, "n_val": 200}))
     assert challenger_interval(regression) == ConformalInterval(0.9, 3.5, 200)
+    path.write_text(json.dumps({"level": 0.8, "half_width": 3.5, "n_val": 200}))
+    with pytest.raises(RetrainError, match="level 0.8 is not train.interval_level 0.9"):
+        challenger_interval(regression)
     # A classifier's file (nulls, as `train` writes it) is never read.
     path.write_text(json.dumps({"level": None, "half_width": None, "n_val": 200}))
     binary = params.model_copy(update={"paths": paths})
