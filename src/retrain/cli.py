@@ -325,9 +325,10 @@ def explain(
         value = f"{c['value']}"
         typer.echo(f"  {c['column']:<{width}}  {value:<28} {c['attribution']:+.4f}")
     total = sum(c["attribution"] for c in result.contributions)
+    unit, adds_up_to = result.unit()
     typer.echo(
-        f"Attributions are log-odds (Integrated Gradients); all {len(result.contributions)} "
-        f"add up to {total:+.4f}, the score's log-odds minus the baseline's "
+        f"Attributions are {unit} (Integrated Gradients); all {len(result.contributions)} "
+        f"add up to {total:+.4f}, {adds_up_to} "
         f"(completeness error {result.delta:+.1e})."
     )
 

@@ -7,50 +7,24 @@ the same run gives the same bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from retrain.config import ModelParams
+from retrain.analysis.card_parts import (
+    MAX_RELATIVE_DELTA,
+    SECTIONS,
+    CardInputs,
+)
+from retrain.analysis.card_parts import correlated_example as _correlated_example
+from retrain.analysis.card_parts import fmt as _f
+from retrain.analysis.card_parts import names_of as _names
+from retrain.analysis.card_parts import reproduce as _reproduce
 from retrain.markdown import html_page
 from retrain.markdown import table as _table
 from retrain.model_key import OURS
 from retrain.models.metrics import METRICS
-from retrain.report import best_baseline, model_names
+from retrain.report import best_baseline
 
-SECTIONS = (
-    "Model",
-    "Data",
-    "Metrics",
-    "Slices",
-    "Calibration",
-    "Explanations",
-    "Known limits",
-    "Reproduce",
-)
-
-
-@dataclass(frozen=True)
-class CardInputs:
-    """What the card is made of; each field is one output of the run, as JSON data."""
-
-    dataset: dict[str, Any]  # name, target, positive_class, id_column, numeric, categorical
-    train: dict[str, Any]  # the train stage's model_card.json
-    prepare: dict[str, Any]  # metrics/prepare.json
-    evaluate: dict[str, Any]  # metrics/evaluate.json
-    slices: dict[str, Any]  # retrain.analysis.slices.slice_metrics
-    calibration: dict[str, Any]  # the report stage's calibration metrics
-    attributions: dict[str, Any]  # the report stage's attribution metrics
-    top_features: int
-    paths: dict[str, str]  # artifact paths named in the card
-
-
-# A completeness error above this fraction of the top column's mean attribution is large
-# enough to change the ranking's reading: the card says so in words.
-MAX_RELATIVE_DELTA = 0.10
-
-
-def _f(value: Any, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+__all__ = ["SECTIONS", "CardInputs", "render_html", "render_markdown"]
 
 
 def _stopped(t: dict[str, Any]) -> str:
@@ -144,11 +118,6 @@ def _data(c: CardInputs) -> list[str]:
         "training split only. Validation checks the raw data (Great Expectations suite and the "
         "PII guard) before anything is trained.",
     ]
-
-
-def _names(c: CardInputs) -> dict[str, str]:
-    """The models' names, ours from the parameters it was trained with."""
-    return model_names(ModelParams.model_validate(c.train["params"]))
 
 
 def _metrics(c: CardInputs) -> list[str]:
@@ -330,15 +299,6 @@ def _completeness_warning(a: dict[str, Any], ranked: list[tuple[str, Any]]) -> l
     ]
 
 
-def _correlated_example(a: dict[str, Any]) -> str:
-    """The most correlated pair of inputs, when one is (`retrain.analysis.correlation`)."""
-    pairs = a.get("correlated") or []
-    if not pairs:
-        return ""
-    first, second = pairs[0]["columns"]
-    return f" (e.g. `{first}` and `{second}`, r = {pairs[0]['r']:+.2f})"
-
-
 def _limits(c: CardInputs) -> list[str]:
     e, s, cal = c.evaluate, c.slices, c.calibration
     best, gap = best_baseline(e)
@@ -385,34 +345,11 @@ def _limits(c: CardInputs) -> list[str]:
     return [f"- {item}" for item in limits]
 
 
-def _reproduce(c: CardInputs) -> list[str]:
-    revision = str(c.train["git_revision"])
-    commit = revision.removesuffix("-dirty")
-    note = []
-    if commit == "unknown":
-        commit = "<revision>"
-        note = ["", "The training run was outside git; use the commit that holds its dvc.lock."]
-    elif revision.endswith("-dirty"):
-        note = [
-            "",
-            f"Tracked files differed from `{commit}` when the model was trained (`dvc repro` "
-            "rewrites dvc.lock and the metrics as it goes); the commit that records this run's "
-            "dvc.lock is the one to check out.",
-        ]
-    return [
-        "```bash",
-        f"git checkout {commit} && dvc pull && dvc repro",
-        "```",
-        "",
-        "CPU runs are deterministic: the same commit and data give the same model and numbers.",
-        "A recorded run (`run/<run id>` tag) is rebuilt with `retrain reproduce <run id>`, "
-        "which also replays the run's overrides; the commands above do not.",
-        *note,
-    ]
-
-
 def render_markdown(c: CardInputs) -> str:
-    """The card as Markdown, one `##` heading per entry of SECTIONS, in that order."""
+    """The card as Markdown, one `##` heading per entry of SECTIONS, in that order; a
+    multiclass or regression model's sections are `retrain.analysis.card_task`'s."""
+    if (c.dataset.get("task") or "binary") != "binary":
+        return _render_task(c)
     builders = (_model, _data, _metrics, _slices, _calibration, _explanations, _limits, _reproduce)
     lines = [
         f"# Model card: `{c.train['model']}` on `{c.train['dataset']}`",
@@ -422,6 +359,22 @@ def render_markdown(c: CardInputs) -> str:
     for title, build in zip(SECTIONS, builders, strict=True):
         body = build(c)
         if body:  # a section with nothing to say is left out, not shown empty
+            lines += ["", f"## {title}", "", *body]
+    return "\n".join(lines) + "\n"
+
+
+def _render_task(c: CardInputs) -> str:
+    from retrain.analysis import card_task
+
+    task = card_task.task_of(c)
+    lines = [
+        f"# Model card: `{c.train['model']}` on `{c.train['dataset']}` ({task.kind})",
+        "",
+        "Written by the `report` stage of `dvc repro` from this run's outputs; do not edit.",
+    ]
+    for title, build in zip(SECTIONS, card_task.BUILDERS, strict=True):
+        body = build(c, task)
+        if body:
             lines += ["", f"## {title}", "", *body]
     return "\n".join(lines) + "\n"
 

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retrain.analysis.calibration import ConformalInterval
 from retrain.analysis.slices import SliceRule
 from retrain.config import Params
 from retrain.data.clean import targets
+from retrain.errors import RetrainError
 from retrain.files import json_text, write_text
 from retrain.infra.git import show
 from retrain.model_key import upgrade_metrics
@@ -34,6 +36,7 @@ from retrain.registry.serving import (
     materialize,
     rel,
 )
+from retrain.task import task_for
 
 
 @dataclass(frozen=True)
@@ -164,16 +167,35 @@ def _holdout(
     return frame, holdout
 
 
+def challenger_interval(params: Params) -> ConformalInterval | None:
+    """The workspace model's conformal interval (regression only; paths.intervals, written by
+    `train`); None where the task has none or the file is missing: the gate then says so and
+    does not promote."""
+    if task_for(params.dataset).kind != "regression" or not params.paths.intervals.exists():
+        return None
+    interval = ConformalInterval.load(params.paths.intervals)
+    if interval.level != params.train.interval_level:
+        # The gate judges the coverage against train.interval_level: an interval fitted at
+        # another level is stale (train has not rerun since the level changed).
+        raise RetrainError(
+            f"{params.paths.intervals}: level {interval.level} is not train.interval_level "
+            f"{params.train.interval_level}; rerun `dvc repro train`"
+        )
+    return interval
+
+
 def challenge(root: Path, params: Params, champion: Champion | None) -> gate.GateResult:
     """Score the workspace model (challenger) and the champion on the same holdout; decide."""
     paths, cfg = params.paths, params.registry.gate
     bins, rule = params.evaluate.calibration_bins, SliceRule.from_params(params)
+    task = task_for(params.dataset)
     if champion is not None and file_md5(paths.onnx_model) == file_md5(champion.model.onnx):
-        applied = gate.rules(cfg, rule, bins, params.seed)
+        applied = gate.rules(cfg, rule, bins, params.seed, task)
         return gate.unchanged(cfg.metric, cfg.margin, champion.model.label, applied)
     frame, holdout = _holdout(root, params, champion)
     if frame.empty:  # nothing to score: too little evidence (the metric is undefined)
-        ours, theirs = np.empty(0), (np.empty(0) if champion else None)
+        shape = (0, task.n_outputs) if task.kind == "multiclass" else (0,)
+        ours, theirs = np.empty(shape), (np.empty(shape) if champion else None)
     else:
         ours = _scores(paths.onnx_model, paths.preprocessor, frame)
         theirs = (
@@ -189,4 +211,6 @@ def challenge(root: Path, params: Params, champion: Champion | None) -> gate.Gat
         calibration_bins=bins,
         holdout=holdout,
         seed=params.seed,
+        task=task,
+        interval=challenger_interval(params),
     )

@@ -10,6 +10,10 @@ same resamples and gets the same interval, bit for bit.
 
 The weighted metrics below are `retrain.models.metrics`' definitions (sklearn's) with row
 weights; at unit weights they give the same numbers (tests/unit/registry/test_evidence.py).
+Every task's threshold-free metrics are here, on the prediction shapes of `retrain.task`: a
+binary or regression prediction is a vector, a multiclass one a (rows x classes) matrix whose
+rows are resampled whole (a row's probabilities stay together). `point` is the same
+definition at unit weights: what the gate reports for a multiclass or regression model.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrain.models.metrics import HIGHER_IS_BETTER
+from retrain.task import HIGHER_IS_BETTER
 
 # Elements of one (rows x resamples) block: bounds memory on a large holdout (150k rows:
 # 13 resamples a block, ~16 MB a matrix) without changing any number.
@@ -84,18 +88,89 @@ def _brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     return ((p - y) ** 2 @ w) / w.sum(0)
 
 
-WEIGHTED: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+def _mc_log_loss(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # The binary log loss's clipping, on the probability of each row's own class.
+    q = np.clip(p[np.arange(len(y)), y], _EPS, 1 - _EPS)
+    return (-np.log(q) @ w) / w.sum(0)
+
+
+def _one_hot(y: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes)[y]
+
+
+def _mc_brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # sklearn's multiclass Brier score: the squared distance to the one-hot row, not halved.
+    return (((p - _one_hot(y, p.shape[1])) ** 2).sum(1) @ w) / w.sum(0)
+
+
+def _roc_auc_ovr(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Macro one-vs-rest ROC AUC: the mean of each class's AUC against the others (sklearn's
+    `multi_class="ovr", average="macro"`); NaN when a resample misses a class."""
+    per_class = [_roc_auc((y == c).astype(np.float64), p[:, c], w) for c in range(p.shape[1])]
+    return np.mean(per_class, axis=0)
+
+
+def _mse(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return ((p - y) ** 2 @ w) / w.sum(0)
+
+
+def _rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return np.sqrt(_mse(y, p, w))
+
+
+def _mae(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (np.abs(p - y) @ w) / w.sum(0)
+
+
+def _r2(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    mean = (y @ w) / w.sum(0)
+    total = (((y[:, None] - mean) ** 2) * w).sum(0) / w.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1 - _mse(y, p, w) / total  # NaN (or -inf) on a resample of one value
+
+
+Weighted = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+WEIGHTED: dict[str, Weighted] = {
     "roc_auc": _roc_auc,
     "pr_auc": _pr_auc,
     "log_loss": _log_loss,
     "brier": _brier,
+    "rmse": _rmse,
+    "mae": _mae,
+    "r2": _r2,
+}
+# A multiclass prediction (rows x classes) under the same names.
+WEIGHTED_MULTICLASS: dict[str, Weighted] = {
+    "log_loss": _mc_log_loss,
+    "brier": _mc_brier,
+    "roc_auc_ovr": _roc_auc_ovr,
 }
 
 
 def weighted(metric: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """`metric` of scores `p` for labels `y` under each column of weights `w` (rows x
-    resamples); NaN where a ranking metric is undefined (a resample of one class)."""
-    return WEIGHTED[metric](np.asarray(y, dtype=np.float64), np.asarray(p, np.float64), w)
+    """`metric` of predictions `p` for targets `y` under each column of weights `w` (rows x
+    resamples); NaN where a metric is undefined (a resample of one class).
+
+    `p` of two dimensions is a multiclass prediction and `y` the class indices; otherwise
+    `y` is 0/1 (binary) or the value (regression).
+    """
+    p = np.asarray(p, np.float64)
+    if p.ndim == 2:
+        if metric not in WEIGHTED_MULTICLASS:
+            raise ValueError(
+                f"{metric!r} is not a multiclass metric: {sorted(WEIGHTED_MULTICLASS)}"
+            )
+        return WEIGHTED_MULTICLASS[metric](np.asarray(y).astype(np.int64), p, w)
+    return WEIGHTED[metric](np.asarray(y, dtype=np.float64), p, w)
+
+
+def point(metric: str, y: np.ndarray, p: np.ndarray) -> float | None:
+    """`metric` of `p` for `y` on all rows once (unit weights), rounded to 6 digits; None where
+    it is undefined (no rows, a class missing for a ranking metric, a constant target)."""
+    if len(y) == 0:
+        return None
+    value = float(weighted(metric, y, p, np.ones((len(y), 1)))[0])
+    return round(value, 6) if np.isfinite(value) else None
 
 
 def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:

@@ -15,6 +15,14 @@ With no champion, the challenger is the first model and becomes prod.
 Every metric is `retrain.models.metrics`' (the report's numbers for the same rows). The rules
 come from params.yaml only (a run's overrides cannot touch them: config.GATE_KEYS), and every
 result carries the rules it applied (`GateResult.rules`, in the run record).
+
+Per task (`retrain.task`; binary when none is given, with its decisions and numbers as they
+always were): the metric's direction is the task's; a multiclass prediction is a (rows x
+classes) matrix, resampled by rows whole, `min_class_rows` holds for every pinned class and
+the ECE is the top class's (`retrain.analysis.calibration.top_class_ece`); a regression holdout
+needs `min_rows` only, has no ECE, and instead the test coverage of its conformal interval
+(prediction +- half_width, paths.intervals) may miss the interval's level by at most
+`coverage_tolerance`. Multiclass and regression metrics are `retrain.registry.evidence.point`.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from retrain.analysis.calibration import ConformalInterval, coverage, top_class_ece
 from retrain.analysis.slices import Slice, SliceRule, define
 from retrain.config import GateParams
 from retrain.markdown import table
-from retrain.models.metrics import HIGHER_IS_BETTER, expected_calibration_error, gain, score
-from retrain.registry.evidence import Interval, paired_interval
+from retrain.models.metrics import expected_calibration_error, score
+from retrain.registry.evidence import Interval, paired_interval, point
+from retrain.task import HIGHER_IS_BETTER, BinaryTask, Task
 
 # "insufficient" (too little evidence) is newer than the others; old records hold only those.
 Decision = Literal["promoted", "rejected", "first", "unchanged", "insufficient"]
@@ -41,7 +51,7 @@ class SliceCheck:
     column: str
     value: str
     rows: int
-    positives: int
+    positives: int | None  # binary only (None: multiclass, regression)
     small: bool
     champion: float | None
     challenger: float | None
@@ -70,9 +80,34 @@ class GateResult:
     confidence: float | None = None
     positives: int | None = None  # positive rows of the holdout (`rows` is its n)
     rules: dict[str, Any] = field(default_factory=dict)  # the rules applied (rules())
+    # Newer than binary records, left out of to_dict when None (a binary record's bytes stay):
+    task: str | None = None  # multiclass, regression
+    class_rows: dict[str, int] | None = None  # multiclass: holdout rows of each class
+    interval_coverage: dict[str, Any] | None = None  # regression: the interval on the holdout
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for key in ("task", "class_rows", "interval_coverage"):
+            if out[key] is None:
+                del out[key]
+        return out
+
+
+def _binary(task: Task | None) -> Task:
+    # The gate's callers before tasks existed pass none: theirs is a binary table.
+    return task if task is not None else BinaryTask([1])
+
+
+def _score(task: Task, metric: str, y: np.ndarray, p: np.ndarray) -> float | None:
+    if task.kind == "binary":
+        return score(metric, y, p)
+    return point(metric, y, p)
+
+
+def _targets(task: Task, y: np.ndarray) -> np.ndarray:
+    return (
+        np.asarray(y, dtype=np.float64) if task.kind == "regression" else np.asarray(y).astype(int)
+    )
 
 
 def slice_checks(
@@ -80,16 +115,18 @@ def slice_checks(
     y: np.ndarray,
     scores: tuple[np.ndarray, np.ndarray | None],
     cfg: GateParams,
+    task: Task | None = None,
 ) -> list[SliceCheck]:
     """One check per slice (`define`d on the rows of `y`) of the challenger's and the
     champion's `scores`; small slices and those where the metric is undefined are skipped."""
     challenger, champion = scores
+    task = _binary(task)
     checks = []
     for s in slices:
         ys = y[s.rows]
-        ch = score(cfg.metric, ys, challenger[s.rows])
-        cp = score(cfg.metric, ys, champion[s.rows]) if champion is not None else None
-        g = gain(cfg.metric, ch, cp) if ch is not None and cp is not None else None
+        ch = _score(task, cfg.metric, ys, challenger[s.rows])
+        cp = _score(task, cfg.metric, ys, champion[s.rows]) if champion is not None else None
+        g = task.gain(cfg.metric, ch, cp) if ch is not None and cp is not None else None
         status: Literal["ok", "regressed", "skipped", "reported"]
         if champion is None:
             status = "reported"
@@ -99,39 +136,81 @@ def slice_checks(
             status = "regressed"
         else:
             status = "ok"
+        positives = s.positives if task.kind == "binary" else None
         checks.append(
-            SliceCheck(s.name, s.column, s.value, s.n, s.positives, s.small, cp, ch, g, status)
+            SliceCheck(s.name, s.column, s.value, s.n, positives, s.small, cp, ch, g, status)
         )
     return checks
 
 
-def _summary(metric: str, y: np.ndarray, p: np.ndarray, bins: int) -> dict[str, float | None]:
-    return {metric: score(metric, y, p), "ece": expected_calibration_error(y, p, bins)}
+def _summary(
+    task: Task,
+    metric: str,
+    y: np.ndarray,
+    p: np.ndarray,
+    bins: int,
+    interval: ConformalInterval | None = None,
+) -> dict[str, float | None]:
+    """The gate's metric and the calibration measure of the task (ECE, or the coverage)."""
+    if task.kind == "binary":
+        return {metric: score(metric, y, p), "ece": expected_calibration_error(y, p, bins)}
+    if task.kind == "multiclass":
+        ece = top_class_ece(y, p, bins) if len(y) else None
+        return {metric: point(metric, y, p), "ece": ece}
+    covered = coverage(y, p, interval.half_width) if interval is not None else None
+    return {metric: point(metric, y, p), "coverage": covered}
 
 
-def rules(cfg: GateParams, rule: SliceRule, calibration_bins: int, seed: int) -> dict[str, Any]:
+def rules(
+    cfg: GateParams,
+    rule: SliceRule,
+    calibration_bins: int,
+    seed: int,
+    task: Task | None = None,
+) -> dict[str, Any]:
     """Every rule the gate applies, as the run record shows them."""
-    return {
+    kind = _binary(task).kind
+    judged = f"gain >= {cfg.margin} and the {_pct(cfg.confidence)} interval's lower bound > "
+    judged += f"-{cfg.tolerance}; no slice worse by > {cfg.slice_tolerance}; "
+    promote_if = {
+        "binary": f"n >= {cfg.min_rows} with >= {cfg.min_class_rows} of each class; "
+        + judged
+        + f"ECE <= {cfg.max_ece}",
+        "multiclass": f"n >= {cfg.min_rows} with >= {cfg.min_class_rows} of each class; "
+        + judged
+        + f"top-class ECE <= {cfg.max_ece}",
+        "regression": f"n >= {cfg.min_rows}; "
+        + judged
+        + f"interval coverage within {cfg.coverage_tolerance} of its level",
+    }[kind]
+    out = {
         **cfg.model_dump(),
         "slice_min_rows": rule.min_rows,
         "slice_min_class_rows": rule.min_class_rows,
         "calibration_bins": calibration_bins,
         "seed": seed,
-        "promote_if": (
-            f"n >= {cfg.min_rows} with >= {cfg.min_class_rows} of each class; "
-            f"gain >= {cfg.margin} and the {_pct(cfg.confidence)} interval's lower bound > "
-            f"-{cfg.tolerance}; no slice worse by > {cfg.slice_tolerance}; "
-            f"ECE <= {cfg.max_ece}"
-        ),
+        "promote_if": promote_if,
     }
+    return out if kind == "binary" else {**out, "task": kind}
 
 
 def _pct(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
 
-def too_little_evidence(y: np.ndarray, cfg: GateParams) -> str | None:
-    """The reason the holdout is too small to judge on, or None when it is enough."""
+def too_little_evidence(y: np.ndarray, cfg: GateParams, task: Task | None = None) -> str | None:
+    """The reason the holdout is too small to judge on, or None when it is enough: too few
+    rows, or (classification) too few of a class."""
+    task = _binary(task)
+    if task.kind == "multiclass":
+        return _too_few_per_class(y, cfg, task)
+    if task.kind == "regression":
+        if len(y) >= cfg.min_rows:
+            return None
+        return (
+            f"too little evidence, n = {len(y)} (the gate judges from {cfg.min_rows} rows: "
+            "registry.gate.min_rows)"
+        )
     n, positives = len(y), int(y.sum())
     if n >= cfg.min_rows and min(positives, n - positives) >= cfg.min_class_rows:
         return None
@@ -139,6 +218,17 @@ def too_little_evidence(y: np.ndarray, cfg: GateParams) -> str | None:
         f"too little evidence, n = {n} ({positives} positives, {n - positives} negatives; "
         f"the gate judges from {cfg.min_rows} rows and {cfg.min_class_rows} of each class: "
         "registry.gate.min_rows, min_class_rows)"
+    )
+
+
+def _too_few_per_class(y: np.ndarray, cfg: GateParams, task: Task) -> str | None:
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(task.classes))
+    if len(y) >= cfg.min_rows and counts.min() >= cfg.min_class_rows:
+        return None
+    each = ", ".join(f"{c} {int(k)}" for c, k in zip(task.classes, counts, strict=True))
+    return (
+        f"too little evidence, n = {len(y)} ({each}; the gate judges from {cfg.min_rows} rows "
+        f"and {cfg.min_class_rows} of each class: registry.gate.min_rows, min_class_rows)"
     )
 
 
@@ -164,6 +254,37 @@ def _ece_check(ece: float | None, cfg: GateParams) -> tuple[bool, str]:
     return False, f"ECE {shown} above the bound {cfg.max_ece} (served scores, uncalibrated)"
 
 
+def _calibration_check(
+    task: Task, summary: dict[str, float | None], cfg: GateParams, level: float | None
+) -> tuple[bool, str]:
+    """The task's calibration rule: ECE (binary), top-class ECE (multiclass), or the interval's
+    coverage (regression: within coverage_tolerance of its level)."""
+    if task.kind == "binary":
+        return _ece_check(summary["ece"], cfg)
+    # Reasons start with what failed and say "above the bound" when it did: the run's state
+    # names the failed rule from them (retrain.orchestration.runview.gate_outcome).
+    if task.kind == "multiclass":
+        ok, reason = _ece_check(summary["ece"], cfg)
+        return ok, reason.replace("ECE", "ECE of the top class", 1)
+    covered = summary["coverage"]
+    if covered is None or level is None:
+        return False, (
+            "coverage unknown (no interval file, paths.intervals): treated as above the bound "
+            "registry.gate.coverage_tolerance"
+        )
+    miss = round(abs(covered - level), 6)  # rounded: 0.88 is within 0.9 +- 0.02
+    shown = f"coverage {covered:.4f} of the {_pct(level)} interval on the holdout"
+    if miss <= cfg.coverage_tolerance:
+        return True, (
+            f"{shown}, within {cfg.coverage_tolerance} of its level "
+            "(registry.gate.coverage_tolerance)"
+        )
+    return False, (
+        f"{shown} misses its level by {miss:.4f}, above the bound "
+        f"registry.gate.coverage_tolerance {cfg.coverage_tolerance}"
+    )
+
+
 def _slice_reasons(checks: list[SliceCheck], cfg: GateParams) -> list[str]:
     return [
         f"slice {s.name} ({s.rows} rows) regresses by {-(s.gain or 0.0):.4f} "
@@ -184,13 +305,16 @@ def decide(
     calibration_bins: int = 10,
     holdout: dict[str, Any] | None = None,
     seed: int = 0,
+    task: Task | None = None,
+    interval: ConformalInterval | None = None,
 ) -> GateResult:
     """Promote the challenger or not.
 
     Args:
-        y: 0/1 labels of the holdout.
-        challenger: the new model's scores on those rows.
-        champion: the production model's scores on the same rows; None when nothing is in
+        y: the holdout's targets: 0/1 labels (binary), class indices (multiclass), values
+            (regression).
+        challenger: the new model's prediction on those rows (`retrain.task`'s shape).
+        champion: the production model's prediction on the same rows; None when nothing is in
             production, in which case the challenger becomes the first model.
         slices: the slice columns of the same rows (`cfg.slices`), index-aligned with `y`.
         cfg: registry.gate of params.yaml.
@@ -198,33 +322,76 @@ def decide(
         calibration_bins: bins of the calibration error (evaluate.calibration_bins).
         holdout: a description of the rows (how many, which were excluded), kept as is.
         seed: seeds the bootstrap (params.yaml's seed: a replay gets the same interval).
+        task: the table's task (`retrain.task.task_for`); None: binary.
+        interval: regression: the challenger's conformal interval (paths.intervals), whose
+            coverage on the holdout is judged; None there fails that rule.
     """
-    y = np.asarray(y).astype(int)
-    ours = _summary(cfg.metric, y, challenger, calibration_bins)
+    task = _binary(task)
+    y = _targets(task, y)
+    ours = _summary(task, cfg.metric, y, challenger, calibration_bins, interval)
     checks = slice_checks(
-        define(slices.reset_index(drop=True), y, list(slices.columns), rule),
+        define(slices.reset_index(drop=True), y, list(slices.columns), rule, task),
         y,
         (challenger, champion),
         cfg,
+        task,
     )
+    common = _common(task, y, cfg, (ours, checks), (holdout, interval))
+    common["rules"] = rules(cfg, rule, calibration_bins, seed, task)
+    if champion is None:
+        return _first(task, common, cfg, interval)
+    return _challenge(y, challenger, champion, cfg, common, seed, task, interval)
+
+
+def _common(
+    task: Task,
+    y: np.ndarray,
+    cfg: GateParams,
+    ours: tuple[dict[str, float | None], list[SliceCheck]],
+    about: tuple[dict[str, Any] | None, ConformalInterval | None],
+) -> dict[str, Any]:
+    """What every decision of `decide` carries: the challenger's numbers and the holdout's."""
+    (summary, checks), (holdout, interval) = ours, about
     common: dict[str, Any] = {
         "metric": cfg.metric,
         "margin": cfg.margin,
         "rows": len(y),
-        "challenger": ours,
+        "challenger": summary,
         "slices": checks,
         "holdout": holdout or {},
-        "positives": int(y.sum()),
-        "rules": rules(cfg, rule, calibration_bins, seed),
+        "positives": int(y.sum()) if task.kind == "binary" else None,
     }
-    if champion is None:
-        reasons = ["no model in production: the first model becomes prod"]
-        if not _ece_check(ours["ece"], cfg)[0]:
-            reasons.append(
-                f"note: ECE {ours['ece']:.4f} above {cfg.max_ece}, promoted as the only model"
-            )
-        return GateResult("first", True, reasons, **common)
-    return _challenge(y, challenger, champion, cfg, common, seed)
+    if task.kind != "binary":
+        common["task"] = task.kind
+    if task.kind == "multiclass":
+        counts = np.bincount(y, minlength=len(task.classes))
+        common["class_rows"] = {str(c): int(k) for c, k in zip(task.classes, counts, strict=True)}
+    if task.kind == "regression" and interval is not None:
+        common["interval_coverage"] = {
+            "level": interval.level,
+            "half_width": interval.half_width,
+            "n_val": interval.n_val,
+            "coverage": summary["coverage"],
+            "tolerance": cfg.coverage_tolerance,
+        }
+    return common
+
+
+def _first(
+    task: Task, common: dict[str, Any], cfg: GateParams, interval: ConformalInterval | None
+) -> GateResult:
+    """No champion: the challenger becomes prod; a failed calibration rule is a note."""
+    reasons = ["no model in production: the first model becomes prod"]
+    ours = common["challenger"]
+    level = interval.level if interval is not None else None
+    ok, why = _calibration_check(task, ours, cfg, level)
+    if task.kind == "binary" and not ok:
+        reasons.append(
+            f"note: ECE {ours['ece']:.4f} above {cfg.max_ece}, promoted as the only model"
+        )
+    elif not ok:
+        reasons.append(f"note: {why}; promoted as the only model")
+    return GateResult("first", True, reasons, **common)
 
 
 def _challenge(
@@ -234,16 +401,26 @@ def _challenge(
     cfg: GateParams,
     common: dict[str, Any],
     seed: int,
+    task: Task,
+    interval: ConformalInterval | None,
 ) -> GateResult:
     """The champion/challenger verdict, once `decide` has the shared numbers."""
-    theirs = _summary(cfg.metric, y, champion, common["rules"]["calibration_bins"])
+    bins = common["rules"]["calibration_bins"]
+    # The champion's own interval is not judged: only the challenger's is about to be served.
+    theirs = _summary(task, cfg.metric, y, champion, bins, interval)
+    if task.kind == "regression":
+        theirs["coverage"] = None
     ch, cp = common["challenger"][cfg.metric], theirs[cfg.metric]
-    short = too_little_evidence(y, cfg)
+    short = too_little_evidence(y, cfg, task)
     if ch is None or cp is None:
-        reason = f"{cfg.metric} is undefined on a holdout of {len(y)} rows with one class"
+        reason = f"{cfg.metric} is undefined on a holdout of {len(y)} rows " + {
+            "binary": "with one class",
+            "multiclass": "missing a class",
+            "regression": "of one value",
+        }.get(task.kind, "")
         decision: Decision = "insufficient" if short else "rejected"
         return GateResult(decision, False, [short or reason], champion=theirs, **common)
-    g = gain(cfg.metric, ch, cp)
+    g = task.gain(cfg.metric, ch, cp)
     iv = paired_interval(
         cfg.metric,
         y,
@@ -255,7 +432,8 @@ def _challenge(
     )
     metric_ok, metric_reason = _metric_check(g, iv, len(y), cfg)
     regressed = _slice_reasons(common["slices"], cfg)
-    ece_ok, ece_reason = _ece_check(common["challenger"]["ece"], cfg)
+    level = interval.level if interval is not None else None
+    ece_ok, ece_reason = _calibration_check(task, common["challenger"], cfg, level)
     ok = metric_ok and not regressed and ece_ok and short is None
     reasons = ([short] if short else []) + [metric_reason, *regressed, ece_reason]
     decision = "insufficient" if short else ("promoted" if ok else "rejected")
@@ -319,30 +497,52 @@ def markdown(
         result.metric: f"{better} is better; ours must beat production by >= {result.margin}, "
         f"the interval's lower bound > -{tolerance}",
         "ece": "lower is better" + (f"; ours must be <= {max_ece}" if max_ece is not None else ""),
+        "coverage": _coverage_rule(result),
     }
+    # Regression has no ECE: its interval's coverage is judged instead.
+    calibration = "coverage" if result.task == "regression" else "ece"
+    label = {"ece": "ece (top class)"} if result.task == "multiclass" else {}
     rows = [
-        [key, _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]] for key in (result.metric, "ece")
+        [label.get(key, key), _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]]
+        for key in (result.metric, calibration)
     ]
     lines += [
         "",
         *table(["", challenger, f"production ({champion or 'none'})", "gate"], rows, "lrrl"),
     ]
     if result.slices:
-        rows = [
-            [
-                s.name,
-                str(s.rows),
-                str(s.positives),
-                _fmt(s.challenger),
-                _fmt(s.champion),
-                _fmt(s.gain),
-                s.status,
-            ]
-            for s in result.slices
-        ]
-        header = ["slice", "rows", "positives", "ours", "production", "gain", "status"]
-        lines += ["", *table(header, rows, "lrrrrrl")]
+        lines += ["", *_slice_table(result)]
     return "\n".join(lines)
+
+
+def _coverage_rule(result: GateResult) -> str:
+    about = result.interval_coverage
+    if about is None:
+        return "the interval's test coverage (no interval file)"
+    return (
+        f"share of rows inside prediction +- {about['half_width']:.4g}; ours must be within "
+        f"{about['tolerance']} of {about['level']}"
+    )
+
+
+def _slice_table(result: GateResult) -> list[str]:
+    """The slices' rows; the positives column only where there is a positive class."""
+    binary = result.task is None
+    header = ["slice", "rows", *(["positives"] if binary else [])]
+    header += ["ours", "production", "gain", "status"]
+    rows = [
+        [
+            s.name,
+            str(s.rows),
+            *([str(s.positives)] if binary else []),
+            _fmt(s.challenger),
+            _fmt(s.champion),
+            _fmt(s.gain),
+            s.status,
+        ]
+        for s in result.slices
+    ]
+    return table(header, rows, "lr" + ("r" if binary else "") + "rrrl")
 
 
 def evidence_line(result: GateResult) -> str:

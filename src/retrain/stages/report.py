@@ -1,8 +1,13 @@
 """Stage `report`: explanations, slice metrics, calibration and the model card of the model.
 
 Reads what train and evaluate wrote (the checkpoint for attributions, the ONNX model for
-scores, model_card.json, metrics/evaluate.json) and writes machine-readable metrics, two DVC
-plots and the model card as Markdown and HTML.
+scores, model_card.json, metrics/evaluate.json; a regression model's paths.intervals) and
+writes machine-readable metrics, two DVC plots and the model card as Markdown and HTML.
+
+Per task (`retrain.task`): slices score the task's metrics; calibration is temperature scaling
+(binary: on the logit; multiclass: on the log-probabilities, ECE on the top class) or, for
+regression, the test coverage of the conformal interval; attributions explain the logit, the
+predicted class's log-probability, or the value (`retrain.analysis.attributions`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,25 @@ import torch
 from scipy.special import expit
 
 from retrain.analysis.attributions import (
+    EXPLAINED,
+    Attributions,
     baseline_row,
     global_attributions,
     integrated_gradients,
     load_network,
+    per_class_attributions,
     source_columns,
 )
-from retrain.analysis.calibration import fit_temperature, no_scaling, scale
+from retrain.analysis.calibration import (
+    ConformalInterval,
+    coverage_report,
+    fit_temperature,
+    no_scaling,
+    scale,
+    scale_any,
+    top_class,
+    top_class_ece,
+)
 from retrain.analysis.card import CardInputs, render_html, render_markdown
 from retrain.analysis.correlation import correlated_pairs
 from retrain.analysis.slices import SliceRule, slice_metrics
@@ -38,6 +55,7 @@ from retrain.models.metrics import (
 )
 from retrain.models.predictor import Predictor
 from retrain.stages._common import stage_main
+from retrain.task import Task, task_for
 
 # The explained network must be the served one: its sigmoid must match the ONNX scores.
 PARITY_TOLERANCE = 1e-4
@@ -98,8 +116,99 @@ def _calibration(
     }
 
 
+def _multiclass_calibration(
+    params: Params, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
+) -> dict[str, Any]:
+    """Temperature scaling of the log-probabilities (one T, fitted on validation); the test
+    log loss, Brier score and top-class ECE before and after. The predicted class of every
+    row is the same either way, so there is no threshold to move."""
+    from retrain.analysis.slices import task_metrics
+    from retrain.task import MulticlassTask
+
+    cfg, bins = params.report, params.evaluate.calibration_bins
+    (y_val, p_val), (y_test, p_test) = val, test
+    fitter = fit_temperature if cfg.temperature_scaling else no_scaling
+    fit = fitter(y_val, p_val, min_gain=cfg.min_log_loss_gain)
+    task = MulticlassTask(params.dataset.classes or ())
+
+    def summary(p: np.ndarray) -> dict[str, float | None]:
+        m = task_metrics(task, y_test, p)
+        return {
+            "log_loss": m["log_loss"],
+            "brier": m["brier"],
+            "ece": top_class_ece(y_test, p, bins),
+        }
+
+    return {
+        "task": "multiclass",
+        "temperature": fit.temperature,
+        "applied": fit.applied,
+        "enabled": cfg.temperature_scaling,
+        "fitted_on": "val",
+        "min_log_loss_gain": fit.min_log_loss_gain,
+        "val": {
+            "log_loss_before": fit.val_log_loss_before,
+            "log_loss_after": fit.val_log_loss_after,
+        },
+        "test": {"before": summary(p_test), "after": summary(scale_any(p_test, fit.temperature))},
+        "ece_on": "top class",
+        "bins": bins,
+    }
+
+
+def _regression_calibration(params: Params, test: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """The conformal interval (paths.intervals, fitted on validation by `train`) and the share
+    of test rows it covers; the promotion gate judges that share against its level."""
+    interval = ConformalInterval.load(params.paths.intervals)
+    report = coverage_report(*test, interval)
+    return {"task": "regression", "fitted_on": "val", "interval": report}
+
+
+def _served(task: Task, result: Attributions) -> np.ndarray:
+    """What the ONNX model serves for the explained rows, from the explained output: the
+    probability (binary), the predicted class's probability (multiclass), the value."""
+    if task.kind == "binary":
+        return np.asarray(expit(result.logits))
+    if task.kind == "multiclass":
+        return np.exp(result.logits)
+    return result.logits
+
+
+def _check_parity(params: Params, task: Task, result: Attributions, served: np.ndarray) -> None:
+    """The explained network must be the served one (PARITY_TOLERANCE; relative for a value)."""
+    if task.kind == "multiclass" and result.classes is not None:
+        served = served[np.arange(len(served)), result.classes]
+    gap = float(np.abs(_served(task, result) - served).max()) if len(served) else 0.0
+    if task.kind == "regression":
+        gap /= max(1.0, float(np.abs(served).max()))
+    if gap > PARITY_TOLERANCE:
+        raise RetrainError(
+            f"{params.paths.checkpoint} and {params.paths.onnx_model} disagree by {gap:.2e}; "
+            "rerun `dvc repro train`"
+        )
+
+
+def _baseline_score(task: Task, result: Attributions, classes: list[str]) -> Any:
+    """The baseline row's prediction: a probability, each predicted class's, or a value."""
+    if task.kind == "binary":
+        return round(float(expit(result.baseline_logit)), 6)
+    if task.kind == "regression":
+        return round(result.baseline_logit, 6)
+    assert result.classes is not None and result.baseline_outputs is not None
+    return {
+        classes[int(c)]: round(float(np.exp(b)), 6)
+        for c, b in sorted(
+            zip(result.classes.tolist(), result.baseline_outputs.tolist(), strict=True)
+        )
+    }
+
+
+def _by_column(ranked: list[dict[str, Any]]) -> dict[str, Any]:
+    return {r["column"]: {k: v for k, v in r.items() if k != "column"} for r in ranked}
+
+
 def _attributions(
-    params: Params, splits: Splits, x_test: np.ndarray, p_test: np.ndarray
+    params: Params, splits: Splits, x_test: np.ndarray, p_test: np.ndarray, task: Task
 ) -> dict[str, Any]:
     cfg = params.report
     # A seeded sample keeps the stage to seconds; the rows are recorded by id for the curious.
@@ -114,28 +223,30 @@ def _attributions(
         baseline_row(train_x, cfg.baseline),
         sources,
         n_steps=cfg.ig_steps,
+        kind=task.kind,
+        target=splits.preprocessor.target_scale(),
     )
-    served = p_test[rows]
-    explained = expit(result.logits)
-    gap = float(np.abs(explained - served).max())
-    if gap > PARITY_TOLERANCE:
-        raise RetrainError(
-            f"{params.paths.checkpoint} and {params.paths.onnx_model} disagree by {gap:.2e}; "
-            "rerun `dvc repro train`"
-        )
-    ranked = global_attributions(result)
-    return {
+    _check_parity(params, task, result, p_test[rows])
+    classes = [str(c) for c in task.classes]
+    out = {
         "method": "integrated_gradients",
-        "target": "logit",
+        "target": "logit" if task.kind == "binary" else EXPLAINED[task.kind],
         "baseline": cfg.baseline,
-        "baseline_score": round(float(expit(result.baseline_logit)), 6),
+        "baseline_score": _baseline_score(task, result, classes),
         "rows": n,
         "n_steps": cfg.ig_steps,
         "max_abs_delta": round(float(np.abs(result.delta).max()), 8),
-        "columns": {r["column"]: {k: v for k, v in r.items() if k != "column"} for r in ranked},
+        "columns": _by_column(global_attributions(result)),
         # Pairs that share credit: on the training split's design matrix, the card's example.
         "correlated": correlated_pairs(train_x, sources),
     }
+    if task.kind == "multiclass":
+        per_class = per_class_attributions(result, classes)
+        out["per_class"] = {
+            name: {"rows": entry["rows"], "columns": _by_column(entry["columns"])}
+            for name, entry in per_class.items()
+        }
+    return out
 
 
 @dataclass(frozen=True)
@@ -146,10 +257,10 @@ class _Scored:
     x_test: np.ndarray
     val: tuple[np.ndarray, np.ndarray]  # (targets, scores)
     test: tuple[np.ndarray, np.ndarray]
-    threshold: float
+    threshold: float | None  # binary only: a multiclass or regression model has none
 
 
-def _score(params: Params, evaluation: dict[str, Any]) -> _Scored:
+def _score(params: Params, evaluation: dict[str, Any], task: Task) -> _Scored:
     paths = params.paths
     splits = load_splits(paths)
     (x_val, y_val), (x_test, y_test) = splits.matrix("val"), splits.matrix("test")
@@ -159,7 +270,7 @@ def _score(params: Params, evaluation: dict[str, Any]) -> _Scored:
         x_test,
         (y_val, predictor.predict_matrix(x_val)),
         (y_test, predictor.predict_matrix(x_test)),
-        float(evaluation["threshold"]),
+        float(evaluation["threshold"]) if task.kind == "binary" else None,
     )
 
 
@@ -216,8 +327,46 @@ def _write_card(params: Params, card: str) -> None:
         path.write_text(text)
 
 
+def _task_calibration(params: Params, task: Task, scored: _Scored) -> dict[str, Any]:
+    if task.kind == "multiclass":
+        return _multiclass_calibration(params, scored.val, scored.test)
+    if task.kind == "regression":
+        return _regression_calibration(params, scored.test)
+    assert scored.threshold is not None
+    return _calibration(params, scored.val, scored.test, scored.threshold)
+
+
+def _curves(
+    task: Task, test: tuple[np.ndarray, np.ndarray], calibration: dict[str, Any], bins: int
+) -> dict[str, list[dict[str, Any]]]:
+    """The reliability curve before and after scaling: of the positive class (binary), of the
+    top class (multiclass); none for regression (its interval's coverage is the check)."""
+    y, p = test
+    if task.kind == "regression":
+        return {"before": [], "after": []}
+    if task.kind == "multiclass":
+        after = scale_any(p, calibration["temperature"])
+        return {
+            "before": calibration_points(*top_class(y, p), bins),
+            "after": calibration_points(*top_class(y, after), bins),
+        }
+    return {
+        "before": calibration_points(y, p, bins),
+        "after": calibration_points(y, scale(p, calibration["temperature"]), bins),
+    }
+
+
+def _summary_line(calibration: dict[str, Any]) -> str:
+    if "interval" in calibration:
+        iv = calibration["interval"]
+        return f"interval coverage {iv['coverage']:.3f} (level {iv['level']})"
+    applied = "applied" if calibration["applied"] else "not applied"
+    return f"temperature {calibration['temperature']:.3f} ({applied})"
+
+
 def run(params: Params) -> ReportResult:
     paths = params.paths
+    task = task_for(params.dataset)
     # One thread: attributions are then the same bytes on every run and machine.
     torch.set_num_threads(1)
     runs = {
@@ -225,32 +374,27 @@ def run(params: Params) -> ReportResult:
         "evaluate": _read_json(paths.metrics),
         "prepare": _read_json(paths.prepare_summary),
     }
-    scored = _score(params, runs["evaluate"])
+    scored = _score(params, runs["evaluate"], task)
     (y_test, p_test), threshold = scored.test, scored.threshold
     slices = slice_metrics(
         scored.splits.frames["test"],
         y_test,
         p_test,
         params.report.slices,
-        threshold=threshold,
+        threshold=threshold if threshold is not None else 0.0,  # binary only
         rule=SliceRule.from_params(params),
+        task=task,
     )
-    calibration = _calibration(params, scored.val, scored.test, threshold)
-    attributions = _attributions(params, scored.splits, scored.x_test, p_test)
+    calibration = _task_calibration(params, task, scored)
+    attributions = _attributions(params, scored.splits, scored.x_test, p_test, task)
     result = ReportResult(slices, calibration, attributions, card="")
 
-    bins = params.evaluate.calibration_bins
-    curves = {
-        "before": calibration_points(y_test, p_test, bins),
-        "after": calibration_points(y_test, scale(p_test, calibration["temperature"]), bins),
-    }
+    curves = _curves(task, scored.test, calibration, params.evaluate.calibration_bins)
     _write_metrics(params, result, curves["after"])
     card = _card(params, result, curves, runs)
     _write_card(params, card)
     print(
-        f"report: top attribution {_ranked(attributions)[0][0]!r}; temperature "
-        f"{calibration['temperature']:.3f} "
-        f"({'applied' if calibration['applied'] else 'not applied'}); "
+        f"report: top attribution {_ranked(attributions)[0][0]!r}; {_summary_line(calibration)}; "
         f"card {paths.model_card_md}"
     )
     return replace(result, card=card)

@@ -1,0 +1,87 @@
+"""What the model card's renderers share (`retrain.analysis.card` for a binary model,
+`retrain.analysis.card_task` for the others): the card's inputs, its sections and the helpers
+both use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from retrain.config import ModelParams
+from retrain.report import model_names
+
+SECTIONS = (
+    "Model",
+    "Data",
+    "Metrics",
+    "Slices",
+    "Calibration",
+    "Explanations",
+    "Known limits",
+    "Reproduce",
+)
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """What the card is made of; each field is one output of the run, as JSON data."""
+
+    # name, target, task, classes, positive_class, id_column, numeric, categorical
+    dataset: dict[str, Any]
+    train: dict[str, Any]  # the train stage's model_card.json
+    prepare: dict[str, Any]  # metrics/prepare.json
+    evaluate: dict[str, Any]  # metrics/evaluate.json
+    slices: dict[str, Any]  # retrain.analysis.slices.slice_metrics
+    calibration: dict[str, Any]  # the report stage's calibration metrics
+    attributions: dict[str, Any]  # the report stage's attribution metrics
+    top_features: int
+    paths: dict[str, str]  # artifact paths named in the card
+
+
+# A completeness error above this fraction of the top column's mean attribution is large
+# enough to change the ranking's reading: the card says so in words.
+MAX_RELATIVE_DELTA = 0.10
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def names_of(c: CardInputs) -> dict[str, str]:
+    """The models' names, ours from the parameters it was trained with."""
+    return model_names(ModelParams.model_validate(c.train["params"]))
+
+
+def correlated_example(a: dict[str, Any]) -> str:
+    """The most correlated pair of inputs, when one is (`retrain.analysis.correlation`)."""
+    pairs = a.get("correlated") or []
+    if not pairs:
+        return ""
+    first, second = pairs[0]["columns"]
+    return f" (e.g. `{first}` and `{second}`, r = {pairs[0]['r']:+.2f})"
+
+
+def reproduce(c: CardInputs) -> list[str]:
+    revision = str(c.train["git_revision"])
+    commit = revision.removesuffix("-dirty")
+    note = []
+    if commit == "unknown":
+        commit = "<revision>"
+        note = ["", "The training run was outside git; use the commit that holds its dvc.lock."]
+    elif revision.endswith("-dirty"):
+        note = [
+            "",
+            f"Tracked files differed from `{commit}` when the model was trained (`dvc repro` "
+            "rewrites dvc.lock and the metrics as it goes); the commit that records this run's "
+            "dvc.lock is the one to check out.",
+        ]
+    return [
+        "```bash",
+        f"git checkout {commit} && dvc pull && dvc repro",
+        "```",
+        "",
+        "CPU runs are deterministic: the same commit and data give the same model and numbers.",
+        "A recorded run (`run/<run id>` tag) is rebuilt with `retrain reproduce <run id>`, "
+        "which also replays the run's overrides; the commands above do not.",
+        *note,
+    ]
