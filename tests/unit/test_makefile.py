@@ -65,7 +65,9 @@ def _module_exists(name: str) -> bool:
 @pytest.mark.skipif(shutil.which("make", path="/usr/bin:/bin") is None, reason="no make")
 def test_every_path_and_module_a_target_names_exists():
     targets = _targets()
-    assert {"test", "test-attrition", "test-wage", "test-hpc", "bench", "screenshots"} <= set(targets)
+    assert {"test", "test-attrition", "test-wage", "test-hpc", "bench", "screenshots"} <= set(
+        targets
+    )
     missing = []
     seen_paths: set[str] = set()
     for target in targets:
