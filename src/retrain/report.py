@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 BASELINES = ("logreg", "lightgbm")
 MODEL_KEYS = (OURS, *BASELINES)  # the evaluate stage's model keys, in table order
 BASELINE_NAMES = {"logreg": "Logistic regression", "lightgbm": "LightGBM (tuned)"}
-BASELINE_SHORT_NAMES = {"logreg": "logistic regression", "lightgbm": "LightGBM"}
+BASELINE_SHORT_NAMES = {"logreg": "logreg", "lightgbm": "LightGBM"}
 COLUMNS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier")
 RESULTS, SPLITS = "results", "splits"
 START, END = markers(RESULTS)

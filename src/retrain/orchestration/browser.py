@@ -125,7 +125,10 @@ def evaluate(
     if exe is None:
         raise BrowserError("no chromium on PATH: apt-get install -y chromium")
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="retrain-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as it closes.
+    with tempfile.TemporaryDirectory(
+        prefix="retrain-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         flags = [f"--user-data-dir={profile}", "--remote-debugging-port=0"]
         proc = subprocess.Popen(
             [exe, *OFFLINE_FLAGS, *flags, f"--window-size={size[0]},{size[1]}", _url(target)],

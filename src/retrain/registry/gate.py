@@ -312,21 +312,21 @@ def markdown(
     if result.decision == "unchanged":
         return "\n".join(lines)
     lines.append("- scores: served (ONNX, uncalibrated), both models on the same holdout rows")
+    # The models are named here, not in the table's headers: at a 1400 px window the table's
+    # every column must show in the Prefect UI (issue 28).
+    lines.append(f"- ours: {challenger}; production (prod): {champion or 'none'}")
     ch, cp = result.challenger, result.champion or {}
-    better = "higher" if HIGHER_IS_BETTER[result.metric] else "lower"
     tolerance = result.rules.get("tolerance", 0.0)
     rule = {
-        result.metric: f"{better} is better; ours must beat production by >= {result.margin}, "
-        f"the interval's lower bound > -{tolerance}",
-        "ece": "lower is better" + (f"; ours must be <= {max_ece}" if max_ece is not None else ""),
+        result.metric: f"ours >= prod + {result.margin}, CI low > -{tolerance}",
+        "ece": f"ours <= {max_ece}" if max_ece is not None else "",
     }
     rows = [
-        [key, _fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]] for key in (result.metric, "ece")
+        [key, "higher" if HIGHER_IS_BETTER[key] else "lower"]
+        + [_fmt(ch.get(key)), _fmt(cp.get(key)), rule[key]]
+        for key in (result.metric, "ece")
     ]
-    lines += [
-        "",
-        *table(["", challenger, f"production ({champion or 'none'})", "gate"], rows, "lrrl"),
-    ]
+    lines += ["", *table(["", "better", "ours", "prod", "gate"], rows, "llrrl")]
     if result.slices:
         rows = [
             [
