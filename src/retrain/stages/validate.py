@@ -53,6 +53,7 @@ def run(params: Params) -> list[ValidationResult]:
     # One Data Docs site, a validation per file: accepted batches are listed beside the table.
     site = DocsSite(paths.data_docs)
     results = [validate_raw(df, params, str(file), data_docs_dir=site) for file, df in frames]
+    site.build()
     summary = {
         "success": all(r.success for r in results),
         "tables": [r.to_dict() for r in results],

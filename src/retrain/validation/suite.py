@@ -251,7 +251,7 @@ def _severity(cfg: Any) -> str:
 class DocsSite:
     """One Data Docs site holding several tables' validations, each its own run named by its
     file: the `validate` stage's site lists every pinned file, accepted batches included (a
-    site per call held only the last file's)."""
+    site per call held only the last file's). Built once, by `build`, after the last one."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -262,6 +262,10 @@ class DocsSite:
         if self._context is None:
             self._context = _context(self.directory)
         return self._context
+
+    def build(self) -> str:
+        """Write the site's HTML; its index page."""
+        return str(_build_data_docs(self.context(), self.directory))
 
 
 def _site(data_docs: Path | DocsSite | None) -> DocsSite | None:
@@ -437,7 +441,10 @@ def _validate_with_ge(
         n_rows=len(df),
         evaluated=int(stats["evaluated_expectations"]),
         failures=failures,
-        data_docs=_build_data_docs(context, site.directory if site else None),
+        # A site of several tables is built once, after the last (DocsSite.build).
+        data_docs=str(data_docs_dir.directory / "index.html")
+        if isinstance(data_docs_dir, DocsSite)
+        else _build_data_docs(context, site.directory if site else None),
     )
 
 
