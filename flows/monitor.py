@@ -14,7 +14,6 @@ final state names every outcome.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.history.publish import publish_history
 from retrain.ingest import IngestRun, ingest_landing, landed_files
-from retrain.monitoring.drift import batch_drift
+from retrain.monitoring import agreement
 from retrain.monitoring.trigger import retrain_request
 from retrain.orchestration import artifacts, deployments, notify, runview
 from retrain.project import Project
@@ -59,17 +58,12 @@ def check_drift(
     batch: Path, params: Params, model: ServedModel | None, run: str, repo: Path
 ) -> dict[str, Any]:
     """Drift of the batch; its summary and a link to its Evidently report on this task."""
-    out = params.paths.monitor_dir / batch.stem
     files = (model.preprocessor, model.onnx) if model else None
-    summary = {
-        "batch": batch.name,
-        "model": model.label if model else "workspace",
-        **batch_drift(read_file(batch), params, out / "drift.html", files),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "drift.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    label = model.label if model else "workspace"
+    summary = agreement.check_landed(batch, params, files, label)
+    page = params.paths.monitor_dir / batch.stem / "drift.html"
+    summary["report"] = artifacts.publish_drift_report(repo, params, run, batch.stem, page)
     artifacts.publish_markdown("drift-summary", artifacts.drift_markdown(summary), batch.name)
-    artifacts.publish_drift_report(repo, params, run, batch.stem, out / "drift.html")
     if summary["gate"]["tripped"]:
         reasons = "; ".join(summary["gate"]["reasons"])
         get_run_logger().warning("drift gate tripped on %s: %s", batch.name, reasons)

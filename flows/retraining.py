@@ -173,6 +173,8 @@ def retraining_flow(
     message += f" (record run/{run_id}; {model['name']} {model['version']}, prod {model['prod']})"
     if model["promoted"]:
         notify.emit("model.promoted", model=f"{model['name']}@{model['version']}", outcome=message)
+    if reason == "drift":  # whatever the gate said: the user heard "drift", now the outcome
+        notify.emit("drift.retrained", **notify.drift_outcome(drift, name, message))
     result = {
         "run_id": run_id,
         "reason": reason,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 BASELINES = ("logreg", "lightgbm")
 MODEL_KEYS = (OURS, *BASELINES)  # the evaluate stage's model keys, in table order
 BASELINE_NAMES = {"logreg": "Logistic regression", "lightgbm": "LightGBM (tuned)"}
-BASELINE_SHORT_NAMES = {"logreg": "logistic regression", "lightgbm": "LightGBM"}
+BASELINE_SHORT_NAMES = {"logreg": "logreg", "lightgbm": "LightGBM"}
 # The linear baseline (key `logreg` whatever the task, so records and plots keep one key) is
 # named for what it is on a multiclass or regression table (retrain.models.baselines.linear).
 LINEAR_NAMES = {

@@ -11,7 +11,7 @@ import pytest
 from retrain.errors import ValidationFailed
 from retrain.stages import validate
 from retrain.validation.suite import validate_frame
-from tests.conftest import REPO, params_in, telco_schema
+from tests.conftest import REPO, params_in, telco_csv, telco_schema
 
 pytestmark = pytest.mark.data
 
@@ -183,3 +183,30 @@ def test_data_docs_name_the_run_and_load_no_image_from_the_network(real, tmp_pat
         assert "__none__" not in html and "__none__" not in str(page.relative_to(docs)), page
     index = pages[docs / "index.html"]
     assert "batch_7.csv" in re.sub(r"<[^>]+>", " ", index)
+
+
+def test_data_docs_list_every_pinned_file_with_its_accepted_batch(tmp_path, default_params_raw):
+    # Issue 28: a drift retrain validated the accepted batch, but its Data Docs showed only
+    # the pinned table (the site was built for the last file alone).
+    import copy
+    import re
+
+    from retrain.orchestration import browser
+
+    raw = copy.deepcopy(default_params_raw)
+    folder = tmp_path / "raw"
+    raw["paths"]["raw_data"], raw["paths"]["batches"] = str(folder), str(folder / "batches")
+    params = params_in(tmp_path, raw)
+    table = pd.read_csv(telco_csv())
+    (folder / "batches").mkdir(parents=True)
+    table.iloc[:600].to_csv(folder / "telco_churn.csv", index=False)
+    batch = "mix-0001-0123456789ab.csv"  # as ingest names an accepted batch
+    table.iloc[600:700].to_csv(folder / "batches" / batch, index=False)
+    results = validate.run(params)
+    assert [r.success for r in results] == [True, True]
+    index = params.paths.data_docs / "index.html"
+    listed = re.sub(r"<[^>]+>", " ", browser.dump_dom(index))  # as a user opens it, offline
+    assert batch in listed and "telco_churn.csv" in listed
+    # ... each with its own validation page.
+    pages = [p for p in params.paths.data_docs.rglob("*.html") if batch in p.read_text()]
+    assert any("validations" in p.parts for p in pages), pages

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from retrain.orchestration import stack
+from retrain.orchestration import browser, stack
 from tests.conftest import make_pipeline_repo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -24,18 +24,20 @@ import asyncio, json, re, sys, time, urllib.request
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterId,
-    FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType)
+    FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType,
+    FlowRunFilterTags)
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
+from prefect.flow_runs import wait_for_flow_run
 
 # No parameters: a run started by hand (as from the UI) must say `manual`, not `schedule`.
 run = run_deployment("retrain/retrain", timeout=900, poll_interval=2)
 # A predict of a file that does not exist fails (the `run failed` notification) ...
 bad = run_deployment(
     "predict/predict", parameters={"input_path": "missing.csv"}, timeout=300, poll_interval=2)
-# ... and the monitor rejects one batch and finds drift in another (no retrain started).
-mon = run_deployment(
-    "monitor/monitor", parameters={"trigger": False}, timeout=600, poll_interval=2)
+# ... and the monitor rejects one batch and finds drift in another: it starts a retrain
+# (reason drift), whose outcome is notified (issue 28).
+mon = run_deployment("monitor/monitor", timeout=600, poll_interval=2)
 
 
 def fetch(url):
@@ -46,7 +48,12 @@ def fetch(url):
 async def main():
     async with get_client() as client:
         out = {}
-        for key, r in (("retrain", run), ("predict", bad), ("monitor", mon)):
+        started = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[f"monitor:{mon.name}"])))
+        assert len(started) == 1, [r.name for r in started]
+        drift = await wait_for_flow_run(started[0].id, timeout=900, poll_interval=3)
+        runs = (("retrain", run), ("predict", bad), ("monitor", mon), ("drift_retrain", drift))
+        for key, r in runs:
             r = await client.read_flow_run(r.id)
             runs = FlowRunFilter(id=FlowRunFilterId(any_=[r.id]))
             tasks = await client.read_task_runs(flow_run_filter=runs)
@@ -63,7 +70,8 @@ async def main():
                 "state": r.state.type.value, "state_name": r.state.name,
                 "message": r.state.message, "parameters": r.parameters,
                 "tasks": {t.name: t.state.type.value for t in tasks},
-                "artifacts": sorted(a.key for a in arts if a.key), "links": links}
+                "artifacts": sorted(a.key for a in arts if a.key), "links": links,
+                "artifact_ids": {a.key: str(a.id) for a in arts if a.key}}
         schedules = {}
         for name in ("retrain/retrain", "monitor/monitor", "predict/predict"):
             dep = await client.read_deployment_by_name(name)
@@ -249,7 +257,14 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
             timeout=300,
         )
         assert sent.returncode == 0 and "sent to" in sent.stdout, sent.stderr[-3000:]
-        kinds = {"FAILED", "Drift", "Promoted", "Batch rejected", "Canary aborted"}
+        kinds = {
+            "FAILED",
+            "Drift",
+            "Promoted",
+            "Batch rejected",
+            "Canary aborted",
+            "Drift retrain",
+        }
         deadline = time.monotonic() + 60  # automations act a few seconds after the event
         while time.monotonic() < deadline and not kinds <= _subjects(Receiver.received):
             time.sleep(1)
@@ -273,6 +288,20 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
                 timeout=700,
             )
             failures[name] = (ran.returncode, ran.stdout, ran.stderr)
+        # Issue 28: at a 1400 px window every column of the gate and metrics artifacts shows
+        # in the UI (the first model's, and the drift retrain's against a champion).
+        columns = {
+            f"{key}/{art}": browser.evaluate(
+                f"{up.ui_url}/artifacts/artifact/{seen[key]['artifact_ids'][art]}",
+                CELLS,
+                ready="document.querySelectorAll('table th').length > 0",
+                size=(1400, 1000),
+            )
+            for key in ("retrain", "drift_retrain")
+            for art in ("gate", "metrics")
+        }
+        # ... and the drift retrain's Data Docs, opened offline, list the batch it validated.
+        docs = browser.dump_dom(seen["drift_retrain"]["links"]["data-docs"]["url"])
     finally:
         down = stack.down(repo)
         receiver.shutdown()
@@ -357,8 +386,8 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     # The monitor: named by its batch, its outcome in the state, its Evidently report linked.
     mon = seen["monitor"]
     assert mon["name"] == "monitor-mix-0001+1"
-    assert mon["state_name"] == "Batch rejected + Drift"  # trigger off: no retrain
-    assert {"batch-rejected", "drift-tripped"} <= set(mon["tags"])
+    assert mon["state_name"] == "Batch rejected + Drift: retrain started"
+    assert {"batch-rejected", "drift-tripped", "retrain-started"} <= set(mon["tags"])
     drift_link = mon["links"]["drift-report"]
     assert drift_link["url"].startswith(f"{up.reports_url}/monitor-mix-0001%2B1-")
     assert drift_link["status"] == 200 and "/mix-0001-" in drift_link["url"]
@@ -378,6 +407,13 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     failed = [m for m in Receiver.received if seen["predict"]["name"] in m["text"]]
     assert failed and failed[0]["subject"].startswith("FAILED"), Receiver.received
     by_subject["FAILED"] = failed[0]
+    # The manual run's promotion (the drift retrain may be promoted too).
+    (promoted,) = [
+        m
+        for m in Receiver.received
+        if m["subject"].startswith("Promoted") and ret["name"] in m["subject"]
+    ]
+    by_subject["Promoted"] = promoted
     ui = up.ui_url
     for subject, run in (
         ("FAILED", seen["predict"]),
@@ -393,6 +429,28 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     assert canary["subject"] == "Canary aborted: churn-model v2.0.0", canary
     assert "prod v1.0.0 -> v1.0.0" in canary["text"], canary
     assert "mix-0001" in by_subject["Drift"]["subject"]
+    # The retrain the monitor started: its outcome (promoted or not, and why) is notified, with
+    # the Evidently report of the batch that started it (issue 28) ...
+    drift_run = seen["drift_retrain"]
+    assert drift_run["parameters"]["reason"] == "drift", drift_run["parameters"]
+    assert drift_run["name"].startswith("retrain-drift-") and drift_run["state"] == "COMPLETED"
+    outcome = by_subject["Drift retrain"]
+    assert outcome["subject"] == f"Drift retrain: {drift_run['state_name']} ({drift_run['name']})"
+    assert drift_run["message"] in outcome["text"], (drift_run["message"], outcome)
+    assert drift_link["url"] in outcome["text"] and mon["name"] in outcome["text"], outcome
+    assert f"{ui}/runs/flow-run/{drift_run['id']}" in outcome["text"], outcome
+    # ... and the Data Docs of its validation list that batch beside the pinned table.
+    listed = re.sub(r"<[^>]+>", " ", docs)
+    assert f"{batch}.csv" in listed and "telco_churn.csv" in listed, listed[:3000]
+    # Every cell of the gate and metrics tables shows whole in the 1400 px window.
+    for page, found in columns.items():
+        assert found["tables"], page
+        for cells in found["tables"]:
+            cut = [
+                c for c in cells if c["left"] < c["shown_left"] or c["right"] > c["shown_right"]
+            ]
+            assert not cut, (page, found["width"], cut)
+    assert "prod, recorded" in [c["text"] for c in columns["retrain/metrics"]["tables"][0]]
     # The flow drove DVC itself: the same inputs give the same dvc.lock as a plain `dvc repro`.
     lock_now = subprocess.run(
         ["git", "show", f"run/{run_id}:dvc.lock"], cwd=repo, capture_output=True, text=True
@@ -401,6 +459,31 @@ def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, small_params_raw
     # ... and recorded the run: the first model is prod.
     tags = subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True).stdout
     assert "churn-model#prod#1" in tags.split() and "run/" in tags
+
+
+# Every cell of every table, where it lies and where it is cut off: by the window, or by an
+# ancestor that clips (a scrolling wrapper shows only what lies inside it).
+CELLS = """(() => {
+  const width = document.documentElement.clientWidth;
+  const shown = el => {
+    let left = 0, right = width;
+    for (let a = el.parentElement; a; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible') {
+        const box = a.getBoundingClientRect();
+        left = Math.max(left, box.left); right = Math.min(right, box.right);
+      }
+    }
+    return [left, right];
+  };
+  return {width, tables: Array.from(document.querySelectorAll('table')).map(t =>
+    Array.from(t.querySelectorAll('th, td')).map(c => {
+      const r = c.getBoundingClientRect(), [left, right] = shown(c);
+      // A cell whose content is wider than it is cut too (its text runs past its border).
+      const over = Math.max(0, c.scrollWidth - c.clientWidth);
+      return {text: c.innerText.trim().slice(0, 60), left: r.left, right: r.right + over,
+              shown_left: left, shown_right: Math.min(right, r.right)};
+    }))};
+})()"""
 
 
 def _subjects(messages: list[dict]) -> set[str]:

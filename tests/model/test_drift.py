@@ -62,3 +62,54 @@ def test_new_payment_method_is_stopped_by_validation(params, table, tmp_path):
     assert reason is not None
     assert "column 'payment_method' failed expect_column_values_to_be_in_set" in reason
     assert "Digital wallet" in reason
+
+
+def test_one_batch_the_monitors_number_beside_the_retrains_with_why(trained_repo, tmp_path, table):
+    # Issue 28: on one batch the monitor said 7 of 19 columns drifted, the drift retrain's
+    # report 4 of 19, with nothing saying why: the retrain compares the batch with another
+    # reference, a training split that now holds most of it.
+    import re
+
+    from retrain.monitoring.agreement import check_landed
+    from retrain.stages import drift as drift_stage
+    from retrain.stages import prepare
+    from tests.conftest import copy_repo
+
+    repo = copy_repo(trained_repo, tmp_path / "repo")
+    params = load_params_at(repo)
+    mix = Drift("mix", "contract", 0.9, "Month-to-month")
+    batch = simulate(table, params.dataset, n_batches=1, batch_size=300, seed=4, drift=mix)[0]
+    landed = params.paths.batches / "mix-0001-0123456789ab.csv"  # as ingest names it
+    landed.parent.mkdir(parents=True, exist_ok=True)
+    batch.to_csv(landed, index=False)
+    monitor = check_landed(landed, params, None, "workspace")  # the monitor, as it lands
+    prepare.run(params)  # the retrain it starts trains on the batch ...
+    stage = drift_stage.run(params)  # ... and checks it again
+    assert stage["batch"] == monitor["batch"] == landed.name
+
+    def text(html: str, section: str) -> str:
+        found = re.search(rf'<section id="{section}">(.*?)</section>', html, re.S)
+        assert found, section
+        return " ".join(re.sub(r"<[^>]+>", " ", found[1]).split())
+
+    def count(summary: dict) -> str:
+        return f"{len(summary['drifted_features'])} of {len(summary['features'])}:"
+
+    # The retrain's page opens (after its verdict) on both numbers and the reason.
+    page = params.paths.drift_html.read_text()
+    both = text(page, "drift-agreement")
+    assert page.index('id="drift-summary"') < page.index('id="drift-agreement"')
+    assert count(monitor) in both and count(stage) in both
+    held = int(re.search(r"(\d+) of them from this batch \(300 rows\)", both)[1])
+    assert 150 < held < 300  # most of the batch is in the retrain's training split
+    assert landed.name in both  # the same batch file, named
+    if monitor["drifted_features"] != stage["drifted_features"]:
+        assert f"this retrain trained on it, so {held} of its 300 rows" in both
+    else:
+        assert "Both checks agree." in both
+    # The monitor's page says what it compared with, and where the other number is.
+    note = text(
+        (params.paths.monitor_dir / landed.stem / "drift.html").read_text(), "drift-reference"
+    )
+    assert f"({monitor['reference_rows']} rows; scores by workspace)" in note
+    assert "does not contain this batch" in note and "side by side" in note

@@ -4,8 +4,9 @@ events the flows emit for them.
 `apply` (run by `retrain stack up` when RETRAIN_WEBHOOK_URL is set) saves one generic
 webhook notification block and replaces the automations named in the file. The flows call
 `emit` for what Prefect does not already announce: a drift gate that tripped, a promoted
-model, a rejected batch (a failed run is Prefect's own `prefect.flow-run.Failed`); the canary
-commands call `announce` (a canary promoted or aborted, about the model, not a run).
+model, a rejected batch, how a retrain that drift started ended (a failed run is Prefect's
+own `prefect.flow-run.Failed`); the canary commands call `announce` (a canary promoted or
+aborted, about the model, not a run).
 
     python -m retrain.orchestration.notify <repo> <webhook-url>   # PREFECT_API_URL set
 """
@@ -62,6 +63,28 @@ def announce(event: str, model: str, **payload: Any) -> str:
     )
     EventsWorker.drain_all(timeout=30)  # a command exits at once: send it before that
     return f"notification retrain.{event} sent to {url}"
+
+
+def drift_outcome(drift: dict[str, Any] | None, outcome: str, message: str) -> dict[str, str]:
+    """The payload of `retrain.drift.retrained`: how a retrain that drift started ended (its
+    state's name: Promoted, Not promoted: ..., Unchanged) and why, the batches that started
+    it with their Evidently reports as the monitor published them, and that monitor run.
+
+    Args:
+        drift: the retrain's `drift` parameter (retrain.monitoring.trigger.retrain_request).
+        outcome: the retrain's final state name.
+        message: its final message (the gate's reasons, the record).
+    """
+    drift = drift or {}
+    signals = drift.get("signals") or []
+    reports = [f"{s.get('batch')}: {s['report']}" for s in signals if s.get("report")]
+    return {
+        "outcome": outcome,
+        "reason": message,
+        "batch": str(drift.get("batch") or "unknown batch"),
+        "reports": "; ".join(reports) or "none published",
+        "monitor": str((drift.get("monitor_run") or {}).get("name") or "unknown"),
+    }
 
 
 def load_spec(repo: Path) -> dict[str, Any]:

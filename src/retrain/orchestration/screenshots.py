@@ -2,7 +2,8 @@
 
 Needs the stack (`make up`). Takes the newest completed `retrain` run (or starts one with
 `--run`), then photographs, in headless Chromium with the network refused: the run's page in
-the Prefect UI, its gate artifact, and its DVC plots page as the UI's link serves it.
+the Prefect UI, its gate and metrics artifacts, and its DVC plots page as the UI's link
+serves it.
 
     python -m retrain.orchestration.screenshots [--run] [--out docs/screenshots]
 """
@@ -20,7 +21,7 @@ from typing import Any
 from retrain.orchestration import browser
 from retrain.orchestration.stack import state_file
 
-SHOTS = ("retrain-run.png", "gate-artifact.png", "plots.png")
+SHOTS = ("retrain-run.png", "gate-artifact.png", "metrics-artifact.png", "plots.png")
 
 
 async def _latest(api_url: str) -> dict[str, Any]:
@@ -79,6 +80,7 @@ def take(repo: Path, out: Path, start_run: bool = False) -> list[Path]:
     targets = [
         f"{ui}/runs/flow-run/{run['id']}",
         f"{ui}/artifacts/artifact/{arts['gate']['id']}",
+        f"{ui}/artifacts/artifact/{arts['metrics']['id']}",
         _link(arts["plots"]["data"]),
     ]
     shots = []

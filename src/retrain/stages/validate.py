@@ -19,7 +19,7 @@ from retrain.files import write_json
 from retrain.stages._common import stage_main
 from retrain.validation.config_check import check_schema
 from retrain.validation.raw import bytes_problems, contract_problems, validate_raw
-from retrain.validation.suite import ValidationResult, check_suite, load_suite_json
+from retrain.validation.suite import DocsSite, ValidationResult, check_suite, load_suite_json
 
 
 def _error_summary(source: str, suite: Path, message: str) -> dict[str, object]:
@@ -50,12 +50,10 @@ def run(params: Params) -> list[ValidationResult]:
         write_json(paths.validation_summary, {"tables": [_error_summary("", suite, problem)]})
         raise ValidationFailed(problem)
 
-    results = []
-    for i, (file, df) in enumerate(frames):
-        last = i == len(frames) - 1
-        results.append(
-            validate_raw(df, params, str(file), data_docs_dir=paths.data_docs if last else None)
-        )
+    # One Data Docs site, a validation per file: accepted batches are listed beside the table.
+    site = DocsSite(paths.data_docs)
+    results = [validate_raw(df, params, str(file), data_docs_dir=site) for file, df in frames]
+    site.build()
     summary = {
         "success": all(r.success for r in results),
         "tables": [r.to_dict() for r in results],

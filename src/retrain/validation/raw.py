@@ -16,7 +16,7 @@ import pandas as pd
 from retrain.config import DatasetSchema, Params
 from retrain.validation.contract import Reference, contract_problem
 from retrain.validation.fields import file_problem
-from retrain.validation.suite import ValidationResult, validate_frame
+from retrain.validation.suite import DocsSite, ValidationResult, validate_frame
 
 
 def validate_raw(
@@ -24,7 +24,7 @@ def validate_raw(
     params: Params,
     source: str,
     *,
-    data_docs_dir: Path | None = None,
+    data_docs_dir: Path | DocsSite | None = None,
     scoring: bool = False,
 ) -> ValidationResult:
     """Validate a raw table against `params.dataset`: suite, declared columns, PII guard.

@@ -248,6 +248,30 @@ def _severity(cfg: Any) -> str:
     return str(getattr(sev, "value", sev)).lower()
 
 
+class DocsSite:
+    """One Data Docs site holding several tables' validations, each its own run named by its
+    file: the `validate` stage's site lists every pinned file, accepted batches included (a
+    site per call held only the last file's). Built once, by `build`, after the last one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._context: Any = None
+
+    def context(self) -> Any:
+        """The one GE context every validation of this site runs in (made on first use)."""
+        if self._context is None:
+            self._context = _context(self.directory)
+        return self._context
+
+    def build(self) -> str:
+        """Write the site's HTML; its index page."""
+        return str(_build_data_docs(self.context(), self.directory))
+
+
+def _site(data_docs: Path | DocsSite | None) -> DocsSite | None:
+    return DocsSite(data_docs) if isinstance(data_docs, Path) else data_docs
+
+
 def _context(data_docs_dir: Path | None) -> Any:
     # GE phones home unless told not to; this project must run with no network.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -299,7 +323,7 @@ def validate_frame(
     suite_path: Path,
     source: str,
     *,
-    data_docs_dir: Path | None = None,
+    data_docs_dir: Path | DocsSite | None = None,
     partial_unexpected_count: int = 5,
     schema: DatasetSchema,
     optional_columns: Sequence[str] = (),
@@ -311,7 +335,8 @@ def validate_frame(
         df: the table, as read from `source`.
         suite_path: a Great Expectations suite saved as JSON.
         source: the file the table came from; every message names it.
-        data_docs_dir: where to build the Data Docs HTML site, or None for no HTML.
+        data_docs_dir: where to build the Data Docs HTML site (a `DocsSite` to add this
+            table's validation to others'), or None for no HTML.
         partial_unexpected_count: example values kept per failed expectation.
         optional_columns: columns whose expectations are skipped when the table lacks them
             (the target, for data to be scored).
@@ -358,7 +383,7 @@ def _validate_suite(
     df: pd.DataFrame,
     suite_json: dict[str, Any],
     source: str,
-    data_docs_dir: Path | None,
+    data_docs_dir: Path | DocsSite | None,
     partial_unexpected_count: int,
     precheck: bool,
     suite_path: Path | None = None,
@@ -395,11 +420,12 @@ def _validate_with_ge(
     df: pd.DataFrame,
     suite_json: dict[str, Any],
     source: str,
-    data_docs_dir: Path | None,
+    data_docs_dir: Path | DocsSite | None,
     partial_unexpected_count: int,
     suite_path: Path | None = None,
 ) -> ValidationResult:
-    context = _context(data_docs_dir)
+    site = _site(data_docs_dir)
+    context = site.context() if site else _context(None)
     suite, results = _run_suite(context, df, suite_json, source, partial_unexpected_count)
     order = {e.id: i for i, e in enumerate(suite.expectations)}
     failures = [
@@ -415,7 +441,10 @@ def _validate_with_ge(
         n_rows=len(df),
         evaluated=int(stats["evaluated_expectations"]),
         failures=failures,
-        data_docs=_build_data_docs(context, data_docs_dir),
+        # A site of several tables is built once, after the last (DocsSite.build).
+        data_docs=str(data_docs_dir.directory / "index.html")
+        if isinstance(data_docs_dir, DocsSite)
+        else _build_data_docs(context, site.directory if site else None),
     )
 
 
@@ -429,13 +458,17 @@ def _run_suite(
     """(the suite as GE holds it, GE's validation results) of `df` in `context`."""
     import great_expectations as gx
 
-    suite = context.suites.add(gx.ExpectationSuite(**suite_json))
-    batch_def = (
-        context.data_sources.add_pandas("retrain")
-        .add_dataframe_asset(Path(source).name or "table")
-        .add_batch_definition_whole_dataframe("whole")
+    # A DocsSite's context already holds the suite and the data source from its other tables.
+    suite = context.suites.add_or_update(gx.ExpectationSuite(**suite_json))
+    pandas = (
+        context.data_sources.get("retrain")
+        if "retrain" in context.data_sources.all()
+        else context.data_sources.add_pandas("retrain")
     )
-    definition = context.validation_definitions.add(
+    batch_def = pandas.add_dataframe_asset(
+        _asset_name(pandas, Path(source).name or "table")
+    ).add_batch_definition_whole_dataframe("whole")
+    definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{suite.name}-check", data=batch_def, suite=suite)
     )
     from great_expectations.core.run_identifier import RunIdentifier
@@ -450,6 +483,17 @@ def _run_suite(
         },
     )
     return suite, results
+
+
+def _asset_name(source: Any, name: str) -> str:
+    """`name`, or `name (2)`, ... when the data source has an asset of that name already (two
+    pinned files of one name in different folders)."""
+    taken = {a.name for a in source.assets}
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name} ({n})"
+    return unique
 
 
 def _failure(r: Any, df: pd.DataFrame, partial_unexpected_count: int) -> Failure:
