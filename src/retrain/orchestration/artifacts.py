@@ -11,13 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.model_key import OURS
-from retrain.models.metrics import HIGHER_IS_BETTER, METRICS
 from retrain.report import short_names
+from retrain.task import HIGHER_IS_BETTER, BinaryTask, Task, task_for
 
 if TYPE_CHECKING:
     from retrain.config import Params
     from retrain.registry.champion import Champion
     from retrain.registry.gate import GateResult
+
+# The rows a task's metric table adds after its metrics: the expected calibration error where
+# the gate bounds it (classification; multiclass: of the top class), and the decision
+# threshold, which only a binary model has (evaluate.threshold).
+EXTRA_ROWS = {"binary": ("ece", "threshold"), "multiclass": ("ece",), "regression": ()}
 
 HOLDOUT_OURS = "ours, gate holdout"
 HOLDOUT_PROD = "production, gate holdout"
@@ -33,27 +38,38 @@ def _r(value: Any) -> Any:
     return round(float(value), 4) if isinstance(value, int | float) else value
 
 
+def better(metric: str) -> str:
+    """Which way `metric` is better: "higher" or "lower" (retrain.task)."""
+    return "higher" if HIGHER_IS_BETTER.get(metric, True) else "lower"
+
+
+def difference(metric: str) -> str:
+    """The gain the gate measures, in words: ours - production where higher is better,
+    production - ours where lower is (positive: ours is better either way)."""
+    return "ours - production" if better(metric) == "higher" else "production - ours"
+
+
 def metrics_rows(
     columns: dict[str, str],
     metrics: dict[str, Any],
     production: dict[str, Any] | None,
     gate: GateResult | None = None,
     max_ece: float | None = None,
+    task: Task | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per metric (and the decision threshold): which way is better, this run's
-    models on this run's test split (a column per model key, named by `columns`:
-    `retrain.report.short_names`), the gate's numbers (ours and production scored on the
-    same holdout, with the gate's bound), and production's figures as recorded on its own,
-    older test split (labelled so: not comparable)."""
+    """One row per metric of `task` (default binary) and its extra rows (EXTRA_ROWS): which
+    way is better, this run's models on this run's test split (a column per model key, named
+    by `columns`: `retrain.report.short_names`), the gate's numbers (ours and production
+    scored on the same holdout, with the gate's bound), and production's figures as recorded
+    on its own, older test split (labelled so: not comparable)."""
+    task = task or BinaryTask(["positive"])
     rows = []
     holdout_ours = dict(gate.challenger) if gate else {}
     holdout_prod = dict(gate.champion or {}) if gate else {}
-    for name in [*METRICS, "ece", "threshold"]:
+    for name in [*task.metrics, *EXTRA_ROWS[task.kind]]:
         row: dict[str, Any] = {
             "metric": name,
-            "better": ""
-            if name == "threshold"
-            else ("higher" if HIGHER_IS_BETTER[name] else "lower"),
+            "better": "" if name == "threshold" else better(name),
         }
         for key, label in columns.items():
             row[label] = _r(metrics.get(key, {}).get(name))
@@ -71,7 +87,7 @@ def _gate_rule(name: str, gate: GateResult | None, max_ece: float | None) -> str
     if gate is None:
         return ""
     if name == gate.metric:
-        rule = f"ours - production >= {gate.margin} (margin)"
+        rule = f"{difference(name)} >= {gate.margin} (margin)"
         if gate.interval is not None and gate.confidence is not None:
             low, high = gate.interval
             rule += (
@@ -150,8 +166,8 @@ def record_markdown(record: dict[str, Any]) -> str:
             "",
             f"- code: `{record['code_revision'][:12]}`; data: `{record['data']['md5']}` "
             f"({len(record['data']['batches'])} batches)",
-            f"- {metric}: {_fmt4(record['metrics'].get(metric))}; "
-            f"ECE {_fmt4(record['metrics'].get('ece'))}",
+            f"- {metric} ({better(metric)} is better): {_fmt4(record['metrics'].get(metric))}"
+            + (f"; ECE {_fmt4(record['metrics']['ece'])}" if "ece" in record["metrics"] else ""),
             *_gate_lines(record["gate"]),
             f"- model: `{model['name']}@{model['version']}`, {promoted}",
             f"- replay: `retrain reproduce {record['run_id']}`",
@@ -205,7 +221,7 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
     if gate.get("interval") and gate.get("gain") is not None:
         low, high = gate["interval"]
         line += (
-            f", {gate['metric']} ours - production {gate['gain']:+.4f}, "
+            f", {gate['metric']} {difference(gate['metric'])} {gate['gain']:+.4f}, "
             f"{gate['confidence']:.0%} CI [{low:+.4f}, {high:+.4f}]"
         )
     return [line + f", n = {gate.get('rows')}"]
@@ -279,7 +295,8 @@ def trials_rows(path: Path) -> list[dict[str, Any]]:
 def publish_trials(params: Params) -> None:
     rows = trials_rows(params.paths.tune_trials)
     if rows:
-        publish_table("tune-trials", rows, "Optuna trials of this run (val/auroc; pruned: none)")
+        monitor = task_for(params.dataset).monitor
+        publish_table("tune-trials", rows, f"Optuna trials of this run ({monitor}; pruned: none)")
 
 
 def gate_markdown(params: Params, decision: GateResult, champion: Champion | None) -> str:
@@ -303,6 +320,7 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
             champion.metrics if champion else None,
             decision,
             params.registry.gate.max_ece,
+            task_for(params.dataset),
         ),
         "Test metrics, 4 digits; the gate columns score ours and production on the same "
         "holdout (served, uncalibrated scores); the last column is production as recorded "

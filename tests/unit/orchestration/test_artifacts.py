@@ -160,3 +160,61 @@ def test_the_run_card_names_the_registry_version_the_gate_and_the_rebuild_comman
     # A run that registered nothing says so, not the champion's version as its own.
     unregistered = run_card_markdown(card, _record(registered=False, version="v2.0.0"))
     assert "registry version: not registered" in unregistered
+
+
+def _regression_gate() -> GateResult:
+    # RMSE 10.2 against production's 10.9: ours is 0.7 better (gain counts lower as better).
+    return GateResult(
+        "promoted",
+        True,
+        [],
+        "rmse",
+        0.05,
+        600,
+        challenger={"rmse": 10.2, "mae": 7.1, "r2": 0.31},
+        champion={"rmse": 10.9, "mae": 7.4, "r2": 0.27},
+        gain=0.7,
+        interval=[0.3, 1.1],
+        confidence=0.95,
+    )
+
+
+def test_regression_metrics_rows_are_its_metrics_with_their_directions():
+    from retrain.task import RegressionTask
+
+    metrics = {"tabm": {"rmse": 10.21234, "mae": 7.1, "r2": 0.31}, "lightgbm": {"rmse": 10.5}}
+    rows = metrics_rows(
+        short_names(TABM_MINI), metrics, None, _regression_gate(), 0.05, RegressionTask()
+    )
+    assert [r["metric"] for r in rows] == ["rmse", "mae", "r2"]  # no AUC, ECE nor threshold
+    by = {r["metric"]: r for r in rows}
+    assert by["rmse"]["better"] == "lower" and by["r2"]["better"] == "higher"
+    assert by["rmse"]["ours (TabM-mini)"] == 10.2123 and by["rmse"][HOLDOUT_PROD] == 10.9
+    assert by["rmse"]["gate"].startswith("production - ours >= 0.05 (margin); 95% CI")
+    assert by["mae"]["gate"] == ""
+
+
+def test_multiclass_metrics_rows_keep_ece_but_no_threshold():
+    from retrain.task import MulticlassTask
+
+    task = MulticlassTask(["F", "L", "M", "VF"])
+    rows = metrics_rows(short_names(TABM_MINI), {"tabm": {"log_loss": 0.5}}, None, task=task)
+    assert [r["metric"] for r in rows] == [*task.metrics, "ece"]
+    assert {r["metric"]: r["better"] for r in rows}["log_loss"] == "lower"
+    assert {r["metric"]: r["better"] for r in rows}["roc_auc_ovr"] == "higher"
+
+
+def test_a_regression_record_says_lower_is_better_and_which_way_the_gain_runs():
+    record = {
+        "run_id": "20261206T101500Z-ab12",
+        "reason": "drift",
+        "code_revision": "0123456789abcdef",
+        "data": {"md5": "d41d8", "batches": []},
+        "gate": _regression_gate().to_dict(),
+        "metrics": {"rmse": 10.21234, "mae": 7.1, "r2": 0.31},
+        "model": {"name": "wage-model", "version": "v2.0.0", "prod": "v2.0.0", "promoted": True},
+    }
+    text = record_markdown(record)
+    assert "- rmse (lower is better): 10.2123" in text
+    assert "ECE" not in text  # a regression model has none
+    assert "rmse production - ours +0.7000, 95% CI [+0.3000, +1.1000]" in text
