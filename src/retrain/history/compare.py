@@ -78,7 +78,9 @@ def metric_rows(a: Side, b: Side) -> list[Row]:
     models = [("ours", ours(a.evaluate), ours(b.evaluate))]
     models += [(n, a.evaluate.get(n, {}), b.evaluate.get(n, {})) for n in BASELINES]
     for model, ma, mb in models:
-        for key in sorted(set(ma) | set(mb)):
+        # Numbers only: a multiclass model's per-class figures and confusion matrix are
+        # tables of their own, not one cell.
+        for key in sorted(k for k in set(ma) | set(mb) if _scalar(ma.get(k), mb.get(k))):
             rows.append((f"{model} {key}", _cell(ma.get(key)), _cell(mb.get(key))))
     for key, get in (
         ("reason", lambda r: r["reason"]),
@@ -88,6 +90,10 @@ def metric_rows(a: Side, b: Side) -> list[Row]:
     ):
         rows.append((key, str(get(a.record)), str(get(b.record))))
     return rows
+
+
+def _scalar(*values: Any) -> bool:
+    return all(not isinstance(v, dict | list) for v in values)
 
 
 def _cell(value: Any) -> str:
@@ -134,8 +140,11 @@ def text(a: Side, b: Side, metric: str) -> str:
 
 
 def _curve_chart(a: Side, b: Side, points: str, x: str, title: str) -> str:
-    """Ours in both runs, and each baseline in both, over the curve's x grid."""
+    """Ours in both runs, and each baseline in both, over the curve's x grid; nothing when
+    neither run has the curve (a regression or multiclass run writes no ROC or PR file)."""
     data = {"A": getattr(a, points), "B": getattr(b, points)}
+    if not data["A"] and not data["B"]:
+        return ""
     grid = [p.get(x) for p in data["A"] or data["B"]]
     series = []
     for model in (MODEL_KEYS, *((n,) for n in BASELINES)):  # each model in A, then in B
@@ -166,6 +175,13 @@ def _table(rows: list[Row], a: Side, b: Side, table_id: str) -> str:
     return f"<table id='{table_id}'><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
+def _plots(a: Side, b: Side) -> str:
+    charts = _curve_chart(
+        a, b, "roc", "fpr", "ROC: true positive rate by false positive rate"
+    ) + _curve_chart(a, b, "pr", "recall", "Precision by recall")
+    return "<h2>Plots (test split)</h2>" + charts if charts else ""
+
+
 def render(a: Side, b: Side, metric: str) -> str:
     """The comparison as one offline HTML page (inline CSS and SVG)."""
     title = f"Run {a.run_id} (A) vs {b.run_id} (B)"
@@ -174,9 +190,7 @@ def render(a: Side, b: Side, metric: str) -> str:
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1><h2>Metrics</h2>{_table(metric_rows(a, b), a, b, 'metrics')}"
         f"<h2>Params that differ</h2>{_table(params_diff(a, b), a, b, 'params')}"
-        "<h2>Plots (test split)</h2>"
-        + _curve_chart(a, b, "roc", "fpr", "ROC: true positive rate by false positive rate")
-        + _curve_chart(a, b, "pr", "recall", "Precision by recall")
+        + _plots(a, b)
         + f"<h2>Slices ({escape(metric)})</h2>{_table(slice_rows(a, b, metric), a, b, 'slices')}"
         + "</body></html>\n"
     )

@@ -14,7 +14,7 @@ from typing import Any
 from retrain.config import Params
 from retrain.files import write_text
 from retrain.history.chart import Series, line_chart
-from retrain.history.table import HEADER, HistoryRow, cells, history
+from retrain.history.table import HEADER, HistoryRow, cells, direction, history
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
@@ -87,8 +87,8 @@ def runs_section(rows: list[HistoryRow]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
     body = "".join(_row_html(r) for r in rows)
     return (
-        f"<h2>{escape(metric)} over time</h2>"
-        + line_chart(labels, series, metric)
+        f"<h2>{escape(metric)} over time ({direction(metric)})</h2>"
+        + line_chart(labels, series, f"{metric}, {direction(metric)}")
         + "<p class='note'>ours and baselines: the test split of each run's data; holdout: "
         "the gate's, where the new model and the champion are scored on the same rows.</p>"
         + f"<h2>Every retrain</h2><div class='wrap'><table id='runs'><thead><tr>{head}</tr>"
