@@ -156,6 +156,12 @@ class _Frames:
     kind: _Kind
 
 
+def target_is_numeric(schema: DatasetSchema) -> bool:
+    """Whether the drift report compares `schema`'s target as numbers (regression) rather
+    than as a distribution of labels."""
+    return KINDS[task_for(schema).kind].target_numeric
+
+
 def _prediction_column(task: Task, scores: Any) -> Any:
     """The prediction as the drift report compares it: a multiclass row's probabilities
     (rows, classes) become the name of its most probable class; the others are compared as
