@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 # threshold, which only a binary model has (evaluate.threshold).
 EXTRA_ROWS = {"binary": ("ece", "threshold"), "multiclass": ("ece",), "regression": ()}
 
+# What the gate scores both models with: what predict serves, per task.
+SERVED = {
+    "binary": "served, uncalibrated scores",
+    "multiclass": "served, uncalibrated probabilities",
+    "regression": "served predictions",
+}
+
 HOLDOUT_OURS = "ours, gate holdout"
 HOLDOUT_PROD = "production, gate holdout"
 AS_RECORDED = "production as recorded (its own test split)"
@@ -311,7 +318,7 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
     publish_markdown(
         "gate", gate_markdown(params, decision, champion), f"Gate: {decision.decision}"
     )
-    metrics = read_json(params.paths.metrics) or {}
+    metrics, task = read_json(params.paths.metrics) or {}, task_for(params.dataset)
     publish_table(
         "metrics",
         metrics_rows(
@@ -320,10 +327,10 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
             champion.metrics if champion else None,
             decision,
             params.registry.gate.max_ece,
-            task_for(params.dataset),
+            task,
         ),
         "Test metrics, 4 digits; the gate columns score ours and production on the same "
-        "holdout (served, uncalibrated scores); the last column is production as recorded "
+        f"holdout ({SERVED[task.kind]}); the last column is production as recorded "
         "on its own test split",
     )
 
@@ -366,28 +373,94 @@ def publish_drift_report(repo: Path, params: Params, run: str, batch: str, html:
         publish_link_url("drift-report", url, f"{run}: {batch}", f"Drift report of {batch}")
 
 
-def predictions_markdown(scored: Any, out: Path, model: str, head: int = 5) -> str:
-    """A batch's scores at a glance: rows, positive share, score distribution, first rows."""
+# The predict output's columns per task (retrain.scoring): binary `probability` and `label`;
+# multiclass `predicted_class` and one `probability_<class>` per class; regression
+# `prediction` and its interval (`interval_lower`, `interval_upper` at `interval_level`).
+PREDICTED_CLASS, PREDICTION = "predicted_class", "prediction"
+LOWER, UPPER, LEVEL = "interval_lower", "interval_upper", "interval_level"
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def _histogram(values: Any, low: float, high: float, name: str, digits: int) -> list[str]:
     import numpy as np
 
+    counts, edges = np.histogram(values, bins=10, range=(low, high))
+    lines = [f"| {name} | rows |", "|---|---:|"]
+    return lines + [
+        f"| {lo:.{digits}f}-{hi:.{digits}f} | {n} |"
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+    ]
+
+
+def _quantiles(values: Any, what: str) -> str:
+    import numpy as np
+
+    shown = np.quantile(values, QUANTILES) if len(values) else []
+    return f"- {what} quantiles (min, 10%, 25%, median, 75%, 90%, max): " + ", ".join(
+        f"{q:.4f}" for q in shown
+    )
+
+
+def _binary_summary(scored: Any, task: Task) -> list[str]:
     p = scored["probability"].to_numpy()
     share = float(scored["label"].mean()) if len(scored) else 0.0
-    quantiles = np.quantile(p, [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]) if len(p) else []
-    counts, edges = np.histogram(p, bins=10, range=(0.0, 1.0))
+    return [
+        f"- predicted positive: {share:.2%} (label 1 at the model's decision threshold)",
+        _quantiles(p, "score"),
+        "",
+        *_histogram(p, 0.0, 1.0, "score", 1),
+    ]
+
+
+def _multiclass_summary(scored: Any, task: Task) -> list[str]:
+    """Each class: how many rows it is predicted for, and its mean probability."""
+    n = max(len(scored), 1)
+    predicted = scored[PREDICTED_CLASS].astype(str).value_counts()
+    rows = [
+        f"| {c} | {int(predicted.get(str(c), 0))} | {predicted.get(str(c), 0) / n:.2%} | "
+        f"{float(scored[f'probability_{c}'].mean()) if len(scored) else 0.0:.4f} |"
+        for c in task.classes
+    ]
+    return [
+        f"- predicted class: the most probable of {len(task.classes)} classes",
+        "",
+        "| class | predicted for | share | mean probability |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ]
+
+
+def _regression_summary(scored: Any, task: Task) -> list[str]:
+    """The predicted values' spread, and the interval that comes with each."""
+    values = scored[PREDICTION].to_numpy(dtype=float)
+    lines = [_quantiles(values, "predicted value")]
+    if len(scored) and {LOWER, UPPER, LEVEL} <= set(scored.columns):
+        width = float((scored[UPPER] - scored[LOWER]).mean()) / 2
+        level = float(scored[LEVEL].iloc[0])
+        lines.append(f"- interval: value ± {width:.4f} ({level:.0%} prediction interval)")
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    return [*lines, "", *_histogram(values, low, high, "predicted value", 2)]
+
+
+SUMMARIES = {
+    "binary": _binary_summary,
+    "multiclass": _multiclass_summary,
+    "regression": _regression_summary,
+}
+
+
+def predictions_markdown(
+    scored: Any, out: Path, model: str, head: int = 5, task: Task | None = None
+) -> str:
+    """A batch's predictions at a glance: rows, what was predicted (binary: positive share
+    and score distribution; multiclass: rows per predicted class; regression: the values'
+    spread and interval), the first rows. `task` defaults to binary."""
+    task = task or BinaryTask(["positive"])
     lines = [
         f"## {len(scored)} rows scored by {model}",
         "",
         f"- written to `{out}`",
-        f"- predicted positive: {share:.2%} (label 1 at the model's decision threshold)",
-        "- score quantiles (min, 10%, 25%, median, 75%, 90%, max): "
-        + ", ".join(f"{q:.4f}" for q in quantiles),
-        "",
-        "| score | rows |",
-        "|---|---:|",
-    ]
-    lines += [
-        f"| {lo:.1f}-{hi:.1f} | {n} |"
-        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+        *SUMMARIES[task.kind](scored, task),
     ]
     first = scored.head(head)
     cols = list(first.columns)

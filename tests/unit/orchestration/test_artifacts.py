@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from retrain.config import ModelParams
@@ -218,3 +219,50 @@ def test_a_regression_record_says_lower_is_better_and_which_way_the_gain_runs():
     assert "- rmse (lower is better): 10.2123" in text
     assert "ECE" not in text  # a regression model has none
     assert "rmse production - ours +0.7000, 95% CI [+0.3000, +1.1000]" in text
+
+
+def test_multiclass_predictions_artifact_counts_rows_per_predicted_class():
+    import pandas as pd
+
+    from retrain.orchestration.artifacts import predictions_markdown
+    from retrain.task import MulticlassTask
+
+    # The predict output's columns for a multiclass model (retrain.scoring).
+    scored = pd.DataFrame(
+        {
+            "predicted_class": ["F", "F", "VF", "M"],
+            "probability_F": [0.7, 0.6, 0.1, 0.2],
+            "probability_L": [0.1, 0.2, 0.1, 0.1],
+            "probability_M": [0.1, 0.1, 0.2, 0.5],
+            "probability_VF": [0.1, 0.1, 0.6, 0.2],
+        }
+    )
+    md = predictions_markdown(
+        scored, Path("p.parquet"), "`m@v1`", task=MulticlassTask(list("FLM") + ["VF"])
+    )
+    assert "| F | 2 | 50.00% | 0.4000 |" in md
+    assert "| L | 0 | 0.00% | 0.1250 |" in md  # a class never predicted is still listed
+    assert "| VF | 1 | 25.00% | 0.2500 |" in md
+    assert "predicted positive" not in md and "score quantiles" not in md
+
+
+def test_regression_predictions_artifact_shows_values_and_their_interval():
+    import pandas as pd
+
+    from retrain.orchestration.artifacts import predictions_markdown
+    from retrain.task import RegressionTask
+
+    values = [80.0, 100.0, 120.0, 140.0]
+    scored = pd.DataFrame(
+        {
+            "prediction": values,
+            "interval_lower": [v - 25.5 for v in values],
+            "interval_upper": [v + 25.5 for v in values],
+            "interval_level": 0.9,
+        }
+    )
+    md = predictions_markdown(scored, Path("p.parquet"), "`m@v1`", task=RegressionTask())
+    assert "- predicted value quantiles (min, 10%, 25%, median, 75%, 90%, max): 80.0000, " in md
+    assert "- interval: value ± 25.5000 (90% prediction interval)" in md
+    assert "| 80.00-86.00 | 1 |" in md and "| 134.00-140.00 | 1 |" in md
+    assert "predicted positive" not in md and "score quantiles" not in md
