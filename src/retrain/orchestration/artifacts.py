@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 # The rows a task's metric table adds after its metrics: the expected calibration error where
 # the gate bounds it (classification; multiclass: of the top class), and the decision
 # threshold, which only a binary model has (evaluate.threshold).
-EXTRA_ROWS = {"binary": ("ece", "threshold"), "multiclass": ("ece",), "regression": ()}
+# A regression model's calibration is its interval's coverage (of the holdout's rows), which
+# the gate holds near the interval's level, neither higher nor lower.
+EXTRA_ROWS = {"binary": ("ece", "threshold"), "multiclass": ("ece",), "regression": ("coverage",)}
+NEAR_LEVEL = "near its level"
 
 # What the gate scores both models with: what predict serves, per task.
 SERVED = {
@@ -76,7 +79,7 @@ def metrics_rows(
     for name in [*task.metrics, *EXTRA_ROWS[task.kind]]:
         row: dict[str, Any] = {
             "metric": name,
-            "better": "" if name == "threshold" else better(name),
+            "better": {"threshold": "", "coverage": NEAR_LEVEL}.get(name) or better(name),
         }
         for key, label in columns.items():
             row[label] = _r(metrics.get(key, {}).get(name))
@@ -104,6 +107,11 @@ def _gate_rule(name: str, gate: GateResult | None, max_ece: float | None) -> str
         return rule
     if name == "ece" and max_ece is not None:
         return f"ours <= {max_ece} (served, uncalibrated scores)"
+    if name == "coverage" and "coverage_tolerance" in gate.rules:
+        return (
+            f"ours within {gate.rules['coverage_tolerance']} of the interval's level "
+            "(registry.gate.coverage_tolerance)"
+        )
     return ""
 
 

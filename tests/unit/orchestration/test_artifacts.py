@@ -172,11 +172,12 @@ def _regression_gate() -> GateResult:
         "rmse",
         0.05,
         600,
-        challenger={"rmse": 10.2, "mae": 7.1, "r2": 0.31},
-        champion={"rmse": 10.9, "mae": 7.4, "r2": 0.27},
+        challenger={"rmse": 10.2, "mae": 7.1, "r2": 0.31, "coverage": 0.89667},
+        champion={"rmse": 10.9, "mae": 7.4, "r2": 0.27, "coverage": 0.9},
         gain=0.7,
         interval=[0.3, 1.1],
         confidence=0.95,
+        rules={"tolerance": 0.0, "coverage_tolerance": 0.02},
     )
 
 
@@ -187,8 +188,12 @@ def test_regression_metrics_rows_are_its_metrics_with_their_directions():
     rows = metrics_rows(
         short_names(TABM_MINI), metrics, None, _regression_gate(), 0.05, RegressionTask()
     )
-    assert [r["metric"] for r in rows] == ["rmse", "mae", "r2"]  # no AUC, ECE nor threshold
+    # No AUC, ECE nor threshold; the interval's coverage on the gate's holdout instead.
+    assert [r["metric"] for r in rows] == ["rmse", "mae", "r2", "coverage"]
     by = {r["metric"]: r for r in rows}
+    assert by["coverage"]["better"] == "near its level"
+    assert by["coverage"][HOLDOUT_OURS] == 0.8967 and by["coverage"]["ours (TabM-mini)"] is None
+    assert by["coverage"]["gate"].startswith("ours within 0.02 of the interval's level")
     assert by["rmse"]["better"] == "lower" and by["r2"]["better"] == "higher"
     assert by["rmse"]["ours (TabM-mini)"] == 10.2123 and by["rmse"][HOLDOUT_PROD] == 10.9
     assert by["rmse"]["gate"].startswith("production - ours >= 0.05 (margin); 95% CI")
