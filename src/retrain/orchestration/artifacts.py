@@ -326,6 +326,11 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
     publish_markdown(
         "gate", gate_markdown(params, decision, champion), f"Gate: {decision.decision}"
     )
+    publish_metrics(params, decision, champion)
+
+
+def publish_metrics(params: Params, decision: GateResult, champion: Champion | None) -> None:
+    """The `metrics` table: the task's metrics of this run's models, the gate's numbers."""
     metrics, task = read_json(params.paths.metrics) or {}, task_for(params.dataset)
     publish_table(
         "metrics",
