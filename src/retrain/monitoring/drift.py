@@ -308,7 +308,7 @@ def summary_html(report: DriftReport, verdict: DriftVerdict) -> str:
     """The block a drift page opens on: the gate's verdict, then the drifted columns first."""
     head = "Drift gate: tripped" if verdict.tripped else "Drift gate: passed"
     reasons = "".join(f"<li>{escape(r)}</li>" for r in verdict.reasons) or (
-        "<li>no column, score or label drift above the thresholds in params.yaml</li>"
+        "<li>no column, prediction or target drift above the thresholds in params.yaml</li>"
     )
     extra = [c for c in (report.prediction, report.target) if c is not None]
     ranked = sorted([*report.features, *extra], key=lambda c: (not c.drifted, c.column))
