@@ -15,7 +15,7 @@ import yaml
 from retrain.config import PARAMS_FILE, Params
 from retrain.history.chart import Series, line_chart
 from retrain.history.page import STYLE
-from retrain.history.table import BASELINES, MODEL_KEYS, fmt, ours
+from retrain.history.table import BASELINES, MODEL_KEYS, direction, fmt, ours
 from retrain.infra.git import show
 from retrain.project import rel
 from retrain.registry.record import find_run
@@ -133,7 +133,8 @@ def _grid(rows: list[Row], width: int = 36) -> list[str]:
 def text(a: Side, b: Side, metric: str) -> str:
     """The comparison as plain text (`retrain compare`)."""
     head = f"  {'':<36} {a.run_id:>22} {b.run_id:>22}"
-    lines = ["metrics", head, *_grid(metric_rows(a, b))]
+    lines = [f"metrics (the gate's: {metric}, {direction(metric)})", head]
+    lines += _grid(metric_rows(a, b))
     lines += ["params that differ", head, *(_grid(params_diff(a, b)) or ["  (none)"])]
     lines += [f"slices ({metric})", head, *(_grid(slice_rows(a, b, metric)) or ["  (none)"])]
     return "\n".join(lines) + "\n"
@@ -188,7 +189,8 @@ def render(a: Side, b: Side, metric: str) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{escape(title)}</h1><h2>Metrics</h2>{_table(metric_rows(a, b), a, b, 'metrics')}"
+        f"<h1>{escape(title)}</h1><h2>Metrics</h2><p class='note'>The gate's metric: "
+        f"{escape(metric)}, {direction(metric)}.</p>{_table(metric_rows(a, b), a, b, 'metrics')}"
         f"<h2>Params that differ</h2>{_table(params_diff(a, b), a, b, 'params')}"
         + _plots(a, b)
         + f"<h2>Slices ({escape(metric)})</h2>{_table(slice_rows(a, b, metric), a, b, 'slices')}"

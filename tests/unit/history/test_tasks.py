@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from retrain.history.compare import Side, metric_rows, render
+from retrain.history.compare import Side, metric_rows, render, text
 from retrain.history.page import runs_section
 from retrain.history.table import HistoryRow, markdown_table, text_table
 
@@ -71,6 +71,8 @@ def test_comparing_multiclass_runs_shows_numbers_only_and_no_roc_chart():
     rows = metric_rows(a, b)
     assert ("ours log_loss", "0.6100", "0.5800") in rows
     assert not any("per_class" in name or "confusion" in name for name, _, _ in rows)
+    assert text(a, b, "log_loss").startswith("metrics (the gate's: log_loss, lower is better)")
     page = render(a, b, "log_loss")
+    assert "The gate's metric: log_loss, lower is better." in page
     assert "ROC" not in page and "Plots (test split)" not in page
     assert "<h2>Slices (log_loss)</h2>" in page
