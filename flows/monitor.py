@@ -97,7 +97,8 @@ def check_canary(
     )
     if found is not None:
         get_run_logger().info("%s: %s", batch.name, found["said"])
-        artifacts.publish_markdown("canary", canary.markdown(batch.name, found), batch.name)
+        report = canary.markdown(batch.name, found, params.dataset.task)
+        artifacts.publish_markdown("canary", report, batch.name)
     return found
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -63,3 +65,65 @@ def test_nothing_to_say_without_canary_traffic_or_labels():
     only_cand = _logged([1, 2], ["v2.0.0", "v2.0.0"], [0.9, 0.1])
     found = evaluate(batch, only_cand, schema, "v1.0.0", "v2.0.0")
     assert found is not None and [r["role"] for r in found["versions"]] == ["candidate"]
+
+
+def _schema(task: str) -> Any:
+    from pathlib import Path
+
+    from retrain.config import DatasetSchema
+
+    extra = {"classes": ["F", "L", "M", "VF"]} if task == "multiclass" else {}
+    return DatasetSchema(
+        name="t",
+        suite=Path("s.json"),
+        target="y",
+        task=task,
+        id_column="id",
+        numeric=["x"],
+        categorical=[],
+        **extra,
+    )
+
+
+def test_multiclass_versions_are_judged_by_the_accuracy_of_their_predicted_class():
+    n = 400
+    truth = np.array(["F", "L", "M", "VF"])[np.arange(n) % 4]
+    version = np.where(np.arange(n) % 2 == 1, "v2.0.0", "v1.0.0")
+    # The candidate names every class right; prod only the rows whose class is F.
+    predicted = np.where((version == "v2.0.0") | (truth == "F"), truth, "L")
+    logged = pd.DataFrame(
+        {"id": np.arange(n).astype(str), "model_version": version, "predicted_class": predicted}
+    )
+    batch = pd.DataFrame({"id": np.arange(n), "y": truth})
+    found = evaluate(batch, logged, _schema("multiclass"), "v1.0.0", "v2.0.0")
+    assert found is not None
+    prod, cand = found["versions"]
+    assert cand["accuracy"] == 1.0 and cand["evidence"] == "enough"
+    assert prod["accuracy"] == 0.5 and prod["classes"] == 2  # its rows (even ids): F and M
+    assert found["said"].endswith("; candidate +0.5000")
+    table = markdown("b.csv", found, "multiclass")
+    assert "| version | role | n | classes | accuracy | evidence |" in table
+    assert "| v2.0.0 | candidate | 200 | 2 | 1.0000 | enough |" in table
+    assert "roc_auc" not in table and "positives" not in table
+
+
+def test_regression_versions_are_judged_by_their_mean_absolute_error():
+    n = 300
+    truth = np.linspace(50, 150, n)
+    version = np.where(np.arange(n) < 150, "v1.0.0", "v2.0.0")
+    error = np.where(version == "v1.0.0", 10.0, 4.0)  # prod is 10 off, the candidate 4
+    logged = pd.DataFrame(
+        {"id": np.arange(n).astype(str), "model_version": version, "prediction": truth + error}
+    )
+    batch = pd.DataFrame({"id": np.arange(n), "y": truth.astype(str)})  # as read from a CSV
+    found = evaluate(batch, logged, _schema("regression"), "v1.0.0", "v2.0.0")
+    assert found is not None
+    prod, cand = found["versions"]
+    assert prod["mae"] == 10.0 and cand["mae"] == 4.0
+    assert all(r["evidence"] == "enough" for r in found["versions"])
+    # Lower is better: the candidate leads by 6, written as a gain.
+    assert found["said"] == (
+        "canary: prod v1.0.0 mae 10.0000 (n=150) vs candidate v2.0.0 mae 4.0000 (n=150); "
+        "candidate +6.0000"
+    )
+    assert "| v1.0.0 | prod | 150 | 10.0000 | enough |" in markdown("b.csv", found, "regression")
