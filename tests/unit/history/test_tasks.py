@@ -76,3 +76,32 @@ def test_comparing_multiclass_runs_shows_numbers_only_and_no_roc_chart():
     assert "The gate's metric: log_loss, lower is better." in page
     assert "ROC" not in page and "Plots (test split)" not in page
     assert "<h2>Slices (log_loss)</h2>" in page
+
+
+def test_the_drift_table_follows_the_prediction_and_the_target_over_batches(tmp_path):
+    import json
+
+    from retrain.history.page import drift_points, drift_section
+
+    def column(name: str, kind: str, score: float, drifted: bool) -> dict:
+        return {"column": name, "kind": kind, "score": score, "drifted": drifted}
+
+    summary = {
+        "batch": "b1.csv",
+        "share_drifted": 0.0,
+        "features": {"age": column("age", "numeric", 0.02, False)},
+        "prediction": column("predicted value", "prediction", 0.31, True),
+        "target": column("wage", "target", 0.27, True),
+    }
+    (tmp_path / "b1").mkdir()
+    (tmp_path / "b1" / "drift.json").write_text(json.dumps(summary))
+    (point,) = drift_points(tmp_path)
+    assert point.columns == {"age": (0.02, False)}  # the share counts features only
+    assert point.signals == {
+        "prediction: predicted value": (0.31, True),
+        "target: wage": (0.27, True),
+    }
+    section = drift_section([point])
+    rows = re.findall(r'<tr class="drift" data-column="([^"]+)">', section)
+    assert rows == ["age", "prediction: predicted value", "target: wage"]
+    assert "0.3100 drifted" in section and "0.2700 drifted" in section
