@@ -3,13 +3,13 @@
 For each complete file in paths.landing (NAME with its NAME.done marker; see
 retrain.ingest): validate it; a rejected batch goes to
 quarantine with its report; an accepted one is versioned with DVC, then compared with the
-training reference (Evidently: per-column data drift, the production model's scores, labels
-when present); the production model is the registry's prod version (before the first
-promotion, the workspace model). Then the same check runs on real traffic: the rows `retrain
-serve` logged since the last run. When any drift gate tripped, ONE retrain is started with
-reason "drift" and a `drift` parameter naming every batch and signal that tripped (see
-retrain.monitoring.trigger), unless a drift retrain started earlier is still to run; the run's
-final state names every outcome.
+training reference (Evidently: per-column data drift, the production model's predictions and
+the labels or target values when present, each of the task's kind); the production model
+is the registry's prod version (before the first promotion, the workspace model). Then the
+same check runs on real traffic: the rows `retrain serve` logged since the last run. When
+any drift gate tripped, ONE retrain is started with reason "drift" and a `drift` parameter
+naming every batch and signal that tripped (see retrain.monitoring.trigger), unless a drift
+retrain started earlier is still to run; the run's final state names every outcome.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def check_canary(
     )
     if found is not None:
         get_run_logger().info("%s: %s", batch.name, found["said"])
-        artifacts.publish_markdown("canary", canary.markdown(batch.name, found), batch.name)
+        report = canary.markdown(batch.name, found, params.dataset.task)
+        artifacts.publish_markdown("canary", report, batch.name)
     return found
 
 

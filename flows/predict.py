@@ -20,6 +20,7 @@ from retrain.predicting import input_for, output_for, read_checked, write_scores
 from retrain.project import Project
 from retrain.registry.serving import ServedModel, prod_model
 from retrain.scoring import score_frame
+from retrain.task import task_for
 
 
 def _run_name() -> str:
@@ -49,10 +50,12 @@ def score(df: pd.DataFrame, params: Params, served: ServedModel, now: datetime) 
 
 
 @task(task_run_name="write")
-def write(scored: pd.DataFrame, out: Path, label: str) -> Path:
+def write(scored: pd.DataFrame, out: Path, label: str, params: Params) -> Path:
     write_scores(scored, out)
     artifacts.publish_markdown(
-        "predictions", artifacts.predictions_markdown(scored, out, label), f"{out.name}"
+        "predictions",
+        artifacts.predictions_markdown(scored, out, label, task=task_for(params.dataset)),
+        f"{out.name}",
     )
     return out
 
@@ -77,7 +80,7 @@ def predict_flow(input_path: str, output_path: str | None = None, repo: str = ".
     served = load_model(root, params)
     scored = score(df, params, served, now)
     version: Any = scored["model_version"].iloc[0]
-    write(scored, out, f"`{served.label}` ({version})")
+    write(scored, out, f"`{served.label}` ({version})", params)
     get_run_logger().info(
         "scored %d rows of %s with %s (%s) -> %s", len(scored), source, served.label, version, out
     )

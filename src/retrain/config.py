@@ -341,6 +341,13 @@ class DriftParams(_Strict):
     prediction_threshold: float = Field(default=0.15, gt=0)
     target_method: str = "jensenshannon"
     target_threshold: float = Field(default=0.1, gt=0)
+    # The other kind of each (retrain.monitoring.drift): a multiclass model's predicted class
+    # is categorical, a regression target numeric. Each method is paired with its own
+    # threshold, since a p-value test and a distance read their thresholds the opposite way.
+    prediction_cat_method: str = "jensenshannon"
+    prediction_cat_threshold: float = Field(default=0.1, gt=0)
+    target_num_method: str = "wasserstein"
+    target_num_threshold: float = Field(default=0.1, gt=0)
     max_share_drifted: float = Field(default=0.1, ge=0, le=1)
     gate_on_prediction: bool = True
     gate_on_target: bool = True

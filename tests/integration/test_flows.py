@@ -36,7 +36,7 @@ def flow(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return load_flow_from_entrypoint(entry)
 
 
-def artifacts_of(flow_run_id) -> dict[str, Any]:
+def artifacts_of(flow_run_id, field: str = "data") -> dict[str, Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -47,7 +47,7 @@ def artifacts_of(flow_run_id) -> dict[str, Any]:
                     flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
                 )
             )
-            return {a.key: a.data for a in found}
+            return {a.key: getattr(a, field) for a in found}
 
     return asyncio.run(read())
 
@@ -559,3 +559,45 @@ def test_project_lock_is_held_by_the_server_and_names_its_holder(tmp_path):
     assert said and said[0].startswith("retrain run-b waiting for the project lock lock-test")
     with exclusive(tmp_path / "m2.lock", "run-b", 0, limit="lock-test"):
         pass  # released with the block
+
+
+def test_the_metrics_and_trials_artifacts_of_a_regression_run(tmp_path):
+    """Issue 26: on a real Prefect server, a regression run's metrics table lists RMSE, MAE,
+    R² and the interval's coverage, each with its direction, and the trials table names the
+    metric tuning watched (val/rmse), not the binary task's."""
+    from prefect import flow as prefect_flow
+
+    from retrain.orchestration import artifacts
+    from retrain.registry.gate import GateResult
+    from tests.conftest import params_in, telco_params
+
+    raw = telco_params()
+    numeric = [c for c in raw["dataset"]["numeric"] if c != "monthly_charges"]
+    raw["dataset"].update(
+        task="regression", target="monthly_charges", positive_class=None, numeric=numeric
+    )
+    raw["registry"]["gate"]["metric"] = "rmse"
+    params = params_in(tmp_path, raw)
+    params.paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    params.paths.metrics.write_text(json.dumps({"tabm": {"rmse": 8.1, "mae": 6.2, "r2": 0.93}}))
+    params.paths.tune_trials.parent.mkdir(parents=True, exist_ok=True)
+    params.paths.tune_trials.write_text("trial,value,state\n0,0.31,COMPLETE\n")
+    decision = GateResult(
+        "first", True, ["no model in production"], "rmse", 0.002, 600, {"rmse": 8.3}
+    )
+
+    @prefect_flow(name="regression-artifacts")
+    def publish() -> None:
+        artifacts.publish_metrics(params, decision, None)
+        artifacts.publish_trials(params)
+
+    state = publish(return_state=True)
+    found = artifacts_of(state.state_details.flow_run_id)
+    described = artifacts_of(state.state_details.flow_run_id, "description")
+    assert "val/rmse" in described["tune-trials"] and "val/auroc" not in described["tune-trials"]
+    assert "served predictions" in described["metrics"]
+    rows = {r["metric"]: r for r in json.loads(found["metrics"])}
+    assert list(rows) == ["rmse", "mae", "r2", "coverage"]
+    assert rows["rmse"]["better"] == "lower" and rows["r2"]["better"] == "higher"
+    assert rows["rmse"]["ours (TabM-mini)"] == 8.1 and rows["rmse"][HOLDOUT_OURS] == 8.3
+    assert [r["trial"] for r in json.loads(found["tune-trials"])] == [1]

@@ -15,7 +15,7 @@ import yaml
 from retrain.config import PARAMS_FILE, Params
 from retrain.history.chart import Series, line_chart
 from retrain.history.page import STYLE
-from retrain.history.table import BASELINES, MODEL_KEYS, fmt, ours
+from retrain.history.table import BASELINES, MODEL_KEYS, direction, fmt, ours
 from retrain.infra.git import show
 from retrain.project import rel
 from retrain.registry.record import find_run
@@ -78,7 +78,9 @@ def metric_rows(a: Side, b: Side) -> list[Row]:
     models = [("ours", ours(a.evaluate), ours(b.evaluate))]
     models += [(n, a.evaluate.get(n, {}), b.evaluate.get(n, {})) for n in BASELINES]
     for model, ma, mb in models:
-        for key in sorted(set(ma) | set(mb)):
+        # Numbers only: a multiclass model's per-class figures and confusion matrix are
+        # tables of their own, not one cell.
+        for key in sorted(k for k in set(ma) | set(mb) if _scalar(ma.get(k), mb.get(k))):
             rows.append((f"{model} {key}", _cell(ma.get(key)), _cell(mb.get(key))))
     for key, get in (
         ("reason", lambda r: r["reason"]),
@@ -88,6 +90,10 @@ def metric_rows(a: Side, b: Side) -> list[Row]:
     ):
         rows.append((key, str(get(a.record)), str(get(b.record))))
     return rows
+
+
+def _scalar(*values: Any) -> bool:
+    return all(not isinstance(v, dict | list) for v in values)
 
 
 def _cell(value: Any) -> str:
@@ -127,15 +133,19 @@ def _grid(rows: list[Row], width: int = 36) -> list[str]:
 def text(a: Side, b: Side, metric: str) -> str:
     """The comparison as plain text (`retrain compare`)."""
     head = f"  {'':<36} {a.run_id:>22} {b.run_id:>22}"
-    lines = ["metrics", head, *_grid(metric_rows(a, b))]
+    lines = [f"metrics (the gate's: {metric}, {direction(metric)})", head]
+    lines += _grid(metric_rows(a, b))
     lines += ["params that differ", head, *(_grid(params_diff(a, b)) or ["  (none)"])]
     lines += [f"slices ({metric})", head, *(_grid(slice_rows(a, b, metric)) or ["  (none)"])]
     return "\n".join(lines) + "\n"
 
 
 def _curve_chart(a: Side, b: Side, points: str, x: str, title: str) -> str:
-    """Ours in both runs, and each baseline in both, over the curve's x grid."""
+    """Ours in both runs, and each baseline in both, over the curve's x grid; nothing when
+    neither run has the curve (a regression or multiclass run writes no ROC or PR file)."""
     data = {"A": getattr(a, points), "B": getattr(b, points)}
+    if not data["A"] and not data["B"]:
+        return ""
     grid = [p.get(x) for p in data["A"] or data["B"]]
     series = []
     for model in (MODEL_KEYS, *((n,) for n in BASELINES)):  # each model in A, then in B
@@ -166,17 +176,23 @@ def _table(rows: list[Row], a: Side, b: Side, table_id: str) -> str:
     return f"<table id='{table_id}'><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
+def _plots(a: Side, b: Side) -> str:
+    charts = _curve_chart(
+        a, b, "roc", "fpr", "ROC: true positive rate by false positive rate"
+    ) + _curve_chart(a, b, "pr", "recall", "Precision by recall")
+    return "<h2>Plots (test split)</h2>" + charts if charts else ""
+
+
 def render(a: Side, b: Side, metric: str) -> str:
     """The comparison as one offline HTML page (inline CSS and SVG)."""
     title = f"Run {a.run_id} (A) vs {b.run_id} (B)"
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{escape(title)}</h1><h2>Metrics</h2>{_table(metric_rows(a, b), a, b, 'metrics')}"
+        f"<h1>{escape(title)}</h1><h2>Metrics</h2><p class='note'>The gate's metric: "
+        f"{escape(metric)}, {direction(metric)}.</p>{_table(metric_rows(a, b), a, b, 'metrics')}"
         f"<h2>Params that differ</h2>{_table(params_diff(a, b), a, b, 'params')}"
-        "<h2>Plots (test split)</h2>"
-        + _curve_chart(a, b, "roc", "fpr", "ROC: true positive rate by false positive rate")
-        + _curve_chart(a, b, "pr", "recall", "Precision by recall")
+        + _plots(a, b)
         + f"<h2>Slices ({escape(metric)})</h2>{_table(slice_rows(a, b, metric), a, b, 'slices')}"
         + "</body></html>\n"
     )

@@ -5,7 +5,7 @@ SVG inline: it opens offline, from disk or from the stack's reports server."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 from retrain.config import Params
 from retrain.files import write_text
 from retrain.history.chart import Series, line_chart
-from retrain.history.table import HEADER, HistoryRow, cells, history
+from retrain.history.table import HEADER, HistoryRow, cells, direction, history
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
@@ -36,6 +36,10 @@ class DriftPoint:
     when: str
     share: float | None
     columns: dict[str, tuple[float, bool]]  # column -> (score, drifted)
+    # The model's prediction and the target, as the task compares them ("prediction: model
+    # score", "target: wage"): after the feature columns, since they are not counted in the
+    # share.
+    signals: dict[str, tuple[float, bool]] = field(default_factory=dict)
 
 
 def drift_points(monitor_dir: Path) -> list[DriftPoint]:
@@ -53,9 +57,14 @@ def drift_points(monitor_dir: Path) -> list[DriftPoint]:
             for name, c in features.items()
             if isinstance(c, dict) and "score" in c
         }
+        signals = {
+            f"{role}: {c['column']}": (float(c["score"]), bool(c["drifted"]))
+            for role in ("prediction", "target")
+            if isinstance(c := summary.get(role), dict) and "score" in c
+        }
         when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M")
         name = str(summary.get("batch") or path.parent.name)
-        points.append(DriftPoint(name, when, summary.get("share_drifted"), columns))
+        points.append(DriftPoint(name, when, summary.get("share_drifted"), columns, signals))
     return points
 
 
@@ -87,8 +96,8 @@ def runs_section(rows: list[HistoryRow]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
     body = "".join(_row_html(r) for r in rows)
     return (
-        f"<h2>{escape(metric)} over time</h2>"
-        + line_chart(labels, series, metric)
+        f"<h2>{escape(metric)} over time ({direction(metric)})</h2>"
+        + line_chart(labels, series, f"{metric}, {direction(metric)}")
         + "<p class='note'>ours and baselines: the test split of each run's data; holdout: "
         "the gate's, where the new model and the champion are scored on the same rows.</p>"
         + f"<h2>Every retrain</h2><div class='wrap'><table id='runs'><thead><tr>{head}</tr>"
@@ -101,6 +110,7 @@ def drift_section(points: list[DriftPoint]) -> str:
     if not points:
         return "<h2>Drift over time</h2><p>No monitored batch yet.</p>"
     columns = sorted({c for p in points for c in p.columns})
+    columns += sorted({c for p in points for c in p.signals})
     chart = line_chart(
         [p.name for p in points],
         [Series("share drifted", [p.share for p in points])],
@@ -113,14 +123,15 @@ def drift_section(points: list[DriftPoint]) -> str:
     for col in columns:
         tds = []
         for p in points:
-            score, drifted = p.columns.get(col, (None, False))
+            score, drifted = p.columns.get(col) or p.signals.get(col) or (None, False)
             text = "-" if score is None else f"{score:.4f}" + (" drifted" if drifted else "")
             tds.append(f"<td class='num{' drifted' if drifted else ''}'>{text}</td>")
         rows.append(f'<tr class="drift" data-column="{escape(col)}"><td>{escape(col)}</td>')
         rows[-1] += "".join(tds) + "</tr>"
     return (
         "<h2>Drift over time</h2>" + chart + "<p class='note'>Per column, the drift test's "
-        "score on each batch the monitor checked (Evidently; a marked cell drifted).</p>"
+        "score on each batch the monitor checked (Evidently; a marked cell drifted); then the "
+        "model's prediction and the target, each compared as its task's kind.</p>"
         f"<div class='wrap'><table id='drift'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )

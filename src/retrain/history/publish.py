@@ -11,7 +11,7 @@ from prefect import get_run_logger, task
 
 from retrain.errors import RetrainError
 from retrain.history.page import write_page
-from retrain.history.table import HEADER, cells, history
+from retrain.history.table import HEADER, cells, direction, history
 from retrain.orchestration import artifacts, reports
 from retrain.project import Project
 
@@ -26,7 +26,8 @@ def publish(project: Project) -> Path:
     page = write_page(root, params)
     table = [dict(zip(HEADER, cells(r), strict=True)) for r in rows]
     metric = rows[0].metric if rows else params.registry.gate.metric
-    artifacts.publish_table(TABLE_KEY, table, f"Every retrain, oldest first ({metric})")
+    description = f"Every retrain, oldest first ({metric}, {direction(metric)})"
+    artifacts.publish_table(TABLE_KEY, table, description)
     artifacts.publish_link_url(
         PAGE_KEY,
         reports.url_for(params, page, root),

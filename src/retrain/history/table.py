@@ -15,6 +15,7 @@ from retrain.markdown import table
 from retrain.model_key import OLD_KEY, OURS
 from retrain.project import rel
 from retrain.registry import record
+from retrain.task import HIGHER_IS_BETTER
 
 # Our model's key in metrics/evaluate.json and the plot files: `tabm` since the rename, `mlp`
 # in a run recorded before it (retrain.model_key).
@@ -43,7 +44,7 @@ class HistoryRow:
     data: str  # the raw data's DVC hash (short) and how many batches it holds
     model: str  # the registered version
     promoted: bool
-    metric: str  # the gate's metric (roc_auc)
+    metric: str  # the gate's metric (roc_auc, log_loss, rmse: retrain.task)
     ours: float | None  # on the test split (evaluate stage)
     logreg: float | None
     lightgbm: float | None
@@ -120,6 +121,11 @@ def history(root: Path, params: Params) -> list[HistoryRow]:
     return rows
 
 
+def direction(metric: str) -> str:
+    """ "higher is better" or "lower is better": how to read `metric` over time."""
+    return "higher is better" if HIGHER_IS_BETTER.get(metric, True) else "lower is better"
+
+
 def fmt(value: float | None) -> str:
     """Four decimals, trailing zeros kept (a column of numbers lines up); '-' for none."""
     return "-" if value is None else f"{value:.4f}"
@@ -173,7 +179,9 @@ def text_table(rows: list[HistoryRow], prod: str | None = None) -> str:
             line[-1] += "  <- prod"
         grid.append(line)
     widths = [max(len(line[i]) for line in grid) for i in range(len(HEADER) - 1)]
-    lines = [f"metric: {metric} (ours, baselines: test split; holdout: the gate's)"]
+    lines = [
+        f"metric: {metric}, {direction(metric)} (ours, baselines: test split; holdout: the gate's)"
+    ]
     for line in grid:
         padded = [c.ljust(w) for c, w in zip(line, widths, strict=False)]
         lines.append("  ".join([*padded, line[-1]]))
@@ -184,7 +192,8 @@ def markdown_table(rows: list[HistoryRow]) -> str:
     """The history as a Markdown table (the Prefect artifact)."""
     metric = rows[0].metric if rows else "metric"
     body = [[c.replace("|", "\\|") for c in cells(r)] for r in rows]
-    lines = [f"## Model history ({metric})", "", *table(HEADER, body, "lllllllrrrrll")]
+    title = f"## Model history ({metric}, {direction(metric)})"
+    lines = [title, "", *table(HEADER, body, "lllllllrrrrll")]
     return "\n".join(lines) + "\n"
 
 

@@ -13,13 +13,41 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from retrain.config import DatasetSchema, DriftParams, Params
 from retrain.markdown import STYLE
+from retrain.task import Task, task_for
 
 # The model's scores, as a column of the drift data: the name Evidently's report shows.
 PREDICTION = "model score"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How a task's prediction and target enter the drift report."""
+
+    prediction: str  # the prediction's column, named for what it holds
+    prediction_numeric: bool  # else categorical (compared as a class distribution)
+    target_numeric: bool
+    # The cleaned target is an index into dataset.classes (retrain.data.clean), shown by name.
+    target_indexes_classes: bool = False
+
+
+# Binary: the positive class's probability (a score) and the 0/1 labels; multiclass: the
+# predicted class (its probabilities sum to 1, so the class distribution is what moves) and
+# the labels; regression: the predicted value and the target value, both in the target's units.
+KINDS = {
+    "binary": _Kind(PREDICTION, prediction_numeric=True, target_numeric=False),
+    "multiclass": _Kind(
+        "predicted class",
+        prediction_numeric=False,
+        target_numeric=False,
+        target_indexes_classes=True,
+    ),
+    "regression": _Kind("predicted value", prediction_numeric=True, target_numeric=True),
+}
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,30 @@ class _Frames:
     numeric: list[str]
     categorical: list[str]
     has_target: bool
+    kind: _Kind
+
+
+def target_is_numeric(schema: DatasetSchema) -> bool:
+    """Whether the drift report compares `schema`'s target as numbers (regression) rather
+    than as a distribution of labels."""
+    return KINDS[task_for(schema).kind].target_numeric
+
+
+def _prediction_column(task: Task, scores: Any) -> Any:
+    """The prediction as the drift report compares it: a multiclass row's probabilities
+    (rows, classes) become the name of its most probable class; the others are compared as
+    they are (binary: P(positive), regression: the value)."""
+    if not KINDS[task.kind].prediction_numeric:
+        names = pd.Categorical([str(c) for c in task.classes])
+        return names[np.asarray(scores).argmax(axis=1)]
+    return scores
+
+
+def _target_column(frame: pd.DataFrame, target: str, task: Task) -> pd.Series:
+    """The target as compared: labels as categories, a regression target as its value."""
+    if KINDS[task.kind].target_numeric:
+        return frame[target].astype("float64")
+    return frame[target].astype(str).astype("category")
 
 
 def _frames(
@@ -134,8 +186,10 @@ def _frames(
     reference_scores: Any,
     current_scores: Any,
 ) -> _Frames:
-    if PREDICTION in schema.features:
-        raise ValueError(f"dataset column {PREDICTION!r} clashes with the drift report's own")
+    task = task_for(schema)
+    kind = KINDS[task.kind]
+    if kind.prediction in schema.features:
+        raise ValueError(f"dataset column {kind.prediction!r} clashes with the drift report's own")
     ref, cur = reference.copy(), current.copy()
     # A 0/1 flag is a category for drift purposes: a normed Wasserstein distance on two values
     # swings with sampling noise and would flag calm batches.
@@ -147,14 +201,15 @@ def _frames(
         for col in categorical:
             frame[col] = frame[col].astype("category")
     if reference_scores is not None and current_scores is not None:
-        ref[PREDICTION], cur[PREDICTION] = reference_scores, current_scores
-        numeric.append(PREDICTION)
+        ref[kind.prediction] = _prediction_column(task, reference_scores)
+        cur[kind.prediction] = _prediction_column(task, current_scores)
+        (numeric if kind.prediction_numeric else categorical).append(kind.prediction)
     has_target = schema.target in cur.columns and bool(cur[schema.target].notna().all())
     if has_target:
         for frame in (ref, cur):
-            frame[schema.target] = frame[schema.target].astype(str).astype("category")
-        categorical.append(schema.target)
-    return _Frames(ref, cur, numeric, categorical, has_target)
+            frame[schema.target] = _target_column(frame, schema.target, task)
+        (numeric if kind.target_numeric else categorical).append(schema.target)
+    return _Frames(ref, cur, numeric, categorical, has_target, kind)
 
 
 def _drift_metrics(f: _Frames, target: str, cfg: DriftParams) -> list[Any]:
@@ -162,12 +217,20 @@ def _drift_metrics(f: _Frames, target: str, cfg: DriftParams) -> list[Any]:
     from evidently.metrics import ValueDrift
 
     def metric(col: str) -> Any:
-        if col == PREDICTION:
-            return ValueDrift(
-                column=col, method=cfg.prediction_method, threshold=cfg.prediction_threshold
+        if col == f.kind.prediction:
+            method, threshold = (
+                (cfg.prediction_method, cfg.prediction_threshold)
+                if f.kind.prediction_numeric
+                else (cfg.prediction_cat_method, cfg.prediction_cat_threshold)
             )
+            return ValueDrift(column=col, method=method, threshold=threshold)
         if col == target and f.has_target:
-            return ValueDrift(column=col, method=cfg.target_method, threshold=cfg.target_threshold)
+            method, threshold = (
+                (cfg.target_num_method, cfg.target_num_threshold)
+                if f.kind.target_numeric
+                else (cfg.target_method, cfg.target_threshold)
+            )
+            return ValueDrift(column=col, method=method, threshold=threshold)
         default, threshold = (
             (cfg.num_method, cfg.num_threshold)
             if col in f.numeric
@@ -184,6 +247,7 @@ def _drift_metrics(f: _Frames, target: str, cfg: DriftParams) -> list[Any]:
 
 def _to_report(raw: dict[str, Any], f: _Frames, target: str) -> DriftReport:
     values, verdicts = _values(raw), _verdicts(raw)
+    roles = {f.kind.prediction, target if f.has_target else None}
 
     def column(name: str, kind: str) -> ColumnDrift:
         method, score, threshold = values[name]
@@ -192,12 +256,13 @@ def _to_report(raw: dict[str, Any], f: _Frames, target: str) -> DriftReport:
         # run would not be byte-identical). The verdict is Evidently's own, unrounded.
         return ColumnDrift(name, kind, method, round(float(score), 6), threshold, verdicts[name])
 
+    predicted = f.kind.prediction
     return DriftReport(
         reference_rows=len(f.ref),
         current_rows=len(f.cur),
-        features=[column(c, "numeric") for c in f.numeric if c != PREDICTION]
-        + [column(c, "categorical") for c in f.categorical if c != target],
-        prediction=column(PREDICTION, "prediction") if PREDICTION in values else None,
+        features=[column(c, "numeric") for c in f.numeric if c not in roles]
+        + [column(c, "categorical") for c in f.categorical if c not in roles],
+        prediction=column(predicted, "prediction") if predicted in values else None,
         target=column(target, "target") if f.has_target else None,
     )
 
@@ -243,7 +308,7 @@ def summary_html(report: DriftReport, verdict: DriftVerdict) -> str:
     """The block a drift page opens on: the gate's verdict, then the drifted columns first."""
     head = "Drift gate: tripped" if verdict.tripped else "Drift gate: passed"
     reasons = "".join(f"<li>{escape(r)}</li>" for r in verdict.reasons) or (
-        "<li>no column, score or label drift above the thresholds in params.yaml</li>"
+        "<li>no column, prediction or target drift above the thresholds in params.yaml</li>"
     )
     extra = [c for c in (report.prediction, report.target) if c is not None]
     ranked = sorted([*report.features, *extra], key=lambda c: (not c.drifted, c.column))
@@ -281,11 +346,18 @@ def with_summary(page: str, summary: str) -> str:
     return page[:at] + summary + page[at:]
 
 
-def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """The cleaned frame with its 0/1 target under the target's own name again."""
+def labelled(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """The cleaned frame with its target under the target's own name again: 0/1 (binary),
+    the class's name (multiclass: clean encodes it as its index in dataset.classes, and the
+    drift report shows classes by name), the value (regression)."""
     from retrain.data.clean import TARGET
 
-    return frame.rename(columns={TARGET: target})
+    task = task_for(schema)
+    out = frame.rename(columns={TARGET: schema.target})
+    if KINDS[task.kind].target_indexes_classes and schema.target in out.columns:
+        names = [str(c) for c in task.classes]
+        out[schema.target] = out[schema.target].map(lambda i: names[int(i)])
+    return out
 
 
 def batch_drift(
@@ -308,8 +380,8 @@ def batch_drift(
     current, _ = clean(batch, schema, params.prepare.fill_values, drop_duplicates=False)
     predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
     report = compute_drift(
-        labelled(reference, schema.target),
-        labelled(current, schema.target),
+        labelled(reference, schema),
+        labelled(current, schema),
         schema,
         params.drift,
         reference_scores=predictor.predict_proba(reference),

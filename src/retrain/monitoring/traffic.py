@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from retrain.config import Params
+from retrain.config import DatasetSchema, Params
 from retrain.files import write_json
 
 STATE = "traffic-state.json"
@@ -26,6 +27,18 @@ def _since(state: Path) -> datetime | None:
     if not state.exists():
         return None
     return datetime.fromisoformat(json.loads(state.read_text())["checked_until"])
+
+
+def served_predictions(
+    logged: pd.DataFrame, current: pd.DataFrame, predictor: Any, schema: DatasetSchema
+) -> np.ndarray:
+    """What the version served for the logged rows, in the task's prediction shape
+    (retrain.task): a binary log's own `probability` column; for the other tasks the logged
+    inputs scored again by the same version, which gives the served numbers (one ONNX thread:
+    the same bits every run) whatever columns the log keeps for them."""
+    if schema.task == "binary":
+        return logged["probability"].to_numpy()
+    return np.asarray(predictor.predict_proba(current))
 
 
 def traffic_drift(
@@ -70,7 +83,7 @@ def traffic_drift(
         schema,
         params.drift,
         reference_scores=predictor.predict_proba(reference),
-        current_scores=logged["probability"].to_numpy(),
+        current_scores=served_predictions(logged, current, predictor, schema),
         html=out_dir / "drift.html",
     )
     verdict = gate(report, params.drift)

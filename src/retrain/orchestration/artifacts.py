@@ -11,13 +11,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.model_key import OURS
-from retrain.models.metrics import HIGHER_IS_BETTER, METRICS
 from retrain.report import short_names
+from retrain.task import HIGHER_IS_BETTER, BinaryTask, Task, task_for
 
 if TYPE_CHECKING:
     from retrain.config import Params
     from retrain.registry.champion import Champion
     from retrain.registry.gate import GateResult
+
+# The rows a task's metric table adds after its metrics: the expected calibration error where
+# the gate bounds it (classification; multiclass: of the top class), and the decision
+# threshold, which only a binary model has (evaluate.threshold).
+# A regression model's calibration is its interval's coverage (of the holdout's rows), which
+# the gate holds near the interval's level, neither higher nor lower.
+EXTRA_ROWS = {"binary": ("ece", "threshold"), "multiclass": ("ece",), "regression": ("coverage",)}
+NEAR_LEVEL = "near its level"
+
+# What the gate scores both models with: what predict serves, per task.
+SERVED = {
+    "binary": "served, uncalibrated scores",
+    "multiclass": "served, uncalibrated probabilities",
+    "regression": "served predictions",
+}
 
 # Short headers: at a 1400 px window every column of the metrics table shows in the Prefect UI
 # (issue 28); the table's description says what each means.
@@ -35,27 +50,38 @@ def _r(value: Any) -> Any:
     return round(float(value), 4) if isinstance(value, int | float) else value
 
 
+def better(metric: str) -> str:
+    """Which way `metric` is better: "higher" or "lower" (retrain.task)."""
+    return "higher" if HIGHER_IS_BETTER.get(metric, True) else "lower"
+
+
+def difference(metric: str) -> str:
+    """The gain the gate measures, in words: ours - production where higher is better,
+    production - ours where lower is (positive: ours is better either way)."""
+    return "ours - production" if better(metric) == "higher" else "production - ours"
+
+
 def metrics_rows(
     columns: dict[str, str],
     metrics: dict[str, Any],
     production: dict[str, Any] | None,
     gate: GateResult | None = None,
+    task: Task | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per metric (and the decision threshold): which way is better, this run's
-    models on this run's test split (a column per model key, named by `columns`:
-    `retrain.report.short_names`), the gate's numbers (ours and production scored on the
-    same holdout), and production's figures as recorded on its own, older test split
-    (labelled so: not comparable). The gate's rules and interval are in the gate artifact:
-    with them the table did not fit a 1400 px window (issue 28)."""
+    """One row per metric of `task` (default binary) and its extra rows (EXTRA_ROWS): which
+    way is better, this run's models on this run's test split (a column per model key, named
+    by `columns`: `retrain.report.short_names`), the gate's numbers (ours and production
+    scored on the same holdout), and production's figures as recorded on its own, older test
+    split (labelled so: not comparable). The gate's rules and interval are in the gate
+    artifact: with them the table did not fit a 1400 px window (issue 28)."""
+    task = task or BinaryTask(["positive"])
     rows = []
     holdout_ours = dict(gate.challenger) if gate else {}
     holdout_prod = dict(gate.champion or {}) if gate else {}
-    for name in [*METRICS, "ece", "threshold"]:
+    for name in [*task.metrics, *EXTRA_ROWS[task.kind]]:
         row: dict[str, Any] = {
             "metric": name,
-            "better": ""
-            if name == "threshold"
-            else ("higher" if HIGHER_IS_BETTER[name] else "lower"),
+            "better": {"threshold": "", "coverage": NEAR_LEVEL}.get(name) or better(name),
         }
         for key, label in columns.items():
             row[label] = _r(metrics.get(key, {}).get(name))
@@ -137,8 +163,8 @@ def record_markdown(record: dict[str, Any]) -> str:
             "",
             f"- code: `{record['code_revision'][:12]}`; data: `{record['data']['md5']}` "
             f"({len(record['data']['batches'])} batches)",
-            f"- {metric}: {_fmt4(record['metrics'].get(metric))}; "
-            f"ECE {_fmt4(record['metrics'].get('ece'))}",
+            f"- {metric} ({better(metric)} is better): {_fmt4(record['metrics'].get(metric))}"
+            + (f"; ECE {_fmt4(record['metrics']['ece'])}" if "ece" in record["metrics"] else ""),
             *_gate_lines(record["gate"]),
             f"- model: `{model['name']}@{model['version']}`, {promoted}",
             f"- replay: `retrain reproduce {record['run_id']}`",
@@ -192,7 +218,7 @@ def _gate_lines(gate: dict[str, Any]) -> list[str]:
     if gate.get("interval") and gate.get("gain") is not None:
         low, high = gate["interval"]
         line += (
-            f", {gate['metric']} ours - production {gate['gain']:+.4f}, "
+            f", {gate['metric']} {difference(gate['metric'])} {gate['gain']:+.4f}, "
             f"{gate['confidence']:.0%} CI [{low:+.4f}, {high:+.4f}]"
         )
     return [line + f", n = {gate.get('rows')}"]
@@ -266,7 +292,8 @@ def trials_rows(path: Path) -> list[dict[str, Any]]:
 def publish_trials(params: Params) -> None:
     rows = trials_rows(params.paths.tune_trials)
     if rows:
-        publish_table("tune-trials", rows, "Optuna trials of this run (val/auroc; pruned: none)")
+        monitor = task_for(params.dataset).monitor
+        publish_table("tune-trials", rows, f"Optuna trials of this run ({monitor}; pruned: none)")
 
 
 def gate_markdown(params: Params, decision: GateResult, champion: Champion | None) -> str:
@@ -281,17 +308,23 @@ def publish_gate(params: Params, decision: GateResult, champion: Champion | None
     publish_markdown(
         "gate", gate_markdown(params, decision, champion), f"Gate: {decision.decision}"
     )
-    metrics = read_json(params.paths.metrics) or {}
+    publish_metrics(params, decision, champion)
+
+
+def publish_metrics(params: Params, decision: GateResult, champion: Champion | None) -> None:
+    """The `metrics` table: the task's metrics of this run's models, the gate's numbers."""
+    metrics, task = read_json(params.paths.metrics) or {}, task_for(params.dataset)
     publish_table(
         "metrics",
         metrics_rows(
-            short_names(params.model),
+            short_names(params.model, task),
             metrics,
             champion.metrics if champion else None,
             decision,
+            task,
         ),
         "Test metrics, 4 digits. Holdout: the gate's numbers, ours and production (prod) "
-        "scored on the same holdout (served, uncalibrated scores; the interval is in the gate "
+        f"scored on the same holdout ({SERVED[task.kind]}; the interval is in the gate "
         "artifact with its rules). Recorded: production as recorded on its own, older test "
         "split.",
     )
@@ -340,28 +373,94 @@ def publish_drift_report(
     return url
 
 
-def predictions_markdown(scored: Any, out: Path, model: str, head: int = 5) -> str:
-    """A batch's scores at a glance: rows, positive share, score distribution, first rows."""
+# The predict output's columns per task (retrain.scoring): binary `probability` and `label`;
+# multiclass `predicted_class` and one `probability_<class>` per class; regression
+# `prediction` and its interval (`interval_lower`, `interval_upper` at `interval_level`).
+PREDICTED_CLASS, PREDICTION = "predicted_class", "prediction"
+LOWER, UPPER, LEVEL = "interval_lower", "interval_upper", "interval_level"
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def _histogram(values: Any, low: float, high: float, name: str, digits: int) -> list[str]:
     import numpy as np
 
+    counts, edges = np.histogram(values, bins=10, range=(low, high))
+    lines = [f"| {name} | rows |", "|---|---:|"]
+    return lines + [
+        f"| {lo:.{digits}f}-{hi:.{digits}f} | {n} |"
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+    ]
+
+
+def _quantiles(values: Any, what: str) -> str:
+    import numpy as np
+
+    shown = np.quantile(values, QUANTILES) if len(values) else []
+    return f"- {what} quantiles (min, 10%, 25%, median, 75%, 90%, max): " + ", ".join(
+        f"{q:.4f}" for q in shown
+    )
+
+
+def _binary_summary(scored: Any, task: Task) -> list[str]:
     p = scored["probability"].to_numpy()
     share = float(scored["label"].mean()) if len(scored) else 0.0
-    quantiles = np.quantile(p, [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]) if len(p) else []
-    counts, edges = np.histogram(p, bins=10, range=(0.0, 1.0))
+    return [
+        f"- predicted positive: {share:.2%} (label 1 at the model's decision threshold)",
+        _quantiles(p, "score"),
+        "",
+        *_histogram(p, 0.0, 1.0, "score", 1),
+    ]
+
+
+def _multiclass_summary(scored: Any, task: Task) -> list[str]:
+    """Each class: how many rows it is predicted for, and its mean probability."""
+    n = max(len(scored), 1)
+    predicted = scored[PREDICTED_CLASS].astype(str).value_counts()
+    rows = [
+        f"| {c} | {int(predicted.get(str(c), 0))} | {predicted.get(str(c), 0) / n:.2%} | "
+        f"{float(scored[f'probability_{c}'].mean()) if len(scored) else 0.0:.4f} |"
+        for c in task.classes
+    ]
+    return [
+        f"- predicted class: the most probable of {len(task.classes)} classes",
+        "",
+        "| class | predicted for | share | mean probability |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ]
+
+
+def _regression_summary(scored: Any, task: Task) -> list[str]:
+    """The predicted values' spread, and the interval that comes with each."""
+    values = scored[PREDICTION].to_numpy(dtype=float)
+    lines = [_quantiles(values, "predicted value")]
+    if len(scored) and {LOWER, UPPER, LEVEL} <= set(scored.columns):
+        width = float((scored[UPPER] - scored[LOWER]).mean()) / 2
+        level = float(scored[LEVEL].iloc[0])
+        lines.append(f"- interval: value ± {width:.4f} ({level:.0%} prediction interval)")
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    return [*lines, "", *_histogram(values, low, high, "predicted value", 2)]
+
+
+SUMMARIES = {
+    "binary": _binary_summary,
+    "multiclass": _multiclass_summary,
+    "regression": _regression_summary,
+}
+
+
+def predictions_markdown(
+    scored: Any, out: Path, model: str, head: int = 5, task: Task | None = None
+) -> str:
+    """A batch's predictions at a glance: rows, what was predicted (binary: positive share
+    and score distribution; multiclass: rows per predicted class; regression: the values'
+    spread and interval), the first rows. `task` defaults to binary."""
+    task = task or BinaryTask(["positive"])
     lines = [
         f"## {len(scored)} rows scored by {model}",
         "",
         f"- written to `{out}`",
-        f"- predicted positive: {share:.2%} (label 1 at the model's decision threshold)",
-        "- score quantiles (min, 10%, 25%, median, 75%, 90%, max): "
-        + ", ".join(f"{q:.4f}" for q in quantiles),
-        "",
-        "| score | rows |",
-        "|---|---:|",
-    ]
-    lines += [
-        f"| {lo:.1f}-{hi:.1f} | {n} |"
-        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+        *SUMMARIES[task.kind](scored, task),
     ]
     first = scored.head(head)
     cols = list(first.columns)

@@ -132,13 +132,23 @@ def gate_outcome(decision: str, reasons: list[str]) -> tuple[str, str, bool]:
 
 
 def _is_failure(reason: str) -> bool:
-    failures = ("short of the margin", "too uncertain", "regresses", "above the bound")
+    failures = (
+        "short of the margin",
+        "too uncertain",
+        "regresses",
+        "above the bound",
+        # a regression interval's coverage (registry.gate.coverage_tolerance)
+        "misses its level",
+        "coverage unknown",
+    )
     return any(k in reason for k in failures)
 
 
 def _short(reason: str) -> str:
-    if reason.startswith("ECE"):
+    if reason.startswith(("ECE", "top-class ECE")):  # binary; multiclass: of the top class
         return "ECE"
+    if reason.startswith("interval coverage"):
+        return "interval coverage"
     if reason.startswith("slice"):
         return "slice " + reason.split()[1]
     return reason.split()[0]  # the metric's name

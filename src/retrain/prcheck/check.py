@@ -56,6 +56,10 @@ class PrCheck:
     # paths.metrics relative to the root, as `dvc metrics diff` names it (the headline table's
     # source; params.yaml may rename it).
     metrics_file: str = ""
+    # The head's task (retrain.task) and the gate's metric: which metrics the report's table
+    # shows, which way each is better, and the one the verdict line names.
+    task: str = "binary"
+    gate_metric: str = "roc_auc"
     params_error: str | None = None
     validation: list[ValidationResult] = field(default_factory=list)
     validation_error: str | None = None
@@ -102,6 +106,8 @@ class PrCheck:
             "drift_note": self.drift_note,
             "pipeline": self.pipeline.to_dict(),
             "artifacts": self.artifacts,
+            "task": self.task,
+            "gate_metric": self.gate_metric,
         }
 
 
@@ -240,7 +246,7 @@ def _drift(
 ) -> None:
     import pandas as pd
 
-    from retrain.monitoring.drift import compute_drift, gate
+    from retrain.monitoring.drift import ColumnDrift, compute_drift, gate, target_is_numeric
 
     schema = params.dataset
     base = for_drift(pd.concat(base_frames.values(), ignore_index=True), schema)
@@ -255,12 +261,17 @@ def _drift(
         return
     verdict = gate(report, params.drift)
     columns = [*report.features, *([report.target] if report.target else [])]
+    numeric_target = target_is_numeric(schema)  # a regression target: shift of its mean
+
+    def numeric(c: ColumnDrift) -> bool:
+        return c.kind == "numeric" or (c.kind == "target" and numeric_target)
+
     check.drift = {
         **report.to_dict(),
         "gate": {"tripped": verdict.tripped, "reasons": verdict.reasons},
         "max_share_drifted": params.drift.max_share_drifted,
         "shift": {
-            c.column: describe_shift(base[c.column], head[c.column], numeric=c.kind == "numeric")
+            c.column: describe_shift(base[c.column], head[c.column], numeric=numeric(c))
             for c in columns
         },
     }
@@ -310,6 +321,7 @@ def run_check(
         project = Project.load(root)
         params = project.params
         check.metrics_file = project.rel(params.paths.metrics)
+        check.task, check.gate_metric = params.dataset.task, params.registry.gate.metric
     except ConfigError as err:
         check.params_error = str(err)
         check.blocking.append(f"{PARAMS_FILE} is invalid: {err}")

@@ -123,11 +123,15 @@ def file_changes(
 def for_drift(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     """The declared columns with numbers as numbers, leniently: a value that is not a number
     becomes missing (validation has already named it), so drift can still be measured."""
+    from retrain.monitoring.drift import target_is_numeric
+
     out = frame[[c for c in schema.columns if c in frame.columns]].copy()
-    for col in schema.numeric:
+    # A regression target is a number too (retrain.task); labels are text.
+    numbers = [schema.target] if target_is_numeric(schema) else []
+    for col in [*schema.numeric, *numbers]:
         if col in out:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    for col in [*schema.categorical, schema.target]:
+    for col in [*schema.categorical, *([] if numbers else [schema.target])]:
         if col in out:
             out[col] = out[col].astype("string").astype(object).where(out[col].notna(), None)
     return out

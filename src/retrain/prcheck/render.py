@@ -11,10 +11,20 @@ from retrain.markdown import markers, replace_block, table
 from retrain.model_key import OURS
 from retrain.prcheck.check import BLOCKED, INCOMPLETE, PASSED, WARNED, PrCheck
 from retrain.report import MODEL_KEYS
+from retrain.task import HIGHER_IS_BETTER, MulticlassTask, RegressionTask
 
 MARKER = "<!-- retrain-check-pr -->"  # lets a bot find and update its one comment
 ICONS = {PASSED: "✅", WARNED: "⚠️", BLOCKED: "❌", INCOMPLETE: "⛔"}
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "brier")
+# The test metrics table's columns per task (retrain.task): binary's headline five, the
+# others' every metric (they have three to five).
+TABLE_METRICS = {
+    "binary": HEADLINE_METRICS,
+    "multiclass": MulticlassTask.metrics,
+    "regression": RegressionTask.metrics,
+}
+# What the target's drift is called: classes are labels, a regression target is a value.
+TARGET_WORD = {"binary": "label", "multiclass": "label", "regression": "target"}
 MAX_ROWS = 25
 
 
@@ -108,7 +118,8 @@ def _drift_summary(check: PrCheck) -> tuple[str, str]:
     drifted = drift["drifted_features"]
     n = len(drift["features"])
     target = drift.get("target")
-    label = f"; labels drifted ({target['column']})" if target and target["drifted"] else ""
+    word = TARGET_WORD[check.task]
+    label = f"; {word}s drifted ({target['column']})" if target and target["drifted"] else ""
     if drift["gate"]["tripped"]:
         return ICONS[WARNED], (
             f"gate tripped: {len(drifted)} of {n} columns drifted ({', '.join(drifted)}){label}"
@@ -132,10 +143,23 @@ def _params_summary(check: PrCheck) -> tuple[str, str]:
 
 
 def _headline_metric(check: PrCheck) -> str | None:
-    entry = check.pipeline.metrics_diff.get(f"{check.metrics_file}:{OURS}.roc_auc")
+    """Our model's change in the gate's metric, when it changed."""
+    metric = check.gate_metric
+    entry = check.pipeline.metrics_diff.get(f"{check.metrics_file}:{OURS}.{metric}")
     if entry and _changed(entry):
-        return f"{OURS} roc_auc {_metric_change(entry).replace('**', '')}"
+        return f"{OURS} {metric} {_metric_change(entry).replace('**', '')}"
     return None
+
+
+def directions(metrics: tuple[str, ...]) -> str:
+    """One sentence: which of `metrics` are better higher, which lower."""
+    parts = []
+    for way, higher in (("higher", True), ("lower", False)):
+        names = [m for m in metrics if HIGHER_IS_BETTER[m] is higher]
+        if names:
+            parts.append(f"{way} is better: {', '.join(names)}")
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
 
 
 def _pipeline_summary(check: PrCheck) -> tuple[str, str]:
@@ -189,15 +213,16 @@ def _blocking_summary(check: PrCheck) -> str:
     return " — ".join(parts) if parts else "a blocking check failed"
 
 
-def _no_feature_drift(drift: dict[str, Any]) -> str:
-    """The data changed and no feature drifted: say what was compared, label by name."""
+def _no_feature_drift(drift: dict[str, Any], word: str) -> str:
+    """The data changed and no feature drifted: say what was compared, the target by name
+    (`word`: label, or target for a regression)."""
     n = len(drift["features"])
     target = drift.get("target")
     if not target:
         return f"no drift in {n} features"
     label = f"`{target['column']}`"
     if target["drifted"]:
-        return f"label drift: {label} (no drift in {n} features)"
+        return f"{word} drift: {label} (no drift in {n} features)"
     return f"no drift in {label} or {n} features"
 
 
@@ -217,7 +242,7 @@ def verdict_line(check: PrCheck) -> str:
     if check.drift and check.drift["drifted_features"]:
         changes.append("drift: " + ", ".join(check.drift["drifted_features"]))
     elif check.drift is not None:
-        changes.append(_no_feature_drift(check.drift))
+        changes.append(_no_feature_drift(check.drift, TARGET_WORD[check.task]))
     if check.suite_changes:
         changes.append(f"suites: {len(check.suite_changes)} expectation(s) changed")
     if check.pipeline.params_diff:
@@ -371,6 +396,27 @@ def _drift_section(check: PrCheck) -> list[str]:
     return [*lines, ""]
 
 
+def _metrics_table(check: PrCheck) -> list[str]:
+    """The task's test metrics per model, base → head, and which way each is better."""
+    metrics, source = check.pipeline.metrics_diff, check.metrics_file
+    shown = TABLE_METRICS[check.task]
+    matrix = [
+        [m, *[_metric_change(metrics[f"{source}:{m}.{name}"]) for name in shown]]
+        for m in MODEL_KEYS
+        if all(f"{source}:{m}.{name}" in metrics for name in shown)
+    ]
+    if not matrix:
+        return []
+    return [
+        "Test metrics, base → head (changed values in bold):",
+        "",
+        *_table(["model", *shown], matrix),
+        "",
+        directions(shown),
+        "",
+    ]
+
+
 def _pipeline_section(check: PrCheck) -> list[str]:
     pipe = check.pipeline
     lines = ["### 4. Params and metrics (`dvc params diff`, `dvc metrics diff`)", ""]
@@ -402,19 +448,7 @@ def _pipeline_section(check: PrCheck) -> list[str]:
     lines.append("")
     metrics = pipe.metrics_diff
     changed = {k: v for k, v in metrics.items() if _changed(v)}
-    source = check.metrics_file
-    matrix = [
-        [m, *[_metric_change(metrics[f"{source}:{m}.{name}"]) for name in HEADLINE_METRICS]]
-        for m in MODEL_KEYS
-        if all(f"{source}:{m}.{name}" in metrics for name in HEADLINE_METRICS)
-    ]
-    if matrix:
-        lines += [
-            "Test metrics, base → head (changed values in bold):",
-            "",
-            *_table(["model", *HEADLINE_METRICS], matrix),
-            "",
-        ]
+    lines += _metrics_table(check)
     if changed:
         rows = [
             [f"`{k}`", _num(v.get("old")), _num(v.get("new"))] for k, v in sorted(changed.items())

@@ -558,8 +558,11 @@ def evidence_line(result: GateResult) -> str:
         return f"{n}; no paired interval (no champion, or the metric is undefined)"
     low, high = result.interval
     resamples = result.rules.get("resamples", "?")
+    # The gain is signed so that positive is better: for a lower-is-better metric (log loss,
+    # RMSE) it is champion - challenger.
+    order = "challenger - champion" if HIGHER_IS_BETTER[result.metric] else "champion - challenger"
     return (
-        f"{result.metric} challenger - champion {result.gain:+.4f}, "
+        f"{result.metric} {order} {result.gain:+.4f}, "
         f"{_pct(result.confidence)} CI [{low:+.4f}, {high:+.4f}] "
         f"(paired bootstrap over holdout rows, {resamples} resamples), {n}"
     )

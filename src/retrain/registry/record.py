@@ -173,6 +173,14 @@ def gather(root: Path, params: Params) -> RunFiles:
     )
 
 
+def our_metrics(evaluate: dict[str, Any]) -> dict[str, Any]:
+    """The record's `metrics`: our model's test metrics (the task's own, retrain.task), after
+    the decision threshold where the task has one (binary only: evaluate writes none for a
+    multiclass or regression model). Binary records keep their bytes: threshold first."""
+    threshold = {"threshold": evaluate["threshold"]} if "threshold" in evaluate else {}
+    return {**threshold, **evaluate[OUR_MODEL]}
+
+
 def build(
     start: RunStart,
     files: RunFiles,
@@ -206,7 +214,7 @@ def build(
         "tuned_params": files.tuned,
         # How the study ran: sequential, or batched over workers (retrain.tuning.parallel).
         "tuning": files.tuned.get("tuning", {"mode": "sequential"}),
-        "metrics": {"threshold": files.metrics["threshold"], **files.metrics[OUR_MODEL]},
+        "metrics": our_metrics(files.metrics),
         "artifacts": lock_outputs(files.lock_text),
         "stages_ran": stages,
         # The decision, its numbers and the rules applied (params.yaml's, never overrides).

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
-import pytest
 
 from retrain.monitoring.canary import evaluate, markdown
 from tests.conftest import telco_schema
@@ -66,48 +67,63 @@ def test_nothing_to_say_without_canary_traffic_or_labels():
     assert found is not None and [r["role"] for r in found["versions"]] == ["candidate"]
 
 
-def _task_schema(task: str):
+def _schema(task: str) -> Any:
+    from pathlib import Path
+
     from retrain.config import DatasetSchema
 
-    classes = ["F", "L", "M"] if task == "multiclass" else None
+    extra = {"classes": ["F", "L", "M", "VF"]} if task == "multiclass" else {}
     return DatasetSchema(
-        name="t", suite="t.json", target="y", task=task, classes=classes, id_column="id",
-        numeric=["x"], categorical=[],
-    )  # fmt: skip
-
-
-def test_multiclass_canary_judges_the_predicted_class():
-    n = 300
-    truth = np.array(["F", "L", "M"])[np.arange(n) % 3]
-    version = np.where(np.arange(n) % 2, "v2.0.0", "v1.0.0")
-    # The candidate is always right; prod only on class F.
-    label = np.where((version == "v2.0.0") | (truth == "F"), truth, "M")
-    logged = pd.DataFrame({"id": np.arange(n), "model_version": version, "predicted_class": label})
-    batch = pd.DataFrame({"id": np.arange(n), "y": truth})
-    found = evaluate(batch, logged, _task_schema("multiclass"), "v1.0.0", "v2.0.0")
-    assert found is not None
-    prod, cand = found["versions"]
-    assert cand["accuracy"] == 1.0 and abs(prod["accuracy"] - 2 / 3) < 0.01  # F and M right
-    assert "positives" not in cand and cand["evidence"] == "enough"
-    assert found["said"].endswith(f"; candidate {1.0 - prod['accuracy']:+.4f}")
-    assert "| v2.0.0 | candidate | 150 | 1.0000 | enough |" in markdown("b.csv", found)
-
-
-def test_regression_canary_judges_the_value_lower_rmse_leads():
-    n = 300
-    truth = np.linspace(10, 100, n)
-    version = np.where(np.arange(n) % 2, "v2.0.0", "v1.0.0")
-    prediction = np.where(version == "v2.0.0", truth + 1.0, truth - 3.0)
-    logged = pd.DataFrame({"id": np.arange(n), "model_version": version, "prediction": prediction})
-    batch = pd.DataFrame({"id": np.arange(n), "y": truth})
-    found = evaluate(batch, logged, _task_schema("regression"), "v1.0.0", "v2.0.0")
-    assert found is not None
-    prod, cand = found["versions"]
-    assert (cand["rmse"], cand["mae"]) == (pytest.approx(1.0), pytest.approx(1.0))
-    assert prod["rmse"] == pytest.approx(3.0)
-    assert found["said"].endswith("; candidate +2.0000")  # 2 lower: better
-    few = evaluate(batch.head(50), logged, _task_schema("regression"), "v1.0.0", "v2.0.0")
-    assert few is not None and "too little evidence (n=25; needs 100 rows)" in few["said"] + str(
-        few["versions"]
+        name="t",
+        suite=Path("s.json"),
+        target="y",
+        task=task,
+        id_column="id",
+        numeric=["x"],
+        categorical=[],
+        **extra,
     )
-    assert "| rmse | mae |" in markdown("b.csv", found)
+
+
+def test_multiclass_versions_are_judged_by_the_accuracy_of_their_predicted_class():
+    n = 400
+    truth = np.array(["F", "L", "M", "VF"])[np.arange(n) % 4]
+    version = np.where(np.arange(n) % 2 == 1, "v2.0.0", "v1.0.0")
+    # The candidate names every class right; prod only the rows whose class is F.
+    predicted = np.where((version == "v2.0.0") | (truth == "F"), truth, "L")
+    logged = pd.DataFrame(
+        {"id": np.arange(n).astype(str), "model_version": version, "predicted_class": predicted}
+    )
+    batch = pd.DataFrame({"id": np.arange(n), "y": truth})
+    found = evaluate(batch, logged, _schema("multiclass"), "v1.0.0", "v2.0.0")
+    assert found is not None
+    prod, cand = found["versions"]
+    assert cand["accuracy"] == 1.0 and cand["evidence"] == "enough"
+    assert prod["accuracy"] == 0.5 and prod["classes"] == 2  # its rows (even ids): F and M
+    assert found["said"].endswith("; candidate +0.5000")
+    table = markdown("b.csv", found, "multiclass")
+    assert "| version | role | n | classes | accuracy | evidence |" in table
+    assert "| v2.0.0 | candidate | 200 | 2 | 1.0000 | enough |" in table
+    assert "roc_auc" not in table and "positives" not in table
+
+
+def test_regression_versions_are_judged_by_their_mean_absolute_error():
+    n = 300
+    truth = np.linspace(50, 150, n)
+    version = np.where(np.arange(n) < 150, "v1.0.0", "v2.0.0")
+    error = np.where(version == "v1.0.0", 10.0, 4.0)  # prod is 10 off, the candidate 4
+    logged = pd.DataFrame(
+        {"id": np.arange(n).astype(str), "model_version": version, "prediction": truth + error}
+    )
+    batch = pd.DataFrame({"id": np.arange(n), "y": truth.astype(str)})  # as read from a CSV
+    found = evaluate(batch, logged, _schema("regression"), "v1.0.0", "v2.0.0")
+    assert found is not None
+    prod, cand = found["versions"]
+    assert prod["mae"] == 10.0 and cand["mae"] == 4.0
+    assert all(r["evidence"] == "enough" for r in found["versions"])
+    # Lower is better: the candidate leads by 6, written as a gain.
+    assert found["said"] == (
+        "canary: prod v1.0.0 mae 10.0000 (n=150) vs candidate v2.0.0 mae 4.0000 (n=150); "
+        "candidate +6.0000"
+    )
+    assert "| v1.0.0 | prod | 150 | 10.0000 | enough |" in markdown("b.csv", found, "regression")

@@ -83,6 +83,27 @@ def test_gate_outcome_names_the_check_that_failed():
     assert runview.gate_outcome("first", ["no model in production"])[:1] == ("Promoted",)
 
 
+def test_gate_outcome_names_the_calibration_check_of_each_task():
+    # The gate's reasons for a multiclass and a regression challenger (retrain.registry.gate).
+    name, message, warn = runview.gate_outcome(
+        "rejected",
+        [
+            "log_loss better by +0.0120 (margin 0.002)",
+            "top-class ECE 0.0712 above the bound 0.05 (served scores, uncalibrated)",
+        ],
+    )
+    assert name == "Not promoted: ECE" and warn and "top-class ECE 0.0712" in message
+    coverage = (
+        "interval coverage 0.8410 of the 90% interval on the holdout misses its level by "
+        "0.0590, more than registry.gate.coverage_tolerance 0.02"
+    )
+    name, message, warn = runview.gate_outcome(
+        "rejected", ["rmse better by +0.4100 (margin 0.002)", coverage]
+    )
+    assert name == "Not promoted: interval coverage" and warn
+    assert message == f"Not promoted: {coverage}"  # not the rmse line, which passed
+
+
 def test_monitor_outcome_names_every_outcome():
     records = [
         {"source": "land/a-0001.csv", "status": "accepted", "drift": {"tripped": False}},

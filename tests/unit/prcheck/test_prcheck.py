@@ -266,3 +266,70 @@ def test_flags_read_as_integers_and_float_noise_is_not_a_change():
     )
     markdown = render_markdown(PrCheck("main", "a" * 40, "h", pipeline=pipe))
     assert "1 metric(s) changed" in markdown and "logreg.roc_auc" not in markdown
+
+
+def _task_check(task: str, gate_metric: str, metrics: dict[str, tuple[float, float]]) -> PrCheck:
+    diff = {
+        f"metrics/evaluate.json:{model}.{name}": {"old": old, "new": new}
+        for model in ("tabm", "lightgbm")
+        for name, (old, new) in metrics.items()
+    }
+    pipe = PipelineResult(metrics_diff=diff, reran=True, stages_run=["evaluate"])
+    return PrCheck(
+        "main",
+        "a" * 40,
+        "h",
+        metrics_file="metrics/evaluate.json",
+        task=task,
+        gate_metric=gate_metric,
+        pipeline=pipe,
+    )
+
+
+def test_a_regression_report_shows_its_metrics_their_directions_and_its_gate_metric():
+    check = _task_check(
+        "regression", "rmse", {"rmse": (34.5, 33.9), "mae": (24.0, 23.8), "r2": (0.3, 0.32)}
+    )
+    markdown = render_markdown(check)
+    assert verdict_line(check) == "## ✅ Passed: tabm rmse 34.5000 → 33.9000 (−0.6000)"
+    assert "| model | rmse | mae | r2 |" in markdown
+    assert "| tabm | 34.5000 → **33.9000** (−0.6000) |" in markdown
+    assert "Higher is better: r2; lower is better: rmse, mae." in markdown
+    assert "roc_auc" not in markdown and "pr_auc" not in markdown
+
+
+def test_a_multiclass_report_shows_its_metrics():
+    metrics = {m: (0.5, 0.6) for m in ("log_loss", "roc_auc_ovr", "accuracy", "macro_f1", "brier")}
+    markdown = render_markdown(_task_check("multiclass", "log_loss", metrics))
+    assert "| model | log_loss | roc_auc_ovr | accuracy | macro_f1 | brier |" in markdown
+    assert "lower is better: log_loss, brier" in markdown
+    assert "tabm log_loss 0.5000 → 0.6000" in markdown.splitlines()[1]
+
+
+def test_a_regression_targets_drift_is_not_called_label_drift():
+    drift = {
+        "features": {"age": {"column": "age", "drifted": False}},
+        "drifted_features": [],
+        "target": {"column": "wage", "drifted": True},
+    }
+    check = PrCheck("main", "a" * 40, "h", task="regression", gate_metric="rmse", drift=drift)
+    assert verdict_line(check) == "## ✅ Passed: target drift: `wage` (no drift in 1 features)"
+
+
+def test_a_regression_target_is_compared_as_numbers():
+    from pathlib import Path
+
+    from retrain.config import DatasetSchema
+    from retrain.prcheck.data import for_drift
+
+    schema = DatasetSchema(
+        name="wage",
+        suite=Path("s.json"),
+        target="wage",
+        task="regression",
+        numeric=["age"],
+        categorical=[],
+    )
+    frame = pd.DataFrame({"age": ["30", "41"], "wage": ["81.5", "oops"]})
+    out = for_drift(frame, schema)
+    assert out["wage"].dtype == "float64" and out["wage"].isna().tolist() == [False, True]

@@ -248,3 +248,27 @@ def test_no_function_of_the_gate_and_records_is_longer_than_a_reader_can_hold():
             if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60:  # type: ignore[operator]
                 long.append(f"{name}.{node.name}")
     assert long == []
+
+
+@pytest.mark.parametrize(
+    ("evaluate", "expected"),
+    [
+        # Binary: the decision threshold first, as every binary record has it.
+        (
+            {"threshold": 0.4, record.OUR_MODEL: {"roc_auc": 0.83}, "logreg": {"roc_auc": 0.8}},
+            {"threshold": 0.4, "roc_auc": 0.83},
+        ),
+        # Multiclass and regression models have no threshold: evaluate writes none.
+        (
+            {record.OUR_MODEL: {"log_loss": 0.61, "roc_auc_ovr": 0.88}, "n_test": 866},
+            {"log_loss": 0.61, "roc_auc_ovr": 0.88},
+        ),
+        (
+            {record.OUR_MODEL: {"rmse": 34.2, "mae": 23.9, "r2": 0.31}},
+            {"rmse": 34.2, "mae": 23.9, "r2": 0.31},
+        ),
+    ],
+)
+def test_the_record_holds_the_tasks_metrics(evaluate, expected):
+    assert record.our_metrics(evaluate) == expected
+    assert list(record.our_metrics(evaluate)) == list(expected)  # and in the file's order
