@@ -92,3 +92,13 @@ def test_fit_stops_at_the_step_budget():
     assert capped.epochs_run == 3  # 20 steps -> 3 whole epochs (24 steps)
     free = fit(*data, hp, seed=0, max_epochs=4, patience=50, num_threads=1)
     assert free.epochs_run == 4
+    # Cut by the step budget while its last epoch was its best: the train stage says so, in
+    # one line naming the key to raise (issue 27: a 254k-row table stopped after 4 epochs
+    # with its validation AUC still rising, and nothing said).
+    from retrain.stages.train import cut_short
+
+    assert capped.stopped_by == "max_steps" and capped.still_improving
+    warning = cut_short(capped, 20)
+    assert warning is not None and "\n" not in warning
+    assert "train.max_steps (20 steps, 3 epoch(s))" in warning and "still improving" in warning
+    assert free.stopped_by == "max_epochs" and cut_short(free, None) is None

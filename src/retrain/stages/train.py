@@ -61,7 +61,22 @@ def run(params: Params) -> FitResult:
         f"train: {task.monitor} {result.best_score:.4f} at epoch {result.best_epoch} "
         f"({result.epochs_run} run) on {result.device} in {seconds:.1f}s"
     )
+    warning = cut_short(result, params.train.max_steps)
+    if warning:
+        print(warning, flush=True)
     return result
+
+
+def cut_short(result: FitResult, max_steps: int | None) -> str | None:
+    """A warning when the step budget ended a model that was still learning (issue 27): the
+    best epoch was the last one trained, so more steps would likely have helped."""
+    if result.stopped_by != "max_steps" or not result.still_improving:
+        return None
+    return (
+        f"train: warning: stopped by train.max_steps ({max_steps} steps, {result.epochs_run} "
+        f"epoch(s)) while {result.best_score:.4f} was still improving at the last epoch: "
+        "raise train.max_steps (or remove it) to train to early stopping"
+    )
 
 
 def _card(
