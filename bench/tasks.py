@@ -30,6 +30,7 @@ import yaml
 from bench.common import REPO, Goal, Section, Shared, cli, pipeline_params
 from bench.quality import QUICK_BUDGETS, _params, _run_many
 from retrain.model_key import OURS
+from retrain.report import MODEL_KEYS
 
 SEEDS = tuple(range(42, 52))
 SEEDS_QUICK = (42,)
@@ -73,7 +74,7 @@ def one_split(params: Any) -> dict[str, Any]:
         tune.run(params)
         fitted = train.run(params)
         metrics = evaluate.run(params)
-    models = {k: v for k, v in metrics.items() if isinstance(v, dict) and k != "per_class"}
+    models = {k: metrics[k] for k in MODEL_KEYS}
     return {
         "seed": params.seed,
         "models": {
@@ -144,8 +145,7 @@ def run(quick: bool, shared: Shared) -> Section:
     data: dict[str, Any] = {"seeds": list(seeds), "datasets": {}}
     for name, (_, _, _, metrics) in TABLES.items():
         rows = sorted((r for n, r in done if n == name), key=lambda r: r["seed"])
-        baselines = [k for k in rows[0]["models"] if k != OURS]
-        linear = next(k for k in baselines if k != "lightgbm")
+        linear = "logreg"  # the key of the task's linear baseline (ridge, multinomial LR)
         data["datasets"][name] = {"splits": rows}
         for metric in metrics:
             vs_gbm, vs_linear = paired(rows, metric, "lightgbm"), paired(rows, metric, linear)
