@@ -148,10 +148,17 @@ class _Generator:
         out = self.table.iloc[picked].reset_index(drop=True).copy()
         self._jitter(out, np.ones(n, dtype=bool))
         known = np.fromiter(self.known, dtype=np.uint64, count=len(self.known))
-        for _ in range(50):
+        for attempt in range(50):
             dup = np.isin(_feature_key(out, self.schema.features), known)
             if not dup.any():
                 break
+            if attempt % 10 == 9:
+                # A source row whose neighbours are all in the table (few numeric columns of
+                # few values, e.g. a year and an age): start those rows from other ones.
+                again = self.rng.choice(len(self.table), size=int(dup.sum()), replace=True, p=p)
+                fresh = self.table.iloc[again].copy()
+                fresh.index = out.index[dup]
+                out.loc[dup] = fresh
             self._jitter(out, dup, force=True)
         if dup.any():
             raise DataError(
