@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,20 +129,52 @@ def pipeline_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
     """A pipeline repo on the small params after one plain `dvc repro` (read-only for tests:
-    copy it with `copy_repo` before changing anything)."""
+    copy it with `copy_repo` before changing anything).
+
+    The suite's one `dvc repro` of it: under `make test`'s two workers, the first to ask builds
+    it in the folder the workers share and the other waits for it (a file lock), then each
+    works on its own copy, so neither pays for a second build nor writes into the other's."""
+    built = _build_once(_session_folder(tmp_path_factory) / "trained", small_params_raw)
     root = tmp_path_factory.mktemp("trained")
-    repo = make_pipeline_repo(root / "repo", small_params_raw, root / "remote")
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro"],
-        cwd=repo,
-        env=pipeline_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    # Its output, beside the repo: test_pipeline checks what this one run ran.
-    (root / FIRST_REPRO_LOG).write_text(proc.stdout)
+    repo = copy_repo(built / "repo", root / "repo")
+    (root / FIRST_REPRO_LOG).write_bytes((built / FIRST_REPRO_LOG).read_bytes())
+    if (built / "remote").exists():  # each copy keeps a DVC remote of its own, as before
+        copy_repo(built / "remote", root / "remote")
+    local = repo / ".dvc" / "config.local"  # where make_pipeline_repo points the remote
+    local.write_text(local.read_text().replace(str(built / "remote"), str(root / "remote")))
     return repo
+
+
+def _session_folder(factory: pytest.TempPathFactory) -> Path:
+    """The folder this test session's processes share: pytest-xdist gives each worker its own
+    base temporary folder inside the controller's (`<basetemp>/popen-gw0`)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _build_once(root: Path, params: dict[str, Any]) -> Path:
+    """`root`/repo after one plain `dvc repro`, built by whichever process gets here first;
+    the others wait on the lock until it is done (`root`/done marks a finished build)."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with (root.parent / f"{root.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even on a failure
+        if not (root / "done").exists():
+            shutil.rmtree(root / "repo", ignore_errors=True)  # a build that failed half-way
+            repo = make_pipeline_repo(root / "repo", params, root / "remote")
+            proc = subprocess.run(
+                [sys.executable, "-m", "dvc", "repro"],
+                cwd=repo,
+                env=pipeline_env(),
+                capture_output=True,
+                text=True,
+            )
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            # Its output, beside the repo: test_pipeline checks what this one run ran.
+            (root / FIRST_REPRO_LOG).write_text(proc.stdout)
+            (root / "done").touch()
+    return root
 
 
 FIRST_REPRO_LOG = "first_repro.stdout"
