@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_once
+from tests.conftest import REPO, build_once
 
 
 def _slow_build(root: Path) -> None:
@@ -19,25 +20,45 @@ def _slow_build(root: Path) -> None:
     (root / "repo").mkdir()
 
 
-def _ask(root: Path, out: Path) -> None:
-    built = build_once(root, _slow_build)
-    out.write_text(str(built) if (built / "repo").is_dir() else "no repo")
+ASK = """
+import os, sys, time
+from pathlib import Path
+from tests.conftest import build_once
+
+root = Path(sys.argv[1])
+(root.parent / f"arrived-{os.getpid()}").touch()
+
+def build(root):
+    with (root.parent / "builds.log").open("a") as log:
+        log.write("built\\n")
+    # Build only once the other process has arrived too (then it waits on the lock).
+    deadline = time.monotonic() + 60
+    while len(list(root.parent.glob("arrived-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    (root / "repo").mkdir()
+
+built = build_once(root, build)
+print(built if (built / "repo").is_dir() else "no repo")
+"""
 
 
 def test_two_processes_asking_at_once_share_one_build(tmp_path: Path) -> None:
-    fork = multiprocessing.get_context("fork")  # the workers of `pytest -n 2` are processes
+    # Two interpreters, as the workers of `pytest -n 2` are.
     asks = [
-        fork.Process(target=_ask, args=(tmp_path / "trained", tmp_path / f"got{i}"))
-        for i in range(2)
+        subprocess.Popen(
+            [sys.executable, "-c", ASK, str(tmp_path / "trained")],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
     ]
-    for ask in asks:
-        ask.start()
-    for ask in asks:
-        ask.join(30)
-    assert [ask.exitcode for ask in asks] == [0, 0]
+    said = [ask.communicate(timeout=120) for ask in asks]
+    assert [ask.returncode for ask in asks] == [0, 0], said
     assert (tmp_path / "builds.log").read_text() == "built\n"
-    got = {(tmp_path / f"got{i}").read_text() for i in range(2)}
-    assert got == {str(tmp_path / "trained")}
+    assert {out.strip() for out, _ in said} == {str(tmp_path / "trained")}
 
 
 def test_a_build_that_failed_is_redone_from_scratch_by_the_next_asker(tmp_path: Path) -> None:
