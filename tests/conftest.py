@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +24,15 @@ TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
 # The files that take longest (each runs the pipeline several times), started first: under
 # `make test`'s two xdist workers (--dist loadfile --no-loadscope-reorder) the suite then ends
 # on short files instead of one worker finishing a long one alone. A stable sort: the order of
-# tests inside a file, and of the other files, is kept.
+# tests inside a file, and of the other files, is kept. The first two go one to each worker:
+# test_records builds the session's trained_repo while test_stack, which needs it only at its
+# end, starts its own stack, so neither worker waits for the other at the start.
 LONGEST_FIRST = (
     "integration/test_records.py",
+    "integration/test_stack.py",
     "integration/test_pipeline.py",
     "integration/test_check_pr.py",
     "integration/test_flows.py",
-    "integration/test_stack.py",
     "integration/test_attrition.py",
     "integration/test_serve.py",
     "test_imports.py",
@@ -127,9 +132,53 @@ def pipeline_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
     """A pipeline repo on the small params after one plain `dvc repro` (read-only for tests:
-    copy it with `copy_repo` before changing anything)."""
+    copy it with `copy_repo` before changing anything).
+
+    The suite's one `dvc repro` of it: under `make test`'s two workers, the first to ask builds
+    it in the folder the workers share and the other waits for it (a file lock), then each
+    works on its own copy, so neither pays for a second build nor writes into the other's."""
+    built = build_once(
+        _session_folder(tmp_path_factory) / "trained",
+        lambda root: _build_trained(root, small_params_raw),
+    )
     root = tmp_path_factory.mktemp("trained")
-    repo = make_pipeline_repo(root / "repo", small_params_raw, root / "remote")
+    repo = copy_repo(built / "repo", root / "repo")
+    (root / FIRST_REPRO_LOG).write_bytes((built / FIRST_REPRO_LOG).read_bytes())
+    if (built / "remote").exists():  # each copy keeps a DVC remote of its own, as before
+        copy_repo(built / "remote", root / "remote")
+    local = repo / ".dvc" / "config.local"  # where make_pipeline_repo points the remote
+    local.write_text(local.read_text().replace(str(built / "remote"), str(root / "remote")))
+    return repo
+
+
+def _session_folder(factory: pytest.TempPathFactory) -> Path:
+    """The folder this test session's processes share: pytest-xdist gives each worker its own
+    base temporary folder inside the controller's (`<basetemp>/popen-gw0`)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(root: Path, build: Callable[[Path], None]) -> Path:
+    """`root` after `build(root)`, run by whichever process of the session gets here first; the
+    others wait on the lock until it is done (`root`/done marks a finished build)."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with (root.parent / f"{root.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even on a failure
+        if not (root / "done").exists():
+            for left in root.iterdir():  # what a build that failed half-way left
+                if left.is_dir() and not left.is_symlink():
+                    shutil.rmtree(left)
+                else:
+                    left.unlink()
+            build(root)
+            (root / "done").touch()
+    return root
+
+
+def _build_trained(root: Path, params: dict[str, Any]) -> None:
+    repo = make_pipeline_repo(root / "repo", params, root / "remote")
     proc = subprocess.run(
         [sys.executable, "-m", "dvc", "repro"],
         cwd=repo,
@@ -140,7 +189,6 @@ def trained_repo(tmp_path_factory, small_params_raw, raw_csv) -> Path:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # Its output, beside the repo: test_pipeline checks what this one run ran.
     (root / FIRST_REPRO_LOG).write_text(proc.stdout)
-    return repo
 
 
 FIRST_REPRO_LOG = "first_repro.stdout"
