@@ -106,6 +106,18 @@ COMMITTED_OUTPUTS = (
 )
 
 
+def _plots_for_the_task(dest: Path, params: dict[str, Any]) -> None:
+    """dvc.yaml's plots for `params`' task, as `retrain init` writes them: a checkout
+    configured for a multiclass table still builds a Telco (binary) fixture repo."""
+    from retrain.models.plots import dvc_yaml_for
+    from retrain.task import task_for
+
+    layout = dest / "dvc.yaml"
+    if layout.exists():
+        parsed = parse_params(params)
+        layout.write_text(dvc_yaml_for(layout.read_text(), task_for(parsed.dataset), parsed.paths))
+
+
 def make_pipeline_repo(
     dest: Path,
     params: dict[str, Any],
@@ -123,6 +135,7 @@ def make_pipeline_repo(
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     (dest / PARAMS_FILE).write_text(yaml.safe_dump(params, sort_keys=False))
+    _plots_for_the_task(dest, params)
     paths = params["paths"]
     if data_pin is not None:
         shutil.copy2(data_pin, dest / paths["data_pin"])
