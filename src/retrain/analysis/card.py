@@ -13,6 +13,7 @@ from retrain.analysis.card_parts import (
     MAX_RELATIVE_DELTA,
     SECTIONS,
     CardInputs,
+    data_section,
 )
 from retrain.analysis.card_parts import correlated_example as _correlated_example
 from retrain.analysis.card_parts import fmt as _f
@@ -85,39 +86,10 @@ def _model(c: CardInputs) -> list[str]:
 
 
 def _data(c: CardInputs) -> list[str]:
-    d, p = c.train["data"], c.prepare
-    rows = p.get("rows", {})
-    rate = p.get("positive_rate", {})
+    rate = c.prepare.get("positive_rate", {})
     splits = ["train", "val", "test"]
-    return [
-        *_table(
-            ["data", "value"],
-            [
-                ["dataset", f"`{c.train['dataset']}`"],
-                ["raw data", f"`{d['path']}`"],
-                ["data version (DVC md5, pinned by data.dvc)", f"`{d['md5']}`"],
-                ["code version (git revision at training)", f"`{c.train['git_revision']}`"],
-                ["rows in / after cleaning", f"{p.get('rows_in')} / {p.get('rows_out')}"],
-                ["rows per split", ", ".join(f"{s} {rows.get(s)}" for s in splits)],
-                ["positive rate per split", ", ".join(f"{s} {_f(rate.get(s))}" for s in splits)],
-                [
-                    "features",
-                    f"{len(c.dataset['numeric'])} numeric, {len(c.dataset['categorical'])} "
-                    f"categorical ({p.get('n_features')} design columns after one-hot)",
-                ],
-                [
-                    "id column",
-                    f"`{c.dataset['id_column']}`, never a model input"
-                    if c.dataset.get("id_column")
-                    else "none",
-                ],
-            ],
-        ),
-        "",
-        "The split is stratified and seeded; scaling and one-hot encoding are fitted on the "
-        "training split only. Validation checks the raw data (Great Expectations suite and the "
-        "PII guard) before anything is trained.",
-    ]
+    row = ["positive rate per split", ", ".join(f"{s} {_f(rate.get(s))}" for s in splits)]
+    return data_section(c, row, "stratified and seeded")
 
 
 def _metrics(c: CardInputs) -> list[str]:

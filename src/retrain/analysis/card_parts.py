@@ -85,3 +85,42 @@ def reproduce(c: CardInputs) -> list[str]:
         "which also replays the run's overrides; the commands above do not.",
         *note,
     ]
+
+
+def data_section(c: CardInputs, task_row: list[str], stratified_on: str) -> list[str]:
+    """The card's Data section, for every task: `task_row` is the row that describes the
+    target (binary: the positive rate per split), `stratified_on` what the split keeps."""
+    from retrain.markdown import table
+
+    d, p = c.train["data"], c.prepare
+    rows = p.get("rows", {})
+    splits = ["train", "val", "test"]
+    return [
+        *table(
+            ["data", "value"],
+            [
+                ["dataset", f"`{c.train['dataset']}`"],
+                ["raw data", f"`{d['path']}`"],
+                ["data version (DVC md5, pinned by data.dvc)", f"`{d['md5']}`"],
+                ["code version (git revision at training)", f"`{c.train['git_revision']}`"],
+                ["rows in / after cleaning", f"{p.get('rows_in')} / {p.get('rows_out')}"],
+                ["rows per split", ", ".join(f"{s} {rows.get(s)}" for s in splits)],
+                task_row,
+                [
+                    "features",
+                    f"{len(c.dataset['numeric'])} numeric, {len(c.dataset['categorical'])} "
+                    f"categorical ({p.get('n_features')} design columns after one-hot)",
+                ],
+                [
+                    "id column",
+                    f"`{c.dataset['id_column']}`, never a model input"
+                    if c.dataset.get("id_column")
+                    else "none",
+                ],
+            ],
+        ),
+        "",
+        f"The split is {stratified_on}; scaling and one-hot encoding are fitted on the "
+        "training split only. Validation checks the raw data (Great Expectations suite and the "
+        "PII guard) before anything is trained.",
+    ]

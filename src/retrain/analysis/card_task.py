@@ -16,6 +16,7 @@ from retrain.analysis.card_parts import (
     MAX_RELATIVE_DELTA,
     CardInputs,
     correlated_example,
+    data_section,
     fmt,
     names_of,
     reproduce,
@@ -146,44 +147,13 @@ def _classes(task: Task) -> str:
 
 
 def _data(c: CardInputs, task: Task) -> list[str]:
-    d, p = c.train["data"], c.prepare
-    rows = p.get("rows", {})
-    splits = ["train", "val", "test"]
     target_row = (
         ["classes (share of test rows)", _shares(c)]
         if task.kind == "multiclass"
         else [f"target {_target(c)} on test", _scale(c)]
     )
     strata = "the class" if task.kind == "multiclass" else "quantile bins of the target"
-    return [
-        *table(
-            ["data", "value"],
-            [
-                ["dataset", f"`{c.train['dataset']}`"],
-                ["raw data", f"`{d['path']}`"],
-                ["data version (DVC md5, pinned by data.dvc)", f"`{d['md5']}`"],
-                ["code version (git revision at training)", f"`{c.train['git_revision']}`"],
-                ["rows in / after cleaning", f"{p.get('rows_in')} / {p.get('rows_out')}"],
-                ["rows per split", ", ".join(f"{s} {rows.get(s)}" for s in splits)],
-                target_row,
-                [
-                    "features",
-                    f"{len(c.dataset['numeric'])} numeric, {len(c.dataset['categorical'])} "
-                    f"categorical ({p.get('n_features')} design columns after one-hot)",
-                ],
-                [
-                    "id column",
-                    f"`{c.dataset['id_column']}`, never a model input"
-                    if c.dataset.get("id_column")
-                    else "none",
-                ],
-            ],
-        ),
-        "",
-        f"The split is seeded and stratified on {strata}; scaling and one-hot encoding are "
-        "fitted on the training split only. Validation checks the raw data (Great Expectations "
-        "suite and the PII guard) before anything is trained.",
-    ]
+    return data_section(c, target_row, f"seeded and stratified on {strata}")
 
 
 # The linear baseline of each task (issue 26): the evaluate stage keeps its key, `logreg`.
