@@ -13,6 +13,7 @@ from retrain.analysis.card_parts import (
     MAX_RELATIVE_DELTA,
     SECTIONS,
     CardInputs,
+    attribution_rows,
     data_section,
 )
 from retrain.analysis.card_parts import correlated_example as _correlated_example
@@ -221,18 +222,7 @@ def _calibration(c: CardInputs) -> list[str]:
 
 def _explanations(c: CardInputs) -> list[str]:
     a = c.attributions
-    ranked = sorted(a["columns"].items(), key=lambda kv: kv[1]["rank"])
-    top = ranked[: c.top_features]
-    rows = [
-        [
-            str(r["rank"]),
-            f"`{column}`",
-            _f(r["mean_abs"]),
-            f"{100 * r['share']:.1f}%",
-            f"{r['mean']:+.4f}",
-        ]
-        for column, r in top
-    ]
+    ranked, rows = attribution_rows(c)
     who = c.dataset.get("id_column")
     return [
         f"Integrated Gradients (Captum) on the network's logit, {a['rows']} test rows (a seeded "
@@ -243,7 +233,7 @@ def _explanations(c: CardInputs) -> list[str]:
         f"{a['max_abs_delta']:.2e}. Machine-readable: `{c.paths['attributions']}`.",
         *_completeness_warning(a, ranked),
         "",
-        f"Top {len(top)} of {len(ranked)} columns by mean absolute attribution:",
+        f"Top {len(rows)} of {len(ranked)} columns by mean absolute attribution:",
         "",
         *_table(
             ["rank", "column", "mean abs. attribution", "share", "mean (signed)"],

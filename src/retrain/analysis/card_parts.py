@@ -124,3 +124,19 @@ def data_section(c: CardInputs, task_row: list[str], stratified_on: str) -> list
         "training split only. Validation checks the raw data (Great Expectations suite and the "
         "PII guard) before anything is trained.",
     ]
+
+
+def attribution_rows(c: CardInputs) -> tuple[list[tuple[str, dict[str, Any]]], list[list[str]]]:
+    """Every column's attribution by rank, and the card's table rows of the top ones."""
+    ranked = sorted(c.attributions["columns"].items(), key=lambda kv: kv[1]["rank"])
+    rows = [
+        [
+            str(r["rank"]),
+            f"`{column}`",
+            fmt(r["mean_abs"]),
+            f"{100 * r['share']:.1f}%",
+            f"{r['mean']:+.4f}",
+        ]
+        for column, r in ranked[: c.top_features]
+    ]
+    return ranked, rows

@@ -15,6 +15,7 @@ from typing import Any
 from retrain.analysis.card_parts import (
     MAX_RELATIVE_DELTA,
     CardInputs,
+    attribution_rows,
     correlated_example,
     data_section,
     fmt,
@@ -359,18 +360,7 @@ def _per_class(a: dict[str, Any]) -> list[str]:
 
 def _explanations(c: CardInputs, task: Task) -> list[str]:
     a = c.attributions
-    ranked = sorted(a["columns"].items(), key=lambda kv: kv[1]["rank"])
-    top = ranked[: c.top_features]
-    rows = [
-        [
-            str(r["rank"]),
-            f"`{col}`",
-            fmt(r["mean_abs"]),
-            f"{100 * r['share']:.1f}%",
-            f"{r['mean']:+.4f}",
-        ]
-        for col, r in top
-    ]
+    ranked, rows = attribution_rows(c)
     what, unit = _unit(c, task)
     who = c.dataset.get("id_column")
     warning = []
@@ -390,7 +380,7 @@ def _explanations(c: CardInputs, task: Task) -> list[str]:
         f"`{c.paths['attributions']}`.",
         *warning,
         "",
-        f"Top {len(top)} of {len(ranked)} columns by mean absolute attribution:",
+        f"Top {len(rows)} of {len(ranked)} columns by mean absolute attribution:",
         "",
         *table(
             ["rank", "column", "mean abs. attribution", "share", "mean (signed)"], rows, "rlrrr"
