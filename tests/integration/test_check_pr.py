@@ -40,7 +40,14 @@ def dvc(repo: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def base_repo(trained_repo: Path, tmp_path_factory) -> Path:
     """main: the small pipeline run and committed (dvc.lock, metrics); data in the DVC cache."""
-    repo = copy_repo(trained_repo, tmp_path_factory.mktemp("check_pr") / "base")
+    root = tmp_path_factory.mktemp("check_pr")
+    repo = copy_repo(trained_repo, root / "base")
+    # A remote of its own, empty: a copy shares its source's remote, which another test of
+    # the session may have pushed to (then the base's data would be "on the remote").
+    from retrain.infra import dvc
+
+    (root / "remote").mkdir()
+    dvc.set_remote_url(repo, "local", str(root / "remote"))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base: pipeline run")
     return repo

@@ -117,6 +117,8 @@ def hpc(tmp_path_factory) -> Params:
     return params
 
 
+# A pipeline of a real table: with the end-to-end task tests (make test-tasks, in CI).
+@pytest.mark.tasks
 def test_regression_pipeline_serves_values_with_a_conformal_interval(wage):
     paths = wage.paths
     splits = load_splits(paths)
@@ -158,6 +160,8 @@ def test_regression_pipeline_serves_values_with_a_conformal_interval(wage):
     assert 0.8 <= covered.mean() <= 0.98
 
 
+# A pipeline of a real table: with the end-to-end task tests (make test-tasks, in CI).
+@pytest.mark.tasks
 def test_multiclass_pipeline_beats_the_prior(hpc):
     paths = hpc.paths
     splits = load_splits(paths)
