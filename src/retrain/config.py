@@ -48,6 +48,10 @@ class DatasetSchema(_Strict):
     # Feature columns a reviewer has allowed to hold values that look like personal data;
     # the PII guard (retrain.validation.pii) rejects every other such feature column.
     pii_allow: list[str] = Field(default_factory=list)
+    # Categorical columns with too many levels to one-hot encode (a city, a product code):
+    # each is target + frequency encoded instead (retrain.data.encoding), and a level unseen
+    # in training is scored, not rejected. `retrain init` lists those with more than 50 levels.
+    high_cardinality: list[str] = Field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -76,6 +80,11 @@ class DatasetSchema(_Strict):
         unknown = sorted(set(self.pii_allow) - set(self.features))
         if unknown:
             raise ValueError(f"pii_allow names column(s) {unknown} that are not features")
+        unknown = [c for c in self.high_cardinality if c not in self.categorical]
+        if unknown:
+            raise ValueError(
+                f"high_cardinality names {unknown}, which are not in dataset.categorical"
+            )
         return self
 
     def _check_task(self) -> None:
@@ -179,6 +188,11 @@ class PrepareParams(_Strict):
     # other numeric gaps get the training median, categorical gaps a "__missing__" level.
     fill_values: dict[str, float | int | str] = Field(default_factory=dict)
     drop_duplicates: bool = True
+    # dataset.high_cardinality's target encoding: the training rows' values are out of fold
+    # over this many seeded folds; a level's mean is shrunk towards the prior by
+    # `encoding_smoothing` rows' worth (retrain.data.encoding).
+    encoding_folds: int = Field(default=5, ge=2)
+    encoding_smoothing: float = Field(default=10.0, ge=0)
 
 
 class ModelParams(_Strict):

@@ -69,8 +69,9 @@ def load_network(checkpoint: Path) -> nn.Module:
 
 
 def source_columns(pre: Preprocessor) -> list[str]:
-    """The original column behind each design-matrix column, in `Preprocessor.transform` order."""
-    return [*pre.numeric, *(col for col in pre.categorical for _ in pre.categories[col])]
+    """The original column behind each design-matrix column, in `Preprocessor.transform` order
+    (an encoded column's target + frequency block sums back into it, as one-hot fragments do)."""
+    return pre.sources()
 
 
 def baseline_row(train_x: np.ndarray, kind: Baseline) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Scaling, one-hot encoding and embedding bins, fitted on the training split, saved as JSON.
+"""Scaling, one-hot encoding, target + frequency encoding (retrain.data.encoding) and embedding
+bins, fitted on the training split, saved as JSON.
 
 JSON rather than a pickle: it is readable in review, diffable in DVC, and loads anywhere
 without this package's classes (the ONNX model plus this file score a table).
@@ -13,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-MISSING = "__missing__"
+from retrain.data.encoding import MISSING, TargetEncoding
+
+__all__ = ["MISSING", "Preprocessor", "quantile_bins", "target_scale"]
 
 
 def quantile_bins(values: np.ndarray, n_bins: int) -> list[float]:
@@ -48,6 +51,12 @@ class Preprocessor:
     `target`: a regression target's {"mean", "std"} on the training split: the network learns
     the target standardised with them (the ONNX model undoes it). None for a classification
     task, and then absent from the file, which stays as it was before there were other tasks.
+
+    `encoded`: the high-cardinality categorical columns (`dataset.high_cardinality`), each a
+    block of target + frequency columns after the one-hot ones (retrain.data.encoding); the
+    training split's matrix is `training_matrix` (out-of-fold values), every other row's
+    `transform`. None when no column is encoded, and then absent from the file.
+    `categorical` lists the one-hot columns only.
     """
 
     numeric: list[str]
@@ -58,6 +67,7 @@ class Preprocessor:
     categories: dict[str, list[str]]
     bins: dict[str, list[float]] = field(default_factory=dict)
     target: dict[str, float] | None = None
+    encoded: TargetEncoding | None = None
 
     @classmethod
     def fit(
@@ -67,8 +77,10 @@ class Preprocessor:
         categorical: list[str],
         n_bins: int | None = None,
         target: pd.Series | None = None,
+        encoding: TargetEncoding | None = None,
     ) -> Preprocessor:
-        """Fit on the training split; `target`: its regression target, to standardise."""
+        """Fit on the training split; `target`: its regression target, to standardise;
+        `encoding`: the encoded columns, fitted on the same split (`TargetEncoding.fit`)."""
         medians, means, stds = {}, {}, {}
         for col in numeric:
             values = train[col].astype("float64")
@@ -97,7 +109,8 @@ class Preprocessor:
         if target is not None:
             mean, std = target_scale(target)
             scale = {"mean": mean, "std": std}
-        return cls(list(numeric), list(categorical), medians, means, stds, categories, bins, scale)
+        columns = (list(numeric), list(categorical))
+        return cls(*columns, medians, means, stds, categories, bins, scale, encoding)
 
     def target_scale(self) -> tuple[float, float] | None:
         """The regression target's (mean, std), None for a classification task."""
@@ -109,14 +122,30 @@ class Preprocessor:
 
     def groups(self) -> list[int]:
         """Design-matrix columns per original column, in order: 1 per numeric, a categorical
-        column's number of levels (the network starts their ensemble scalings equal)."""
-        return [1] * len(self.numeric) + [len(self.categories[c]) for c in self.categorical]
+        column's number of levels, an encoded column's block (the network starts their
+        ensemble scalings equal)."""
+        encoded = [self.encoded.width()] * len(self.encoded.columns) if self.encoded else []
+        return (
+            [1] * len(self.numeric) + [len(self.categories[c]) for c in self.categorical] + encoded
+        )
+
+    def sources(self) -> list[str]:
+        """The original column behind each design-matrix column, in `transform` order."""
+        columns = [*self.numeric, *self.categorical, *self.encoded_columns]
+        return [c for c, n in zip(columns, self.groups(), strict=True) for _ in range(n)]
+
+    @property
+    def encoded_columns(self) -> list[str]:
+        """The target + frequency encoded columns, in design-matrix order."""
+        return list(self.encoded.columns) if self.encoded else []
 
     @property
     def feature_names(self) -> list[str]:
         names = list(self.numeric)
         for col in self.categorical:
             names += [f"{col}={level}" for level in self.categories[col]]
+        for col in self.encoded_columns:
+            names += self.encoded.names(col) if self.encoded else []
         return names
 
     @property
@@ -124,7 +153,24 @@ class Preprocessor:
         return len(self.feature_names)
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        """Float32 design matrix; a level unseen in training encodes as all zeros."""
+        """Float32 design matrix of any rows but the training split's (`training_matrix`); a
+        level unseen in training: all zeros one-hot, the prior and frequency 0 encoded."""
+        blocks = self._plain_blocks(df)
+        if self.encoded:
+            blocks += self.encoded.transform(df)
+        return np.hstack(blocks).astype(np.float32)
+
+    def training_matrix(self, df: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+        """The training split's design matrix: `transform`'s, but each encoded column's target
+        means computed out of fold (never from the row's own label). `y`: the split's model
+        targets (`retrain.data.clean.targets`). Without encoded columns, `transform`."""
+        if not self.encoded:
+            return self.transform(df)
+        blocks = self._plain_blocks(df) + self.encoded.training_blocks(df, y)
+        return np.hstack(blocks).astype(np.float32)
+
+    def _plain_blocks(self, df: pd.DataFrame) -> list[np.ndarray]:
+        """Standardised numerics, then the one-hot columns (float64)."""
         blocks = []
         if self.numeric:
             num = df[self.numeric].astype("float64").fillna(self.medians)
@@ -138,15 +184,20 @@ class Preprocessor:
             known = codes >= 0
             onehot[np.flatnonzero(known), codes[known]] = 1.0
             blocks.append(onehot)
-        return np.hstack(blocks).astype(np.float32)
+        return blocks
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fields = asdict(self)
         if fields["target"] is None:
             del fields["target"]  # a classifier's file, byte for byte as before the key existed
+        if fields["encoded"] is None:
+            del fields["encoded"]  # nothing encoded: the file as before the key existed
         path.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Preprocessor:
-        return cls(**json.loads(path.read_text()))
+        fields = json.loads(path.read_text())
+        if fields.get("encoded") is not None:
+            fields["encoded"] = TargetEncoding.from_dict(fields["encoded"])
+        return cls(**fields)

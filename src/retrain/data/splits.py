@@ -45,8 +45,14 @@ class Splits:
     frames: dict[str, pd.DataFrame]
 
     def matrix(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The split's design matrix and targets. The training split's encoded columns are
+        out of fold (`Preprocessor.training_matrix`): what every model trains on, the network,
+        the baselines and a tuning trial alike; the other splits are scored as any row is."""
         frame = self.frames[split]
-        return self.preprocessor.transform(frame), targets(frame)
+        y = targets(frame)
+        if split == "train":
+            return self.preprocessor.training_matrix(frame, y), y
+        return self.preprocessor.transform(frame), y
 
 
 def load_splits(paths: Paths, names: tuple[str, ...] = ("train", "val", "test")) -> Splits:

@@ -13,7 +13,8 @@ from retrain.init.values import is_integer_valued, plain
 
 # A column whose name says it is an identifier (customer_id, CustomerID, uuid, rownames).
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|rownames?)$|^rownames?$|[a-z]ID$|Id$", re.I)
-# Categorical columns with more distinct values than this are too sparse to one-hot encode.
+# Categorical columns with more distinct values than this are too sparse to one-hot encode:
+# they are target + frequency encoded instead (dataset.high_cardinality, retrain.data.encoding).
 MAX_LEVELS = 50
 # Slices: categoricals with 2..MAX_SLICE_LEVELS levels, the most balanced first.
 MAX_SLICE_LEVELS = 8
@@ -80,11 +81,18 @@ def classify(col: str, s: pd.Series, n: int) -> tuple[str, str]:
             "free text, not a feature)"
         )
     if distinct > MAX_LEVELS:
-        return "left out", (
-            f"text with {distinct} distinct values (more than {MAX_LEVELS}): too sparse to "
-            "one-hot encode; derive a coarser column to use it"
+        # Too sparse to one-hot encode, yet often among the strongest columns (a city, a
+        # product): kept, target + frequency encoded (issue 27).
+        return "categorical", (
+            f"text with {distinct} levels: target + frequency encoded (more than {MAX_LEVELS} "
+            "levels; a new level is scored with the prior, not rejected)"
         )
     return "categorical", f"text with {distinct} levels"
+
+
+def high_cardinality(df: pd.DataFrame, categorical: list[str]) -> list[str]:
+    """The categoricals with more than MAX_LEVELS levels: encoded rather than one-hot."""
+    return [c for c in categorical if int(df[c].nunique()) > MAX_LEVELS]
 
 
 def is_id(col: str, s: pd.Series, n: int) -> bool:

@@ -41,6 +41,8 @@ class Profile:
     task: TaskKind = "binary"
     task_reason: str = ""
     classes: tuple[str | int | bool, ...] = ()
+    # Categoricals with more than columns.MAX_LEVELS levels: target + frequency encoded.
+    high_cardinality: list[str] = field(default_factory=list)
 
 
 def slug(text: str) -> str:
@@ -147,4 +149,5 @@ def profile(
         task=kind,
         task_reason=choice.reason,
         classes=choice.classes,
+        high_cardinality=columns.high_cardinality(df, categorical),
     )

@@ -189,6 +189,16 @@ RULES: tuple[Rule, ...] = (
         lambda s: {"value_set": _levels(s)},
         lambda s: f"The {len(_levels(s))} levels seen in the profiled table; an unseen "
         "level has no learned encoding, so it needs review before training.",
+        when=lambda s: s.column not in s.p.high_cardinality,
+    ),
+    Rule(
+        "ExpectColumnValuesToBeInSet", ("categorical",), "warning",
+        lambda s: {"value_set": _levels(s), "mostly": 0.9},
+        lambda s: f"The {len(_levels(s))} levels seen in the profiled table. Target + "
+        "frequency encoded (dataset.high_cardinality): a new level is normal here and is "
+        "scored with the prior, so it is reported, never blocking; more than 10% of rows "
+        "in new levels is worth a look (a recoded or shifted column).",
+        when=lambda s: s.column in s.p.high_cardinality,
     ),
 )  # fmt: skip
 

@@ -53,11 +53,23 @@ class RowEncoder:
             levels = pre.categories[c]
             self._levels.append({level: offset + i for i, level in enumerate(levels)})
             offset += len(levels)
+        # Encoded columns (retrain.data.encoding): a level -> row of the table of standardised
+        # blocks `transform` takes its rows from (the last row: an unseen level's).
+        self._encoded: list[tuple[str, dict[str, int], np.ndarray, int]] = []
+        encoding = pre.encoded
+        for c in pre.encoded_columns:
+            assert encoding is not None  # encoded_columns is empty without one
+            col = encoding.columns[c]
+            index = {level: i for i, level in enumerate(col.levels)}
+            self._encoded.append((c, index, col.table(encoding.prior), offset))
+            self._cat_fill[c] = str(fill_values[c]) if c in fill_values else MISSING
+            offset += encoding.width()
         self.n_features = offset
 
     def encode(self, cols: Mapping[str, np.ndarray]) -> np.ndarray:
         """Float32 design matrix of the rows in `cols` (one array per column, same length)."""
-        n = len(cols[self.numeric[0]] if self.numeric else cols[self.categorical[0]])
+        first = (self.numeric or self.categorical or [c for c, *_ in self._encoded])[0]
+        n = len(cols[first])
         out = np.zeros((n, self.n_features), dtype="float64")
         if self.numeric:
             num = np.empty((n, len(self.numeric)), dtype="float64")
@@ -73,4 +85,8 @@ class RowEncoder:
                 at = levels.get(fill if _missing(value) else str(value))
                 if at is not None:  # a level unseen in training: all zeros, as transform
                     out[i, at] = 1.0
+        for c, index, table, at in self._encoded:
+            fill, unseen = self._cat_fill[c], len(table) - 1
+            rows = [index.get(fill if _missing(v) else str(v), unseen) for v in cols[c]]
+            out[:, at : at + table.shape[1]] = table[rows]
         return out.astype(np.float32)

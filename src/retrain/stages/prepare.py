@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from retrain.config import Params
-from retrain.data.clean import TARGET, CleanReport, clean
+from retrain.data.clean import TARGET, CleanReport, clean, targets
+from retrain.data.encoding import TargetEncoding
 from retrain.data.io import concat_tables, read_file, table_files
-from retrain.data.preprocess import Preprocessor
+from retrain.data.preprocess import Preprocessor, target_scale
 from retrain.data.splits import split
 from retrain.files import write_json
 from retrain.stages._common import stage_main
@@ -55,6 +56,31 @@ def target_summary(task: Task, splits: dict[str, pd.DataFrame]) -> dict[str, Any
     return {"positive_rate": {k: round(float(v[TARGET].mean()), 6) for k, v in splits.items()}}
 
 
+def fit_encoding(params: Params, train: pd.DataFrame) -> TargetEncoding | None:
+    """The target + frequency encoding of `dataset.high_cardinality`, fitted on the training
+    split (out of fold for its own rows; retrain.data.encoding); None when none is listed."""
+    schema, cfg = params.dataset, params.prepare
+    if not schema.high_cardinality:
+        return None
+    task = task_for(schema)
+    # The labels as `Splits.matrix("train")` reads them back (the out-of-fold values are
+    # recomputed there); a regression target's scale as the preprocessor's own.
+    y = targets(train)
+    scale = target_scale(train[TARGET]) if task.kind == "regression" else None
+    outputs = [str(c) for c in task.classes] if task.kind == "multiclass" else ["target"]
+    return TargetEncoding.fit(
+        train,
+        schema.high_cardinality,
+        y,
+        kind=task.kind,
+        outputs=outputs,
+        scale=scale,
+        folds=cfg.encoding_folds,
+        seed=params.seed,
+        smoothing=cfg.encoding_smoothing,
+    )
+
+
 def run(params: Params) -> PrepareResult:
     paths, cfg, schema = params.paths, params.prepare, params.dataset
     frames = [(f, read_file(f)) for f in table_files(paths.raw_data)]
@@ -82,7 +108,9 @@ def run(params: Params) -> PrepareResult:
     n_bins = params.model.n_bins if params.model.num_embeddings == "ple" else None
     # A regression target is learnt standardised with the training split's mean and std.
     target = train[TARGET] if task_for(schema).kind == "regression" else None
-    pre = Preprocessor.fit(train, schema.numeric, schema.categorical, n_bins, target)
+    one_hot = [c for c in schema.categorical if c not in schema.high_cardinality]
+    encoding = fit_encoding(params, train)
+    pre = Preprocessor.fit(train, schema.numeric, one_hot, n_bins, target, encoding)
     paths.prepared_dir.mkdir(parents=True, exist_ok=True)
     for frame, path in ((train, paths.train), (val, paths.val), (test, paths.test)):
         frame.to_parquet(path, index=False)
@@ -108,6 +136,11 @@ def run(params: Params) -> PrepareResult:
     print(
         f"prepare: {report.rows_out} rows -> {result.rows}, {pre.n_features} features"
         + (f", {len(pre.bins)} numeric column(s) embedded" if pre.bins else "")
+        + (
+            f", {len(pre.encoded_columns)} column(s) target + frequency encoded"
+            if pre.encoded_columns
+            else ""
+        )
     )
     return result
 

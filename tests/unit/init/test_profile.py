@@ -32,11 +32,13 @@ def test_profile_decides_each_column_with_a_reason():
     p = profile(crafted(), target="left", name="accounts")
     assert p.id_column == "AccountID"
     assert p.numeric == ["age", "income", "is_member"]
-    assert p.categorical == ["plan"]
-    assert set(p.left_out) == {"comment", "country", "segment"}
+    # segment's 79 levels (of 80 drawn) are too many to one-hot encode: kept, target +
+    # frequency encoded (issue 27: such a column used to be left out).
+    assert p.categorical == ["plan", "segment"] and p.high_cardinality == ["segment"]
+    assert p.reasons["segment"].startswith("text with 79 levels: target + frequency encoded")
+    assert set(p.left_out) == {"comment", "country"}
     assert "free text" in p.left_out["comment"]
     assert "constant" in p.left_out["country"]
-    assert "too sparse" in p.left_out["segment"]
     # No affirmative value: the rarer class is the positive one, and the reason says so.
     assert p.positive_class == "left" and "rarer" in p.reasons["left"]
     assert p.fill_values == {"income": pytest.approx(crafted()["income"].median())}
