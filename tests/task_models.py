@@ -47,15 +47,16 @@ def weights(kind: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return w, b
 
 
-def write_model(folder: Path, kind: str) -> tuple[Path, Path]:
-    """model.onnx and preprocessor.json of a `kind` model under `folder`."""
+def write_model(folder: Path, kind: str, pre: Any = None) -> tuple[Path, Path]:
+    """model.onnx and preprocessor.json of a `kind` model under `folder`; `pre`: a fitted
+    preprocessor (default: one fitted on the toy table)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from retrain.data.preprocess import Preprocessor
 
     folder.mkdir(parents=True, exist_ok=True)
-    pre = Preprocessor.fit(table(40, seed=1), NUMERIC, CATEGORICAL)
+    pre = pre or Preprocessor.fit(table(40, seed=1), NUMERIC, CATEGORICAL)
     pre.save(folder / "preprocessor.json")
     w, b = weights(kind, pre.n_features)
     out = HEADS[kind]

@@ -101,8 +101,14 @@ def test_a_200_level_column_is_kept_encoded_and_lifts_both_models(tmp_path):
 
     kept = _params(tmp_path / "kept", df, drop_city=False)
     net, booster = _test_aucs(kept)
-    pre = load_splits(kept.paths, ("test",)).preprocessor
+    splits = load_splits(kept.paths, ("train",))
+    pre, train = splits.preprocessor, splits.frames["train"]
     assert pre.encoded_columns == ["city"]
+    # Every model trains on the out-of-fold encoding, never on the full split's means.
+    np.testing.assert_array_equal(
+        splits.matrix("train")[0], pre.training_matrix(train, splits.matrix("train")[1])
+    )
+    assert not np.array_equal(splits.matrix("train")[0], pre.transform(train))
     assert pre.feature_names[-2:] == ["city:target", "city:frequency"]
     dropped = _params(tmp_path / "dropped", df, drop_city=True)
     net_without, booster_without = _test_aucs(dropped)

@@ -4,6 +4,7 @@ share per split, regression the target's mean and standard deviation per split."
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -61,3 +62,8 @@ def test_telco_summary_is_byte_identical(tmp_path, default_params_raw):
     result = prepare.run(params)
     assert params.paths.prepare_summary.read_bytes() == committed.read_bytes()
     assert set(result.target) == {"positive_rate"} and result.positive_rate["train"] > 0.2
+    # preprocessor.json too: no column is target encoded, so no `encoded` key (issue 27);
+    # the bytes dvc.lock recorded for prepare's output.
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]["prepare"]["outs"]
+    recorded = next(o["md5"] for o in lock if o["path"].endswith("preprocessor.json"))
+    assert hashlib.md5(params.paths.preprocessor.read_bytes()).hexdigest() == recorded
