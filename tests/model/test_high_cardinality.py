@@ -6,6 +6,7 @@ the same table with it dropped. Seconds: a 2,400-row table, tiny budgets."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from retrain.config import LightGBMBudget, ModelParams, Params
 from retrain.data.splits import load_splits
 from retrain.init import profile
+from retrain.init.command import report
 from retrain.models.baselines import scores, tuned_lightgbm
 from retrain.models.training import fit
 from retrain.stages import prepare
@@ -97,7 +99,16 @@ def test_a_200_level_column_is_kept_encoded_and_lifts_both_models(tmp_path):
     df = city_table()
     p = profile(df, target="label", name="cities")
     assert "city" in p.categorical and p.high_cardinality == ["city"]
-    assert "target + frequency encoded" in p.reasons["city"]
+    lines: list[str] = []
+    report(df, p, [], lines.append)  # what `retrain init` prints
+    assert any(
+        re.fullmatch(
+            r"\s*city\s+categorical\s+text with 200 levels: target \+ frequency "
+            r"encoded \(more than 50 levels; .*\)",
+            line,
+        )
+        for line in lines
+    ), lines
 
     kept = _params(tmp_path / "kept", df, drop_city=False)
     net, booster = _test_aucs(kept)

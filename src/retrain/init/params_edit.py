@@ -94,12 +94,11 @@ def _dataset(doc: Document, p: Profile, suite: Path) -> None:
     keep = lambda note: not FEATURE_REASON.match(note)  # noqa: E731 (a one-line predicate)
     for key, cols in (("numeric", p.numeric), ("categorical", p.categorical)):
         doc.set(("dataset", key), _listed(key, cols, p.reasons), keep=keep)
-    # Written only when a column has that many levels: a table without one keeps its bytes.
-    if p.high_cardinality:
+    # Written when a column has that many levels or the key is there (then maybe `[]`): a
+    # params.yaml without it, for a table without such a column, keeps its bytes.
+    if p.high_cardinality or doc.find(("dataset", "high_cardinality")) is not None:
         lines = render("high_cardinality", _flow(list(p.high_cardinality)))
         doc.set(("dataset", "high_cardinality"), lines, after=("categorical",))
-    else:
-        doc.delete(("dataset", "high_cardinality"))
     if doc.find(("dataset", "pii_allow")) is None:
         doc.set(("dataset", "pii_allow"), ["pii_allow: []"])
 

@@ -133,8 +133,14 @@ def run(params: Params) -> PrepareResult:
             "n_features": result.n_features,
         },
     )
-    print(
-        f"prepare: {report.rows_out} rows -> {result.rows}, {pre.n_features} features"
+    print(f"prepare: {report.rows_out} rows -> {result.rows}, {describe(pre)}")
+    return result
+
+
+def describe(pre: Preprocessor) -> str:
+    """The design matrix in a phrase: its width, the embedded and the encoded columns."""
+    return (
+        f"{pre.n_features} features"
         + (f", {len(pre.bins)} numeric column(s) embedded" if pre.bins else "")
         + (
             f", {len(pre.encoded_columns)} column(s) target + frequency encoded"
@@ -142,7 +148,6 @@ def run(params: Params) -> PrepareResult:
             else ""
         )
     )
-    return result
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from retrain.config import DatasetSchema
 from retrain.init import build_suite, profile
 from retrain.init.suite import RULES, subjects
@@ -64,3 +66,38 @@ def test_draft_suite_is_valid_ge_and_passes_on_its_table(tmp_path):
     result = validate_frame(broken, path, "accounts.csv", schema=schema)
     assert not result.success and result.failures[0].column == "plan"
     assert build_suite(df, p) == suite  # deterministic
+
+
+def test_a_high_cardinality_column_takes_new_levels_a_one_hot_column_does_not(tmp_path):
+    """segment (79 levels) is target + frequency encoded: params.yaml lists it under
+    dataset.high_cardinality, and a batch or a request with a new segment is not rejected
+    (reported only), while a new plan (one-hot) still is (issue 27)."""
+    from retrain.config import parse_params
+    from retrain.init import update_params
+    from retrain.serve.checks import RequestChecker
+    from tests.unit.init.conftest import GOLDEN
+
+    df = crafted()
+    p = profile(df, target="left", name="accounts")
+    text = update_params((GOLDEN / "params.yaml").read_text(), p, "s.json", "data/raw")
+    assert "  high_cardinality: [segment]\n" in text
+    raw = yaml.safe_load(text)
+    assert parse_params(raw).dataset.high_cardinality == ["segment"]
+    suite = build_suite(df, p)
+    in_set = {
+        e["kwargs"]["column"]: e
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_be_in_set"
+    }
+    assert in_set["segment"]["severity"] == "warning" and in_set["plan"]["severity"] == "critical"
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps(suite))
+    schema = parse_params(raw).dataset.model_copy(update={"suite": path})
+    new_segment = df.assign(segment=df["segment"].where(df.index > 0, "s-new"))
+    assert validate_frame(new_segment, path, "batch.csv", schema=schema).success
+    new_plan = df.assign(plan=df["plan"].where(df.index > 0, "platinum"))
+    assert not validate_frame(new_plan, path, "batch.csv", schema=schema).success
+    # The service checks a request against the suite's blocking rules: no level list here.
+    rules = RequestChecker(path, schema).rules()
+    assert "segment" not in rules or rules["segment"].values is None
+    assert rules["plan"].values == tuple(sorted(df["plan"].unique()))
