@@ -94,6 +94,9 @@ def data_section(c: CardInputs, task_row: list[str], stratified_on: str) -> list
 
     d, p = c.train["data"], c.prepare
     rows = p.get("rows", {})
+    # Target + frequency encoded columns (issue 27): named; a table without any reads as before.
+    encoded = list(c.dataset.get("high_cardinality") or [])
+    named = ", ".join(f"`{col}`" for col in encoded)
     splits = ["train", "val", "test"]
     return [
         *table(
@@ -109,7 +112,8 @@ def data_section(c: CardInputs, task_row: list[str], stratified_on: str) -> list
                 [
                     "features",
                     f"{len(c.dataset['numeric'])} numeric, {len(c.dataset['categorical'])} "
-                    f"categorical ({p.get('n_features')} design columns after one-hot)",
+                    f"categorical ({p.get('n_features')} design columns after one-hot"
+                    + (f"; {named} target + frequency encoded)" if encoded else ")"),
                 ],
                 [
                     "id column",
@@ -121,7 +125,12 @@ def data_section(c: CardInputs, task_row: list[str], stratified_on: str) -> list
         ),
         "",
         f"The split is {stratified_on}; scaling and one-hot encoding are fitted on the "
-        "training split only. Validation checks the raw data (Great Expectations suite and the "
+        + (
+            "training split only (target encoding: out of fold on its own rows). "
+            if encoded
+            else "training split only. "
+        )
+        + "Validation checks the raw data (Great Expectations suite and the "
         "PII guard) before anything is trained.",
     ]
 

@@ -199,3 +199,21 @@ def test_the_linear_baseline_is_named_for_the_task(tmp_path):
             attributions={},
         )
         assert _names(inputs, task_of(inputs))["logreg"].startswith(name)
+
+
+def test_the_data_section_names_the_target_encoded_columns(tmp_path):
+    """A high-cardinality column is named as target + frequency encoded (issue 27), with the
+    out-of-fold fit; a table without one keeps the sentence it had. One function writes the
+    Data section of every task's card."""
+    from retrain.analysis.card_parts import data_section
+
+    params = _params(tmp_path, "binary")
+    unused: dict[str, Any] = {"evaluate": {}, "slices": {}, "calibration": {}, "attributions": {}}
+    plain = _inputs(params, _train("val/roc_auc", 0.8), **unused)
+    dataset = {**plain.dataset, "high_cardinality": ["payment_method"]}
+    encoded = CardInputs(**{**plain.__dict__, "dataset": dataset})
+    before = "\n".join(data_section(plain, ["target", "t"], "seeded"))
+    after = "\n".join(data_section(encoded, ["target", "t"], "seeded"))
+    assert "encoded" not in before and "training split only. Validation" in before
+    assert "after one-hot; `payment_method` target + frequency encoded)" in after
+    assert "(target encoding: out of fold on its own rows)" in after
