@@ -126,3 +126,57 @@ def test_a_200_level_column_is_kept_encoded_and_lifts_both_models(tmp_path):
     # The level sets most of the odds: without it both models are near a coin flip.
     assert net > net_without + 0.15, (net, net_without)
     assert booster > booster_without + 0.15, (booster, booster_without)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_prepare_encodes_the_column_for_the_other_tasks(tmp_path, task):
+    """multiclass: one share column per class, in dataset.classes order; regression: the mean
+    of the target standardised as the network learns it. The test rows' encoding carries the
+    level's signal (scored with the training split's means)."""
+    rng = np.random.default_rng(1)
+    n, effect = 2400, rng.normal(0, 1.0, 200)
+    city = rng.integers(0, 200, n)
+    value = effect[city] + 0.3 * rng.normal(size=n)
+    classes = ["lo", "mid", "hi"]
+    target = np.array(classes)[np.digitize(value, [-0.5, 0.5])] if task == "multiclass" else value
+    df = pd.DataFrame({"city": [f"c{i:03d}" for i in city], "x1": rng.normal(size=n), "y": target})
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False)
+    p = profile(df, target="y", name="t", task=task)
+    assert p.high_cardinality == ["city"] and p.task == task
+    raw = copy.deepcopy(small_overrides(telco_params()))
+    raw["dataset"] = {
+        "name": "t", "suite": raw["dataset"]["suite"], "target": "y", "task": task,
+        "numeric": ["x1"], "categorical": ["city"], "high_cardinality": ["city"],
+        **({"classes": classes} if task == "multiclass" else {}),
+    }  # fmt: skip
+    raw["paths"]["raw_data"] = str(csv)
+    raw["prepare"]["fill_values"] = {}
+    raw["registry"]["gate"] = {"slices": []}
+    raw["report"]["slices"] = []
+    params = params_in(tmp_path, raw)
+    prepare.run(params)
+    splits = load_splits(params.paths, ("train", "test"))
+    pre = splits.preprocessor
+    width = pre.encoded.width() if pre.encoded else 0
+    if task == "multiclass":
+        assert pre.feature_names[-4:] == [*(f"city:target={c}" for c in classes), "city:frequency"]
+    else:
+        assert pre.encoded and pre.target
+        assert pre.encoded.scale == [pre.target["mean"], pre.target["std"]]
+        assert pre.feature_names[-2:] == ["city:target", "city:frequency"]
+    # The test rows' encoding (the training split's means) carries the level's signal, and so
+    # does the training rows' (out of fold: a little weaker, never their own label).
+    for split, floor in (("test", 0.2), ("train", 0.15)):
+        x, y = splits.matrix(split)
+        block = x[:, -width:]
+        assert x.shape[1] == pre.n_features
+        if task == "multiclass":
+            col = pre.encoded.columns["city"] if pre.encoded else None
+            assert col is not None  # the class shares on their own scale, then the likeliest
+            shares = block[:, :3] * np.asarray(col.std[:3]) + np.asarray(col.mean[:3])
+            hits = (shares.argmax(axis=1) == y).mean()
+            majority = np.bincount(y.astype(int)).max() / len(y)
+            assert hits > majority + floor, (split, hits, majority)
+        else:
+            assert np.corrcoef(block[:, 0], y)[0, 1] > 0.6 + floor, split
