@@ -19,8 +19,10 @@ from retrain.data.splits import load_splits
 from retrain.init import profile
 from retrain.init.command import report
 from retrain.models.baselines import scores, tuned_lightgbm
+from retrain.models.predictor import Predictor
 from retrain.models.training import fit
-from retrain.stages import prepare
+from retrain.stages import prepare, tune
+from retrain.stages import train as train_stage
 from tests.conftest import params_in, small_overrides, telco_params
 
 pytestmark = pytest.mark.model
@@ -126,6 +128,18 @@ def test_a_200_level_column_is_kept_encoded_and_lifts_both_models(tmp_path):
     # The level sets most of the odds: without it both models are near a coin flip.
     assert net > net_without + 0.15, (net, net_without)
     assert booster > booster_without + 0.15, (booster, booster_without)
+
+    # The `train` stage's exported model (ONNX + preprocessor.json, as the predict flow and
+    # `retrain serve` load it) scores a city never seen in training, and a blank one.
+    untuned = kept.model_copy(update={"tune": kept.tune.model_copy(update={"n_trials": 0})})
+    tune.run(untuned)
+    train_stage.run(untuned)
+    rows = load_splits(kept.paths, ("test",)).frames["test"].head(3).copy()
+    rows["city"] = ["nowhere", None, rows["city"].iloc[2]]
+    scored = Predictor(kept.paths.preprocessor, kept.paths.onnx_model).predict(rows)
+    assert scored.shape == (3,) and np.isfinite(scored).all()
+    prior = pre.transform(rows.iloc[[0]])  # the unseen city: the prior, frequency 0
+    np.testing.assert_array_equal(prior[0, -2:], pre.transform(rows.iloc[[1]])[0, -2:])
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
