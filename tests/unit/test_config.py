@@ -124,3 +124,26 @@ def test_gate_metric_must_be_threshold_free(default_params_raw):
     raw["registry"]["gate"]["metric"] = "f1"
     with pytest.raises(ConfigError, match=r"registry\.gate\.metric"):
         parse_params(raw)
+
+
+def test_high_cardinality_columns_are_categorical_and_not_warned_about(default_params_raw):
+    """dataset.high_cardinality names categorical columns (an error naming the key
+    otherwise); a numeric-coded one with many levels is encoded, not one-hot, so the check
+    of params against the data does not warn about one-hot columns for it (issue 27)."""
+    import pandas as pd
+
+    from retrain.validation.config_check import check_schema
+
+    raw = copy.deepcopy(default_params_raw)
+    raw["dataset"]["high_cardinality"] = ["tenure"]
+    with pytest.raises(ConfigError, match=r"high_cardinality names \['tenure'\], which are not"):
+        parse_params(raw)
+    schema = parse_params(default_params_raw).dataset
+    table = pd.DataFrame(
+        {c: [1.0] * 60 if c in schema.numeric else ["x"] * 60 for c in schema.columns}
+    )
+    table["contract"] = range(60)  # a numeric code with 60 levels
+    (warning,) = check_schema(schema, [("t.csv", table)], "params.yaml", require_target=False)
+    assert "'contract' is numeric with 60 distinct values" in warning
+    encoded = schema.model_copy(update={"high_cardinality": ["contract"]})
+    assert check_schema(encoded, [("t.csv", table)], "params.yaml", require_target=False) == []
