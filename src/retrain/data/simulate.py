@@ -299,7 +299,13 @@ def resolve(drift: Drift, table: pd.DataFrame, schema: DatasetSchema, seed: int)
         varied = [c for c in schema.numeric if table[c].nunique() > 2]
         return Drift("shift", _pick(drift, varied, "numeric", rng), amount)
     if drift.kind in ("mix", "unseen"):
-        col = _pick(drift, list(schema.categorical), "categorical", rng)
+        categorical = list(schema.categorical)
+        if drift.kind == "unseen" and drift.column is None:
+            # A seeded pick: a one-hot column, whose new level validation stops; a
+            # high-cardinality one scores a new level with the prior (issue 27).
+            one_hot = [c for c in categorical if c not in schema.high_cardinality]
+            categorical = one_hot or categorical
+        col = _pick(drift, categorical, "categorical", rng)
         if drift.kind == "unseen":
             return Drift("unseen", col, amount, drift.value or f"new {col}")
         levels = table[col].value_counts()

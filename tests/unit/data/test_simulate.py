@@ -98,6 +98,13 @@ def test_random_column_is_seeded_and_from_the_schema(configured):
     picks = {resolve(Drift("shift"), table, schema, seed=s).column for s in range(8)}
     assert picks <= set(schema.numeric) and len(picks) >= 2
     assert resolve(Drift("mix"), table, schema, 4) == resolve(Drift("mix"), table, schema, 4)
+    # `unseen` is meant to be stopped by validation: its seeded pick is a one-hot column, never
+    # a high-cardinality one (a new level there is scored with the prior, issue 27).
+    encoded = schema.model_copy(update={"high_cardinality": list(schema.categorical[:-1])})
+    picks = {resolve(Drift("unseen"), table, encoded, seed=s).column for s in range(8)}
+    assert picks == {schema.categorical[-1]}
+    kept = resolve(Drift("unseen", schema.categorical[0]), table, encoded, seed=0)
+    assert kept.column == schema.categorical[0]  # named: as asked
 
 
 def test_unknown_drift_kind_and_column():
