@@ -4,6 +4,10 @@ Per task (retrain.task): a linear model (logistic regression; multinomial logist
 ridge regression with its alpha chosen by RidgeCV on the training split) and LightGBM with the
 task's objective, tuned on validation. `scores` returns a prediction of the shape the task
 promises, like `Predictor.predict_matrix`, so every metric reads both the same way.
+
+Both read the network's design matrix: a high-cardinality column (`dataset.high_cardinality`)
+as the same target + frequency columns, out of fold on the training rows (retrain.data.encoding),
+so the bar is cleared on the same information.
 """
 
 from __future__ import annotations
