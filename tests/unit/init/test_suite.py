@@ -81,6 +81,7 @@ def test_a_high_cardinality_column_takes_new_levels_a_one_hot_column_does_not(tm
     p = profile(df, target="left", name="accounts")
     text = update_params((GOLDEN / "params.yaml").read_text(), p, "s.json", "data/raw")
     assert "  high_cardinality: [segment]\n" in text
+    assert update_params(text, p, "s.json", "data/raw") == text  # a re-run: the same file
     raw = yaml.safe_load(text)
     assert parse_params(raw).dataset.high_cardinality == ["segment"]
     suite = build_suite(df, p)
@@ -93,10 +94,15 @@ def test_a_high_cardinality_column_takes_new_levels_a_one_hot_column_does_not(tm
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps(suite))
     schema = parse_params(raw).dataset.model_copy(update={"suite": path})
-    new_segment = df.assign(segment=df["segment"].where(df.index > 0, "s-new"))
-    assert validate_frame(new_segment, path, "batch.csv", schema=schema).success
-    new_plan = df.assign(plan=df["plan"].where(df.index > 0, "platinum"))
-    assert not validate_frame(new_plan, path, "batch.csv", schema=schema).success
+    batch = df.assign(
+        segment=df["segment"].where(df.index > 0, "s-new"),
+        plan=df["plan"].where(df.index > 1, "platinum"),
+    )
+    result = validate_frame(batch, path, "batch.csv", schema=schema)
+    assert [f.column for f in result.blocking_failures] == ["plan"]  # not segment
+    crowded = df.assign(segment=df["segment"].where(df.index > 100, "s-new"))  # 25% new
+    failed = validate_frame(crowded, path, "batch.csv", schema=schema)
+    assert failed.success and [f.column for f in failed.failures] == ["segment"]  # warned
     # The service checks a request against the suite's blocking rules: no level list here.
     rules = RequestChecker(path, schema).rules()
     assert "segment" not in rules or rules["segment"].values is None
