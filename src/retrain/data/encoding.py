@@ -176,7 +176,9 @@ class TargetEncoding:
         labels = label_matrix(y, kind, len(outputs), scale)
         prior = labels.mean(axis=0)
         fitted = {}
-        for col in columns:
+        # In name order: preprocessor.json sorts its keys, so the design matrix's order is the
+        # same whether the encoding was just fitted or loaded.
+        for col in sorted(columns):
             values = level_strings(frame[col])
             levels = sorted(values.unique().tolist())
             codes = np.asarray(pd.Categorical(values, categories=levels).codes)

@@ -179,6 +179,22 @@ def test_preprocessor_json_carries_the_encoding_only_when_a_column_is_encoded(tm
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "p.json").read_bytes()
 
 
+def test_two_encoded_columns_keep_one_order_in_memory_and_in_the_file(tmp_path):
+    df, y = frame()
+    df["zone"] = df["city"].str[-1:]  # a second encoded column, listed first below
+    enc = TargetEncoding.fit(
+        df, ["zone", "city"], y, kind="binary", outputs=["target"], scale=None,
+        folds=FOLDS, seed=SEED, smoothing=M,
+    )  # fmt: skip
+    pre = Preprocessor.fit(df, ["x"], ["plan"], encoding=enc)
+    pre.save(tmp_path / "p.json")
+    loaded = Preprocessor.load(tmp_path / "p.json")
+    assert loaded.encoded_columns == pre.encoded_columns == ["city", "zone"]
+    assert loaded.feature_names == pre.feature_names
+    np.testing.assert_array_equal(loaded.transform(df), pre.transform(df))
+    np.testing.assert_array_equal(loaded.training_matrix(df, y), pre.training_matrix(df, y))
+
+
 def _scored_rows() -> pd.DataFrame:
     df, _ = frame(40, seed=3)
     return df.assign(city=["nowhere", None, "solo3", *df["city"].iloc[3:]])
