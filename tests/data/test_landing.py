@@ -48,6 +48,8 @@ def params(tmp_path):
             "landing": tmp_path / "landing",
             "batches": tmp_path / "raw" / "batches",
             "quarantine": tmp_path / "quarantine",
+            "holdout": tmp_path / "holdout",
+            "holdout_pin": tmp_path / "holdout.dvc",
         }
     )
     (tmp_path / "landing").mkdir()
