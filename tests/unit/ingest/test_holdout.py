@@ -19,19 +19,6 @@ from tests.conftest import REPO
 KINDS = ["binary", "multiclass", "regression"]
 
 
-def labelled(kind: str, n: int, seed: int, first_id: int = 0) -> pd.DataFrame:
-    """The toy table (tests/task_models.py) with a target of the task's kind."""
-    df = task_models.table(n, seed=seed)
-    df["row_id"] = [f"r{first_id + i}" for i in range(n)]
-    rng = np.random.default_rng(seed)
-    df["y"] = {
-        "binary": lambda: rng.integers(0, 2, n),
-        "multiclass": lambda: rng.choice(task_models.CLASSES, n),
-        "regression": lambda: rng.normal(100, 20, n).round(2),
-    }[kind]()
-    return df
-
-
 def toy_params(tmp_path, kind: str, share: float = 0.2, ids: bool = True) -> Params:
     root = task_models.checkout(tmp_path / "repo", REPO / "params.yaml", kind)
     params = load_params_at(root)
@@ -58,7 +45,7 @@ def test_the_draw_is_exact_keeps_a_row_to_train_and_skips_unlabelled_rows():
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_seeded_share_is_held_out_the_same_rows_under_any_name_or_order(tmp_path, kind, suffix):
     params = toy_params(tmp_path, kind)
-    batch = labelled(kind, 101, seed=1)
+    batch = task_models.labelled(kind, 101, seed=1)
     first, again = tmp_path / f"batch{suffix}", tmp_path / f"renamed{suffix}"
     shuffled = batch.sample(frac=1, random_state=3)
     for df, path in ((batch, first), (shuffled, again)):
@@ -82,7 +69,7 @@ def test_a_seeded_share_is_held_out_the_same_rows_under_any_name_or_order(tmp_pa
 @pytest.mark.parametrize("kind", KINDS)
 def test_without_an_id_column_the_feature_values_draw_the_rows(tmp_path, kind):
     params = toy_params(tmp_path, kind, ids=False)
-    batch = labelled(kind, 50, seed=2)
+    batch = task_models.labelled(kind, 50, seed=2)
     batch.to_csv(tmp_path / "a.csv", index=False)
     # Other ids, same features and labels: the same rows are held out.
     batch.assign(row_id=[f"x{i}" for i in range(50)]).iloc[::-1].to_csv(
@@ -98,7 +85,7 @@ def test_without_an_id_column_the_feature_values_draw_the_rows(tmp_path, kind):
 
 def test_nothing_is_held_out_with_share_0_or_without_labels(tmp_path):
     params = toy_params(tmp_path, "binary", share=0.0)
-    batch = labelled("binary", 40, seed=3)
+    batch = task_models.labelled("binary", 40, seed=3)
     batch.to_csv(tmp_path / "a.csv", index=False)
     assert split_batch(tmp_path / "a.csv", params, tmp_path / "s") is None
     params = toy_params(tmp_path / "on", "binary")
@@ -116,15 +103,17 @@ def test_the_gates_evidence_grows_with_each_batch_though_the_champion_saw_the_te
     the rest of the split. With the pinned holdout, every batch adds rows no model saw."""
     params = toy_params(tmp_path, kind)
     schema = params.dataset
-    test, _ = clean(labelled(kind, 200, seed=4, first_id=10_000), schema, {})
+    test, _ = clean(task_models.labelled(kind, 200, seed=4, first_id=10_000), schema, {})
     # The champion trained on 180 of today's 200 test rows (the split was redrawn since).
     champion_seen = [test.iloc[:180]]
-    own = [clean(labelled(kind, 300, seed=5, first_id=20_000), schema, {})[0]]
+    own = [clean(task_models.labelled(kind, 300, seed=5, first_id=20_000), schema, {})[0]]
     rows, pinned = [], 0
     params.paths.holdout.mkdir(parents=True)
     for i in range(3):  # three accepted batches, each split by ingest's function
         landed = tmp_path / f"batch{i}.csv"
-        labelled(kind, 100, seed=10 + i, first_id=1000 * (i + 1)).to_csv(landed, index=False)
+        task_models.labelled(kind, 100, seed=10 + i, first_id=1000 * (i + 1)).to_csv(
+            landed, index=False
+        )
         split = split_batch(landed, params, tmp_path / f"split{i}")
         assert split is not None
         split.holdout.rename(params.paths.holdout / landed.name)
@@ -144,10 +133,10 @@ def test_the_gates_evidence_grows_with_each_batch_though_the_champion_saw_the_te
 def test_a_copy_of_a_training_row_in_the_pinned_holdout_is_left_out(tmp_path):
     params = toy_params(tmp_path, "binary")
     schema = params.dataset
-    test, _ = clean(labelled("binary", 50, seed=6, first_id=5000), schema, {})
-    train, _ = clean(labelled("binary", 50, seed=7, first_id=6000), schema, {})
+    test, _ = clean(task_models.labelled("binary", 50, seed=6, first_id=5000), schema, {})
+    train, _ = clean(task_models.labelled("binary", 50, seed=7, first_id=6000), schema, {})
     copy = train.iloc[:3].assign(row_id=["c0", "c1", "c2"])  # a re-export under new ids
-    pinned = pd.concat([clean(labelled("binary", 10, seed=8), schema, {})[0], copy])
+    pinned = pd.concat([clean(task_models.labelled("binary", 10, seed=8), schema, {})[0], copy])
     candidates = pd.concat([test, pinned], ignore_index=True)
     _, about = select_holdout(candidates, len(test), schema, [train], 1)
     assert about["pinned_rows"] == 10 and about["excluded_seen_by_features"] == 3
