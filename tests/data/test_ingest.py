@@ -159,3 +159,16 @@ def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch, share, tmp
     assert sorted(params.paths.batches.iterdir()) == [stored]
     if share:
         assert sorted(params.paths.holdout.iterdir()) == [Path(first.holdout)]
+
+
+def test_a_later_batch_may_not_reuse_a_held_out_id(params, batch):
+    # The held-out rows are pinned data too: a batch bringing one of their ids back (which
+    # would put the same customer in training and in the gate's holdout) is refused.
+    first = ingest_file(land(params, "a.csv", csv(batch)), params, version=False)
+    assert first.status == "accepted" and first.holdout_rows
+    ids = params.dataset.id_column
+    held_id = pd.read_csv(first.holdout)[ids].iloc[0]
+    later = batch.head(5).assign(**{ids: [held_id, *range(9_000_001, 9_000_005)]})
+    second = ingest_file(land(params, "b.csv", csv(later)), params, version=False)
+    assert second.status == "rejected", second.reason
+    assert f"column '{ids}': 1 id(s) already in the pinned data ({held_id})" in second.reason
