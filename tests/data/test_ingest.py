@@ -14,7 +14,7 @@ from retrain.config import IngestParams
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import ingest_file
-from retrain.ingest.holdout import split_batch
+from retrain.ingest.holdout import landed_rows, split_batch
 from tests.conftest import REPO, telco_params_at
 
 pytestmark = pytest.mark.data
@@ -144,6 +144,10 @@ def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch, share, tmp
         assert first.holdout_rows == len(out) - 1
         assert first.rows == len(batch) == len(kept) - 1 + first.holdout_rows  # nothing lost
         assert f"{len(kept) - 1} rows to train on, {len(out) - 1} to the holdout" in first.reason
+        # Checks of the batch's labels (the monitor flow's canary) read every landed row.
+        ids = params.dataset.id_column
+        landed_back = landed_rows(stored, held).sort_values(ids).reset_index(drop=True)
+        pd.testing.assert_frame_equal(landed_back, batch.sort_values(ids).reset_index(drop=True))
         # The same rows in another order under another name (another project: their ids
         # are pinned here) are split alike.
         other = tmp_path / "other" / "renamed.csv"
@@ -151,7 +155,6 @@ def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch, share, tmp
         batch.sample(frac=1, random_state=5).to_csv(other, index=False)
         again_split = split_batch(other, params, tmp_path / "split")
         assert again_split is not None
-        ids = params.dataset.id_column
         assert set(pd.read_csv(again_split.holdout)[ids]) == set(pd.read_csv(held)[ids])
     again = land(params, "batch-0001-resent.csv", lambda p: p.write_bytes(original))
     second = ingest_file(again, params, version=False)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from retrain.config import Params
 from retrain.validation.csvtext import field_limit
 
@@ -147,6 +149,16 @@ def split_batch(table: Path, params: Params, out: Path) -> Split | None:
     if table.suffix == ".parquet":
         return _split_parquet(table, params, out)
     return _split_csv(table, params, out)
+
+
+def landed_rows(stored: Path, held: Path | None) -> pd.DataFrame:
+    """An accepted batch's rows as landed: the rows stored to train (`stored`), then those
+    held out for the gate (`held`, the result's `holdout`; None when none were): what a
+    check of the batch's labels (the monitor flow's canary evidence) reads."""
+    from retrain.data.io import concat_tables, read_file
+
+    files = [stored, *([held] if held is not None else [])]
+    return concat_tables([(f, read_file(f)) for f in files])
 
 
 def holdout_files(params: Params) -> list[Path]:
