@@ -1,8 +1,9 @@
 """Fault corpus (issues 12 and 25): each case makes one fault in a scratch git + DVC repo of
 its own (built once from this checkout, copied per case, with its own empty DVC remote), and
 checks what must hold: for a batch, that the next retrain succeeds and that every row is
-accounted for (rows in = rows trained on + rows quarantined + rows dropped by prepare's
-documented duplicate rule); for a command or endpoint, one clear line and a non-zero exit.
+accounted for (rows in = rows trained on + rows held out for the pinned evaluation set + rows
+quarantined + rows dropped by prepare's documented duplicate rule); for a command or endpoint,
+one clear line and a non-zero exit.
 
     python -m bench.faults            # every case; writes the table into bench/RESULTS.md
     python -m bench.faults --quick    # the fast cases (tests/integration/test_faults.py runs them)
@@ -178,11 +179,34 @@ def _in_remote(remote: Path, data: bytes) -> bool:
     return (remote / "files" / "md5" / md5[:2] / md5[2:]).exists()
 
 
+def _stored_parts(repo: Path, table: bytes) -> list[bytes]:
+    """What ingest stores of an accepted table: the table, or where it holds a share out for
+    the pinned evaluation set (ingest.holdout_share, retrain.ingest.holdout) its rows that
+    train and its held-out rows, split by the same function."""
+    import tempfile
+
+    from retrain.config import load_params_at
+    from retrain.ingest.holdout import split_batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "table.csv"
+        staged.write_bytes(table)
+        split = split_batch(staged, load_params_at(repo), Path(tmp) / "split")
+        if split is None:
+            return [table]
+        return [split.train.read_bytes(), split.holdout.read_bytes()]
+
+
 def _account(repo: Path, out: Outcome) -> Outcome:
-    """Where each landed table is now: stored, quarantined, and whether the remote has it."""
+    """Where each landed table is now: stored (its rows that train in the raw data, a share
+    held out in the pinned holdout), quarantined, and whether the remote has it."""
     data = repo / "data"
+    holdout = repo / pipeline_params()["paths"]["holdout"]
     stored = {
-        hashlib.md5(p.read_bytes()).hexdigest() for p in (data / "raw").rglob("*") if p.is_file()
+        hashlib.md5(p.read_bytes()).hexdigest()
+        for folder in (data / "raw", holdout)
+        for p in folder.rglob("*")
+        if p.is_file()
     }
     kept_q = {
         hashlib.md5(p.read_bytes()).hexdigest()
@@ -191,7 +215,8 @@ def _account(repo: Path, out: Outcome) -> Outcome:
     }
     remote = _remote(repo)
     for x in out.landed:
-        if hashlib.md5(x.table).hexdigest() in stored and _in_remote(remote, x.table):
+        parts = _stored_parts(repo, x.table)
+        if all(hashlib.md5(b).hexdigest() in stored and _in_remote(remote, b) for b in parts):
             out.kept += x.rows
         elif hashlib.md5(x.raw).hexdigest() in kept_q and _in_remote(remote, x.raw):
             out.quarantined += x.rows
@@ -396,6 +421,14 @@ def _rows_pinned(repo: Path, md5: str) -> int:
     return rows
 
 
+def _rows_held(repo: Path) -> int:
+    """Rows of the pinned evaluation set (paths.holdout_pin), 0 when there is none."""
+    pin = repo / pipeline_params()["paths"]["holdout_pin"]
+    if not pin.exists():
+        return 0
+    return _rows_pinned(repo, str(yaml.safe_load(pin.read_text())["outs"][0]["md5"]))
+
+
 def _pin_md5(dvc_text: str) -> str:
     """The md5 of data/raw in a .dvc file (its outs) or in dvc.lock (validate's deps)."""
     doc = yaml.safe_load(dvc_text)
@@ -534,7 +567,8 @@ def concurrent_ingest_retrain(workdir: Path) -> Outcome:
             proc.wait()
     waited = any("waiting for the project lock" in ln for ln in said.splitlines())
     rows, same, rec = _pinned_by_record(repo, result["run_id"])
-    after = _rows_pinned(repo, _pin_md5((repo / "data.dvc").read_text()))
+    # The batch's rows that train (data.dvc) and its share held out (the holdout's own pin).
+    after = _rows_pinned(repo, _pin_md5((repo / "data.dvc").read_text())) + _rows_held(repo)
     happened = (
         f"ingest {'waited for' if waited else 'did NOT wait for'} the retrain's lock, exit "
         f"{ingest.returncode}; retrain's record pins {rows} rows "
@@ -589,20 +623,32 @@ def _next_retrain(repo: Path) -> tuple[str | None, dict[str, Any]]:
 
 def _retrain_outcome(repo: Path, name: str, said: str, landed: list[Landed]) -> Outcome:
     """Ingest has run: run the next retrain and account for every row. Rows in (the pinned
-    table and every landed batch) = rows trained on (prepare's splits) + rows quarantined +
-    rows dropped by prepare's documented rule (duplicates, counted in metrics/prepare.json)."""
+    table and every landed batch) = rows trained on (prepare's splits) + rows held out for the
+    pinned evaluation set + rows quarantined + rows dropped by prepare's documented rule
+    (duplicates, counted in metrics/prepare.json)."""
     table = Landed("the pinned table", b"", b"", len(_table(repo)))
     error, summary = _next_retrain(repo)
     out = _account(repo, Outcome(name, said, [table, *landed]))  # quarantined rows, by bytes
-    out.kept = sum(summary.get("rows", {}).values())
+    out.kept = sum(summary.get("rows", {}).values()) + _rows_in_holdout(repo)
     out.dropped = int(summary.get("duplicate_rows", 0)) + int(summary.get("duplicate_ids", 0))
     out.lost = out.rows_in - out.kept - out.quarantined - out.dropped
     out.happened += "; next retrain " + ("succeeded" if error is None else f"FAILED: {error}")
     if error is not None:
         out.problems.append(f"the next retrain failed: {error}")
     if out.lost:
-        out.problems.append(f"{out.lost} rows neither trained on, quarantined nor dropped")
+        out.problems.append(
+            f"{out.lost} rows neither trained on, held out, quarantined nor dropped"
+        )
     return out
+
+
+def _rows_in_holdout(repo: Path) -> int:
+    """Rows ingest held out for the pinned evaluation set (never trained on, by design)."""
+    from retrain.config import load_params_at
+    from retrain.data.io import read_file
+    from retrain.ingest.holdout import holdout_files
+
+    return sum(len(read_file(f)) for f in holdout_files(load_params_at(repo)))
 
 
 def _land_bytes(repo: Path, name: str, table: bytes, rows: int) -> Landed:
@@ -922,7 +968,9 @@ class Case:
     fast: bool  # run by --quick and by `make test` (tests/integration/test_faults.py)
 
 
-NEXT = "the next retrain succeeds; rows in = trained on + quarantined + dropped (rule)"
+NEXT = (
+    "the next retrain succeeds; rows in = trained on (or held out) + quarantined + dropped (rule)"
+)
 # The corpus (issues 12 and 25).
 CASES: list[Case] = [
     Case(
@@ -1135,7 +1183,7 @@ def run(quick: bool, shared: Shared) -> Section:
     section = Section(
         "F",
         "Faults: every case of issues 12 and 25, each in a scratch repo with its own remote",
-        ["case", "fault", "must hold", "what happened", "rows in", "trained on / kept",
+        ["case", "fault", "must hold", "what happened", "rows in", "trained on or held out / kept",
          "quarantined", "dropped (rule)", "lost", "verdict"],
     )  # fmt: skip
     chosen = [c for c in CASES if (not ONLY or c.name in ONLY) and (c.fast or not quick)]

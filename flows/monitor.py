@@ -22,7 +22,6 @@ from prefect import flow, get_run_logger, task
 from prefect.states import State
 
 from retrain.config import Params
-from retrain.data.io import read_file
 from retrain.history.publish import publish_history
 from retrain.ingest import IngestRun, ingest_landing, landed_files
 from retrain.monitoring import agreement
@@ -73,10 +72,12 @@ def check_drift(
 
 @task(task_run_name="canary-{batch.name}")
 def check_canary(
-    batch: Path, params: Params, repo: Path, model: ServedModel | None
+    batch: Path, params: Params, repo: Path, model: ServedModel | None, held: Path | None = None
 ) -> dict[str, Any] | None:
     """What the batch's labels say of each version the service ran (a canary beside prod),
-    each on its own traffic; None when it labels no row a canary scored."""
+    each on its own traffic; None when it labels no row a canary scored. `held`: the batch's
+    rows ingest held out for the gate (ingest.holdout_share), whose labels count too."""
+    from retrain.ingest.holdout import landed_rows
     from retrain.monitoring import canary
     from retrain.registry import versions
     from retrain.serve.log import read_log
@@ -87,7 +88,7 @@ def check_canary(
     cand = versions.in_stage(repo, params.registry.model_name, params.serve.canary_stage)
     prod = model.version.version if model else None
     found = canary.evaluate(
-        read_file(batch), logged, params.dataset, prod, cand.version if cand else None
+        landed_rows(batch, held), logged, params.dataset, prod, cand.version if cand else None
     )
     if found is not None:
         get_run_logger().info("%s: %s", batch.name, found["said"])
@@ -182,7 +183,8 @@ def monitor_flow(repo: str = ".", trigger: bool = True) -> State[Any]:
             record["drift"] = summary["gate"]
             if summary["gate"]["tripped"]:
                 tripped.append((record, summary))
-            evidence = check_canary(Path(result.destination), params, root, model)
+            held = Path(result.holdout) if result.holdout else None
+            evidence = check_canary(Path(result.destination), params, root, model, held)
             if evidence is not None:  # labels for rows a canary scored
                 record["canary"] = evidence
         records.append(record)

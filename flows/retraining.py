@@ -65,9 +65,10 @@ def push(project: Project) -> None:
     record promises that everything it pins can be pulled.
     """
     log = runview.StageLog(get_run_logger().info)
-    dvc.commit_and_push(
-        project.root, [project.params.paths.data_pin], everything=True, on_line=log
-    )
+    paths = project.params.paths
+    # The pinned evaluation set the gate scored (retrain.ingest.holdout), where there is one.
+    pins = [paths.data_pin, *([paths.holdout_pin] if paths.holdout_pin.exists() else [])]
+    dvc.commit_and_push(project.root, pins, everything=True, on_line=log)
     log.flush()
 
 

@@ -37,6 +37,19 @@ def table(n: int = 12, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def labelled(kind: str, n: int, seed: int, first_id: int = 0) -> pd.DataFrame:
+    """The toy table with a target of the task's kind (`dataset(kind)`: column y)."""
+    df = table(n, seed=seed)
+    df["row_id"] = [f"r{first_id + i}" for i in range(n)]
+    rng = np.random.default_rng(seed)
+    df["y"] = {
+        "binary": lambda: rng.integers(0, 2, n),
+        "multiclass": lambda: rng.choice(CLASSES, n),
+        "regression": lambda: rng.normal(100, 20, n).round(2),
+    }[kind]()
+    return df
+
+
 def weights(kind: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     outputs = len(CLASSES) if kind == "multiclass" else 1
     rng = np.random.default_rng(7)

@@ -174,6 +174,10 @@ class Paths(_Strict):
     # The model history page (retrain.history): every retrain and the drift over time; a
     # file beside the run folders, so the stack's reports server serves it and pruning keeps it.
     model_history: Path = Path("reports/runs/history.html")
+    # The pinned evaluation set (ingest.holdout_share of each labelled batch): one file per
+    # batch, outside paths.raw_data so that no stage trains on it; pinned by its own .dvc file.
+    holdout: Path = Path("data/holdout")
+    holdout_pin: Path = Path("holdout.dvc")
 
 
 class ValidateParams(_Strict):
@@ -461,6 +465,9 @@ class IngestParams(_Strict):
 
     max_file_bytes: int = Field(default=1 << 30, ge=1)  # a landed file (gzip: also unpacked)
     max_field_bytes: int = Field(default=1 << 16, ge=1)  # one CSV or Parquet value
+    # The share of each labelled batch's rows put in the pinned evaluation set (paths.holdout)
+    # instead of the training data (retrain.ingest.holdout); 0: every row trains, as before.
+    holdout_share: float = Field(default=0.0, ge=0, lt=1)
 
 
 class Params(_Strict):
@@ -500,6 +507,17 @@ class Params(_Strict):
         if unknown:
             raise ValueError(
                 f"prepare.fill_values names column {unknown[0]!r}, which is not a dataset feature"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _holdout_outside_the_training_data(self) -> Params:
+        # prepare reads every table under paths.raw_data: a holdout there would be trained on.
+        holdout, raw = self.paths.holdout, self.paths.raw_data
+        if holdout == raw or raw in holdout.parents or holdout in raw.parents:
+            raise ValueError(
+                f"paths.holdout {str(holdout)!r} overlaps paths.raw_data {str(raw)!r}: the "
+                "pinned evaluation set must lie outside the data models train on"
             )
         return self
 

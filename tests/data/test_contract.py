@@ -108,18 +108,27 @@ def test_columns_in_another_order_are_stored_in_the_pinned_order_and_prepare_rea
         land(params, name, data)
     run = ingest_landing(params, version=False)
     assert [r.status for r in run.results] == ["accepted"] * 4, run.results
+    share, ids = params.ingest.holdout_share, params.dataset.id_column
+    assert share > 0  # params.yaml's default: a share of each labelled batch is held out
     for result, batch in zip(run.results, [batches[2], batches[0], batches[1]], strict=False):
         stored = read_file(Path(result.destination))
-        assert list(stored.columns) == order  # the pinned order, values as landed
-        pd.testing.assert_frame_equal(stored, batch[order].reset_index(drop=True))
-        assert result.rows == len(batch)
+        held = read_file(Path(result.holdout))
+        assert list(stored.columns) == list(held.columns) == order  # the pinned order
+        both = pd.concat([stored, held]).sort_values(ids).reset_index(drop=True)
+        expected = batch[order].sort_values(ids).reset_index(drop=True)
+        pd.testing.assert_frame_equal(both, expected)  # values as landed, every row once
+        assert result.rows == len(batch) == len(stored) + result.holdout_rows
+        assert result.holdout_rows == len(held) == round(share * len(batch))
 
-    # The real `prepare` on the pinned table and the three batches: every row read, none
-    # dropped as a duplicate, no column refused.
+    # The real `prepare` on the pinned table and the batches' rows that train: every such row
+    # read, none dropped as a duplicate, no column refused, and no held-out row in any split.
+    held_ids = set().union(*(set(read_file(Path(r.holdout))[ids]) for r in run.results))
     done = prepare.run(params)
-    assert done.report.rows_in == len(pinned) + sum(len(b) for b in batches)
+    assert done.report.rows_in == len(pinned) + sum(len(b) for b in batches) - len(held_ids)
     assert done.report.rows_out == done.report.rows_in
     assert done.report.duplicate_ids == done.report.duplicate_rows == 0
+    for split in (params.paths.train, params.paths.val, params.paths.test):
+        assert not held_ids & set(pd.read_parquet(split)[ids])
 
 
 # --- rejected: one line naming file and column, the bytes kept, the rows counted --------------

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.config import IngestParams
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import ingest_file
+from retrain.ingest.holdout import landed_rows, split_batch
 from tests.conftest import REPO, telco_params_at
 
 pytestmark = pytest.mark.data
@@ -27,6 +29,8 @@ def params(tmp_path):
             "landing": tmp_path / "landing",
             "batches": tmp_path / "raw" / "batches",
             "quarantine": tmp_path / "quarantine",
+            "holdout": tmp_path / "holdout",
+            "holdout_pin": tmp_path / "holdout.dvc",
         }
     )
     (tmp_path / "landing").mkdir()
@@ -116,15 +120,58 @@ def test_bad_batch_is_rejected_and_kept_byte_identical(params, batch, kind):
     assert not params.paths.batches.exists() or not any(params.paths.batches.iterdir())
 
 
-def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch):
+@pytest.mark.parametrize("share", [0.0, 0.2])
+def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch, share, tmp_path):
+    params = params.model_copy(update={"ingest": IngestParams(holdout_share=share)})
     landed = land(params, "batch-0001.csv", csv(batch))
     original, md5 = landed.read_bytes(), file_md5(landed)
     first = ingest_file(landed, params, version=False)
     assert first.status == "accepted", first.reason
     stored = Path(first.destination)
     assert stored.parent == params.paths.batches and md5[:12] in stored.name
-    assert stored.read_bytes() == original
+    if share == 0:  # off: every row trains, the bytes as landed (today's behaviour exactly)
+        assert stored.read_bytes() == original
+        assert first.holdout is None and not params.paths.holdout.exists()
+    else:
+        # Issue 27: a seeded share of the labelled batch goes to the pinned evaluation set.
+        held = Path(first.holdout)
+        assert held == params.paths.holdout / stored.name
+        lines = original.splitlines(keepends=True)
+        kept, out = stored.read_bytes().splitlines(True), held.read_bytes().splitlines(True)
+        assert kept[0] == out[0] == lines[0]  # the header, then every row once, as landed
+        assert sorted(kept[1:] + out[1:]) == sorted(lines[1:])
+        assert abs(first.holdout_rows - round(share * len(batch))) <= 1
+        assert first.holdout_rows == len(out) - 1
+        assert first.rows == len(batch) == len(kept) - 1 + first.holdout_rows  # nothing lost
+        assert f"{len(kept) - 1} rows to train on, {len(out) - 1} to the holdout" in first.reason
+        # Checks of the batch's labels (the monitor flow's canary) read every landed row.
+        ids = params.dataset.id_column
+        landed_back = landed_rows(stored, held).sort_values(ids).reset_index(drop=True)
+        pd.testing.assert_frame_equal(landed_back, batch.sort_values(ids).reset_index(drop=True))
+        # The same rows in another order under another name (another project: their ids
+        # are pinned here) are split alike.
+        other = tmp_path / "other" / "renamed.csv"
+        other.parent.mkdir()
+        batch.sample(frac=1, random_state=5).to_csv(other, index=False)
+        again_split = split_batch(other, params, tmp_path / "split")
+        assert again_split is not None
+        assert set(pd.read_csv(again_split.holdout)[ids]) == set(pd.read_csv(held)[ids])
     again = land(params, "batch-0001-resent.csv", lambda p: p.write_bytes(original))
     second = ingest_file(again, params, version=False)
     assert second.status == "duplicate" and str(stored) in second.reason
     assert sorted(params.paths.batches.iterdir()) == [stored]
+    if share:
+        assert sorted(params.paths.holdout.iterdir()) == [Path(first.holdout)]
+
+
+def test_a_later_batch_may_not_reuse_a_held_out_id(params, batch):
+    # The held-out rows are pinned data too: a batch bringing one of their ids back (which
+    # would put the same customer in training and in the gate's holdout) is refused.
+    first = ingest_file(land(params, "a.csv", csv(batch)), params, version=False)
+    assert first.status == "accepted" and first.holdout_rows
+    ids = params.dataset.id_column
+    held_id = pd.read_csv(first.holdout)[ids].iloc[0]
+    later = batch.head(5).assign(**{ids: [held_id, *range(9_000_001, 9_000_005)]})
+    second = ingest_file(land(params, "b.csv", csv(later)), params, version=False)
+    assert second.status == "rejected", second.reason
+    assert f"column '{ids}': 1 id(s) already in the pinned data ({held_id})" in second.reason

@@ -48,6 +48,8 @@ def params(tmp_path):
             "landing": tmp_path / "landing",
             "batches": tmp_path / "raw" / "batches",
             "quarantine": tmp_path / "quarantine",
+            "holdout": tmp_path / "holdout",
+            "holdout_pin": tmp_path / "holdout.dvc",
         }
     )
     (tmp_path / "landing").mkdir()
@@ -75,12 +77,11 @@ def land_bytes(params, name: str, data: bytes) -> Path:
 
 
 def rows_kept(params) -> int:
-    """Data rows stored as accepted batches, read back from disk."""
-    folder = params.paths.batches
-    if not folder.exists():
-        return 0
+    """Data rows stored as accepted batches and in the pinned holdout, read back from disk."""
+    folders = [f for f in (params.paths.batches, params.paths.holdout) if f.exists()]
     return sum(
         len(pd.read_csv(p)) if p.suffix == ".csv" else len(pd.read_parquet(p))
+        for folder in folders
         for p in folder.iterdir()
     )
 
@@ -385,9 +386,24 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     assert (
         proc.stdout.splitlines()[-1] == "ingest: 1 rejected, 1 accepted; pushed to the DVC remote"
     )
-    # The quarantine pin is committed: the checkout is clean but for data.dvc (the record's).
+    # Issue 27: the good batch's held-out share is in the holdout, pinned by its own .dvc.
+    n = len(batches[1])
+    held = round(p.ingest.holdout_share * n)
+    assert f"{n - held} rows to train on, {held} to the holdout" in proc.stdout
+    (held_file,) = p.paths.holdout.iterdir()
+    assert held_file.name == next(p.paths.batches.iterdir()).name
+    # The quarantine and holdout pins are committed (with the .gitignore DVC wrote), and both
+    # sent with data.dvc: the checkout is clean but for data.dvc (the record's).
     status = run_in(repo, "git", "status", "--porcelain", "--untracked-files=no").stdout
     assert status.split() == ["M", "data.dvc"], status
+    holdout_pin = p.paths.holdout_pin.relative_to(repo).as_posix()
+    assert run_in(repo, "git", "log", "-1", "--format=%s", "--", holdout_pin).stdout.strip() == (
+        f"ingest: holdout pinned ({holdout_pin})"
+    )
+    untracked = run_in(repo, "git", "status", "--porcelain").stdout
+    assert holdout_pin not in untracked and "holdout" not in untracked, untracked
+    cloud = run_in(repo, sys.executable, "-m", "dvc", "status", "--cloud", holdout_pin).stdout
+    assert "in sync" in cloud, cloud
     # A new machine: a fresh clone, the same remote, `dvc pull`.
     clone = tmp_path / "clone"
     run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
@@ -408,6 +424,9 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     )
     (kept,) = (clone / "data" / "quarantine").glob("bad-*/bad.csv")
     assert kept.read_bytes() == landed
+    run_in(clone, sys.executable, "-m", "dvc", "pull", "-q", holdout_pin)
+    pulled = clone / held_file.relative_to(repo)
+    assert pulled.read_bytes() == held_file.read_bytes()
     assert "missing ['tenure']" in (kept.parent / "reason.txt").read_text()
 
 

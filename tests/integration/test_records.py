@@ -226,6 +226,16 @@ def test_every_retrain_leaves_a_pinned_record(history):
     assert records[2]["champion"]["version"] == "v2.0.0"
     assert any("short of the margin" in reason for reason in records[2]["gate"]["reasons"])
     assert records[2]["gate"]["holdout"]["excluded_seen_by_champion"] > 0
+    # Issue 27: each batch's held-out share (ingest.holdout_share of its 500 rows) joins the
+    # gate's holdout, which grows as the unseen test rows shrink; each record names the
+    # pinned holdout's version, which its commit pins.
+    assert "holdout" not in records[0]["data"]
+    assert [r["gate"]["holdout"]["pinned_rows"] for r in records[1:]] == [100, 200]
+    for rec in records[1:]:
+        version = rec["data"]["holdout"]["md5"]
+        assert version == rec["gate"]["holdout"]["pinned_version"]
+        assert version in git(repo, "show", f"run/{rec['run_id']}:holdout.dvc")
+    assert records[2]["data"]["holdout"]["md5"] != records[1]["data"]["holdout"]["md5"]
     # R3's study started from the champion's (v2's) tuned parameters.
     champion_params = records[1]["tuned_params"]["params"]
     warm = records[2]["warm_start"]

@@ -147,3 +147,19 @@ def test_high_cardinality_columns_are_categorical_and_not_warned_about(default_p
     assert "'contract' is numeric with 60 distinct values" in warning
     encoded = schema.model_copy(update={"high_cardinality": ["contract"]})
     assert check_schema(encoded, [("t.csv", table)], "params.yaml", require_target=False) == []
+
+
+@pytest.mark.parametrize("holdout", ["data/raw", "data/raw/holdout", "data"])
+def test_the_pinned_holdout_may_not_overlap_the_training_data(default_params_raw, holdout):
+    # prepare reads every table under paths.raw_data: a holdout there would be trained on.
+    raw = copy.deepcopy(default_params_raw)
+    raw["paths"]["holdout"] = holdout
+    with pytest.raises(ConfigError, match=r"paths\.holdout .* overlaps paths\.raw_data"):
+        parse_params(raw)
+
+
+def test_the_holdout_share_is_a_share_below_one(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["ingest"]["holdout_share"] = 1.0  # every row held out: nothing would train
+    with pytest.raises(ConfigError, match=r"ingest\.holdout_share"):
+        parse_params(raw)

@@ -22,6 +22,7 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.errors import DataError
 from retrain.hashing import file_md5
+from retrain.ingest.holdout import Split, split_batch
 from retrain.ingest.landing import marker_of, note_unpushed, remove_landed, work_dir
 from retrain.ingest.order import to_pinned_order
 from retrain.ingest.pinned import load_reference
@@ -177,8 +178,12 @@ def _judge(
     table = work / "table" / f"{stem}{stored}"
     table.parent.mkdir()
     staged, problem = _stage_table(_Staged(file, original, table, stem, stored), params, ref)
+    split = None
     if problem is None:
         seen = stored_copy(params.paths.batches, table, staged.md5)
+        if seen is None:  # a batch split before: its rows that train are what is stored
+            split = split_batch(table, params, work / "split")
+            seen = _stored_split(split, params)
         if seen is not None:
             remove_landed(file)
             reason = f"{file.name}: already ingested as {seen} (same content)"
@@ -198,8 +203,40 @@ def _judge(
     dest = params.paths.batches / f"{stem}-{staged.md5[:12]}{stored}"
     if dest.exists():  # other bytes under the same short name: never overwrite them
         dest = dest.with_name(f"{stem}-{staged.md5}{stored}")
-    place(table, dest)
+    reason = report["headline"]
+    if split is None:
+        place(table, dest)
+    else:
+        reason += _place_split(split, dest, params)
     remove_landed(file)
     if df is not None:
         ref.add(df, params.dataset.id_column)  # the next batch of this run must not reuse ids
-    return staged.result("accepted", report["headline"], dest)
+    result = staged.result("accepted", reason, dest)
+    if split is None:
+        return result
+    held = str(params.paths.holdout / dest.name)
+    return replace(result, holdout=held, holdout_rows=split.holdout_rows)
+
+
+def _stored_split(split: Split | None, params: Params) -> Path | None:
+    """The stored batch holding exactly `split`'s rows that train, if any; its held-out rows
+    are placed again when an ingest killed between the two placements left them out."""
+    if split is None:
+        return None
+    seen = stored_copy(params.paths.batches, split.train, file_md5(split.train))
+    held = params.paths.holdout / seen.name if seen is not None else None
+    if held is not None and not held.exists():
+        place(split.holdout, held)
+    return seen
+
+
+def _place_split(split: Split, dest: Path, params: Params) -> str:
+    """Place the rows that train at `dest`, then the held-out rows beside it in the holdout
+    (that order: a kill between the two is completed by the next ingest, `_stored_split`);
+    the words the result's reason adds."""
+    place(split.train, dest)
+    place(split.holdout, params.paths.holdout / dest.name)
+    return (
+        f"; {split.train_rows} rows to train on, {split.holdout_rows} to the holdout "
+        f"(ingest.holdout_share {params.ingest.holdout_share})"
+    )

@@ -62,6 +62,9 @@ def load_reference(params: Params) -> Reference:
         ConfigMismatch: params.yaml disagrees with the pinned data (see `check_config`).
         DataError: a pinned file cannot be read (the pinned data is broken, not the batch).
     """
-    frames = [(f, read_file(f)) for f in pinned_files(params)]
+    from retrain.ingest.holdout import holdout_files
+
+    # The holdout's rows are pinned too: a later batch may not reuse their ids.
+    frames = [(f, read_file(f)) for f in [*pinned_files(params), *holdout_files(params)]]
     check_config(params, frames)
     return Reference.of([df for _, df in frames], params.dataset.id_column)

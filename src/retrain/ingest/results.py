@@ -16,6 +16,10 @@ class IngestResult:
     destination: str | None
     md5: str
     rows: int | None = None  # data rows in the landed table (None: never read)
+    # Accepted and split (ingest.holdout_share): the file of its rows held out for the gate,
+    # and how many; `rows` = rows in the training batch + holdout_rows.
+    holdout: str | None = None
+    holdout_rows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

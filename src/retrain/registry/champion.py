@@ -1,8 +1,10 @@
 """The production model as the champion: its files, its tuned parameters (the warm start of
 the next study) and its scores on the current holdout next to the challenger's.
 
-The holdout is the current test split. With `registry.gate.unseen_only`, rows either model
-trained or validated on are left out, by id and by feature values: the split is redrawn when
+The holdout is the current test split plus the pinned evaluation set (paths.holdout: the
+share of each labelled batch ingest held out of the training data, retrain.ingest.holdout),
+which does not shrink as retrains accumulate. With `registry.gate.unseen_only`, rows either
+model trained or validated on are left out, by id and by feature values: the split is redrawn when
 new data arrives, so part of today's test split was the champion's training data, and scoring
 the champion on it would flatter it; a row whose features repeat a training row under another
 id (a re-export, a copied batch) would flatter the challenger the same way (issue 12.5: +0.12
@@ -21,7 +23,7 @@ import pandas as pd
 
 from retrain.analysis.calibration import ConformalInterval
 from retrain.analysis.slices import SliceRule
-from retrain.config import Params
+from retrain.config import DatasetSchema, Params
 from retrain.data.clean import targets
 from retrain.errors import RetrainError
 from retrain.files import json_text, write_text
@@ -137,33 +139,99 @@ def _seen_frames(root: Path, params: Params, champion: Champion) -> list[pd.Data
     return [pd.read_parquet(path) for path in files.values()]
 
 
+def pinned_holdout(params: Params) -> pd.DataFrame:
+    """The pinned evaluation set (paths.holdout, retrain.ingest.holdout) cleaned as `prepare`
+    cleans the raw data, with the test split's columns; empty when there is none."""
+    from retrain.data.clean import clean
+    from retrain.data.io import concat_tables, read_file
+    from retrain.ingest.holdout import holdout_files
+
+    files = holdout_files(params)
+    if not files:
+        return pd.DataFrame()
+    raw = concat_tables([(f, read_file(f)) for f in files])
+    frame, _ = clean(
+        raw,
+        params.dataset,
+        params.prepare.fill_values,
+        drop_duplicates=params.prepare.drop_duplicates,
+        source=str(params.paths.holdout),
+    )
+    return frame
+
+
+def pinned_version(params: Params) -> str | None:
+    """The md5 that paths.holdout_pin pins (the evaluation set's version), or None."""
+    from retrain.infra.dvc import read_pin
+
+    pin = params.paths.holdout_pin
+    return read_pin(pin).md5 if pin.exists() else None
+
+
+def _candidates(params: Params) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The test split, then every pinned-holdout row (none of which any model trained on:
+    ingest held them out of the training data), and what each part holds."""
+    test = pd.read_parquet(params.paths.test)
+    pinned = pinned_holdout(params)
+    about: dict[str, Any] = {"test_rows": len(test)}
+    if pinned.empty and not params.paths.holdout_pin.exists():
+        return test, about  # no pinned evaluation set: the record reads as before
+    about["pinned_version"] = pinned_version(params)
+    frame = pd.concat([test, pinned[test.columns]], ignore_index=True) if len(pinned) else test
+    return frame, about
+
+
+def select_holdout(
+    candidates: pd.DataFrame,
+    n_test: int,
+    schema: DatasetSchema,
+    seen: list[pd.DataFrame] | None,
+    own: int = 2,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows to score of `candidates` (the test split's `n_test` rows, then the pinned
+    holdout's) and how many each rule left out (pure: the frames are given).
+
+    Args:
+        seen: the frames the models trained or validated on, the challenger's `own` first and
+            the champion's after; None scores every candidate (`unseen_only: false`).
+    """
+    about: dict[str, Any] = {}
+    keep = np.ones(len(candidates), dtype=bool)
+    if seen is not None:
+        keep, counts = unseen_rows(candidates, schema.features, seen, schema.id_column)
+        about.update(counts)
+        if len(seen) > own:
+            by_champion, c = unseen_rows(candidates, schema.features, seen[own:], schema.id_column)
+            repeated = c["excluded_repeated_in_test"]
+            about["excluded_seen_by_champion"] = int((~by_champion).sum()) - repeated
+    about["rows"] = int(keep.sum())
+    if len(candidates) > n_test:  # the two parts the rows came from
+        about["test_rows_unseen"] = int(keep[:n_test].sum())
+        about["pinned_rows"] = int(keep[n_test:].sum())
+    return candidates[keep].reset_index(drop=True), about
+
+
 def _holdout(
     root: Path, params: Params, champion: Champion | None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The test rows the gate scores both models on, and how they were chosen."""
-    paths, schema = params.paths, params.dataset
-    test = pd.read_parquet(paths.test)
-    holdout: dict[str, Any] = {"test_rows": len(test)}
-    frame = test
+    """The rows the gate scores both models on (the test split's, then the pinned holdout's),
+    and how they were chosen."""
+    paths = params.paths
+    candidates, holdout = _candidates(params)
+    seen = None
     if params.registry.gate.unseen_only:
         # The challenger's own train/val: a test row repeating one of them flatters it.
         seen = [pd.read_parquet(paths.train), pd.read_parquet(paths.val)]
-        own = len(seen)
         if champion is not None:
             try:
                 seen += _seen_frames(root, params, champion)
             except ArtifactMissing as err:
                 # The gate still works; the record says the champion's rows were not removed.
                 holdout["unseen_only_skipped"] = str(err)
-        keep, counts = unseen_rows(test, schema.features, seen, schema.id_column)
-        holdout.update(counts)
-        if len(seen) > own:
-            by_champion, c = unseen_rows(test, schema.features, seen[own:], schema.id_column)
-            repeated = c["excluded_repeated_in_test"]
-            holdout["excluded_seen_by_champion"] = int((~by_champion).sum()) - repeated
-        frame = test[keep]
-    frame = frame.reset_index(drop=True)
-    holdout["rows"] = len(frame)
+    frame, counts = select_holdout(candidates, holdout["test_rows"], params.dataset, seen)
+    holdout.update(counts)
+    if "pinned_version" in holdout and "pinned_rows" not in holdout:  # pinned, still empty
+        holdout.update(test_rows_unseen=len(frame), pinned_rows=0)
     return frame, holdout
 
 

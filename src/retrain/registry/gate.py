@@ -554,6 +554,13 @@ def evidence_line(result: GateResult) -> str:
     n = f"n = {result.rows}" + (
         f" ({result.positives} positives)" if result.positives is not None else ""
     )
+    parts = result.holdout
+    if "pinned_rows" in parts:  # where the rows came from (retrain.registry.champion)
+        version = str(parts.get("pinned_version") or "unpinned")[:12]
+        n += (
+            f": {parts['test_rows_unseen']} unseen test rows + {parts['pinned_rows']} "
+            f"pinned-holdout rows (version {version})"
+        )
     if result.interval is None or result.gain is None or result.confidence is None:
         return f"{n}; no paired interval (no champion, or the metric is undefined)"
     low, high = result.interval

@@ -136,7 +136,7 @@ class RunFiles:
     lock_text: str
     metrics: dict[str, Any]
     tuned: dict[str, Any]
-    data: dict[str, Any]  # pin, md5, batches
+    data: dict[str, Any]  # pin, md5, batches; holdout (pin, md5) where there is one
     params_md5: str
     requirements_lock: dict[str, str | None]
     device: str | None  # where the model was trained (cpu, cuda:0), as train noted it
@@ -155,6 +155,15 @@ def _batches(params: Params) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.suffix in SUFFIXES)
 
 
+def _holdout(root: Path, params: Params) -> dict[str, Any]:
+    """The pinned evaluation set's version (its pin and md5, what the gate scored beside the
+    test split), under `holdout`; nothing where there is none (records read as before)."""
+    pin = params.paths.holdout_pin
+    if not pin.exists():
+        return {}
+    return {"holdout": {"pin": rel(root, pin), "md5": read_pin(pin).md5}}
+
+
 def gather(root: Path, params: Params) -> RunFiles:
     """Read the run's files: dvc.lock, metrics, tuned parameters, the data pin."""
     paths = params.paths
@@ -166,6 +175,7 @@ def gather(root: Path, params: Params) -> RunFiles:
             "pin": rel(root, paths.data_pin),
             "md5": read_pin(paths.data_pin).md5,
             "batches": _batches(params),
+            **_holdout(root, params),
         },
         params_md5=file_md5(root / PARAMS_FILE),
         requirements_lock=dependency_lock(root),

@@ -2,8 +2,9 @@
 
 In a temporary clone: check out `run/<id>`, point DVC at this checkout's remote, `dvc pull`
 (the record promises its data and models are there), `dvc repro --force` with the clone's
-own code, then compare every output hash in dvc.lock, the test metrics and the tuned
-parameters with what the record holds. Any difference is a failed replay.
+own code, then compare the pinned evaluation set the gate scored (the record's
+`data.holdout`), every output hash in dvc.lock, the test metrics and the tuned parameters
+with what the record holds. Any difference is a failed replay.
 """
 
 from __future__ import annotations
@@ -126,6 +127,17 @@ def compare(
     return rows
 
 
+def holdout_rows(rec: dict[str, Any], params: Params, clone: Path) -> list[Row]:
+    """The pinned evaluation set the record's gate scored (its `data.holdout`, issue 27)
+    against what the clone pulled: the hash of paths.holdout as DVC computes it. None for a
+    record that names none (before the holdout, or no labelled batch ingested yet)."""
+    recorded = ((rec.get("data") or {}).get("holdout") or {}).get("md5")
+    if recorded is None:
+        return []
+    pulled = dvc.workspace_hash(clone, params.paths.holdout)
+    return [Row("data", rel(clone, params.paths.holdout_pin), recorded, pulled)]
+
+
 def replay(
     root: Path,
     params: Params,
@@ -159,7 +171,7 @@ def replay(
         dvc.run(clone, "pull", on_line=on_line, env=env)
         dvc.run(clone, "repro", "--force", on_line=on_line, env=env)
         result = Replay(rec["run_id"], clone)
-        result.rows = compare(
+        result.rows = holdout_rows(rec, cloned, clone) + compare(
             cloned, clone, recorded_lock, recorded_metrics, rec["tuned_params"], result.notes
         )
         result.environment = _environment_notes(

@@ -106,6 +106,18 @@ def test_a_record_is_a_commit_with_its_tags_and_the_checkout_stays_clean(repo):
     assert prod is not None and (prod.version, prod.commit) == ("v1.0.0", head)
 
 
+def test_the_record_names_the_pinned_holdouts_version(repo):
+    # Issue 27: the gate scored the pinned evaluation set too; the record says which version.
+    assert "holdout" not in retrain(repo, "first", "a" * 32)["data"]  # none yet: as before
+    md5 = "e" * 32 + ".dir"
+    (repo / "holdout.dvc").write_text(f"outs:\n- md5: {md5}\n  path: data/holdout\n")
+    rec = retrain(repo, "rejected", "b" * 32)
+    assert rec["data"]["holdout"] == {"pin": "holdout.dvc", "md5": md5}
+    # The record commit holds that pin: a replay pulls exactly that evaluation set.
+    pinned = sh(repo, "show", f"run/{rec['run_id']}:holdout.dvc")
+    assert md5 in pinned
+
+
 def test_gto_show_lists_versions_and_prod(repo):
     retrain(repo, "first", "a" * 32)
     retrain(repo, "rejected", "b" * 32)

@@ -99,3 +99,26 @@ def test_a_record_written_after_the_rename_carries_no_note(tmp_path):
     root = clone(tmp_path)
     result = replay(root, LOCK.format(onnx="a" * 32, card="c" * 32), METRICS, TUNED)
     assert result.notes == [] and "note:" not in report(result)
+
+
+def test_the_pinned_holdout_the_gate_scored_is_checked_against_what_was_pulled(tmp_path):
+    import subprocess
+    import sys
+
+    from retrain.infra import dvc
+    from retrain.registry.reproduce import holdout_rows
+
+    root = clone(tmp_path)
+    params = load_params_at(root)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
+    params.paths.holdout.mkdir(parents=True)
+    (params.paths.holdout / "b-1.csv").write_text("row_id,y\nr1,1\n")
+    pulled = dvc.workspace_hash(root, params.paths.holdout)
+    assert pulled is not None and pulled.endswith(".dir")
+    assert holdout_rows({"data": {"md5": "d" * 32}}, params, root) == []  # an older record
+    same = Replay("r1", root, holdout_rows({"data": {"holdout": {"md5": pulled}}}, params, root))
+    assert same.identical and "holdout.dvc" in report(same)
+    other = {"data": {"holdout": {"md5": "e" * 32 + ".dir"}}}
+    differs = Replay("r1", root, holdout_rows(other, params, root))
+    assert [r.name for r in differs.differences] == ["holdout.dvc"]
+    assert "DIFFERENT" in report(differs)
