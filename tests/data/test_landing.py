@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from retrain.config import load_params_at
+from retrain.data.arrivals import in_arrival_order
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import (
@@ -81,7 +82,7 @@ def rows_kept(params) -> int:
         return 0
     return sum(
         len(pd.read_csv(p)) if p.suffix == ".csv" else len(pd.read_parquet(p))
-        for p in folder.iterdir()
+        for p in in_arrival_order(folder)  # the tables, not their arrival record
     )
 
 
@@ -243,7 +244,7 @@ def test_duplicates_are_decided_by_the_full_content_hash(params, batches):
     assert [r.status for r in again.results] == ["duplicate", "duplicate"]
     assert all(accepted.destination in r.reason for r in again.results)
     assert again.ok
-    stored = sorted(p.name for p in params.paths.batches.iterdir())
+    stored = [p.name for p in in_arrival_order(params.paths.batches)]
     assert len(stored) == 3  # a, b and the decoy: nothing deleted, nothing stored twice
 
 

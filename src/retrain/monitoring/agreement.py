@@ -2,9 +2,9 @@
 
 The monitor checks a batch as it lands, against the training split of the model it then
 has: the batch is not in it. A retrain that drift starts trains on the batch, and its
-`drift` stage checks the same batch against the new training split, which holds most of the
-batch's rows and those of every batch accepted since: another reference, so another count
-can come out (7 of 19 columns at the monitor, 4 of 19 in the retrain's report, on one batch).
+`drift` stage checks the same batch (the last accepted, in arrival order: retrain.data.arrivals)
+against the new training split, which holds most of the batch's rows: another reference, so
+another count can come out (7 of 19 columns at the monitor, 4 of 19 in the retrain's report).
 Both are right about what they compare; the monitor's is the one its gate acted on. So each
 page says what it compared with, and the retrain's page puts the monitor's number beside its
 own for the same batch file, with the two references' sizes.
@@ -65,9 +65,9 @@ def monitor_note(reference_rows: int, model: str) -> str:
     return (
         '<section id="drift-reference"><p><b>Reference</b>: the training split of the model '
         f"in use when the batch landed ({reference_rows} rows; scores by {escape(model)}), "
-        "which does not contain this batch. A retrain that trains on the batch checks it "
-        "again against its own training split, which holds most of the batch's rows (and "
-        "those of batches accepted since), so its count can differ; its drift report shows "
+        "which does not contain this batch. A retrain run while this is the last batch "
+        "accepted trains on it and checks it again against its own training split, which "
+        "holds most of the batch's rows, so its count can differ; its drift report shows "
         "both numbers side by side.</p></section>"
     )
 
@@ -108,9 +108,8 @@ def comparison(monitor: dict[str, Any], stage: dict[str, Any], held: int, batch_
         "Both checks agree."
         if same
         else "They differ because they compare the batch with different references: this "
-        f"retrain trained on it, so {held} of its {batch_rows} rows (and any batch accepted "
-        "since the monitor's check) are in the reference here, none in the monitor's. The "
-        "monitor's number is the one its drift gate acted on."
+        f"retrain trained on it, so {held} of its {batch_rows} rows are in the reference "
+        "here, none in the monitor's. The monitor's number is the one its drift gate acted on."
     )
     name = escape(str(stage.get("batch")))
     return (
