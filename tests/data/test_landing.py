@@ -379,16 +379,21 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     bad = batches[0].drop(columns=["tenure"])
     land_csv(p, "bad.csv", bad)
     land_csv(p, "good.csv", batches[1])
+    # Taken before good.csv (the landing's name order), stored as good-z-<md5>.csv after
+    # good-<md5>.csv in name order: the batch that arrived last is not the last name.
+    land_csv(p, "good-z.csv", batches[2])
     landed = (p.paths.landing / "bad.csv").read_bytes()
     proc = cli(repo, "ingest")
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one batch was rejected
     assert "Traceback" not in proc.stderr
     assert (
-        proc.stdout.splitlines()[-1] == "ingest: 1 rejected, 1 accepted; pushed to the DVC remote"
+        proc.stdout.splitlines()[-1] == "ingest: 1 rejected, 2 accepted; pushed to the DVC remote"
     )
     # The quarantine pin is committed: the checkout is clean but for data.dvc (the record's).
     status = run_in(repo, "git", "status", "--porcelain", "--untracked-files=no").stdout
     assert status.split() == ["M", "data.dvc"], status
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    run_in(repo, "git", *identity, "commit", "-qm", "the batches", "data.dvc")  # as a record
     # A new machine: a fresh clone, the same remote, `dvc pull`.
     clone = tmp_path / "clone"
     run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
@@ -410,6 +415,13 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     (kept,) = (clone / "data" / "quarantine").glob("bad-*/bad.csv")
     assert kept.read_bytes() == landed
     assert "missing ['tenure']" in (kept.parent / "reason.txt").read_text()
+    # The clone's drift stage judges the batch accepted last, as the monitor did.
+    from retrain.stages.drift import newest_ingested
+
+    run_in(clone, sys.executable, "-m", "dvc", "pull", "-q", "data.dvc")
+    (last,) = [b for b in (clone / "data/raw/batches").glob("good-*") if "-z-" not in b.name]
+    assert sorted((clone / "data/raw/batches").glob("good*"))[-1] != last
+    assert newest_ingested(load_params_at(clone)) == last
 
 
 @pytest.mark.integration
