@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from retrain.config import load_params_at
-from retrain.data.arrivals import in_arrival_order
+from retrain.data.arrivals import ARRIVALS, in_arrival_order
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import (
@@ -345,6 +345,18 @@ def test_an_ingest_killed_midway_loses_nothing(tmp_path, default_params_raw, bat
     assert rows_kept(params) == len(batches[0]) + len(batches[2]) + len(batches[3])
     assert rows_quarantined(params) == len(batches[1])  # 0 lost
     assert not list((params.paths.landing / STAGING).glob("*/*"))  # the claims were undone
+
+
+def test_a_killed_runs_half_written_arrival_record_is_removed_by_the_next(params):
+    # The arrival order is rewritten through a temporary file beside it (retrain.files): a kill
+    # between the write and the rename must not leave that file for data.dvc to pin.
+    params.paths.batches.mkdir(parents=True)
+    half = params.paths.batches / f".{ARRIVALS}.4242.0123abcd.tmp"
+    half.write_text("zeta-0123456789ab.csv\n")
+    kept = params.paths.batches / ARRIVALS
+    kept.write_text("zeta-0123456789ab.csv\n")
+    assert ingest_landing(params, version=False).ok
+    assert not half.exists() and kept.exists()
 
 
 # --- with a real git + DVC repository ---------------------------------------------------------
