@@ -23,19 +23,25 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.monitoring.drift import batch_drift, with_summary
 
-MONITOR_CHECK = "drift.json"  # in paths.monitor_dir/<batch stem>/, beside its drift.html
+MONITOR_CHECK = "drift.json"  # in monitor_folder, for machines
+MONITOR_PAGE = "drift.html"  # beside it, for people
+
+
+def monitor_folder(params: Params, batch: Path) -> Path:
+    """Where the monitor keeps its check of an accepted batch: paths.monitor_dir/<stem>/."""
+    return params.paths.monitor_dir / batch.stem
 
 
 def monitor_check(params: Params, batch: Path) -> dict[str, Any] | None:
     """The monitor's drift summary of `batch` (an accepted batch file), if it checked it."""
-    path = params.paths.monitor_dir / batch.stem / MONITOR_CHECK
+    path = monitor_folder(params, batch) / MONITOR_CHECK
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def check_landed(
     batch: Path, params: Params, model: tuple[Any, Any] | None, label: str
 ) -> dict[str, Any]:
-    """The monitor's drift check of an accepted batch, written to paths.monitor_dir/<stem>/
+    """The monitor's drift check of an accepted batch, written to its `monitor_folder`
     (drift.json, and drift.html saying what it compared with).
 
     Args:
@@ -44,8 +50,8 @@ def check_landed(
         model: (preprocessor, ONNX model) of the model in use; None: the workspace model.
         label: that model's name, for the page.
     """
-    out = params.paths.monitor_dir / batch.stem
-    page = out / "drift.html"
+    out = monitor_folder(params, batch)
+    page = out / MONITOR_PAGE
     found = batch_drift(read_file(batch), params, page, model)
     page.write_text(after_summary(page.read_text(), monitor_note(found["reference_rows"], label)))
     summary = {"batch": batch.name, "model": label, **found}
