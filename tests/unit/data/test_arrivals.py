@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrain.data.arrivals import ARRIVALS, in_arrival_order, newest_batch, record_arrival
+import pytest
+import yaml
+
+from retrain.config import load_params
+from retrain.data.arrivals import (
+    ARRIVALS,
+    arrivals_file,
+    in_arrival_order,
+    newest_batch,
+    record_arrival,
+)
+from tests.conftest import REPO
 
 
 def _store(batches: Path, *names: str) -> None:
@@ -50,3 +61,18 @@ def test_no_batch_yet(tmp_path: Path) -> None:
     assert newest_batch(tmp_path / "batches") is None
     _store(tmp_path / "batches", "only-by-hand.csv")
     assert newest_batch(tmp_path / "batches") == tmp_path / "batches" / "only-by-hand.csv"
+
+
+@pytest.mark.parametrize(
+    "params_file",
+    [REPO / "params.yaml", *sorted((REPO / "tests/fixtures/init").glob("*.params.yaml"))],
+    ids=lambda p: p.name,
+)
+def test_the_record_is_pinned_with_the_batches_and_a_dep_of_the_drift_stage(params_file):
+    # The drift stage reads the record: inside paths.raw_data, data.dvc pins it (a fresh clone
+    # pulls it) and dvc.yaml's `${paths.raw_data}` dep reruns the stage when it changes. The
+    # committed params and those `retrain init` writes (each task's) keep it there.
+    params = load_params(params_file)
+    assert arrivals_file(params.paths.batches).is_relative_to(params.paths.raw_data)
+    drift = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["drift"]
+    assert "${paths.raw_data}" in drift["deps"]
