@@ -52,6 +52,7 @@ from bench.common import (
     pipeline_params,
     telco_raw,
 )
+from retrain.data.arrivals import ARRIVALS
 from retrain.infra import dvc, git
 
 
@@ -313,7 +314,7 @@ def kill_mid_ingest(workdir: Path) -> Outcome:
     if killed:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    n = sum(len(list(p.iterdir())) for p in placed if p.exists())
+    n = sum(1 for p in placed if p.exists() for f in p.iterdir() if f.name != ARRIVALS)
     when = f"SIGKILL after {n} of 4 placed" if killed else "finished before the kill"
     return _account(repo, Outcome("kill -9 mid-ingest", f"{when}; rerun: {_ingest(repo)}", landed))
 

@@ -60,7 +60,7 @@ def check_drift(
     files = (model.preprocessor, model.onnx) if model else None
     label = model.label if model else "workspace"
     summary = agreement.check_landed(batch, params, files, label)
-    page = params.paths.monitor_dir / batch.stem / "drift.html"
+    page = agreement.monitor_folder(params, batch) / agreement.MONITOR_PAGE
     summary["report"] = artifacts.publish_drift_report(repo, params, run, batch.stem, page)
     artifacts.publish_markdown("drift-summary", artifacts.drift_markdown(summary), batch.name)
     if summary["gate"]["tripped"]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from retrain.config import IngestParams
+from retrain.data.arrivals import ARRIVALS
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import ingest_file
@@ -159,7 +160,8 @@ def test_good_batch_is_accepted_and_reingest_is_a_noop(params, batch, share, tmp
     again = land(params, "batch-0001-resent.csv", lambda p: p.write_bytes(original))
     second = ingest_file(again, params, version=False)
     assert second.status == "duplicate" and str(stored) in second.reason
-    assert sorted(params.paths.batches.iterdir()) == [stored]
+    assert sorted(params.paths.batches.iterdir()) == [params.paths.batches / ARRIVALS, stored]
+    assert (params.paths.batches / ARRIVALS).read_text() == f"{stored.name}\n"  # once
     if share:
         assert sorted(params.paths.holdout.iterdir()) == [Path(first.holdout)]
 
@@ -175,3 +177,25 @@ def test_a_later_batch_may_not_reuse_a_held_out_id(params, batch):
     second = ingest_file(land(params, "b.csv", csv(later)), params, version=False)
     assert second.status == "rejected", second.reason
     assert f"column '{ids}': 1 id(s) already in the pinned data ({held_id})" in second.reason
+
+
+def test_the_drift_stage_judges_the_batch_accepted_last_not_the_last_name(params, raw_csv):
+    # The drift stage took the stored name that sorts last as the newest batch: `zeta.csv`
+    # accepted before `alpha.csv` made it judge zeta, while the monitor had just judged alpha.
+    from retrain.stages.drift import newest_ingested
+
+    table = pd.read_csv(raw_csv)
+    first, second, late = simulate(table, params.dataset, n_batches=3, batch_size=60, seed=11)
+    done = []
+    for name, df in (("zeta.csv", first), ("alpha.csv", second)):
+        result = ingest_file(land(params, name, csv(df)), params, version=False)
+        assert result.status == "accepted", result.reason
+        done.append(Path(result.destination))
+    assert sorted(p.name for p in done) == [done[1].name, done[0].name]  # names: reversed
+    assert newest_ingested(params) == done[1]
+    # A duplicate of the first, and a rejected batch, arrive after it: neither is a new batch.
+    again = ingest_file(land(params, "zz-again.csv", csv(first)), params, version=False)
+    bad = late.drop(columns=["tenure"])
+    rejected = ingest_file(land(params, "zz-bad.csv", csv(bad)), params, version=False)
+    assert (again.status, rejected.status) == ("duplicate", "rejected")
+    assert newest_ingested(params) == done[1]

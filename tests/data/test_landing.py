@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from retrain.config import load_params_at
+from retrain.data.arrivals import ARRIVALS, in_arrival_order
 from retrain.data.simulate import simulate
 from retrain.hashing import file_md5
 from retrain.ingest import (
@@ -82,7 +83,7 @@ def rows_kept(params) -> int:
     return sum(
         len(pd.read_csv(p)) if p.suffix == ".csv" else len(pd.read_parquet(p))
         for folder in folders
-        for p in folder.iterdir()
+        for p in (in_arrival_order(folder) if folder == params.paths.batches else folder.iterdir())
     )
 
 
@@ -244,7 +245,7 @@ def test_duplicates_are_decided_by_the_full_content_hash(params, batches):
     assert [r.status for r in again.results] == ["duplicate", "duplicate"]
     assert all(accepted.destination in r.reason for r in again.results)
     assert again.ok
-    stored = sorted(p.name for p in params.paths.batches.iterdir())
+    stored = [p.name for p in in_arrival_order(params.paths.batches)]
     assert len(stored) == 3  # a, b and the decoy: nothing deleted, nothing stored twice
 
 
@@ -347,6 +348,18 @@ def test_an_ingest_killed_midway_loses_nothing(tmp_path, default_params_raw, bat
     assert not list((params.paths.landing / STAGING).glob("*/*"))  # the claims were undone
 
 
+def test_a_killed_runs_half_written_arrival_record_is_removed_by_the_next(params):
+    # The arrival order is rewritten through a temporary file beside it (retrain.files): a kill
+    # between the write and the rename must not leave that file for data.dvc to pin.
+    params.paths.batches.mkdir(parents=True)
+    half = params.paths.batches / f".{ARRIVALS}.4242.0123abcd.tmp"
+    half.write_text("zeta-0123456789ab.csv\n")
+    kept = params.paths.batches / ARRIVALS
+    kept.write_text("zeta-0123456789ab.csv\n")
+    assert ingest_landing(params, version=False).ok
+    assert not half.exists() and kept.exists()
+
+
 # --- with a real git + DVC repository ---------------------------------------------------------
 
 
@@ -379,19 +392,24 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     bad = batches[0].drop(columns=["tenure"])
     land_csv(p, "bad.csv", bad)
     land_csv(p, "good.csv", batches[1])
+    # Taken before good.csv (the landing's name order), stored as good-z-<md5>.csv after
+    # good-<md5>.csv in name order: the batch that arrived last is not the last name.
+    land_csv(p, "good-z.csv", batches[2])
     landed = (p.paths.landing / "bad.csv").read_bytes()
     proc = cli(repo, "ingest")
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one batch was rejected
     assert "Traceback" not in proc.stderr
     assert (
-        proc.stdout.splitlines()[-1] == "ingest: 1 rejected, 1 accepted; pushed to the DVC remote"
+        proc.stdout.splitlines()[-1] == "ingest: 1 rejected, 2 accepted; pushed to the DVC remote"
     )
-    # Issue 27: the good batch's held-out share is in the holdout, pinned by its own .dvc.
-    n = len(batches[1])
-    held = round(p.ingest.holdout_share * n)
-    assert f"{n - held} rows to train on, {held} to the holdout" in proc.stdout
-    (held_file,) = p.paths.holdout.iterdir()
-    assert held_file.name == next(p.paths.batches.iterdir()).name
+    # Issue 27: each good batch's held-out share is in the holdout, pinned by its own .dvc.
+    for batch in batches[1:3]:
+        n = len(batch)
+        held = round(p.ingest.holdout_share * n)
+        assert f"{n - held} rows to train on, {held} to the holdout" in proc.stdout
+    held_files = sorted(p.paths.holdout.iterdir())
+    assert [f.name for f in held_files] == sorted(b.name for b in in_arrival_order(p.paths.batches))
+    held_file = held_files[0]
     # The quarantine and holdout pins are committed (with the .gitignore DVC wrote), and both
     # sent with data.dvc: the checkout is clean but for data.dvc (the record's).
     status = run_in(repo, "git", "status", "--porcelain", "--untracked-files=no").stdout
@@ -404,6 +422,8 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     assert holdout_pin not in untracked and "holdout" not in untracked, untracked
     cloud = run_in(repo, sys.executable, "-m", "dvc", "status", "--cloud", holdout_pin).stdout
     assert "in sync" in cloud, cloud
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    run_in(repo, "git", *identity, "commit", "-qm", "the batches", "data.dvc")  # as a record
     # A new machine: a fresh clone, the same remote, `dvc pull`.
     clone = tmp_path / "clone"
     run_in(tmp_path, "git", "clone", "-q", str(repo), str(clone))
@@ -428,6 +448,13 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
     pulled = clone / held_file.relative_to(repo)
     assert pulled.read_bytes() == held_file.read_bytes()
     assert "missing ['tenure']" in (kept.parent / "reason.txt").read_text()
+    # The clone's drift stage judges the batch accepted last, as the monitor did.
+    from retrain.stages.drift import newest_ingested
+
+    run_in(clone, sys.executable, "-m", "dvc", "pull", "-q", "data.dvc")
+    (last,) = [b for b in (clone / "data/raw/batches").glob("good-*") if "-z-" not in b.name]
+    assert sorted((clone / "data/raw/batches").glob("good*"))[-1] != last
+    assert newest_ingested(load_params_at(clone)) == last
 
 
 @pytest.mark.integration

@@ -189,6 +189,9 @@ def test_flows_retrain_monitor_retrain_again_and_predict(case, monkeypatch, pref
     # The retrain the drift asked for, run here: judged on the task's metric.
     state = retrain(repo=str(repo), reason="drift", drift=drifted["drift"], return_state=True)
     assert state.is_completed(), state.message
+    # Its drift stage judged the batch the monitor judged last (arrival order, not the name).
+    judged = json.loads((repo / params.paths.drift_report).read_text())["batch"]
+    assert judged == Path(drifted["destination"]).name, judged
     rec = json.loads((repo / params.paths.run_record).read_text())
     gate = rec["gate"]
     assert gate["metric"] == task.default_metric, gate

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -70,6 +72,7 @@ def test_one_batch_the_monitors_number_beside_the_retrains_with_why(trained_repo
     # reference, a training split that now holds most of it.
     import re
 
+    from retrain.ingest import ingest_file
     from retrain.monitoring.agreement import check_landed
     from retrain.stages import drift as drift_stage
     from retrain.stages import prepare
@@ -78,10 +81,19 @@ def test_one_batch_the_monitors_number_beside_the_retrains_with_why(trained_repo
     repo = copy_repo(trained_repo, tmp_path / "repo")
     params = load_params_at(repo)
     mix = Drift("mix", "contract", 0.9, "Month-to-month")
-    batch = simulate(table, params.dataset, n_batches=1, batch_size=300, seed=4, drift=mix)[0]
-    landed = params.paths.batches / "mix-0001-0123456789ab.csv"  # as ingest names it
-    landed.parent.mkdir(parents=True, exist_ok=True)
-    batch.to_csv(landed, index=False)
+    earlier = simulate(table, params.dataset, n_batches=1, batch_size=300, seed=3)[0]
+    batch = simulate(
+        table, params.dataset, n_batches=1, batch_size=300, seed=4, drift=mix, first_batch=2
+    )[0]
+    # Two batches through ingest, the one the monitor judges last under the name that sorts
+    # first: the drift stage used to take the last name, and so judged another batch.
+    params.paths.landing.mkdir(parents=True, exist_ok=True)
+    for name, df in (("zz-earlier.csv", earlier), ("mix-0002.csv", batch)):
+        df.to_csv(params.paths.landing / name, index=False)
+        result = ingest_file(params.paths.landing / name, params, version=False)
+        assert result.status == "accepted", result.reason
+    landed = Path(result.destination)
+    assert sorted(p.name for p in params.paths.batches.glob("*.csv"))[-1] != landed.name
     monitor = check_landed(landed, params, None, "workspace")  # the monitor, as it lands
     prepare.run(params)  # the retrain it starts trains on the batch ...
     stage = drift_stage.run(params)  # ... and checks it again
@@ -103,6 +115,7 @@ def test_one_batch_the_monitors_number_beside_the_retrains_with_why(trained_repo
     held = int(re.search(r"(\d+) of them from this batch \(300 rows\)", both)[1])
     assert 150 < held < 300  # most of the batch is in the retrain's training split
     assert landed.name in both  # the same batch file, named
+    assert "accepted since" not in both  # one batch: no later one to explain away
     if monitor["drifted_features"] != stage["drifted_features"]:
         assert f"this retrain trained on it, so {held} of its 300 rows" in both
     else:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from retrain.analysis.card_parts import (
-    MAX_RELATIVE_DELTA,
     SECTIONS,
     CardInputs,
-    attribution_rows,
+    Explained,
     data_section,
+    explanations,
 )
 from retrain.analysis.card_parts import correlated_example as _correlated_example
 from retrain.analysis.card_parts import fmt as _f
@@ -221,44 +221,16 @@ def _calibration(c: CardInputs) -> list[str]:
 
 
 def _explanations(c: CardInputs) -> list[str]:
-    a = c.attributions
-    ranked, rows = attribution_rows(c)
-    who = c.dataset.get("id_column")
-    return [
-        f"Integrated Gradients (Captum) on the network's logit, {a['rows']} test rows (a seeded "
-        f"sample), {a['n_steps']} steps, baseline `{a['baseline']}`; one-hot fragments summed "
-        "back into their original column. An attribution is in log-odds: how far the column "
-        "moves a row's score away from the baseline row's (probability "
-        f"{_f(a['baseline_score'])}). Largest completeness error (Captum's convergence delta): "
-        f"{a['max_abs_delta']:.2e}. Machine-readable: `{c.paths['attributions']}`.",
-        *_completeness_warning(a, ranked),
-        "",
-        f"Top {len(rows)} of {len(ranked)} columns by mean absolute attribution:",
-        "",
-        *_table(
-            ["rank", "column", "mean abs. attribution", "share", "mean (signed)"],
-            rows,
-            "rlrrr",
+    score = f"probability {_f(c.attributions['baseline_score'])}"
+    return explanations(
+        c,
+        Explained(
+            attributed="the network's logit",
+            unit="log-odds: how far the column moves a row's score away from the baseline "
+            f"row's ({score})",
+            change="the score's change",
         ),
-        "",
-        "Explain one prediction: "
-        + (f"`retrain explain --row-id <{who}>`." if who else "needs `dataset.id_column`."),
-    ]
-
-
-def _completeness_warning(a: dict[str, Any], ranked: list[tuple[str, Any]]) -> list[str]:
-    """A sentence when the completeness error is large next to the top attribution."""
-    top = ranked[0][1]["mean_abs"] if ranked else 0.0
-    delta = a["max_abs_delta"]
-    if top <= 0 or delta <= MAX_RELATIVE_DELTA * top:
-        return []
-    return [
-        "",
-        f"**The completeness error is large**: {delta:.2e} is {100 * delta / top:.0f}% of "
-        f"the top column's mean attribution ({_f(top)}), so the attributions do not add up to "
-        "the score's change and their ranking is approximate; more steps "
-        "(`report.ig_steps`) reduce it.",
-    ]
+    )
 
 
 def _limits(c: CardInputs) -> list[str]:

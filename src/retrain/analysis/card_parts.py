@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrain.config import ModelParams
+from retrain.markdown import table
 from retrain.report import model_names
 
 SECTIONS = (
@@ -149,3 +150,53 @@ def attribution_rows(c: CardInputs) -> tuple[list[tuple[str, dict[str, Any]]], l
         for column, r in ranked[: c.top_features]
     ]
     return ranked, rows
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A task's words for its attributions, in the card's Explanations section."""
+
+    attributed: str  # what Integrated Gradients attributes, e.g. "the network's logit"
+    unit: str  # an attribution's unit and how to read it
+    change: str  # what the attributions add up to, e.g. "the score's change"
+    after_table: tuple[str, ...] = ()  # lines after the ranking (multiclass: per class)
+
+
+def explanations(c: CardInputs, words: Explained) -> list[str]:
+    """The Explanations section of every task's card, in the task's `words`."""
+    a = c.attributions
+    ranked, rows = attribution_rows(c)
+    who = c.dataset.get("id_column")
+    return [
+        f"Integrated Gradients (Captum) on {words.attributed}, {a['rows']} test rows (a seeded "
+        f"sample), {a['n_steps']} steps, baseline `{a['baseline']}`; one-hot fragments summed "
+        f"back into their original column. An attribution is in {words.unit}. Largest "
+        f"completeness error (Captum's convergence delta): {a['max_abs_delta']:.2e}. "
+        f"Machine-readable: `{c.paths['attributions']}`.",
+        *_completeness_warning(a["max_abs_delta"], ranked, words.change),
+        "",
+        f"Top {len(rows)} of {len(ranked)} columns by mean absolute attribution:",
+        "",
+        *table(
+            ["rank", "column", "mean abs. attribution", "share", "mean (signed)"], rows, "rlrrr"
+        ),
+        *words.after_table,
+        "",
+        "Explain one prediction: "
+        + (f"`retrain explain --row-id <{who}>`." if who else "needs `dataset.id_column`."),
+    ]
+
+
+def _completeness_warning(
+    delta: float, ranked: list[tuple[str, dict[str, Any]]], change: str
+) -> list[str]:
+    """A sentence when the completeness error is large next to the top attribution."""
+    top = ranked[0][1]["mean_abs"] if ranked else 0.0
+    if top <= 0 or delta <= MAX_RELATIVE_DELTA * top:
+        return []
+    return [
+        "",
+        f"**The completeness error is large**: {delta:.2e} is {100 * delta / top:.0f}% of "
+        f"the top column's mean attribution ({fmt(top)}), so the attributions do not add up to "
+        f"{change} and their ranking is approximate; more steps (`report.ig_steps`) reduce it.",
+    ]

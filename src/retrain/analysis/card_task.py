@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from retrain.analysis.card_parts import (
-    MAX_RELATIVE_DELTA,
     CardInputs,
-    attribution_rows,
+    Explained,
     correlated_example,
     data_section,
+    explanations,
     fmt,
     names_of,
     reproduce,
@@ -327,19 +327,21 @@ def _calibration(c: CardInputs, task: Task) -> list[str]:
     ]
 
 
-def _unit(c: CardInputs, task: Task) -> tuple[str, str]:
+def _words(c: CardInputs, task: Task) -> Explained:
     """What is attributed, and the unit of an attribution (`retrain.analysis.attributions`)."""
-    a = c.attributions
     if task.kind == "multiclass":
-        return (
-            "the log-probability of each row's predicted class",
-            "natural-log probability: how far the column moves the predicted class's "
+        return Explained(
+            attributed="the log-probability of each row's predicted class",
+            unit="natural-log probability: how far the column moves the predicted class's "
             "log-probability away from the baseline row's",
+            change="the change in the predicted class's log-probability",
+            after_table=tuple(_per_class(c.attributions)),
         )
-    return (
-        f"the predicted value of {_target(c)} (in its own units)",
-        f"units of {_target(c)}: how far the column moves a row's prediction away from the "
-        f"baseline row's ({fmt(a['baseline_score'])})",
+    return Explained(
+        attributed=f"the predicted value of {_target(c)} (in its own units)",
+        unit=f"units of {_target(c)}: how far the column moves a row's prediction away from "
+        f"the baseline row's ({fmt(c.attributions['baseline_score'])})",
+        change="the change in the prediction",
     )
 
 
@@ -359,37 +361,7 @@ def _per_class(a: dict[str, Any]) -> list[str]:
 
 
 def _explanations(c: CardInputs, task: Task) -> list[str]:
-    a = c.attributions
-    ranked, rows = attribution_rows(c)
-    what, unit = _unit(c, task)
-    who = c.dataset.get("id_column")
-    warning = []
-    top_abs = ranked[0][1]["mean_abs"] if ranked else 0.0
-    if top_abs > 0 and a["max_abs_delta"] > MAX_RELATIVE_DELTA * top_abs:
-        warning = [
-            "",
-            f"**The completeness error is large** ({a['max_abs_delta']:.2e}, next to the top "
-            f"column's {fmt(top_abs)}): the ranking is approximate; more steps "
-            "(`report.ig_steps`) reduce it.",
-        ]
-    return [
-        f"Integrated Gradients (Captum) on {what}, {a['rows']} test rows (a seeded sample), "
-        f"{a['n_steps']} steps, baseline `{a['baseline']}`; one-hot fragments summed back into "
-        f"their original column. An attribution is in {unit}. Largest completeness error "
-        f"(Captum's convergence delta): {a['max_abs_delta']:.2e}. Machine-readable: "
-        f"`{c.paths['attributions']}`.",
-        *warning,
-        "",
-        f"Top {len(rows)} of {len(ranked)} columns by mean absolute attribution:",
-        "",
-        *table(
-            ["rank", "column", "mean abs. attribution", "share", "mean (signed)"], rows, "rlrrr"
-        ),
-        *(_per_class(a) if task.kind == "multiclass" else []),
-        "",
-        "Explain one prediction: "
-        + (f"`retrain explain --row-id <{who}>`." if who else "needs `dataset.id_column`."),
-    ]
+    return explanations(c, _words(c, task))
 
 
 def _limits(c: CardInputs, task: Task) -> list[str]:

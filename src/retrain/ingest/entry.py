@@ -2,9 +2,10 @@
 
 Accepted: a real copy (never a link, never the producer's inode), its columns in the pinned
 order, placed atomically in `paths.batches` as `<name>-<md5>.csv|.parquet` (gzip CSV stored
-unpacked). Rejected: the bytes as landed go to quarantine with the report. Duplicate: the same
-content (full md5 of the stored table's bytes, never a name) is already stored. Refused: a
-link, FIFO, device or socket, never opened. Skipped: a directory or an unsupported type.
+unpacked), its name appended to the arrival order (retrain.data.arrivals). Rejected: the bytes
+as landed go to quarantine with the report. Duplicate: the same content (full md5 of the
+stored table's bytes, never a name) is already stored. Refused: a link, FIFO, device or
+socket, never opened. Skipped: a directory or an unsupported type.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from retrain.config import Params
+from retrain.data.arrivals import record_arrival
 from retrain.data.io import read_file
 from retrain.errors import DataError
 from retrain.hashing import file_md5
@@ -204,6 +206,7 @@ def _judge(
     if dest.exists():  # other bytes under the same short name: never overwrite them
         dest = dest.with_name(f"{stem}-{staged.md5}{stored}")
     reason = report["headline"]
+    record_arrival(params.paths.batches, dest.name)  # the drift stage's "newest" (arrivals)
     if split is None:
         place(table, dest)
     else:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from retrain.config import Params
+from retrain.data.arrivals import ARRIVALS
 from retrain.infra.proc import pid_exists
 
 MARKER = ".done"  # `NAME.done` says NAME is complete
@@ -72,6 +73,8 @@ def recover(params: Params) -> None:
         if placed.is_dir():
             for tmp in placed.glob(f".*{TMP}"):
                 shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    for tmp in params.paths.batches.glob(f".{ARRIVALS}.*.tmp"):  # a half-written record
+        tmp.unlink()
 
 
 def entries(landing: Path) -> Iterator[tuple[Path, bool]]:

@@ -2,9 +2,9 @@
 
 The monitor checks a batch as it lands, against the training split of the model it then
 has: the batch is not in it. A retrain that drift starts trains on the batch, and its
-`drift` stage checks the same batch against the new training split, which holds most of the
-batch's rows and those of every batch accepted since: another reference, so another count
-can come out (7 of 19 columns at the monitor, 4 of 19 in the retrain's report, on one batch).
+`drift` stage checks the same batch (the last accepted, in arrival order: retrain.data.arrivals)
+against the new training split, which holds most of the batch's rows: another reference, so
+another count can come out (7 of 19 columns at the monitor, 4 of 19 in the retrain's report).
 Both are right about what they compare; the monitor's is the one its gate acted on. So each
 page says what it compared with, and the retrain's page puts the monitor's number beside its
 own for the same batch file, with the two references' sizes.
@@ -23,19 +23,25 @@ from retrain.config import Params
 from retrain.data.io import read_file
 from retrain.monitoring.drift import batch_drift, with_summary
 
-MONITOR_CHECK = "drift.json"  # in paths.monitor_dir/<batch stem>/, beside its drift.html
+MONITOR_CHECK = "drift.json"  # in monitor_folder, for machines
+MONITOR_PAGE = "drift.html"  # beside it, for people
+
+
+def monitor_folder(params: Params, batch: Path) -> Path:
+    """Where the monitor keeps its check of an accepted batch: paths.monitor_dir/<stem>/."""
+    return params.paths.monitor_dir / batch.stem
 
 
 def monitor_check(params: Params, batch: Path) -> dict[str, Any] | None:
     """The monitor's drift summary of `batch` (an accepted batch file), if it checked it."""
-    path = params.paths.monitor_dir / batch.stem / MONITOR_CHECK
+    path = monitor_folder(params, batch) / MONITOR_CHECK
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def check_landed(
     batch: Path, params: Params, model: tuple[Any, Any] | None, label: str
 ) -> dict[str, Any]:
-    """The monitor's drift check of an accepted batch, written to paths.monitor_dir/<stem>/
+    """The monitor's drift check of an accepted batch, written to its `monitor_folder`
     (drift.json, and drift.html saying what it compared with).
 
     Args:
@@ -44,8 +50,8 @@ def check_landed(
         model: (preprocessor, ONNX model) of the model in use; None: the workspace model.
         label: that model's name, for the page.
     """
-    out = params.paths.monitor_dir / batch.stem
-    page = out / "drift.html"
+    out = monitor_folder(params, batch)
+    page = out / MONITOR_PAGE
     found = batch_drift(read_file(batch), params, page, model)
     page.write_text(after_summary(page.read_text(), monitor_note(found["reference_rows"], label)))
     summary = {"batch": batch.name, "model": label, **found}
@@ -65,9 +71,9 @@ def monitor_note(reference_rows: int, model: str) -> str:
     return (
         '<section id="drift-reference"><p><b>Reference</b>: the training split of the model '
         f"in use when the batch landed ({reference_rows} rows; scores by {escape(model)}), "
-        "which does not contain this batch. A retrain that trains on the batch checks it "
-        "again against its own training split, which holds most of the batch's rows (and "
-        "those of batches accepted since), so its count can differ; its drift report shows "
+        "which does not contain this batch. A retrain run while this is the last batch "
+        "accepted trains on it and checks it again against its own training split, which "
+        "holds most of the batch's rows, so its count can differ; its drift report shows "
         "both numbers side by side.</p></section>"
     )
 
@@ -108,9 +114,8 @@ def comparison(monitor: dict[str, Any], stage: dict[str, Any], held: int, batch_
         "Both checks agree."
         if same
         else "They differ because they compare the batch with different references: this "
-        f"retrain trained on it, so {held} of its {batch_rows} rows (and any batch accepted "
-        "since the monitor's check) are in the reference here, none in the monitor's. The "
-        "monitor's number is the one its drift gate acted on."
+        f"retrain trained on it, so {held} of its {batch_rows} rows are in the reference "
+        "here, none in the monitor's. The monitor's number is the one its drift gate acted on."
     )
     name = escape(str(stage.get("batch")))
     return (

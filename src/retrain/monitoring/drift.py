@@ -373,12 +373,11 @@ def batch_drift(
             version's); default the workspace model, which is what the drift stage checks.
     """
     from retrain.data.clean import clean
-    from retrain.models.predictor import Predictor
 
     schema = params.dataset
     reference = pd.read_parquet(params.paths.train)
     current, _ = clean(batch, schema, params.prepare.fill_values, drop_duplicates=False)
-    predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
+    predictor = scorer(params, model)
     report = compute_drift(
         labelled(reference, schema),
         labelled(current, schema),
@@ -388,5 +387,17 @@ def batch_drift(
         current_scores=predictor.predict_proba(current),
         html=html,
     )
-    verdict = gate(report, params.drift)
-    return {**report.to_dict(), "gate": verdict.to_dict()}
+    return judged(report, params.drift)
+
+
+def scorer(params: Params, model: tuple[Any, Any] | None) -> Any:
+    """The model whose scores drift compares (a batch's and traffic's alike): `model`
+    ((preprocessor, ONNX model), the monitor passes the prod version's), else the workspace's."""
+    from retrain.models.predictor import Predictor
+
+    return Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
+
+
+def judged(report: DriftReport, cfg: DriftParams) -> dict[str, Any]:
+    """The report's named fields and the gate's verdict on them, as drift.json holds them."""
+    return {**report.to_dict(), "gate": gate(report, cfg).to_dict()}

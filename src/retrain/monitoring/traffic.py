@@ -57,8 +57,7 @@ def traffic_drift(
         out_dir: where drift.json and drift.html go (the state file sits beside them).
     """
     from retrain.data.clean import TARGET
-    from retrain.models.predictor import Predictor
-    from retrain.monitoring.drift import compute_drift, gate
+    from retrain.monitoring.drift import compute_drift, judged, scorer
     from retrain.serve.log import read_log
 
     schema = params.dataset
@@ -76,7 +75,7 @@ def traffic_drift(
     for col in schema.numeric:
         current[col] = pd.to_numeric(current[col], errors="coerce").astype("float64")
     reference = pd.read_parquet(params.paths.train).drop(columns=[TARGET])
-    predictor = Predictor(*(model or (params.paths.preprocessor, params.paths.onnx_model)))
+    predictor = scorer(params, model)
     report = compute_drift(
         reference,
         current,
@@ -86,7 +85,6 @@ def traffic_drift(
         current_scores=served_predictions(logged, current, predictor, schema),
         html=out_dir / "drift.html",
     )
-    verdict = gate(report, params.drift)
     until = logged["scored_at"].max()
     summary = {
         "batch": f"traffic until {until.isoformat()}",
@@ -95,8 +93,7 @@ def traffic_drift(
         "from": logged["scored_at"].min().isoformat(),
         "until": until.isoformat(),
         "model": version or "workspace",
-        **report.to_dict(),
-        "gate": verdict.to_dict(),
+        **judged(report, params.drift),
     }
     write_json(out_dir / "drift.json", summary)
     write_json(state, {"checked_until": until.isoformat()})

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrain.data.io import SUFFIXES
 from retrain.errors import RetrainError
 from retrain.infra import dvc
 from retrain.project import Project
@@ -49,6 +50,7 @@ def blame(project: Project, error: str, new: list[Path]) -> str | None:
 def headline(project: Project, stage: str | None, error: Exception, new: list[Path]) -> str:
     cause = " ".join(str(error).split())
     where = f"stage {stage}" if stage else "the pipeline"
+    new = [p for p in new if p.suffix in SUFFIXES]  # tables: not the arrival order's record
     batch = blame(project, cause, new)
     if batch is not None:
         who = f"batch {batch} broke the retrain at {where}"

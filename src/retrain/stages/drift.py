@@ -1,7 +1,8 @@
-"""Stage `drift`: the training reference against the newest ingested batch, so `dvc repro`
-shows drift too. Writes Evidently's HTML for people and a JSON of named fields for machines.
-When the monitor checked that batch as it landed, the page opens on its number beside this
-one, and why they differ (retrain.monitoring.agreement).
+"""Stage `drift`: the training reference against the batch ingest accepted last (arrival
+order, retrain.data.arrivals: the batch the monitor checked last, whatever the names' sort
+order), so `dvc repro` shows drift too. Writes Evidently's HTML for people and a JSON of named
+fields for machines. When the monitor checked that batch as it landed, the page opens on its
+number beside this one, and why they differ (retrain.monitoring.agreement).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 from retrain.config import Params
-from retrain.data.io import SUFFIXES, read_file
+from retrain.data.arrivals import newest_batch
+from retrain.data.io import read_file
 from retrain.files import write_json
 from retrain.markdown import html_page
 from retrain.monitoring.agreement import after_summary, batch_rows_in, comparison, monitor_check
@@ -29,12 +31,10 @@ NO_BATCH = (
 )
 
 
-def newest_ingested(params: Params) -> Any:
-    batches = params.paths.batches
-    files = (
-        sorted(p for p in batches.glob("*") if p.suffix in SUFFIXES) if batches.exists() else []
-    )
-    return files[-1] if files else None
+def newest_ingested(params: Params) -> Path | None:
+    """The batch ingest accepted last (its arrival order, retrain.data.arrivals): the one the
+    monitor checked last, whatever the names' sort order."""
+    return newest_batch(params.paths.batches)
 
 
 def show_the_monitors_check(

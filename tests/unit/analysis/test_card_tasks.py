@@ -186,18 +186,23 @@ def test_a_binary_card_is_rendered_as_before():
     assert "scores the probability that `churn` is `Yes`" in card
 
 
+def _bare_inputs(tmp_path: Path, kind: str, attributions: dict[str, Any]) -> CardInputs:
+    """A task's card inputs with no metrics, slices or calibration (one section's tests)."""
+    return _inputs(
+        _params(tmp_path, kind),
+        _train("val/rmse", 0.5),
+        evaluate={},
+        slices={},
+        calibration={},
+        attributions=attributions,
+    )
+
+
 def test_the_linear_baseline_is_named_for_the_task(tmp_path):
     from retrain.analysis.card_task import _names, task_of
 
     for kind, name in (("multiclass", "Multinomial logistic regression"), ("regression", "Ridge")):
-        inputs = _inputs(
-            _params(tmp_path, kind),
-            _train("val/rmse", 0.5),
-            evaluate={},
-            slices={},
-            calibration={},
-            attributions={},
-        )
+        inputs = _bare_inputs(tmp_path, kind, {})
         assert _names(inputs, task_of(inputs))["logreg"].startswith(name)
 
 
@@ -217,3 +222,23 @@ def test_the_data_section_names_the_target_encoded_columns(tmp_path):
     assert "encoded" not in before and "training split only. Validation" in before
     assert "after one-hot; `payment_method` target + frequency encoded)" in after
     assert "(target encoding: out of fold on its own rows)" in after
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("multiclass", "the change in the predicted class's log-probability"),
+        ("regression", "the change in the prediction"),
+    ],
+)
+def test_a_large_completeness_error_is_said_in_the_binary_cards_words(tmp_path, kind, change):
+    # One Explanations section for every task (card_parts.explanations): the warning gives the
+    # error's share of the top attribution and what fails to add up, in the task's terms.
+    from retrain.analysis.card_task import _explanations, task_of
+
+    attributions = _attributions("x", 110.0, per_class=kind == "multiclass")
+    inputs = _bare_inputs(tmp_path, kind, {**attributions, "max_abs_delta": 0.5})
+    text = "\n".join(_explanations(inputs, task_of(inputs)))
+    assert "**The completeness error is large**: 5.00e-01 is 62% of the top column's" in text
+    assert f"do not add up to {change} and their ranking is approximate" in text
+    assert ("Per predicted class" in text) == (kind == "multiclass")

@@ -50,3 +50,15 @@ def test_of_two_files_named_the_new_batch_is_blamed(tmp_path: Path) -> None:
     )
     line = headline(project, "validate", err, new)
     assert line.startswith("batch data/raw/batches/batch-0002.csv broke the retrain at stage ")
+
+
+def test_the_arrival_record_new_beside_the_batch_is_not_a_batch(tmp_path: Path) -> None:
+    # The first batch accepted also brings data/raw/batches/arrivals.txt (the arrival order,
+    # retrain.data.arrivals), new since the last run too: the one new batch is still blamed.
+    project = _project(tmp_path)
+    batches = tmp_path / "data" / "raw" / "batches"
+    new = [batches / "arrivals.txt", batches / "batch-0001.csv"]
+    err = RuntimeError("ArrowInvalid: could not convert")
+    assert headline(project, "prepare", err, new).startswith(
+        "batch data/raw/batches/batch-0001.csv broke the retrain at stage prepare: ArrowInvalid"
+    )
