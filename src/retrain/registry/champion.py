@@ -1,10 +1,10 @@
 """The production model as the champion: its files, its tuned parameters (the warm start of
 the next study) and its scores on the current holdout next to the challenger's.
 
-The holdout is the current test split plus the pinned evaluation set (paths.holdout: the
-share of each labelled batch ingest held out of the training data, retrain.ingest.holdout),
-which does not shrink as retrains accumulate. With `registry.gate.unseen_only`, rows either
-model trained or validated on are left out, by id and by feature values: the split is redrawn when
+The holdout is the current test split plus the pinned evaluation set (paths.holdout: the share
+of each labelled batch ingest held out of the training data, retrain.ingest.holdout), which
+does not shrink as retrains accumulate. With `registry.gate.unseen_only`, rows either model
+trained or validated on are left out, by id and by feature values: the split is redrawn when
 new data arrives, so part of today's test split was the champion's training data, and scoring
 the champion on it would flatter it; a row whose features repeat a training row under another
 id (a re-export, a copied batch) would flatter the challenger the same way (issue 12.5: +0.12
