@@ -109,14 +109,16 @@ def one_line(reason: str, name: str) -> None:
 
 SLOW_WRITER = textwrap.dedent(
     """
-    import sys, time
-    path, rows, done = sys.argv[1], open(sys.argv[2]).read().splitlines(True), sys.argv[3]
+    import os, sys, time
+    path, rows, done, hold = sys.argv[1], open(sys.argv[2]).read().splitlines(True), *sys.argv[3:]
     with open(path, "w") as fh:
         for i, line in enumerate(rows):
             fh.write(line)
-            if i % 20 == 0:
+            if i == 20:  # part of the file is written: wait (60 s at most) until released
                 fh.flush()
-                time.sleep(0.05)
+                deadline = time.monotonic() + 60
+                while not os.path.exists(hold) and time.monotonic() < deadline:
+                    time.sleep(0.01)
     if done == "1":
         open(path + ".done", "w").close()
     """
@@ -127,13 +129,19 @@ def test_a_file_still_being_written_is_not_taken_then_a_real_copy_is(params, bat
     source = tmp_path / "rows.csv"
     batches[0].to_csv(source, index=False)
     landed = params.paths.landing / "slow.csv"
-    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(landed), str(source), "1"])
+    release = tmp_path / "release"
+    # The writer stops half way until the ingest below has looked (a loaded machine's ingest
+    # can take longer than any fixed pace of writing).
+    writer = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(landed), str(source), "1", str(release)]
+    )
     try:
         while not landed.exists() or landed.stat().st_size == 0:
             time.sleep(0.01)
         during = ingest_landing(params, version=False)
         assert writer.poll() is None, "the writer finished too fast to test anything"
     finally:
+        release.touch()
         writer.wait(timeout=60)
     (result,) = during.results
     assert result.status == "pending" and "slow.csv.done" in result.reason
@@ -149,7 +157,13 @@ def test_a_file_still_being_written_is_not_taken_then_a_real_copy_is(params, bat
     assert stored.stat().st_ino != os.fstat(handle.fileno()).st_ino
     handle.write("garbage,appended,late\n")
     handle.close()
-    assert stored.read_bytes() == source.read_bytes()
+    # What was stored (the rows to train on, and the held-out share) is the source's rows, in
+    # full, and nothing the producer appended after the ingest.
+    kept = [stored, *params.paths.holdout.glob(stored.name)]
+    rows = pd.concat([pd.read_csv(f) for f in kept]).sort_values(params.dataset.id_column)
+    expected = pd.read_csv(source).sort_values(params.dataset.id_column)
+    pd.testing.assert_frame_equal(rows.reset_index(drop=True), expected.reset_index(drop=True))
+    assert b"garbage" not in b"".join(f.read_bytes() for f in kept)
     assert result.rows == len(batches[0]) == rows_kept(params)
     assert not landed.exists() and not (params.paths.landing / f"slow.csv{MARKER}").exists()
 
@@ -408,7 +422,9 @@ def test_rejected_batches_survive_the_machine(repo, tmp_path, batches):
         held = round(p.ingest.holdout_share * n)
         assert f"{n - held} rows to train on, {held} to the holdout" in proc.stdout
     held_files = sorted(p.paths.holdout.iterdir())
-    assert [f.name for f in held_files] == sorted(b.name for b in in_arrival_order(p.paths.batches))
+    assert [f.name for f in held_files] == sorted(
+        b.name for b in in_arrival_order(p.paths.batches)
+    )
     held_file = held_files[0]
     # The quarantine and holdout pins are committed (with the .gitignore DVC wrote), and both
     # sent with data.dvc: the checkout is clean but for data.dvc (the record's).
