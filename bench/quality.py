@@ -194,19 +194,45 @@ def one_split(params: Any) -> dict[str, Any]:
         prepare.run(params)
         model_started = time.perf_counter()
         tune.run(params)
-        fitted = train.run(params)
+        train.run(params)
         model_seconds = time.perf_counter() - model_started
-        metrics = evaluate.run(params)
+        evaluate.run(params)
+    row = split_row(params)
+    row["model_seconds"] = round(model_seconds, 1)
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    _split_file(params).write_text(json.dumps(row) + "\n")
+    return row
+
+
+def _split_file(params: Any) -> Path:
+    # _params keeps each split's files under one root, its data pin among them.
+    return Path(params.paths.data_pin).parent / "split.json"
+
+
+def split_row(params: Any) -> dict[str, Any]:
+    """One split's record, read from what its stages wrote (evaluate's metrics, the card)."""
+    metrics = json.loads(Path(params.paths.metrics).read_text())
+    card = json.loads(Path(params.paths.model_card).read_text())
     return {
         "seed": params.seed,
         **{m: round(float(metrics[m]["roc_auc"]), 6) for m in MODEL_KEYS},
         "pr_auc": {m: round(float(metrics[m]["pr_auc"]), 6) for m in MODEL_KEYS},
-        "best_epoch": fitted.best_epoch,
-        "epochs_run": fitted.epochs_run,
-        "stopped_by": fitted.stopped_by,
-        "model_seconds": round(model_seconds, 1),
-        "seconds": round(time.perf_counter() - started, 1),
+        "best_epoch": card["best_epoch"],
+        "epochs_run": card["epochs_run"],
+        "stopped_by": card["stopped_by"],
+        "model_seconds": None,
+        "seconds": None,
     }
+
+
+def finished(params: Any) -> dict[str, Any] | None:
+    """The record of a split already run under this work folder (--workdir), else None: its
+    split.json, or (a run stopped before it wrote one) its stages' finished outputs."""
+    if _split_file(params).exists():
+        row: dict[str, Any] = json.loads(_split_file(params).read_text())
+        return row
+    done = Path(params.paths.metrics).exists() and Path(params.paths.model_card).exists()
+    return split_row(params) if done else None
 
 
 def _run_splits(runs: list[tuple[str, Any]], jobs: int) -> list[tuple[str, dict[str, Any]]]:
@@ -218,13 +244,18 @@ def _run_splits(runs: list[tuple[str, Any]], jobs: int) -> list[tuple[str, dict[
     """
 
     def show(name: str, row: dict[str, Any]) -> None:
+        took = "read back" if row["seconds"] is None else f"{row['seconds']:.0f} s"
         print(
             f"  {name} seed {row['seed']}: ours {row[OURS]:.4f}, logreg {row['logreg']:.4f}, "
-            f"lightgbm {row['lightgbm']:.4f} ({row['seconds']:.0f} s)",
+            f"lightgbm {row['lightgbm']:.4f} ({took})",
             flush=True,
         )
 
-    return _run_many(one_split, runs, jobs, show)
+    kept = [(name, row) for name, params in runs if (row := finished(params)) is not None]
+    for name, row in kept:
+        show(name, {**row, "seconds": None})
+    todo = [(name, params) for name, params in runs if finished(params) is None]
+    return kept + _run_many(one_split, todo, jobs, show)
 
 
 def _run_many(
@@ -280,14 +311,24 @@ def _stats_text(s: dict[str, float]) -> str:
 
 
 def _splits_of(tables: dict[str, Table], quick: bool, work: Path) -> list[tuple[str, Any]]:
-    """(table, params) of every split of every table."""
+    """(table, params) of every split of every table, seed by seed across the tables: a run
+    stopped early has as many splits of each table."""
     base = pipeline_params()
     budgets = QUICK_BUDGETS if quick else {}
+    seeds = sorted({s for t in tables.values() for s in t.seeds})
     return [
         (name, _params(base, work / name / str(seed), seed, t.raw, t.dataset, budgets, t.sections))
+        for seed in seeds
         for name, t in tables.items()
-        for seed in t.seeds
+        if seed in t.seeds
     ]
+
+
+def _workdir(shared: Shared) -> Path:
+    """--resume DIR: a work folder kept between runs, whose finished splits are read back;
+    else the run's temporary one."""
+    resume = shared.get("resume")
+    return Path(resume) if resume else Path(shared["workdir"])
 
 
 def merged(
@@ -310,7 +351,7 @@ def run(quick: bool, shared: Shared) -> Section:
     if shared.get("tune"):
         return run_tuned(quick, shared)
     started = time.perf_counter()
-    work: Path = shared["workdir"] / "quality"
+    work: Path = _workdir(shared) / "quality"
     chosen = shared.get("tables")
     names = tuple(chosen) if chosen is not None else QUICK_TABLES if quick else TABLES
     tables = {n: table(n, work, SEEDS_QUICK if quick else None) for n in TABLES if n in names}
@@ -483,8 +524,9 @@ def tuned_runs(
             f"{name}/{arm}",
             _params(base, work / name / arm / str(s), s, t.raw, t.dataset, b, t.sections),
         )
+        for s in sorted({s for t in tables.values() for s in t.seeds})
         for name, t in tables.items()
-        for s in t.seeds
+        if s in t.seeds
         for arm, b in arms.items()
     ]
 
@@ -492,7 +534,7 @@ def tuned_runs(
 def run_tuned(quick: bool, shared: Shared) -> Section:
     started = time.perf_counter()
     overrides = tune_overrides(shared["tune"])
-    work: Path = shared["workdir"] / "quality-tuned"
+    work: Path = _workdir(shared) / "quality-tuned"
     names = shared.get("tables") or TUNED_TABLES
     seeds = SEEDS_QUICK if quick else SEEDS_TEN
     tables = {n: table(n, work, seeds) for n in TABLES if n in names}
@@ -527,7 +569,7 @@ def tuned_section(data: dict[str, Any], quick: bool) -> Section:
     for name, arms in data["datasets"].items():
         untuned, tuned = arms["untuned"], arms["tuned"]
         gain = paired_stats([t[OURS] - u[OURS] for u, t in zip(untuned, tuned, strict=True)])
-        cost = sum(r["model_seconds"] for r in tuned) / sum(r["model_seconds"] for r in untuned)
+        cost = _cost_ratio(tuned, untuned)
         section.rows.append(
             [
                 name,
@@ -535,12 +577,12 @@ def tuned_section(data: dict[str, Any], quick: bool) -> Section:
                 f"{_mean([r[OURS] for r in untuned]):.4f}",
                 f"{_mean([r[OURS] for r in tuned]):.4f}",
                 _stats_text(gain),
-                f"{cost:.2f}x",
+                cost,
             ]
         )
         section.goals.append(
             Goal(
-                f"{name}: tuned − untuned, ours' test ROC AUC, mean (cost {cost:.2f}x)",
+                f"{name}: tuned − untuned, ours' test ROC AUC, mean (cost {cost})",
                 f"{gain['mean']:+.4f} (se {gain['se']:.4f}, {gain['wins']}/{gain['n']} wins)"
                 + suffix,
                 ">= 0",
@@ -556,6 +598,15 @@ def tuned_section(data: dict[str, Any], quick: bool) -> Section:
     return section
 
 
+def _cost_ratio(tuned: list[dict[str, Any]], untuned: list[dict[str, Any]]) -> str:
+    """tune + train seconds, tuned / untuned over the splits ("n/a" when a split was read back
+    from a run that did not time it)."""
+    times = [r["model_seconds"] for r in tuned + untuned]
+    if any(s is None for s in times):
+        return "n/a"
+    return f"{sum(times[: len(tuned)]) / sum(times[len(tuned) :]):.2f}x"
+
+
 def arguments(parser: argparse.ArgumentParser) -> None:
     """Bench 7's own options: which tables to run, and the tuned-vs-untuned comparison."""
     parser.add_argument(
@@ -563,6 +614,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         choices=TABLES,
         help="run only these (the others' splits: bench/quality.json); none: re-render",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="keep the splits' files in DIR; a split already finished there is read back",
     )
     parser.add_argument(
         "--tune",

@@ -133,7 +133,8 @@ def _paired(rows: list[dict[str, Any]], baseline: str) -> str:
     mean = sum(diffs) / len(diffs)
     sd = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 if len(diffs) > 1 else 0
     wins = sum(d > 0 for d in diffs)
-    return f"{mean:+.4f} ± {sd:.4f}, {wins}/{len(diffs)}"
+    se = sd / len(diffs) ** 0.5  # the mean's standard error: what a difference is judged by
+    return f"{mean:+.4f} ± {sd:.4f} (se {se:.4f}), {wins}/{len(diffs)}"
 
 
 def splits_table(data: dict[str, Any]) -> str:
@@ -145,7 +146,8 @@ def splits_table(data: dict[str, Any]) -> str:
     """
     head = (
         "| table (rows) | splits | ours | logistic regression | LightGBM (tuned) | "
-        "ours − LightGBM: mean ± sd, wins | ours − logistic regression: mean ± sd, wins | "
+        "ours − LightGBM: mean ± sd (se), wins | "
+        "ours − logistic regression: mean ± sd (se), wins | "
         "seed 42: ours / LR / LightGBM |"
     )
     rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
