@@ -235,8 +235,12 @@ def finished(params: Any) -> dict[str, Any] | None:
     return split_row(params) if done else None
 
 
-def _run_splits(runs: list[tuple[str, Any]], jobs: int) -> list[tuple[str, dict[str, Any]]]:
-    """`one_split` of every (table, params), `jobs` at a time in worker processes.
+def _run_splits(
+    runs: list[tuple[str, Any]], jobs: int, run_rest: bool = True
+) -> list[tuple[str, dict[str, Any]]]:
+    """`one_split` of every (table, params), `jobs` at a time in worker processes; a split
+    already finished in its folder (--resume) is read back, and with `run_rest` False
+    (--finished-only) the others are left out.
 
     A split is seeded and single-threaded (torch and LightGBM on one thread), so running
     several at once changes only the wall time, not a number. Spawned, not forked: a forked
@@ -255,7 +259,7 @@ def _run_splits(runs: list[tuple[str, Any]], jobs: int) -> list[tuple[str, dict[
     for name, row in kept:
         show(name, {**row, "seconds": None})
     todo = [(name, params) for name, params in runs if finished(params) is None]
-    return kept + _run_many(one_split, todo, jobs, show)
+    return kept + (_run_many(one_split, todo, jobs, show) if run_rest else [])
 
 
 def _run_many(
@@ -355,15 +359,27 @@ def run(quick: bool, shared: Shared) -> Section:
     chosen = shared.get("tables")
     names = tuple(chosen) if chosen is not None else QUICK_TABLES if quick else TABLES
     tables = {n: table(n, work, SEEDS_QUICK if quick else None) for n in TABLES if n in names}
-    rows = _run_splits(_splits_of(tables, quick, work), int(shared.get("jobs", 1)))
+    only_finished = bool(shared.get("finished_only"))
+    runs = _splits_of(tables, quick, work)
+    rows = _run_splits(runs, int(shared.get("jobs", 1)), run_rest=not only_finished)
     fresh: dict[str, Any] = {}
     for name, t in tables.items():
         n_rows = sum(1 for _ in t.raw.open()) - 1
         splits = sorted((r for n, r in rows if n == name), key=lambda r: r["seed"])
-        fresh[name] = {"rows": n_rows, "splits": splits}
+        if splits:
+            fresh[name] = {"rows": n_rows, "splits": splits}
     previous = None if quick or not JSON_OUT.exists() else json.loads(JSON_OUT.read_text())
     data, kept = merged(fresh, previous)
     section = quality_section(data, quick, kept)
+    if only_finished:
+        counts = ", ".join(
+            f"{n} {len(fresh.get(n, {}).get('splits', []))} of {len(t.seeds)}"
+            for n, t in tables.items()
+        )
+        section.notes.append(
+            f"--finished-only: the splits that had finished under {work} when the run was "
+            f"stopped ({counts}); the rest were not run"
+        )
     if not quick:
         from retrain.report import replace_splits_block
 
@@ -412,6 +428,14 @@ def quality_section(data: dict[str, Any], quick: bool, kept: list[str]) -> Secti
             )
             for name, d in data["datasets"].items()
         )
+    )
+    timed = {
+        name: sorted(r["seconds"] for r in d["splits"] if r.get("seconds") is not None)
+        for name, d in data["datasets"].items()
+    }
+    section.notes.append(
+        "a split's wall time (prepare, tune, train, evaluate; median, where timed): "
+        + ", ".join(f"{n} {s[len(s) // 2]:.0f} s" for n, s in timed.items() if s)
     )
     if kept:
         section.notes.append(
@@ -620,6 +644,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="keep the splits' files in DIR; a split already finished there is read back",
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="with --resume: report the splits finished there, run none (a run cut short)",
     )
     parser.add_argument(
         "--tune",

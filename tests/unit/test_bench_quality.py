@@ -195,3 +195,7 @@ def test_a_finished_split_is_read_back_not_rerun(tmp_path):
     assert quality.finished(params)["seconds"] == 61.0
     # _run_splits reads it back instead of running the stages again (no stage could run here).
     assert quality._run_splits([("t", params)], jobs=1) == [("t", {**row, "seconds": 61.0})]
+    # --finished-only (a run cut short): a split not finished there is left out, not run.
+    other = quality._params(quality.pipeline_params(), tmp_path / "o", 45, raw, None, {})
+    runs = [("t", params), ("t", other)]
+    assert quality._run_splits(runs, jobs=1, run_rest=False) == [("t", {**row, "seconds": 61.0})]
