@@ -563,13 +563,7 @@ def run_tuned(quick: bool, shared: Shared) -> Section:
     seeds = SEEDS_QUICK if quick else SEEDS_TEN
     tables = {n: table(n, work, seeds) for n in TABLES if n in names}
     done = _run_splits(tuned_runs(tables, overrides, quick, work), int(shared.get("jobs", 1)))
-    data: dict[str, Any] = {"tune": overrides, "seeds": list(seeds), "datasets": {}}
-    for name in tables:
-        arms = {
-            arm: sorted((r for n, r in done if n == f"{name}/{arm}"), key=lambda r: r["seed"])
-            for arm in ("untuned", "tuned")
-        }
-        data["datasets"][name] = arms
+    data = tuned_data(done, {n: "roc_auc" for n in tables}, overrides, seeds)
     section = tuned_section(data, quick)
     if not quick:
         TUNED_JSON.write_text(json.dumps(data, indent=2) + "\n")
@@ -580,33 +574,66 @@ def run_tuned(quick: bool, shared: Shared) -> Section:
     return section
 
 
-def tuned_section(data: dict[str, Any], quick: bool) -> Section:
-    """Section 7t: tuned − untuned test ROC AUC of ours, paired per split, and the cost ratio
-    (tune + train seconds, tuned / untuned, summed over the splits)."""
+def tuned_data(
+    done: list[tuple[str, dict[str, Any]]],
+    metrics: dict[str, str],
+    overrides: dict[str, Any],
+    seeds: tuple[int, ...],
+) -> dict[str, Any]:
+    """The tuned comparison's raw numbers: per table its judged metric and both arms' splits
+    (`done`: ("table/arm", record) of `tuned_runs`)."""
+    data: dict[str, Any] = {"tune": overrides, "seeds": list(seeds), "datasets": {}}
+    for name, metric in metrics.items():
+        arms = {
+            arm: sorted((r for n, r in done if n == f"{name}/{arm}"), key=lambda r: r["seed"])
+            for arm in ("untuned", "tuned")
+        }
+        data["datasets"][name] = {"metric": metric, **arms}
+    return data
+
+
+def _ours(row: dict[str, Any], metric: str) -> float:
+    # Bench 7's records hold ours' ROC AUC under the model's key; bench 7b's every metric
+    # under "models".
+    return float(row["models"][OURS][metric] if "models" in row else row[OURS])
+
+
+def tuned_section(data: dict[str, Any], quick: bool, item: str = "7t") -> Section:
+    """Tuned − untuned on each table's metric for ours, paired per split and signed so that
+    + is better, and the cost ratio (tune + train seconds, tuned / untuned, over the splits)."""
+    from retrain.task import HIGHER_IS_BETTER
+
     keys = ", ".join(f"{k}={v}" for k, v in data["tune"].items())
     section = Section(
-        "7t",
-        f"Tuned ({keys}) vs untuned over the same splits (ours, test ROC AUC, paired)",
-        ["table", "splits", "untuned", "tuned", "tuned − untuned", "cost ratio (tune + train)"],
+        item,
+        f"Tuned ({keys}) vs untuned over the same splits (ours, test metrics, paired)",
+        ["table", "metric", "splits", "untuned", "tuned", "tuned − untuned (+ = tuned better)"]
+        + ["cost ratio (tune + train)"],
     )
     suffix = " (quick: 1 split, tiny budgets)" if quick else ""
-    for name, arms in data["datasets"].items():
-        untuned, tuned = arms["untuned"], arms["tuned"]
-        gain = paired_stats([t[OURS] - u[OURS] for u, t in zip(untuned, tuned, strict=True)])
+    for name, d in data["datasets"].items():
+        untuned, tuned, metric = d["untuned"], d["tuned"], d["metric"]
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        gains = [
+            sign * (_ours(t, metric) - _ours(u, metric))
+            for u, t in zip(untuned, tuned, strict=True)
+        ]
+        gain = paired_stats(gains)
         cost = _cost_ratio(tuned, untuned)
         section.rows.append(
             [
                 name,
+                metric + (" ↑" if HIGHER_IS_BETTER[metric] else " ↓"),
                 str(len(tuned)),
-                f"{_mean([r[OURS] for r in untuned]):.4f}",
-                f"{_mean([r[OURS] for r in tuned]):.4f}",
+                f"{_mean([_ours(r, metric) for r in untuned]):.4f}",
+                f"{_mean([_ours(r, metric) for r in tuned]):.4f}",
                 _stats_text(gain),
                 cost,
             ]
         )
         section.goals.append(
             Goal(
-                f"{name}: tuned − untuned, ours' test ROC AUC, mean (cost {cost})",
+                f"{name}: tuned − untuned, ours' test {metric}, mean (cost {cost})",
                 f"{gain['mean']:+.4f} (se {gain['se']:.4f}, {gain['wins']}/{gain['n']} wins)"
                 + suffix,
                 ">= 0",

@@ -18,6 +18,7 @@ from bench.quality import (
     quality_section,
     together_goals,
     tune_overrides,
+    tuned_data,
     tuned_runs,
     tuned_section,
 )
@@ -156,21 +157,37 @@ def test_tuned_section_reports_the_paired_gain_and_the_cost_ratio():
     def arm(values: list[float], seconds: float) -> list[dict]:
         return [{**_split(42 + i, v, 0.8), "model_seconds": seconds} for i, v in enumerate(values)]
 
-    data = {
-        "tune": {"n_trials": 12},
-        "seeds": [42, 43],
-        "datasets": {
-            "telco_churn": {"untuned": arm([0.80, 0.82], 10.0), "tuned": arm([0.81, 0.81], 45.0)}
-        },
-    }
+    done = [("telco_churn/untuned", r) for r in arm([0.80, 0.82], 10.0)]
+    done += [("telco_churn/tuned", r) for r in arm([0.81, 0.81], 45.0)][::-1]  # any order
+    data = tuned_data(done, {"telco_churn": "roc_auc"}, {"n_trials": 12}, (42, 43))
     section = tuned_section(data, quick=False)
     assert section.item == "7t" and "n_trials=12" in section.title
     # tuned − untuned: +0.01 and −0.01: mean 0, sd 0.0141, se 0.01, one win of two; 90/20 s.
     assert section.rows == [
-        ["telco_churn", "2", "0.8100", "0.8100", "+0.0000 ± 0.0141 (se 0.0100), 1/2 wins", "4.50x"]
+        ["telco_churn", "roc_auc ↑", "2", "0.8100", "0.8100"]
+        + ["+0.0000 ± 0.0141 (se 0.0100), 1/2 wins", "4.50x"]
     ]
     (goal,) = section.goals
     assert goal.met is True and "cost 4.50x" in goal.name
+    # A split read back from a run that did not time it: no cost ratio, rather than a wrong one.
+    data["datasets"]["telco_churn"]["tuned"][0]["model_seconds"] = None
+    assert tuned_section(data, quick=False).rows[0][-1] == "n/a"
+
+
+def test_tuned_section_signs_a_lower_is_better_metric_for_every_task():
+    # Bench 7b's records (regression, multiclass): every metric under "models"; RMSE falls
+    # when tuning helps, so a lower tuned RMSE is a positive gain.
+    def rec(seed: int, rmse: float) -> dict:
+        return {"seed": seed, "models": {"tabm": {"rmse": rmse}}, "model_seconds": 2.0}
+
+    done = [("wage/untuned", rec(42, 34.0)), ("wage/untuned", rec(43, 35.0))]
+    done += [("wage/tuned", rec(42, 33.5)), ("wage/tuned", rec(43, 35.5))]
+    section = tuned_section(tuned_data(done, {"wage": "rmse"}, {"n_trials": 3}, (42, 43)), False)
+    row = section.rows[0]
+    assert row[:5] == ["wage", "rmse ↓", "2", "34.5000", "34.5000"]
+    assert row[5] == "+0.0000 ± 0.7071 (se 0.5000), 1/2 wins" and row[6] == "1.00x"
+    done[2] = ("wage/tuned", rec(42, 33.0))  # −1.0 and +0.5 RMSE: +0.25 on the mean
+    assert tuned_section(tuned_data(done, {"wage": "rmse"}, {}, (42, 43)), False).goals[0].met
 
 
 def test_a_finished_split_is_read_back_not_rerun(tmp_path):
