@@ -82,8 +82,9 @@ def test_together_goals_pool_every_split_and_judge_each_table():
     # A pooled mean under +0.003 misses, however many wins.
     datasets["a"]["splits"][1] = _split(43, 0.821, 0.82)
     assert together_goals(datasets, quick=False)[0].met is False
-    # --quick judges nothing.
+    # --quick judges nothing; no table, no goal (a quick run of `--tables` with none).
     assert {g.met for g in together_goals(datasets, quick=True)} == {None}
+    assert together_goals({}, quick=True) == []
 
 
 def test_a_rerun_of_some_tables_keeps_the_others_splits_in_table_order():
