@@ -74,7 +74,10 @@ def test_together_goals_pool_every_split_and_judge_each_table():
     pooled, each = together_goals(datasets, quick=False)
     # Pooled over three splits: mean +0.01/3, sd of (.01, .01, −.01) = 0.011547, se /√3.
     sd = math.sqrt(((0.02 / 3) ** 2 * 2 + (0.04 / 3) ** 2) / 2)
-    assert pooled.measured == f"+0.0033 ± {sd:.4f} (se {sd / math.sqrt(3):.4f}), 2/3 wins"
+    assert pooled.measured.startswith(
+        f"+0.0033 ± {sd:.4f} (se {sd / math.sqrt(3):.4f}), 2/3 wins (the mean of the 2 table "
+        "means, each table weighted alike: +0.0000)"
+    )
     assert pooled.target == ">= +0.003" and pooled.met is True
     # Table b's mean is below 0: the per-table goal is missed, and says which table.
     assert each.met is False and each.measured.startswith("b -0.0100")
