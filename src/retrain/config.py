@@ -274,7 +274,7 @@ class TuneParams(_Strict):
     # A trial's score is the mean held-out score over `folds` seeded, stratified folds of
     # train+validation (the same folds for every trial; pruned on the running mean after each
     # fold); 1: one fit on the train split scored on validation (retrain.tuning.folds).
-    folds: int = Field(default=5, ge=1)
+    folds: int = Field(default=3, ge=1)
     storage: str
     study_name: str
     pruner: PrunerParams = PrunerParams()
