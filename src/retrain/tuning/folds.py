@@ -47,13 +47,21 @@ def cv_folds(matrix: Matrix, k: int, seed: int, task: Task) -> list[Fold]:
     else:
         labels, counts = np.unique(strata, return_counts=True)
         if task.kind != "regression" and counts.min() < k:
-            rare = labels[counts.argmin()]
             raise FoldError(
-                f"tune.folds {k}: class {rare!r} has {counts.min()} rows in train+validation, "
-                f"fewer than the folds; lower tune.folds (1: the validation split alone)"
+                f"tune.folds {k}: class {_name(task, labels[counts.argmin()])} has "
+                f"{counts.min()} rows in train+validation, fewer than the folds; lower "
+                "tune.folds (1: the validation split alone)"
             )
         splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, strata)
     return [((x[fit], y[fit]), (x[held], y[held])) for fit, held in splits]
+
+
+def _name(task: Task, label: Any) -> str:
+    """A class as params.yaml names it (the targets are its index, or 1 for the positive)."""
+    if task.kind == "multiclass":
+        return repr(task.classes[int(label)])
+    positive = task.classes[-1]
+    return repr(positive) if int(label) == 1 else f"other than {positive!r}"
 
 
 def pool(train: Matrix, val: Matrix) -> Matrix:
