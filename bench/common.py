@@ -242,7 +242,7 @@ class StageRun:
 STAGE_IMPORTS = {
     "validate": ["great_expectations", "pandas"],
     "prepare": ["pandas", "pyarrow", "sklearn.model_selection"],
-    "tune": ["torch", "lightning.pytorch", "optuna", "optuna_integration"],
+    "tune": ["torch", "lightning.pytorch", "optuna", "sklearn.model_selection"],
     "train": ["torch", "lightning.pytorch", "onnx", "torch.onnx"],
     "evaluate": ["onnxruntime", "lightgbm", "optuna", "sklearn.linear_model", "sklearn.metrics"],
     "drift": ["pandas", "onnxruntime"],  # evidently only when a batch has been ingested

@@ -134,7 +134,8 @@ def retraining_flow(
     Args:
         dataset: if given, must match params.yaml's dataset.name (guards against the wrong
             checkout); by default the run is for whatever dataset params.yaml configures.
-        overrides: dotted params keys for this run only, e.g. {"tune.n_trials": 4}; only
+        overrides: dotted params keys for this run only, e.g. {"tune.n_trials": 4}, laid over
+            registry.retrain_overrides (the flow's own: its tuning budget); only
             config.TUNABLE_KEYS, never the gate's rules (config.GATE_KEYS: refused before
             anything runs; they change by a committed params.yaml). In params.yaml while
             the run runs (as `dvc exp run -S`), so dvc.lock and the record commit hold what
@@ -154,6 +155,8 @@ def retraining_flow(
     if overrides:
         check_overrides(overrides)  # before anything waits or writes
     initial = Project.load(repo)
+    # The flow's own overrides (registry.retrain_overrides: its tuning budget) under the run's.
+    overrides = run_overrides.with_retrain_overrides(initial.params, overrides)
     timeout = initial.params.registry.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
     lock_path = initial.params.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from retrain import PARAMS_FILE
 from retrain.errors import RetrainError
@@ -279,8 +286,13 @@ class TuneParams(_Strict):
     max_epochs: int = Field(ge=1)
     patience: int = Field(ge=1)
     # Trials train and validate on a seeded sample of at most this many rows of each split
-    # (None: all); the final fit in `train` sees every row.
+    # (None: all); the final fit in `train` sees every row. With folds above 1: of
+    # train+validation together, before it is cut into folds.
     max_rows: int | None = Field(default=None, ge=100)
+    # A trial's score is the mean held-out score over `folds` seeded, stratified folds of
+    # train+validation (the same folds for every trial; pruned on the running mean after each
+    # fold); 1: one fit on the train split scored on validation (retrain.tuning.folds).
+    folds: int = Field(default=3, ge=1)
     storage: str
     study_name: str
     pruner: PrunerParams = PrunerParams()
@@ -431,7 +443,17 @@ class RegistryParams(_Strict):
     model_name: str = Field(default="model", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     stage: str = Field(default="prod", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     lock_timeout_s: float = Field(default=3600, ge=0)
+    # The retrain flow's own overrides (dotted keys, as a run's): every run of it (schedule,
+    # drift, manual) applies them, under the run's own overrides key by key, and records them.
+    # What makes the scheduled retrain tune while `dvc repro` does not (tune.n_trials 0).
+    retrain_overrides: dict[str, Any] = {}
     gate: GateParams = GateParams()
+
+    @field_validator("retrain_overrides")
+    @classmethod
+    def _tunable_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_overrides(value)  # the keys a run may override, never the gate's rules
+        return value
 
 
 class ServeParams(_Strict):
@@ -594,6 +616,8 @@ TUNABLE_KEYS = (
     "tune.max_epochs",
     "tune.patience",
     "tune.max_rows",
+    "tune.folds",
+    "tune.workers",
     "tune.pruner.",
     "tune.search_space.",
     "train.max_epochs",

@@ -30,8 +30,11 @@ def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:
         space["hidden_dim"] = {"type": "int", "low": 16, "high": 64, "log": True}
     if "d_embedding" in space:
         space["d_embedding"] = {"type": "categorical", "choices": [4, 8]}
-    raw["tune"].update(n_trials=3, max_epochs=4, patience=2)
-    raw["tune"]["pruner"] = {"n_startup_trials": 1, "n_warmup_steps": 2}
+    # Two folds: each fit sees half of train+validation, a trial costs about one fit as before.
+    raw["tune"].update(n_trials=3, max_epochs=4, patience=2, folds=2)
+    raw["tune"]["pruner"] = {"n_startup_trials": 1, "n_warmup_steps": 0}
+    # The retrain flow tunes as `dvc repro` does here (tune.n_trials above): no budget of its own.
+    raw.setdefault("registry", {})["retrain_overrides"] = {}
     raw["train"].update(max_epochs=8, patience=4)
     raw["evaluate"]["lightgbm"].update(n_trials=2, n_estimators=100, early_stopping_rounds=20)
     # Attributions of fewer rows, in fewer steps: IG's completeness still holds within its

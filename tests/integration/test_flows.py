@@ -259,18 +259,35 @@ def test_overrides_apply_to_their_run_only_then_a_plain_run_uses_committed_param
     assert _git(repo, "rev-parse", "HEAD^") == _git(repo, "rev-parse", f"{tag}^{{commit}}")
     assert _git(repo, "status", "--porcelain", "--untracked-files=no") == ""
 
+    # A repo whose `dvc repro` does not tune (tune.n_trials 0) while the retrain flow does,
+    # with its own overrides (registry.retrain_overrides), as the shipped params.yaml.
+    raw = yaml.safe_load(committed)
+    raw["tune"]["n_trials"] = 0
+    raw["registry"]["retrain_overrides"] = {"tune.n_trials": 2}
+    committed = yaml.safe_dump(raw, sort_keys=False)
+    (repo / "params.yaml").write_text(committed)
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "flow tunes")
+
     # The next plain run uses the committed params: evaluate runs again, with 10 bins (tune
     # and train rerun too: the first run's model became the champion, whose parameters are
-    # the study's warm start, a tune dependency).
+    # the study's warm start, a tune dependency), and tunes with the flow's budget.
     state = retrain(repo=str(repo), return_state=True)
     assert state.is_completed(), state.message
     plain = state.result()
-    assert plain["stages"]["evaluate"] and plain["overrides"] is None
+    assert plain["stages"]["evaluate"] and plain["overrides"] == {"tune.n_trials": 2}
     record = json.loads(_git(repo, "show", f"run/{plain['run_id']}:registry/run.json"))
-    assert record["overrides"] is None
-    assert _git(repo, "show", f"run/{plain['run_id']}:params.yaml") == committed
+    assert record["overrides"] == {"tune.n_trials": 2}
+    assert record["tuned_params"]["n_trials"] == 2  # the flow's run searched ...
+    ran = yaml.safe_load(_git(repo, "show", f"run/{plain['run_id']}:params.yaml"))
+    assert ran == {**raw, "tune": {**raw["tune"], "n_trials": 2}}
+    assert (repo / "params.yaml").read_text() == committed
     bins = yaml.safe_load(committed)["evaluate"]["calibration_bins"]
     assert _bins((repo / "dvc.lock").read_text()) == bins != 4
+    # ... while `dvc repro` on the branch does not.
+    from retrain.infra import dvc
+
+    dvc.run(repo, "repro", "--single-item", "tune", env=pipeline_env())
+    assert json.loads((repo / "models/tune/best_params.json").read_text())["n_trials"] == 0
 
 
 def _retrain_deployment() -> Any:

@@ -30,7 +30,8 @@ from tests.servers import postgres, postgres_missing, prefect_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-TINY = {"n_trials": 4, "max_epochs": 3, "patience": 2, "max_rows": 1000, "workers": 2}
+# Two folds of 1,000 rows: a worker evaluates a whole cross-validated trial (both folds).
+TINY = {"n_trials": 4, "max_epochs": 3, "patience": 2, "max_rows": 1000, "workers": 2, "folds": 2}
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,12 @@ def test_two_prefect_workers_on_a_journal_file(journal_run, prepared):
         "storage": "journal",
     }
     assert len(results(rows)) == TINY["n_trials"] == best["n_trials"]
+    # Cross-validated on the workers: every finished trial has its first fold's score, a
+    # complete one both, and the best value is the mean of the best trial's folds.
+    assert best["cv_folds"] == 2 and len(best["fold_scores"]) == 2
+    assert best["best_value"] == pytest.approx(sum(best["fold_scores"]) / 2, abs=1e-6)
+    assert all(row["fold_1"] for row in rows if row["state"] in ("COMPLETE", "PRUNED"))
+    assert all(row["fold_2"] for row in rows if row["state"] == "COMPLETE")
     # One budget for both workers: the storage holds n_trials trials, not n_trials each.
     states = stored_states(journal_run["journal"], prepared["tune"]["study_name"])
     assert sum(states.values()) == TINY["n_trials"], states

@@ -45,7 +45,9 @@ def test_tune_trials_train_on_at_most_max_rows(tmp_path, default_params_raw, mon
 
     monkeypatch.setattr(study, "fit", recording_fit)
     tune.run(params)
-    assert seen == [(300, 300), (300, 300)]
+    # 300 rows of train+validation, cut into tune.folds (3) folds: 200 fitted, 100 held out.
+    assert params.tune.folds == 3
+    assert seen == [(200, 100)] * 3 * 2
     assert json.loads(params.paths.best_params.read_text())["n_trials"] == 2
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrain.config import apply_overrides, check_overrides
+from retrain.config import Params, apply_overrides, check_overrides
 from retrain.files import write_json, write_text
 
 
@@ -78,3 +78,18 @@ def applied(
         if params_file.read_text() != before:
             write_text(params_file, before)
         stash.unlink(missing_ok=True)
+
+
+def with_retrain_overrides(
+    params: Params, overrides: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The run's overrides on top of the retrain flow's own (registry.retrain_overrides, e.g.
+    the tuning budget {"tune.n_trials": 16, "tune.workers": 2}): a key the run sets wins.
+
+    Overrides like any other (README, "Reproducible retraining"): in params.yaml while the run
+    runs, in its record commit and its record's `overrides`, so `retrain reproduce` replays the
+    tuned run, while `dvc repro` on the branch stays untuned. Every run of the flow gets them:
+    the weekly schedule, the drift runs the monitor starts, a manual run.
+    """
+    merged = {**params.registry.retrain_overrides, **(overrides or {})}
+    return merged or None

@@ -1,11 +1,13 @@
-"""Stage `tune`: a seeded Optuna TPE study with pruning on the task's validation score
-(retrain.task's `monitor`: ROC AUC maximised, log loss or RMSE minimised).
+"""Stage `tune`: a seeded Optuna TPE study of the task's score (retrain.task's `monitor`:
+ROC AUC maximised, log loss or RMSE minimised), cross-validated: a trial's value is the mean
+held-out score over tune.folds folds of train+validation (retrain.tuning.folds), pruned on
+the running mean after each fold.
 
-The study's first trial is the production model's parameters when paths.warm_start names
-them (the retrain flow writes that file before the pipeline runs; a fresh clone holds the
-committed "no champion" version), so a retrain never does worse than re-fitting the
-champion's configuration. The best parameters go to a stage output (paths.best_params);
-params.yaml is never rewritten.
+The study's first trial is where the search starts: the production model's parameters when
+paths.warm_start names them (the retrain flow writes that file before the pipeline runs; a
+fresh clone holds the committed "no champion" version), else the model section's defaults;
+on the same folds, so the parameters chosen are never worse than the start's. The best
+parameters go to a stage output (paths.best_params); params.yaml is never rewritten.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from retrain.config import ModelParams, Params
 from retrain.files import write_json
 from retrain.stages._common import stage_main
 from retrain.task import task_for
-from retrain.tuning.space import suggest, warm_start_trial
+from retrain.tuning.folds import FOLD_SCORES
+from retrain.tuning.space import start_trial, suggest, warm_start_trial
 
 if TYPE_CHECKING:
     import optuna
@@ -44,10 +47,7 @@ def run(params: Params) -> ModelParams:
 
     objective = make_objective(params, *trial_data(params))
     study = fresh_study(params)
-    warm = warm_start_trial(params.paths.warm_start, cfg, params.model)
-    if warm:
-        study.enqueue_trial(warm)
-        print(f"tune: trial 0 is the champion's parameters {warm}")
+    start_trial(study, params)
     study.optimize(
         objective,
         n_trials=cfg.n_trials,
@@ -64,6 +64,7 @@ def finish(
     best = params.model.model_copy(update=study.best_params)
     states = [t.state.name for t in study.trials]
     monitor = task_for(params.dataset).monitor
+    folds = study.best_trial.user_attrs.get(FOLD_SCORES)
     write_json(
         params.paths.best_params,
         {
@@ -74,10 +75,13 @@ def finish(
             "n_trials": len(study.trials),
             "n_complete": states.count("COMPLETE"),
             "n_pruned": states.count("PRUNED"),
+            # The best trial's held-out score on each fold (its best_value is their mean).
+            "cv_folds": params.tune.folds,
+            "fold_scores": [round(v, 6) for v in folds] if folds is not None else None,
             **(extra or {}),
         },
     )
-    _write_trials(params.paths.tune_trials, study)
+    _write_trials(params.paths.tune_trials, study, params.tune.folds)
     print(
         f"tune: best {monitor} {study.best_value:.4f} (trial {study.best_trial.number}); "
         f"{states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned"
@@ -86,15 +90,14 @@ def finish(
 
 
 def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial, n_trials: int) -> str:
-    """`tune: trial 3 of 16: 0.8412 (best 0.8456, trial 1)`, or `... pruned at epoch 5`.
+    """`tune: trial 3 of 16: 0.8412 (best 0.8456, trial 1)`, or `... pruned after fold 2`.
 
     The retrain flow reads these lines back for its progress artifact (`n of N`).
     """
     head = f"tune: trial {trial.number + 1} of {n_trials}:"
     if trial.state.name == "PRUNED":
-        steps = trial.intermediate_values
-        epoch = max(steps) + 1 if steps else 0
-        what = f"pruned at epoch {epoch}"
+        steps = trial.intermediate_values  # one per fold: the running mean
+        what = f"pruned after fold {max(steps) + 1 if steps else 0}"
     elif trial.value is not None:
         what = f"{trial.value:.4f}"
     else:
@@ -126,15 +129,25 @@ def _no_search(params: Params) -> ModelParams:
     return params.model
 
 
-def _write_trials(path: Path, study: optuna.Study) -> None:
+def _write_trials(path: Path, study: optuna.Study, folds: int) -> None:
+    """One row per trial: its value (the folds' mean), each fold's score (blank for the folds a
+    pruned trial did not run), its parameters."""
     names = sorted({k for t in study.trials for k in t.params})
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["trial", "state", "value", *names])
+        writer.writerow(["trial", "state", "value", *_fold_columns(folds), *names])
         for t in study.trials:
             value = "" if t.value is None else f"{t.value:.6f}"
-            writer.writerow([t.number, t.state.name, value, *(t.params.get(n, "") for n in names)])
+            scores = list(t.user_attrs.get(FOLD_SCORES, []))
+            cells = [f"{v:.6f}" for v in scores] + [""] * (folds - len(scores))
+            writer.writerow(
+                [t.number, t.state.name, value, *cells, *(t.params.get(n, "") for n in names)]
+            )
+
+
+def _fold_columns(folds: int) -> list[str]:
+    return [f"fold_{j + 1}" for j in range(folds)]
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ from optuna.trial import TrialState
 
 from retrain.config import Params
 from retrain.errors import RetrainError
-from retrain.tuning.space import suggest, warm_start_trial
+from retrain.tuning.space import start_trial, suggest
 from retrain.tuning.storage import (
     describe,
     fail_stale_trials,
@@ -296,10 +296,7 @@ def tune_batched(params: Params) -> optuna.Study:
     cfg = params.tune
     storage = open_storage(cfg, fresh=True)
     study = fresh_study(params, storage)
-    warm = warm_start_trial(params.paths.warm_start, cfg, params.model)  # as sequential
-    if warm:
-        study.enqueue_trial(warm)
-        print(f"tune: trial 0 is the champion's parameters {warm}")
+    start_trial(study, params)  # as sequential: the champion's, else the defaults
     how = mode(params)
     print(
         f"tune: batched ask/tell, {how['batch']} trials a batch on {cfg.workers} {cfg.engine} "

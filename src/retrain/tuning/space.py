@@ -1,6 +1,7 @@
-"""The search space of params.yaml on an Optuna trial, and the champion's values as a first
-trial. Light on purpose (Optuna only for its types): the tune stage imports this module even
-when it has nothing to search.
+"""The search space of params.yaml on an Optuna trial, and where the search starts (the
+champion's values, else the model section's defaults) as its first trial. Light on purpose
+(Optuna only for its types): the tune stage imports this module even when it has nothing to
+search.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from retrain.config import (
     FloatRange,
     IntRange,
     ModelParams,
+    Params,
     TuneParams,
 )
 
@@ -64,16 +66,43 @@ def warm_start_trial(
                 f"{model.architecture()}): its {', '.join(dropped) or 'architecture'} "
                 "not carried over"
             )
+    values = inside(space, champion)
+    if not values:
+        print("tune: none of the champion's parameters applies here: no warm start")
+    return values or None
+
+
+def inside(space: TuneParams, given: dict[str, Any]) -> dict[str, Any]:
+    """The values of `given` that the search space names and admits (within a range's bounds,
+    among a categorical's choices); the others are left to the sampler."""
     values: dict[str, Any] = {}
     for name, dim in space.search_space.items():
-        if name not in champion:
+        if name not in given:
             continue
-        value = champion[name]
+        value = given[name]
         if isinstance(dim, FloatRange | IntRange) and not dim.low <= value <= dim.high:
             continue
         if isinstance(dim, Categorical) and value not in dim.choices:
             continue
         values[name] = value
-    if not values:
-        print("tune: none of the champion's parameters applies here: no warm start")
-    return values or None
+    return values
+
+
+def start_trial(study: optuna.Study, params: Params) -> dict[str, Any] | None:
+    """Enqueue where the search starts as trial 0: the champion's parameters (paths.warm_start),
+    else the model section's defaults, each only where the search space admits it.
+
+    Every trial is scored on the same folds and the study keeps the best, so the parameters
+    chosen are never worse on them than this start: a search never selects what scores below
+    the champion's (or the shipped) configuration.
+    """
+    cfg = params.tune
+    start = warm_start_trial(params.paths.warm_start, cfg, params.model)
+    what = "the champion's parameters"
+    if start is None:
+        start = inside(cfg, params.model.model_dump()) or None
+        what = "the model section's defaults"
+    if start is not None:
+        study.enqueue_trial(start)
+        print(f"tune: trial 0 is {what} {start}")
+    return start

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from retrain.config import Params, TuneParams
@@ -16,6 +17,7 @@ from retrain.data.preprocess import Preprocessor
 from retrain.data.splits import load_splits, sample_rows
 from retrain.models.training import fit
 from retrain.task import task_for
+from retrain.tuning.folds import FOLD_SCORES, Fold, cv_folds, pool
 from retrain.tuning.space import suggest
 
 
@@ -54,30 +56,40 @@ def fresh_study(
     )
 
 
-Matrix = tuple[Any, Any]
-
-
-def trial_data(params: Params) -> tuple[Matrix, Matrix, Any]:
-    """The train and validation matrices every trial sees (a seeded sample when large), and
-    the numeric columns' bins for the embeddings (fitted by prepare on the training split)."""
+def trial_data(params: Params) -> tuple[list[Fold], Any]:
+    """The folds every trial fits and scores on (retrain.tuning.folds), from a seeded sample
+    when large, and the numeric columns' bins for the embeddings (fitted by prepare on the
+    training split). tune.folds 1: the train split, scored on the validation split."""
     cfg = params.tune
     splits = load_splits(params.paths, ("train", "val"))
     bins = splits.preprocessor.embedded()
-    train, val = (
-        sample_rows(splits.matrix(name), cfg.max_rows, params.seed) for name in ("train", "val")
-    )
-    if cfg.max_rows is not None and len(splits.frames["train"]) > cfg.max_rows:
-        print(f"tune: trials see a seeded sample of {cfg.max_rows:,} rows per split")
-    return train, val, bins
+    train, val = splits.matrix("train"), splits.matrix("val")
+    if cfg.folds == 1:
+        cut = [
+            (
+                sample_rows(train, cfg.max_rows, params.seed),
+                sample_rows(val, cfg.max_rows, params.seed),
+            )
+        ]
+        if cfg.max_rows is not None and len(train[1]) > cfg.max_rows:
+            print(f"tune: trials see a seeded sample of {cfg.max_rows:,} rows per split")
+        return cut, bins
+    rows = pool(train, val)
+    if cfg.max_rows is not None and len(rows[1]) > cfg.max_rows:
+        print(f"tune: trials see a seeded sample of {cfg.max_rows:,} rows of train+validation")
+    rows = sample_rows(rows, cfg.max_rows, params.seed)
+    cut = cv_folds(rows, cfg.folds, params.seed, task_for(params.dataset))
+    print(f"tune: each trial fits {cfg.folds} folds of {len(rows[1]):,} train+validation rows")
+    return cut, bins
 
 
 def make_objective(
-    params: Params, train: Matrix, val: Matrix, bins: Any, num_threads: int | None = None
+    params: Params, folds: list[Fold], bins: Any, num_threads: int | None = None
 ) -> Callable[[optuna.Trial], float]:
-    """The objective; a parallel worker calls it on a trial the coordinator already sampled
-    (`suggest` then reads the stored values back)."""
-    from optuna_integration import PyTorchLightningPruningCallback
-
+    """The objective: the mean held-out score over `folds` (each fit early-stopped on its held
+    out fold); after each fold but the last, the running mean is reported as step j and the
+    pruner may stop the trial. A parallel worker calls it on a trial the coordinator already
+    sampled (`suggest` then reads the stored values back)."""
     cfg = params.tune
     task = task_for(params.dataset)
     # The same column groups and target scale `train` uses (the groups only set the members'
@@ -87,23 +99,40 @@ def make_objective(
 
     def objective(trial: optuna.Trial) -> float:
         hp = params.model.model_copy(update=suggest(trial, cfg))
-        result = fit(
-            train,
-            val,
-            hp,
-            seed=params.seed,
-            max_epochs=cfg.max_epochs,
-            patience=cfg.patience,
-            accelerator=params.train.accelerator,
-            num_threads=num_threads or params.train.num_threads,
-            callbacks=[PyTorchLightningPruningCallback(trial, monitor=task.monitor)],
-            bins=bins,
-            groups=groups,
-            precision=params.train.precision,  # trials train as the final fit does
-            task=task,
-            target=target,
-        )
-        trial.set_user_attr("epochs", result.epochs_run)
-        return result.best_score
+        scores: list[float] = []
+        epochs: list[int] = []
+        for j, (fit_on, held_out) in enumerate(folds):
+            result = fit(
+                fit_on,
+                held_out,
+                hp,
+                seed=params.seed,
+                max_epochs=cfg.max_epochs,
+                patience=cfg.patience,
+                accelerator=params.train.accelerator,
+                num_threads=num_threads or params.train.num_threads,
+                bins=bins,
+                groups=groups,
+                precision=params.train.precision,  # trials train as the final fit does
+                task=task,
+                target=target,
+            )
+            scores.append(result.best_score)
+            epochs.append(result.epochs_run)
+            # Stored as they come: a pruned trial keeps the folds it ran (trials.csv).
+            trial.set_user_attr(FOLD_SCORES, scores)
+            trial.set_user_attr("epochs", epochs)
+            running = float(np.mean(scores))
+            trial.report(running, j)
+            # A trial is K fits now: one line per fold shows a long study moving.
+            print(
+                f"tune: trial {trial.number + 1}, fold {j + 1}/{len(folds)}: "
+                f"{result.best_score:.4f} after {result.epochs_run} epochs (mean {running:.4f})",
+                flush=True,
+            )
+            # Every trial's running mean after fold j is over the same rows: comparable.
+            if j < len(folds) - 1 and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {j + 1}")
+        return float(np.mean(scores))
 
     return objective

@@ -2,10 +2,10 @@
 serves and what a Dask worker runs.
 
 The coordinator (retrain.tuning.parallel) has already asked the trial and sampled its
-parameters; the worker loads the study, runs the tune stage's own objective on that trial
-(reporting intermediate values for pruning to the shared storage) under a heartbeat, and writes
-the outcome as a system attribute of the trial. It never tells the study: the coordinator does,
-in trial order, which is what keeps a parallel study reproducible.
+parameters; the worker loads the study, runs the tune stage's own objective on that trial (all
+its folds, reporting the running mean after each to the shared storage for pruning) under a
+heartbeat, and writes the outcome as a system attribute of the trial. It never tells the
+study: the coordinator does, in trial order, which is what keeps a parallel study reproducible.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from retrain.config import parse_params
 from retrain.tuning.storage import Heartbeat, open_storage
 from retrain.tuning.study import make_objective, make_pruner, trial_data
 
-# Data per (paths, sample) in this process: a worker evaluates many trials of one table.
+# Folds per (paths, sample, folds, seed) in this process: a worker evaluates many trials of one
+# table.
 _DATA: dict[str, Any] = {}
 
 
@@ -63,12 +64,12 @@ def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
             sampler=optuna.samplers.RandomSampler(seed=params.seed),
             pruner=make_pruner(cfg),
         )
-        key = repr((spec["params"]["paths"], cfg.max_rows, params.seed))
+        key = repr((spec["params"]["paths"], cfg.max_rows, cfg.folds, params.seed))
         if key not in _DATA:
             _DATA.clear()
             _DATA[key] = trial_data(params)
-        train, val, bins = _DATA[key]
-        objective = make_objective(params, train, val, bins, num_threads=spec.get("num_threads"))
+        folds, bins = _DATA[key]
+        objective = make_objective(params, folds, bins, num_threads=spec.get("num_threads"))
         trial = optuna.Trial(study, trial_id)
         try:
             outcome = {"state": "COMPLETE", "value": float(objective(trial))}

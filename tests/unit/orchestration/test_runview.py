@@ -60,7 +60,7 @@ def test_tune_trial_lines_feed_the_progress():
     assert logged == [
         "tune: trial 1 of 4: 0.8000 (best 0.8000, trial 1)",
         "tune: trial 2 of 4: 0.8500 (best 0.8500, trial 2)",
-        "tune: trial 3 of 4: pruned at epoch 1 (best 0.8500, trial 2)",
+        "tune: trial 3 of 4: pruned after fold 1 (best 0.8500, trial 2)",
         "tune: trial 4 of 4: 0.8300 (best 0.8500, trial 2)",
     ]
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]

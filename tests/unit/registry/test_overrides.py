@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -131,3 +132,29 @@ def test_a_run_cannot_lower_the_gate(tmp_path, key):
         pytest.fail("the block ran with a gate override")
     assert "\n" not in str(err.value) and "committed params.yaml" in str(err.value)
     assert params.read_bytes() == before and not stash_file(lock).exists()
+
+
+def test_the_retrain_flow_tunes_with_its_own_overrides_under_the_runs(default_params_raw):
+    """registry.retrain_overrides are every retrain run's overrides (what the flow applies,
+    records and replays); a key the run's own overrides set wins; the gate's rules refused."""
+    from retrain.config import parse_params
+    from retrain.registry.overrides import with_retrain_overrides
+
+    raw = json.loads(json.dumps(default_params_raw))
+    raw["registry"]["retrain_overrides"] = {"tune.n_trials": 12, "tune.workers": 2}
+    params = parse_params(raw)
+    assert with_retrain_overrides(params, None) == {"tune.n_trials": 12, "tune.workers": 2}
+    assert with_retrain_overrides(params, {"tune.n_trials": 0, "model.lr": 0.01}) == {
+        "tune.n_trials": 0,
+        "tune.workers": 2,
+        "model.lr": 0.01,
+    }
+    raw["registry"]["retrain_overrides"] = {}
+    assert with_retrain_overrides(parse_params(raw), None) is None
+    raw["registry"]["retrain_overrides"] = {"registry.gate.margin": -1}
+    with pytest.raises(ConfigError, match="registry.retrain_overrides.*rule of the promotion"):
+        parse_params(raw)
+    # The shipped params.yaml: the retrain flow tunes, `dvc repro` does not.
+    shipped = parse_params(default_params_raw)
+    assert shipped.tune.n_trials == 0
+    assert shipped.registry.retrain_overrides["tune.n_trials"] > 0
