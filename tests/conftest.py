@@ -25,18 +25,21 @@ TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
 # `make test`'s two xdist workers (--dist loadfile --no-loadscope-reorder) the suite then ends
 # on short files instead of one worker finishing a long one alone. A stable sort: the order of
 # tests inside a file, and of the other files, is kept. The first two go one to each worker:
-# test_records builds the session's trained_repo while test_attrition, which needs none (it
-# builds its own repo), runs on the other worker; test_stack, which starts from the trained
-# repo, comes next on that worker, when the repo is built, so neither worker waits.
+# test_records builds the session's trained_repo while test_faults, which needs none (the
+# corpus builds its own repos, in its own process), runs on the other worker; test_stack, which
+# starts from the trained repo, comes next on that worker, when the repo is built. test_flows
+# comes before test_attrition: on one worker (one Prefect harness), attrition's monitor leaves
+# a drift retrain scheduled, and flows' monitor would find it still to run.
 LONGEST_FIRST = (
     "integration/test_records.py",
-    "integration/test_attrition.py",
+    "integration/test_faults.py",
     "integration/test_stack.py",
     "integration/test_task_multiclass.py",  # make test-tasks: one table per worker
     "integration/test_task_regression.py",
     "integration/test_pipeline.py",
     "integration/test_check_pr.py",
     "integration/test_flows.py",
+    "integration/test_attrition.py",
     "integration/test_serve.py",
     "test_imports.py",
     "integration/test_tune_parallel.py",
