@@ -228,16 +228,21 @@ def _account(repo: Path, out: Outcome) -> Outcome:
 
 # --- the faults ------------------------------------------------------------------------------
 
+# Half the file is written, then the writer waits for `go` (the ingest that must find it still
+# being written has run): on a loaded machine a writer that only paused between lines could
+# finish, marker and all, before that ingest looked (seen in `make test`: "slow.csv accepted").
 _SLOW_WRITER = textwrap.dedent(
     """
-    import sys, time
-    path, data = sys.argv[1], open(sys.argv[2], "rb").read().splitlines(True)
+    import os, sys, time
+    path, data, go = sys.argv[1], open(sys.argv[2], "rb").read().splitlines(True), sys.argv[3]
     with open(path, "wb") as fh:
         for i, line in enumerate(data):
             fh.write(line)
-            if i % 10 == 0:
+            if i == len(data) // 2:
                 fh.flush()
-                time.sleep(0.05)
+                deadline = time.monotonic() + 120
+                while not os.path.exists(go) and time.monotonic() < deadline:
+                    time.sleep(0.01)
     open(path + ".done", "w").close()
     """
 )
@@ -249,10 +254,12 @@ def partial_file(workdir: Path) -> Outcome:
     src = workdir / "slow-source.csv"
     slow.to_csv(src, index=False)
     landed = repo / "data" / "landing" / "slow.csv"
-    writer = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(landed), str(src)])
+    go = workdir / "go"
+    writer = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(landed), str(src), str(go)])
     while not landed.exists():
         time.sleep(0.01)
     during = _ingest(repo)
+    go.touch()
     writer.wait(timeout=120)
     truncated = _land(repo, "cut.csv", cut, cut=30)
     after = _ingest(repo)

@@ -25,10 +25,14 @@ TELCO_KEYS = Path(__file__).parent / "fixtures" / "telco_churn.yaml"
 # `make test`'s two xdist workers (--dist loadfile --no-loadscope-reorder) the suite then ends
 # on short files instead of one worker finishing a long one alone. A stable sort: the order of
 # tests inside a file, and of the other files, is kept. The first two go one to each worker:
-# test_records builds the session's trained_repo while test_stack, which needs it only at its
-# end, starts its own stack, so neither worker waits for the other at the start.
+# test_records builds the session's trained_repo while test_faults, which needs none (the
+# corpus builds its own repos, in its own process), runs on the other worker; test_stack, which
+# starts from the trained repo, comes next on that worker, when the repo is built. test_flows
+# comes before test_attrition: on one worker (one Prefect harness), attrition's monitor leaves
+# a drift retrain scheduled, and flows' monitor would find it still to run.
 LONGEST_FIRST = (
     "integration/test_records.py",
+    "integration/test_faults.py",
     "integration/test_stack.py",
     "integration/test_task_multiclass.py",  # make test-tasks: one table per worker
     "integration/test_task_regression.py",
@@ -82,6 +86,30 @@ def telco_params_at(root: Path = REPO) -> Params:
         paths["raw_data"] = telco_csv().parent
     dataset = params.dataset.model_copy(update={"suite": root / params.dataset.suite})
     return params.model_copy(update={"paths": Paths(**paths), "dataset": dataset})
+
+
+# A smaller training budget than small_overrides', for the retrains of a test repo whose
+# proofs are about records, the registry, the gate's rules or the orchestration, never about
+# how good the model is: every stage still runs, for about half its cost. Committed in that
+# repo's params.yaml only (with_budget), after the runs that must match the trained repo's.
+SMALLER_BUDGET = {
+    "tune": {"n_trials": 1, "max_epochs": 2, "patience": 1},
+    "train": {"max_epochs": 3, "patience": 2},
+    "evaluate": {"lightgbm": {"n_trials": 1, "n_estimators": 50}},
+    "report": {"explain_rows": 50, "ig_steps": 20},
+}
+
+
+def with_budget(raw: dict[str, Any], budget: dict[str, Any]) -> dict[str, Any]:
+    """`raw` params with the keys of `budget` (section -> keys, one level of nesting) set."""
+    raw = copy.deepcopy(raw)
+    for section, keys in budget.items():
+        for key, value in keys.items():
+            if isinstance(value, dict):
+                raw[section][key].update(value)
+            else:
+                raw[section][key] = value
+    return raw
 
 
 def small_overrides(raw: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,8 @@ of it, so the suite pays for one plain `dvc repro` of the small pipeline, not on
 
 That a second run of every stage, in another directory, gives the same bytes is proven where
 such a run happens anyway: `retrain reproduce` (tests/integration/test_records.py) forces every
-stage in a fresh clone and compares every output hash in dvc.lock, and the stack's retrain
-(tests/integration/test_stack.py) gives this repo's dvc.lock, model cards included."""
+stage in a fresh clone and compares every output hash in dvc.lock, and that test compares the
+model cards too, less the git revision they name."""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@ concurrency, with the real flow on the small params.
 
 One history is built once per module: R1 records the trained repo as it is (first model,
 v1 in prod); a run that tries to open the gate by overrides is refused before it starts; R2
-retrains on a new batch with the gate opened wide by a committed params.yaml (v2 promoted);
+retrains on a new batch with the gate opened wide by a committed params.yaml, with a smaller
+training budget (tests/conftest.py's SMALLER_BUDGET: what it proves is about records and
+the gate's rules, not how good a model is) (v2 promoted);
 R3 retrains on a second batch with an unreachable margin, committed too, and a run-only
 override (v3 registered, not promoted). Tests that change the registry work on copies.
 """
@@ -28,7 +30,7 @@ import pytest
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
-from tests.conftest import REPO, copy_repo, pipeline_env
+from tests.conftest import REPO, SMALLER_BUDGET, copy_repo, pipeline_env, with_budget
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -98,9 +100,10 @@ def land_batch(repo: Path, number: int) -> str:
     return result.md5
 
 
-def commit_gate(repo: Path, rules: dict[str, Any]) -> str:
-    """Change registry.gate in params.yaml and commit it, as a reviewed pull request would."""
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+def commit_gate(repo: Path, rules: dict[str, Any], budget: dict[str, Any] | None = None) -> str:
+    """Change registry.gate in params.yaml (and a training budget: tests/conftest.py's
+    with_budget) and commit it, as a reviewed pull request would."""
+    params = with_budget(yaml.safe_load((repo / "params.yaml").read_text()), budget or {})
     params["registry"]["gate"].update(rules)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "gate", "params.yaml")
@@ -158,7 +161,7 @@ def history(harness, trained_repo, tmp_path_factory) -> History:
     r1 = retrain(repo, reason="manual")
     land_batch(repo, 1)
     refused = refused_gate_override(repo)
-    commit_gate(repo, OPEN_GATE)
+    commit_gate(repo, OPEN_GATE, SMALLER_BUDGET)
     r2 = retrain(repo, reason="drift")
     land_batch(repo, 2)
     committed = commit_gate(repo, CLOSED_GATE)
@@ -281,15 +284,25 @@ def test_gto_show_lists_the_versions_and_prod(history):
     assert prod(history.repo) == "v2.0.0"
 
 
-def test_a_record_replays_bit_for_bit_in_a_fresh_clone(history):
+def test_a_record_replays_bit_for_bit_in_a_fresh_clone(history, tmp_path):
     # R3: the record with the most behind it (two landed batches, the champion's warm start,
     # a run-only override, a rejected model). Every record replays by the same code path
     # (`retrain reproduce`: clone, check out run/<id>, pull, `dvc repro --force`), and each
-    # replay reruns the whole pipeline, so one is replayed, not all.
+    # replay reruns the whole pipeline, so one is replayed, not all. It is also the suite's
+    # proof that a second run of every stage, in another directory, gives the same bytes.
     for result in history.runs[2:]:
         rec = record_of(history.repo, result["run_id"])
-        out = cli(history.repo, "reproduce", result["run_id"])
+        out = subprocess.run(  # the clone kept in tmp_path (TMPDIR), for the model cards
+            [sys.executable, "-m", "retrain.cli", "reproduce", result["run_id"], "--keep"],
+            cwd=history.repo,
+            env={**pipeline_env(), "TMPDIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        clone = Path(out.stdout.split("clone kept at ", 1)[1].split()[0])
+        assert clone.is_relative_to(tmp_path), clone
+        assert _cards(clone) == _cards(history.repo)
         assert "identical: every artifact, metric and tuned parameter" in out.stdout
         assert f"environment: requirements.lock md5 {rec['requirements_lock']['md5']}" in (
             out.stdout
@@ -298,6 +311,17 @@ def test_a_record_replays_bit_for_bit_in_a_fresh_clone(history):
         assert onnx_row.split()[1:4] == [rec["artifacts"][ONNX][:12]] * 2 + ["same"]
         roc_row = next(ln for ln in out.stdout.splitlines() if ln.startswith("tabm.roc_auc"))
         assert roc_row.split()[1:4] == [str(rec["metrics"]["roc_auc"])] * 2 + ["same"]
+
+
+def _cards(repo: Path) -> tuple[dict[str, Any], list[str]]:
+    """The model cards (train's JSON, report's Markdown) less the git revision they name:
+    the record's run trained at its parent commit, a replay at the record's own (`retrain
+    reproduce` shows the cards, not compared, for that reason alone)."""
+    card = json.loads((repo / "models" / "model" / "model_card.json").read_text())
+    commit = str(card.pop("git_revision")).removesuffix("-dirty")
+    md = (repo / "reports" / "model_card.md").read_text().replace(commit, "<revision>")
+    lines = [ln.replace("<revision>-dirty", "<revision>") for ln in md.splitlines()]
+    return card, [ln for ln in lines if ln.strip() and not ln.startswith("Tracked files")]
 
 
 def predicted_by(repo: Path, tmp_path: Path) -> tuple[str, str]:

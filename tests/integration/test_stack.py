@@ -13,15 +13,16 @@ import time
 from urllib.parse import unquote
 
 import pytest
+import yaml
 
 from retrain.infra.dvc import lock_outputs
 from retrain.orchestration import browser, stack
-from tests.conftest import make_pipeline_repo
+from tests.conftest import SMALLER_BUDGET, copy_repo, with_budget
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 READ_BACK = r"""
-import asyncio, json, re, sys, time, urllib.request
+import asyncio, json, re, subprocess, sys, time, urllib.request
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterId,
@@ -33,6 +34,12 @@ from prefect.flow_runs import wait_for_flow_run
 
 # No parameters: a run started by hand (as from the UI) must say `manual`, not `schedule`.
 run = run_deployment("retrain/retrain", timeout=900, poll_interval=2)
+# Then a smaller training budget is committed (argv[1]: the new params.yaml), as a reviewed
+# change would be: the drift retrain below reruns every stage, at about half the cost.
+with open("params.yaml", "w") as f:
+    f.write(sys.argv[1])
+git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+subprocess.run([*git, "commit", "-qm", "smaller budget", "params.yaml"], check=True)
 # A predict of a file that does not exist fails (the `run failed` notification) ...
 bad = run_deployment(
     "predict/predict", parameters={"input_path": "missing.csv"}, timeout=300, poll_interval=2)
@@ -71,6 +78,7 @@ async def main():
                 "state": r.state.type.value, "state_name": r.state.name,
                 "message": r.state.message, "parameters": r.parameters,
                 "tasks": {t.name: t.state.type.value for t in tasks},
+                "task_names": {t.name: t.state.name for t in tasks},
                 "artifacts": sorted(a.key for a in arts if a.key), "links": links,
                 "artifact_ids": {a.key: str(a.id) for a in arts if a.key}}
         schedules = {}
@@ -217,14 +225,19 @@ def test_server_errors_keep_all_but_the_benign_lock_refusal():
     assert "scheduler" in left
 
 
-def test_stack_runs_the_retrain_deployment_end_to_end(
-    tmp_path, small_params_raw, monkeypatch, request
-):
-    repo = make_pipeline_repo(tmp_path / "repo", small_params_raw, tmp_path / "remote")
+def test_stack_runs_the_retrain_deployment_end_to_end(tmp_path, trained_repo, monkeypatch):
+    # The session's trained repo (its workspace trained, nothing recorded): the manual retrain
+    # finds every stage up to date and trains nothing, so the one pipeline this test pays for
+    # is the drift retrain's, which reruns every stage on the landed batch. That two runs of
+    # every stage give the same bytes is proven by test_records' replay (`retrain reproduce`).
+    repo = copy_repo(trained_repo, tmp_path / "repo")
     # The stack's server (it inherits this environment) looks for expired leases every 2 s
     # rather than every 15 s: the killed holder's slot is freed as soon as its 60 s lease (the
     # server's minimum) runs out, by the real repossessor, so the lock check below ends sooner.
     monkeypatch.setenv("PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS", "2")
+    # Its worker asks for scheduled runs every 2 s rather than every 10 s: each of this test's
+    # six deployment runs starts up to 8 s sooner (a quiet run was half idle, CPU 139 s of 271).
+    monkeypatch.setenv("PREFECT_WORKER_QUERY_SECONDS", "2")
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
@@ -239,8 +252,9 @@ def test_stack_runs_the_retrain_deployment_end_to_end(
             stderr=subprocess.PIPE,
             text=True,
         )
+        smaller = with_budget(yaml.safe_load((repo / "params.yaml").read_text()), SMALLER_BUDGET)
         proc = subprocess.run(
-            [sys.executable, "-c", READ_BACK],
+            [sys.executable, "-c", READ_BACK, yaml.safe_dump(smaller, sort_keys=False)],
             cwd=repo,
             env=env,
             capture_output=True,
@@ -347,6 +361,10 @@ def test_stack_runs_the_retrain_deployment_end_to_end(
     assert {k: v for k, v in ret["tasks"].items() if k in stages} == dict.fromkeys(
         stages, "COMPLETED"
     )
+    # The workspace was trained on these inputs: DVC skipped every stage of the manual run.
+    assert {k: v for k, v in ret["task_names"].items() if k in stages} == dict.fromkeys(
+        stages, "Skipped"
+    )
     # Around the stages: the champion lookup, the gate, the reports, the push, the record and
     # the model history page.
     others = sorted(k for k in ret["tasks"] if k not in stages)
@@ -367,7 +385,6 @@ def test_stack_runs_the_retrain_deployment_end_to_end(
         "gate",
         "run-record",
         "model-card",
-        "tune-progress",
         "tune-trials",
     } <= set(ret["artifacts"])
     # Started by hand: manual, named and tagged so, and its final state says the outcome.
@@ -376,18 +393,15 @@ def test_stack_runs_the_retrain_deployment_end_to_end(
     assert ret["state_name"] == "Promoted" and "promoted" in ret["tags"]
     run_id = ret["name"].removeprefix("retrain-manual-")
     assert f"run/{run_id}" in ret["message"]
-    # The flow drove DVC itself: the same inputs give the same dvc.lock as a plain `dvc repro`.
+    # The flow drove DVC itself: on the inputs of a plain `dvc repro` it reran nothing, and
+    # recorded that run's dvc.lock as it was (no override or stage of its own crept in).
     lock_now = subprocess.run(
         ["git", "show", f"run/{run_id}:dvc.lock"], cwd=repo, capture_output=True, text=True
     ).stdout
-    # Asked for only now: the session's trained repo is built by the other worker meanwhile
-    # (tests/conftest.py), so this test's stack starts without waiting for it.
-    # Every output's hash is in dvc.lock (the model cards too: both repos are the same commit),
-    # so this is also the suite's proof that two runs of every stage give the same bytes.
-    trained_lock = (request.getfixturevalue("trained_repo") / "dvc.lock").read_text()
+    trained_lock = (trained_repo / "dvc.lock").read_text()
     before, after = lock_outputs(trained_lock), lock_outputs(lock_now)
     differ = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-    assert not differ, f"outputs that differ between two runs: {differ}"
+    assert not differ, f"outputs that differ: {differ}"
     assert lock_now == trained_lock
     # The UI's links open: served over HTTP on loopback from this run's own folder.
     for key, page in (("plots", "plots/index.html"), ("data-docs", "data_docs/index.html")):
@@ -453,6 +467,11 @@ def test_stack_runs_the_retrain_deployment_end_to_end(
     # the Evidently report of the batch that started it (issue 28) ...
     drift_run = seen["drift_retrain"]
     assert drift_run["parameters"]["reason"] == "drift", drift_run["parameters"]
+    # It reran every stage on the new data, tuning from the champion's parameters.
+    assert {k: v for k, v in drift_run["task_names"].items() if k in stages} == dict.fromkeys(
+        stages, "Completed"
+    )
+    assert {"tune-progress", "tune-trials", "gate", "metrics"} <= set(drift_run["artifacts"])
     assert drift_run["name"].startswith("retrain-drift-") and drift_run["state"] == "COMPLETED"
     outcome = by_subject["Drift retrain"]
     assert outcome["subject"] == f"Drift retrain: {drift_run['state_name']} ({drift_run['name']})"
