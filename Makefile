@@ -32,7 +32,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install lock data run test test-tasks test-all test-attrition test-wage test-hpc lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
+.PHONY: help install lock data run test test-tasks test-engines test-all test-attrition test-wage test-hpc lint format plots bench bench-quick up down runs reproduce clean check-pr serve screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,10 +76,13 @@ run: data ## Run the whole pipeline end to end (dvc repro) and say where the res
 	@echo "Model card:   reports/model_card.md (.html); slices metrics/slices.json"
 
 test: data ## Install, obtain the data and run the tests CI runs (the 25 slowest are listed)
-	$(BIN)/python -m pytest -m "not extended and not tasks" $(PYTEST_PARALLEL) --durations=25
+	$(BIN)/python -m pytest -m "not extended and not tasks and not engines and not bench" $(PYTEST_PARALLEL) --durations=25
 
 test-tasks: data ## Wage (regression) and hpc_data (multiclass) end to end, each by retrain init alone
 	$(BIN)/python -m pytest -m tasks $(PYTEST_PARALLEL) --durations=10
+
+test-engines: data ## PostgreSQL-backed Prefect and Optuna, parallel tuning, the benches' quick runs
+	$(BIN)/python -m pytest -m "engines or bench" $(PYTEST_PARALLEL) --durations=10
 
 test-all: data ## Every test, the extended scale-out checks too (Dask, a killed worker, S3)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
 
 CHEAP = ("training", "validation", "drift", "tuning", "quality")
 RATIO = re.compile(r"\b\d+\.\d\dx\b")

@@ -18,6 +18,7 @@ from tests.servers import postgres, postgres_missing
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
+    pytest.mark.engines,
     pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing())),
 ]
 

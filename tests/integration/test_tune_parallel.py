@@ -28,7 +28,7 @@ from retrain.stages import prepare
 from tests.conftest import REPO, copy_repo, params_in, pipeline_env
 from tests.servers import postgres, postgres_missing, prefect_server
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.engines]
 
 # Two folds of 1,000 rows: a worker evaluates a whole cross-validated trial (both folds).
 TINY = {"n_trials": 4, "max_epochs": 3, "patience": 2, "max_rows": 1000, "workers": 2, "folds": 2}
