@@ -189,6 +189,7 @@ def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
 ):
     import optuna
 
+    from retrain.tuning.storage import heartbeat_attr
     from retrain.tuning.worker import outcome_attr, worker_attr
 
     journal = tmp_path / "study.journal"
@@ -201,12 +202,11 @@ def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
         grace_s=4,
     )
     killed: list[tuple[int, int]] = []
-    claimed_at: dict[int, float] = {}
 
     def kill_one_worker_mid_trial() -> None:
         # A fast machine trains a tiny trial's fold in about a second, so waiting for a
-        # fold's score missed every trial in CI: kill a worker that has held its trial for
-        # half a second (its heartbeat is beating by then), or one between two folds.
+        # fold's score missed every trial in CI: kill a worker as soon as it holds a trial
+        # and beats for it (the beat is what the coordinator watches), before its outcome.
         deadline = time.monotonic() + 600
         while not killed and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -224,10 +224,8 @@ def test_a_sigkilled_worker_s_trial_is_failed_retried_and_the_study_completes(
             for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
                 where = trial.system_attrs.get(worker_attr(trial._trial_id))
                 finished = outcome_attr(trial._trial_id) in trial.system_attrs
-                if not where or finished:
-                    continue
-                held = time.monotonic() - claimed_at.setdefault(trial._trial_id, time.monotonic())
-                if trial.intermediate_values or held >= 0.5:  # mid-trial
+                beating = heartbeat_attr(trial._trial_id) in trial.system_attrs
+                if where and beating and not finished:  # mid-trial
                     pid = int(where.rsplit(":", 1)[1])
                     os.kill(pid, signal.SIGKILL)
                     killed.append((trial.number, pid))
