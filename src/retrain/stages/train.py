@@ -11,10 +11,10 @@ import numpy as np
 
 from retrain.config import ModelParams, Params
 from retrain.data.splits import Splits, load_splits
-from retrain.errors import DataError
 from retrain.files import write_json
 from retrain.infra import git
 from retrain.infra.dvc import read_pin
+from retrain.models import val_scores
 from retrain.project import managed_paths
 from retrain.stages._common import stage_main
 from retrain.task import Task, task_for
@@ -42,9 +42,9 @@ def run(params: Params) -> FitResult:
     result = _fit_one(params, task, hp, splits)
     seconds = time.perf_counter() - started
     _export(params, task, splits, result.module.network)
-    val_scores = _served_val_scores(params, splits)
-    write_json(paths.intervals, _intervals(params, task, splits, val_scores))
-    write_scores(paths.oof_val, val_scores)
+    served = _served_val_scores(params, splits)
+    write_json(paths.intervals, _intervals(params, task, splits, served))
+    val_scores.write(paths.oof_val, served)
     write_json(paths.model_card, _card(params, hp, task, splits, result))
     print(
         f"train: {task.monitor} {result.best_score:.4f} at epoch {result.best_epoch} "
@@ -122,7 +122,7 @@ def _run_bag(
     save_checkpoint(paths.checkpoint, bag)
     _export(params, task, splits, bag.network)
     write_json(paths.intervals, _intervals(params, task, splits, bag.oof_val))
-    write_scores(paths.oof_val, bag.oof_val)
+    val_scores.write(paths.oof_val, bag.oof_val)
     write_json(paths.model_card, _bag_card(params, hp, task, splits, bag))
     for i, member in enumerate(bag.members):
         print(
@@ -228,45 +228,16 @@ def _served_val_scores(params: Params, splits: Splits) -> np.ndarray:
     return predictor.predict_matrix(splits.matrix("val")[0])
 
 
-def write_scores(path: Path, scores: np.ndarray) -> Path:
-    """paths.oof_val: the validation rows' calibration scores, in the split's row order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        np.save(fh, np.asarray(scores, dtype=np.float64), allow_pickle=False)
-    return path
-
-
-def read_scores(path: Path, n_val: int) -> np.ndarray:
-    """paths.oof_val as `write_scores` wrote it, checked against the validation split.
-
-    Raises:
-        DataError: the file is missing, not such scores, or for another validation split.
-    """
-    try:
-        scores = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: not found; run `dvc repro train`") from None
-    except ValueError as err:
-        raise DataError(f"{path}: not validation scores ({err})") from None
-    if len(scores) != n_val:
-        raise DataError(
-            f"{path}: {len(scores)} scores for {n_val} validation rows; run `dvc repro train`"
-        )
-    return scores
-
-
-def _intervals(
-    params: Params, task: Task, splits: Splits, val_scores: np.ndarray
-) -> dict[str, Any]:
+def _intervals(params: Params, task: Task, splits: Splits, scores: np.ndarray) -> dict[str, Any]:
     """paths.intervals: a regression's split-conformal interval on the validation residuals
-    of `val_scores` (the exported model's, or a bag's out-of-fold ones); nulls for a
+    of `scores` (the exported model's, or a bag's out-of-fold ones); nulls for a
     classifier (retrain.models.intervals)."""
     from retrain.models.intervals import intervals_record
 
     y_val = splits.matrix("val")[1]
     if task.kind != "regression":
         return intervals_record(None, y_val, None)
-    return intervals_record(params.train.interval_level, y_val, val_scores)
+    return intervals_record(params.train.interval_level, y_val, scores)
 
 
 def main() -> None:
