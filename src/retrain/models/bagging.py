@@ -90,7 +90,7 @@ def fit_bag(
                 hp,
                 seed=seed + i,
                 # A checkpoint brings back the best epoch's weights, as for the single model.
-                checkpoint=Path(tmp) / f"member{i}.ckpt",
+                checkpoint=Path(tmp) / f"member{i}" / "model.ckpt",
                 callbacks=callbacks(i),
                 task=task,
                 target=target,
