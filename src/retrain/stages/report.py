@@ -390,6 +390,8 @@ def run(params: Params) -> ReportResult:
         task=task,
     )
     calibration = _task_calibration(params, task, scored)
+    if params.train.bag_folds:  # a bag's validation scores are its members' out-of-fold ones
+        calibration["fitted_on"] = "val, out of fold (train.bag_folds)"
     attributions = _attributions(params, scored.splits, scored.x_test, p_test, task)
     result = ReportResult(slices, calibration, attributions, card="")
 

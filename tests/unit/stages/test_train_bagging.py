@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import log_loss
 
 from retrain import testing
 from retrain.config import Params
@@ -90,6 +91,11 @@ def test_a_bags_threshold_card_and_report_come_from_its_folds(tmp_path, small_pa
     assert {"best_epoch", "epochs_run", "stopped_by"} <= set(card["members"][0])
     assert "best_epoch" not in card and "stopped_by" not in card  # no member is the model
     result = report.run(params)  # explains the checkpoint, checked against the served ONNX
+    # The temperature, too, is fitted on the out-of-fold scores.
+    fitted = json.loads(params.paths.calibration_metrics.read_text())
+    assert fitted["fitted_on"] == "val, out of fold (train.bag_folds)"
+    assert fitted["val"]["log_loss_before"] == pytest.approx(log_loss(y_val, oof), abs=1e-6)
+    assert fitted["val"]["log_loss_before"] != pytest.approx(log_loss(y_val, served), abs=1e-6)
     assert "The mean of 2 fold models, each one: an ensemble of" in result.card
     assert "best epoch / epochs run, per member" in result.card
     assert "(best F1 on the members' out-of-fold validation scores)" in result.card
