@@ -227,13 +227,13 @@ def split_row(params: Any) -> dict[str, Any]:
         "seed": params.seed,
         **{m: round(float(metrics[m]["roc_auc"]), 6) for m in MODEL_KEYS},
         "pr_auc": {m: round(float(metrics[m]["pr_auc"]), 6) for m in MODEL_KEYS},
-        **_training(card),
+        **training_record(card),
         "model_seconds": None,
         "seconds": None,
     }
 
 
-def _training(card: dict[str, Any]) -> dict[str, Any]:
+def training_record(card: dict[str, Any]) -> dict[str, Any]:
     """How training went, from the train stage's card: a bag's (train.bag_folds) has no one
     best epoch, so its members' are listed."""
     keys = ("best_epoch", "epochs_run", "stopped_by")

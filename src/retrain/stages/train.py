@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     from retrain.models.training import FitResult
 
 
-def run(params: Params) -> FitResult:
+def run(params: Params) -> FitResult | BagResult:
     """Fit one model (train.bag_folds 0) or the bag of fold models; export what is served and
     write the interval, the validation rows' calibration scores and the model card.
 
-    Returns the single model's fit, or with a bag member 0's (the card records them all).
+    Returns the single model's fit, or the bag (its members' fits among it).
     """
     paths, cfg = params.paths, params.train
     task = task_for(params.dataset)
@@ -99,7 +99,7 @@ def _export(params: Params, task: Task, splits: Splits, network: Any) -> None:
 
 def _run_bag(
     params: Params, task: Task, hp: ModelParams, splits: Splits, started: float
-) -> FitResult:
+) -> BagResult:
     """train.bag_folds K: K fold models of train+validation, served as their mean; the
     interval and the calibration scores from the members' out-of-fold validation scores."""
     from retrain.models.bagging import fit_bag, save_checkpoint
@@ -133,7 +133,7 @@ def _run_bag(
         if warning:
             print(warning.replace("train:", f"train: member {i + 1}/{k}:", 1), flush=True)
     print(f"train: {k} fold models on {bag.members[0].device} in {seconds:.1f}s")
-    return bag.members[0]
+    return bag
 
 
 def cut_short(result: FitResult, max_steps: int | None) -> str | None:
