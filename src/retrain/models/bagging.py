@@ -48,7 +48,10 @@ def scores(network: nn.Module, x: np.ndarray, kind: TaskKind, target: Any = None
     scorer = make_scorer(network, kind, target).cpu().eval()
     with torch.no_grad():
         out = scorer(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
-    return out if kind == "multiclass" else out.reshape(-1)
+    if kind != "multiclass":
+        return out.reshape(-1)
+    # float32 rows sum to 1 within ~1e-7; sklearn's log loss wants float64's (as Predictor).
+    return out / out.sum(axis=1, keepdims=True) if len(out) else out
 
 
 def fit_bag(

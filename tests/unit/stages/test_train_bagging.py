@@ -26,6 +26,7 @@ from retrain.stages import evaluate, prepare, report, train, tune
 from tests.conftest import REPO
 
 K = 2
+CLASSES = ["low", "mid", "high"]
 
 
 def _table(kind: str, rows: int = 400) -> pd.DataFrame:
@@ -34,9 +35,12 @@ def _table(kind: str, rows: int = 400) -> pd.DataFrame:
     plan = rng.choice(["a", "b", "c"], rows)
     signal = x1 + 0.5 * x2 + (plan == "a")
     noisy = signal + rng.standard_normal(rows)
-    target: Any = (
-        np.round(50 + 10 * noisy, 3) if kind == "regression" else np.where(noisy > 0.5, "y", "n")
-    )
+    if kind == "regression":
+        target: Any = np.round(50 + 10 * noisy, 3)
+    elif kind == "multiclass":
+        target = np.array(CLASSES, dtype=object)[np.digitize(noisy, [0.0, 1.2])]
+    else:
+        target = np.where(noisy > 0.5, "y", "n")
     return pd.DataFrame({"x1": x1, "x2": x2, "plan": plan, "target": target})
 
 
@@ -48,11 +52,14 @@ def _params(tmp: Path, kind: str, raw: dict[str, Any]) -> Params:
     raw["paths"]["raw_data"] = str(table)
     dataset = raw["dataset"]
     dataset.update(name="tiny", target="target", task=kind, numeric=["x1", "x2"])
-    dataset.update(categorical=["plan"], pii_allow=[], classes=None)
+    dataset.update(categorical=["plan"], pii_allow=[])
+    dataset["classes"] = CLASSES if kind == "multiclass" else None
     dataset["positive_class"] = "y" if kind == "binary" else None
     dataset.pop("id_column", None)
     raw["report"]["slices"] = raw["registry"]["gate"]["slices"] = ["plan"]
-    raw["registry"]["gate"]["metric"] = "roc_auc" if kind == "binary" else "rmse"
+    raw["registry"]["gate"]["metric"] = {"binary": "roc_auc", "regression": "rmse"}.get(
+        kind, "log_loss"
+    )
     raw["prepare"]["fill_values"] = {}
     raw["tune"]["n_trials"] = 0
     raw["train"].update(max_epochs=3, patience=2, bag_folds=K)
@@ -114,6 +121,24 @@ def test_a_bags_interval_is_fitted_on_out_of_fold_residuals(tmp_path, small_para
     assert "The mean of 2 fold models, each one: an ensemble of" in card
     assert "validation RMSE on each member's held-out fold (early stopping)" in card
     assert "| best epoch / epochs run |" not in card
+
+
+def test_a_multiclass_bags_temperature_is_fitted_out_of_fold(tmp_path, small_params_raw):
+    params = _params(tmp_path, "multiclass", small_params_raw)
+    _pipeline(params)
+    y_val, oof, served = _in_sample(params)
+    assert oof.shape == served.shape == (len(y_val), 3)
+    np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    result = report.run(params)
+    fitted = json.loads(params.paths.calibration_metrics.read_text())
+    labels = [0, 1, 2]
+    assert fitted["val"]["log_loss_before"] == pytest.approx(
+        log_loss(y_val, oof, labels=labels), abs=1e-6
+    )
+    assert fitted["val"]["log_loss_before"] != pytest.approx(
+        log_loss(y_val, served, labels=labels), abs=1e-6
+    )
+    assert "validation log loss on each member's held-out fold" in result.card
 
 
 def test_without_a_bag_the_calibration_scores_are_the_served_models(tmp_path, small_params_raw):
