@@ -27,6 +27,8 @@ from retrain.tuning.folds import FoldError, fold_rows, pool
 from tests.unit.models.test_network import _table
 from tests.unit.models.test_tasks import HP, TASKS, Matrix, _data, _target
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(autouse=True)
 def one_thread():

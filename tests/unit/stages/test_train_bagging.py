@@ -25,6 +25,8 @@ from retrain.models.predictor import Predictor
 from retrain.stages import evaluate, prepare, report, train, tune
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.model
+
 K = 2
 CLASSES = ["low", "mid", "high"]
 
