@@ -790,7 +790,9 @@ def arms_section(data: dict[str, Any], quick: bool, item: str = "7e") -> Section
         section.goals.append(replace(goal, name=f"train {keys}: {goal.name}"))
     section.notes.append(
         f"default: params.yaml as shipped; {keys}: the same splits with those train keys; "
-        "cost: seconds of tune + train summed over the splits"
+        "cost: seconds of tune + train summed over the splits. The baselines are the same in "
+        "both arms (LightGBM trains on the train split and early-stops on validation); a bag "
+        "(train.bag_folds) trains on train+validation, its threshold on out-of-fold scores"
     )
     if quick:
         section.notes.append("--quick: one split per table, tiny budgets; not a result")

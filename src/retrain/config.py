@@ -159,9 +159,9 @@ class Paths(_Strict):
     # Regression: the prediction interval (level, half-width) fitted on validation by `train`;
     # part of the served model, beside model.onnx.
     intervals: Path = Path("models/model/intervals.json")
-    # The validation rows' scores that calibrate the model (binary: evaluate's F1 threshold;
-    # regression: train's interval): the served model's own, or with train.bag_folds each val
-    # row scored by the member that did not train on it (out of fold). Not served.
+    # The validation rows' scores that calibrate the model (evaluate's F1 threshold, report's
+    # temperature, train's interval): the served model's own, or with train.bag_folds each
+    # val row scored by the member that did not train on it (out of fold). Not served.
     oof_val: Path = Path("models/model/oof_val.npy")
     attributions: Path
     attributions_plot: Path
