@@ -21,9 +21,14 @@ bench/quality.json already there (an empty `--tables` reruns nothing: it re-rend
 `--tune KEY=VALUE ...` (e.g. `--tune n_trials=12`) runs each split twice instead, untuned
 (tune.n_trials 0) and with those tune keys, and reports tuned − untuned and the cost ratio
 (section 7t, bench/quality_tuned.json); Telco and attrition, 10 splits, unless --tables says.
+`--train KEY=VALUE ...` (e.g. `--train bag_folds=5`) runs each split as shipped (arm
+"default") and with those train keys, and reports, per table, ours' paired gain, ours − tuned
+LightGBM in each arm and the cost ratio (section 7e, bench/quality_bagged.json); every bench 7
+table, 10 splits, unless --tables says.
 
     .venv/bin/python -m bench.quality [--quick] [--jobs 2] [--tables caravan default]
     .venv/bin/python -m bench.quality --tune n_trials=12 [--quick]
+    .venv/bin/python -m bench.quality --train bag_folds=5 [--resume DIR] [--jobs 2] [--quick]
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +79,7 @@ QUICK_BUDGETS: dict[str, dict[str, Any]] = {
 QUICK_TUNE = {"max_epochs": 2, "patience": 1}  # the tuned arm's trials, under --quick
 JSON_OUT = REPO / "bench" / "quality.json"
 TUNED_JSON = REPO / "bench" / "quality_tuned.json"
+ARMS_JSON = REPO / "bench" / "quality_bagged.json"  # --train: section 7e
 README = REPO / "README.md"
 
 # Issue 27's two kinds bench 7 lacked, configured by `retrain init` alone:
@@ -192,6 +198,10 @@ def one_split(params: Any) -> dict[str, Any]:
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         prepare.run(params)
+        # torch and Lightning imported before the clock starts: a worker's first split would
+        # pay their import in model_seconds, and the cost ratios (7t, 7e) with it.
+        import retrain.models.bagging  # noqa: F401
+
         model_started = time.perf_counter()
         tune.run(params)
         train.run(params)
@@ -217,12 +227,19 @@ def split_row(params: Any) -> dict[str, Any]:
         "seed": params.seed,
         **{m: round(float(metrics[m]["roc_auc"]), 6) for m in MODEL_KEYS},
         "pr_auc": {m: round(float(metrics[m]["pr_auc"]), 6) for m in MODEL_KEYS},
-        "best_epoch": card["best_epoch"],
-        "epochs_run": card["epochs_run"],
-        "stopped_by": card["stopped_by"],
+        **training_record(card),
         "model_seconds": None,
         "seconds": None,
     }
+
+
+def training_record(card: dict[str, Any]) -> dict[str, Any]:
+    """How training went, from the train stage's card: a bag's (train.bag_folds) has no one
+    best epoch, so its members' are listed."""
+    keys = ("best_epoch", "epochs_run", "stopped_by")
+    if "members" not in card:
+        return {k: card[k] for k in keys}
+    return {k: [m[k] for m in card["members"]] for k in keys}
 
 
 def finished(params: Any) -> dict[str, Any] | None:
@@ -354,6 +371,8 @@ def merged(
 def run(quick: bool, shared: Shared) -> Section:
     if shared.get("tune"):
         return run_tuned(quick, shared)
+    if shared.get("train"):
+        return run_arms(quick, shared)
     started = time.perf_counter()
     work: Path = _workdir(shared) / "quality"
     chosen = shared.get("tables")
@@ -528,13 +547,15 @@ BASELINE_NAMES = {"lightgbm": "tuned LightGBM", "logreg": "logistic regression"}
 # --- tuned vs untuned (issue 27): the same splits, tune.n_trials 0 and the given tune keys ---
 
 
-def tune_overrides(pairs: list[str]) -> dict[str, Any]:
-    """`KEY=VALUE` strings as tune-section keys (values read as YAML: 12 is an int)."""
+def tune_overrides(pairs: list[str], option: str = "--tune") -> dict[str, Any]:
+    """`KEY=VALUE` strings as a section's keys (values read as YAML: 12 is an int); `option`:
+    the command line's, for the error."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--tune {pair!r}: expected KEY=VALUE, e.g. n_trials=12")
+            example = "bag_folds=5" if option == "--train" else "n_trials=12"
+            raise ValueError(f"{option} {pair!r}: expected KEY=VALUE, e.g. {example}")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
@@ -543,12 +564,20 @@ def tuned_runs(
     tables: dict[str, Table], overrides: dict[str, Any], quick: bool, work: Path
 ) -> list[tuple[str, Any]]:
     """(table/arm, params) of every split twice: untuned (tune.n_trials 0) and tuned."""
-    base = pipeline_params()
     budgets = QUICK_BUDGETS if quick else {}
     arms = {
         "untuned": {**budgets, "tune": {"n_trials": 0}},
         "tuned": {**budgets, "tune": {**(QUICK_TUNE if quick else {}), **overrides}},
     }
+    return arm_runs(tables, arms, work)
+
+
+def arm_runs(
+    tables: dict[str, Table], arms: dict[str, dict[str, dict[str, Any]]], work: Path
+) -> list[tuple[str, Any]]:
+    """(table/arm, params) of every split once per arm, seed by seed: each arm's budgets (the
+    `_params` overrides) on the same splits, its files under work/table/arm/seed."""
+    base = pipeline_params()
     return [
         (
             f"{name}/{arm}",
@@ -588,13 +617,25 @@ def tuned_data(
 ) -> dict[str, Any]:
     """The tuned comparison's raw numbers: per table its judged metric and both arms' splits
     (`done`: ("table/arm", record) of `tuned_runs`)."""
-    data: dict[str, Any] = {"tune": overrides, "seeds": list(seeds), "datasets": {}}
+    return arm_data(done, metrics, seeds, {"tune": overrides}, ("untuned", "tuned"))
+
+
+def arm_data(
+    done: list[tuple[str, dict[str, Any]]],
+    metrics: dict[str, str],
+    seeds: tuple[int, ...],
+    head: dict[str, Any],
+    arms: tuple[str, ...],
+) -> dict[str, Any]:
+    """Per table its judged metric and each arm's splits in seed order (`done`: ("table/arm",
+    record) of `arm_runs`); `head`: what the arms compare (e.g. {"tune": overrides})."""
+    data: dict[str, Any] = {**head, "seeds": list(seeds), "datasets": {}}
     for name, metric in metrics.items():
-        arms = {
+        by_arm = {
             arm: sorted((r for n, r in done if n == f"{name}/{arm}"), key=lambda r: r["seed"])
-            for arm in ("untuned", "tuned")
+            for arm in arms
         }
-        data["datasets"][name] = {"metric": metric, **arms}
+        data["datasets"][name] = {"metric": metric, **by_arm}
     return data
 
 
@@ -664,6 +705,100 @@ def _cost_ratio(tuned: list[dict[str, Any]], untuned: list[dict[str, Any]]) -> s
     return f"{sum(times[: len(tuned)]) / sum(times[len(tuned) :]):.2f}x"
 
 
+# --- the train keys' arm vs the default (issue 27's bag of fold models): the same splits ---
+
+
+def arm_label(overrides: dict[str, Any]) -> str:
+    """The changed arm's name and folder (e.g. "train:bag_folds=5"): a run with other keys in
+    the same --resume folder never reads this arm's splits back as its own."""
+    return "train:" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
+def train_runs(
+    tables: dict[str, Table], overrides: dict[str, Any], quick: bool, work: Path
+) -> list[tuple[str, Any]]:
+    """(table/arm, params) of every split twice: as shipped ("default") and with the train
+    keys `overrides` (`arm_label`); --quick's budgets in both."""
+    budgets = QUICK_BUDGETS if quick else {}
+    train = {**budgets.get("train", {}), **overrides}
+    arms = {"default": dict(budgets), arm_label(overrides): {**budgets, "train": train}}
+    return arm_runs(tables, arms, work)
+
+
+def run_arms(quick: bool, shared: Shared) -> Section:
+    started = time.perf_counter()
+    overrides = tune_overrides(shared["train"], "--train")
+    work: Path = _workdir(shared) / "quality-train"
+    names = shared.get("tables") or (QUICK_TABLES if quick else TABLES)
+    seeds = SEEDS_QUICK if quick else SEEDS_TEN
+    tables = {n: table(n, work, seeds) for n in TABLES if n in names}
+    done = _run_splits(train_runs(tables, overrides, quick, work), int(shared.get("jobs", 1)))
+    label = arm_label(overrides)
+    renamed = [(n.replace(f"/{label}", "/arm"), r) for n, r in done]
+    data = arm_data(
+        renamed, {n: "roc_auc" for n in tables}, seeds, {"train": overrides}, ("default", "arm")
+    )
+    section = arms_section(data, quick)
+    if not quick:
+        ARMS_JSON.write_text(json.dumps(data, indent=2) + "\n")
+        section.notes.append(f"wrote {ARMS_JSON.relative_to(REPO)}")
+        section.seconds = time.perf_counter() - started
+        RESULTS.write_text(replace_section(RESULTS.read_text(), section))
+    section.data = data
+    return section
+
+
+def arms_section(data: dict[str, Any], quick: bool, item: str = "7e") -> Section:
+    """Per table: ours' test ROC AUC with the train keys − as shipped (paired per split), ours
+    − tuned LightGBM in each arm, and the cost ratio (tune + train seconds, arm / default);
+    then issue 27's goals (ours − tuned LightGBM, pooled and per table) for the arm."""
+    keys = ", ".join(f"{k}={v}" for k, v in data["train"].items())
+    section = Section(
+        item,
+        f"train {keys} vs as shipped over the same splits (ours, test ROC AUC, paired)",
+        ["table", "splits", "default", keys, f"{keys} − default (mean ± sd (se), wins)"]
+        + ["ours − LightGBM, default", f"ours − LightGBM, {keys}", "cost ratio (tune + train)"],
+    )
+    suffix = " (quick: 1 split, tiny budgets)" if quick else ""
+    for name, d in data["datasets"].items():
+        default, arm = d["default"], d["arm"]
+        gain = paired_stats([a[OURS] - b[OURS] for b, a in zip(default, arm, strict=True)])
+        cost = _cost_ratio(arm, default)
+        section.rows.append(
+            [
+                name,
+                str(len(arm)),
+                f"{_mean([r[OURS] for r in default]):.4f}",
+                f"{_mean([r[OURS] for r in arm]):.4f}",
+                _stats_text(gain),
+                _stats_text(paired_stats([r[OURS] - r["lightgbm"] for r in default])),
+                _stats_text(paired_stats([r[OURS] - r["lightgbm"] for r in arm])),
+                cost,
+            ]
+        )
+        section.goals.append(
+            Goal(
+                f"{name}: train {keys} − as shipped, ours' test ROC AUC, mean (cost {cost})",
+                f"{gain['mean']:+.4f} (se {gain['se']:.4f}, {gain['wins']}/{gain['n']} wins)"
+                + suffix,
+                ">= 0",
+                None if quick else gain["mean"] >= 0,
+            )
+        )
+    arm_datasets = {n: {"splits": d["arm"]} for n, d in data["datasets"].items()}
+    for goal in together_goals(arm_datasets, quick):
+        section.goals.append(replace(goal, name=f"train {keys}: {goal.name}"))
+    section.notes.append(
+        f"default: params.yaml as shipped; {keys}: the same splits with those train keys; "
+        "cost: seconds of tune + train summed over the splits. The baselines are the same in "
+        "both arms (LightGBM trains on the train split and early-stops on validation); a bag "
+        "(train.bag_folds) trains on train+validation, its threshold on out-of-fold scores"
+    )
+    if quick:
+        section.notes.append("--quick: one split per table, tiny budgets; not a result")
+    return section
+
+
 def arguments(parser: argparse.ArgumentParser) -> None:
     """Bench 7's own options: which tables to run, and the tuned-vs-untuned comparison."""
     parser.add_argument(
@@ -688,6 +823,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="KEY=VALUE",
         help="tuned vs untuned on the same splits, these tune keys (e.g. n_trials=12)",
+    )
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="as shipped vs these train keys on the same splits (e.g. bag_folds=5): 7e",
     )
 
 

@@ -43,6 +43,7 @@ from bench.quality import (
     Table,
     _params,
     _run_many,
+    training_record,
     tune_overrides,
     tuned_data,
     tuned_runs,
@@ -78,7 +79,7 @@ def one_split(params: Any) -> dict[str, Any]:
         prepare.run(params)
         model_started = time.perf_counter()
         tune.run(params)
-        fitted = train.run(params)
+        train.run(params)
         model_seconds = time.perf_counter() - model_started
         metrics = evaluate.run(params)
     models = {k: metrics[k] for k in MODEL_KEYS}
@@ -87,9 +88,8 @@ def one_split(params: Any) -> dict[str, Any]:
         "models": {
             k: {m: v[m] for m in v if isinstance(v[m], int | float)} for k, v in models.items()
         },
-        "best_epoch": fitted.best_epoch,
-        "epochs_run": fitted.epochs_run,
-        "stopped_by": fitted.stopped_by,
+        # From the card: a bag of fold models (train.bag_folds) has its members' epochs.
+        **training_record(json.loads(Path(params.paths.model_card).read_text())),
         "model_seconds": round(model_seconds, 1),  # tune + train: the tuned comparison's cost
         "seconds": round(time.perf_counter() - started, 1),
     }

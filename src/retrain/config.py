@@ -159,6 +159,10 @@ class Paths(_Strict):
     # Regression: the prediction interval (level, half-width) fitted on validation by `train`;
     # part of the served model, beside model.onnx.
     intervals: Path = Path("models/model/intervals.json")
+    # The validation rows' scores that calibrate the model (evaluate's F1 threshold, report's
+    # temperature, train's interval): the served model's own, or with train.bag_folds each
+    # val row scored by the member that did not train on it (out of fold). Not served.
+    oof_val: Path = Path("models/model/oof_val.npy")
     attributions: Path
     attributions_plot: Path
     calibration_scaled_plot: Path
@@ -343,6 +347,17 @@ class TrainParams(_Strict):
     # Regression only: the split-conformal prediction interval's level, its half-width fitted
     # on validation residuals by `train` (paths.intervals); served with every prediction.
     interval_level: float = Field(default=0.9, gt=0, lt=1)
+    # Bagging (issue 27): K >= 2 fits K members on K seeded, stratified folds of
+    # train+validation (each early-stopped on its held-out fold) and serves the mean of their
+    # predictions as one ONNX graph; 0: one model on the train split, early-stopped on val.
+    bag_folds: int = Field(default=0, ge=0)
+
+    @field_validator("bag_folds")
+    @classmethod
+    def _bag_folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("train.bag_folds 1 is no bag: 0 (one model) or 2 and more folds")
+        return value
 
 
 class LightGBMBudget(_Strict):

@@ -84,8 +84,16 @@ def telco_params(source: Path, root: Path | None = None) -> dict[str, Any]:
 def params_in(tmp: Path, raw: dict[str, Any], source: Path) -> Params:
     """`raw` params with every output path moved under `tmp`; inputs stay in the checkout
     `source`."""
+    from retrain.config import Paths
+
     raw = copy.deepcopy(raw)
-    for key, value in raw["paths"].items():
+    # A key the raw params leave out takes its default, a path relative to the working
+    # directory: moved under `tmp` too, or a stage would write into the checkout (paths.oof_val
+    # is written by every `train`, and older params files do not name it).
+    missing = {
+        k: f.default for k, f in Paths.model_fields.items() if k not in raw["paths"] and f.default
+    }
+    for key, value in {**raw["paths"], **missing}.items():
         if key not in ("raw_data", "data_pin"):
             raw["paths"][key] = str(tmp / value)
         else:

@@ -52,3 +52,21 @@ def test_quick_benches_print_ratios_and_write_results(tmp_path, raw_csv):
     verdicts = re.findall(r"\*\*(MET|MISSED|NOT MEASURED)\*\* \|", results)
     assert len(verdicts) >= 6
     assert "3. Drift" in results and "quick sizes: goal not judged" in results
+
+
+def test_quick_bench_7e_compares_the_train_keys_with_the_default_on_one_table():
+    # Issue 27's bag of fold models against the default, as the lead runs it (one quick split).
+    env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.quality", "--quick", "--train", "bag_folds=2"]
+        + ["--tables", "telco_churn"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    section = proc.stdout.split("== 7e. train bag_folds=2 vs as shipped", 1)[1]
+    assert "telco_churn/train:bag_folds=2 seed 42" in proc.stdout
+    assert RATIO.search(section), section  # the cost ratio
+    assert "train bag_folds=2: all bench 7 tables together (telco_churn)" in section

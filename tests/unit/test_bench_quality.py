@@ -14,9 +14,13 @@ import pytest
 from bench import quality
 from bench.quality import (
     Table,
+    arm_data,
+    arm_label,
+    arms_section,
     merged,
     quality_section,
     together_goals,
+    train_runs,
     tune_overrides,
     tuned_data,
     tuned_runs,
@@ -220,3 +224,76 @@ def test_a_finished_split_is_read_back_not_rerun(tmp_path):
     other = quality._params(quality.pipeline_params(), tmp_path / "o", 45, raw, None, {})
     runs = [("t", params), ("t", other)]
     assert quality._run_splits(runs, jobs=1, run_rest=False) == [("t", {**row, "seconds": 61.0})]
+
+
+def test_train_keys_reach_their_arm_only_on_the_same_splits(tmp_path):
+    raw = tmp_path / "t.csv"
+    raw.write_text("a\n1\n")
+    tables = {"telco_churn": Table(raw, (42, 43))}
+    overrides = tune_overrides(["bag_folds=5"], "--train")
+    runs = train_runs(tables, overrides, quick=False, work=tmp_path)
+    arm = arm_label(overrides)
+    assert arm == "train:bag_folds=5"
+    assert [name for name, _ in runs] == ["telco_churn/default", f"telco_churn/{arm}"] * 2
+    default, bagged = runs[0][1], runs[1][1]
+    assert (default.train.bag_folds, bagged.train.bag_folds) == (0, 5)
+    assert default.seed == bagged.seed == 42 and default.train.max_epochs == 200
+    # Each arm in its own folder: a --resume run of other keys never reads this arm back.
+    assert default.paths.metrics != bagged.paths.metrics and arm in str(bagged.paths.metrics)
+    # --quick's budgets reach both arms; the keys only theirs.
+    quick = train_runs(tables, overrides, quick=True, work=tmp_path)
+    assert [p.train.max_epochs for _, p in quick[:2]] == [2, 2]
+    assert [p.train.bag_folds for _, p in quick[:2]] == [0, 5]
+    with pytest.raises(ValueError, match="--train 'bag_folds': expected KEY=VALUE"):
+        tune_overrides(["bag_folds"], "--train")
+    with pytest.raises(Exception, match="bag_fold"):  # a key train does not have, named
+        train_runs(tables, {"bag_fold": 5}, quick=False, work=tmp_path)
+
+
+def test_arms_section_pairs_the_arms_and_judges_ours_against_lightgbm_in_each():
+    def arm(values: list[float], seconds: float) -> list[dict]:
+        return [
+            {**_split(42 + i, v, 0.80), "model_seconds": seconds} for i, v in enumerate(values)
+        ]
+
+    label = arm_label({"bag_folds": 5})
+    done = [("telco_churn/default", r) for r in arm([0.80, 0.82], 10.0)]
+    done += [("telco_churn/arm", r) for r in arm([0.83, 0.81], 50.0)][::-1]  # any order
+    data = arm_data(
+        done, {"telco_churn": "roc_auc"}, (42, 43), {"train": {"bag_folds": 5}}, ("default", "arm")
+    )
+    section = arms_section(data, quick=False)
+    assert section.item == "7e" and "bag_folds=5" in section.title and label.endswith("=5")
+    # arm − default: +0.03 and −0.01: mean +0.01, sd 0.0283, se 0.02, one win of two.
+    # ours − LightGBM: default 0.00 and +0.02; arm +0.03 and +0.01; cost 100 / 20 s.
+    assert section.rows == [
+        ["telco_churn", "2", "0.8100", "0.8200", "+0.0100 ± 0.0283 (se 0.0200), 1/2 wins"]
+        + ["+0.0100 ± 0.0141 (se 0.0100), 1/2 wins", "+0.0200 ± 0.0141 (se 0.0100), 2/2 wins"]
+        + ["5.00x"]
+    ]
+    gain, pooled, each = section.goals
+    assert gain.met is True and "cost 5.00x" in gain.name
+    # Issue 27's goals, for the arm: ours − tuned LightGBM +0.02 pooled, ≥ 0 on each table.
+    assert pooled.met is True and pooled.name.startswith("train bag_folds=5: all bench 7")
+    assert each.met is True
+    assert {g.met for g in arms_section(data, quick=True).goals} == {None}
+
+
+def test_a_bags_card_gives_its_members_epochs_to_the_split_record(tmp_path):
+    import json
+
+    raw = tmp_path / "t.csv"
+    raw.write_text("a\n1\n")
+    params = quality._params(quality.pipeline_params(), tmp_path / "s", 44, raw, None, {})
+    scores = {"roc_auc": 0.8, "pr_auc": 0.5, "n": 3}
+    metrics = {"tabm": scores, "logreg": scores, "lightgbm": scores}
+    members = [
+        {"best_epoch": 4, "epochs_run": 9, "stopped_by": "early_stopping"},
+        {"best_epoch": 6, "epochs_run": 11, "stopped_by": "max_steps"},
+    ]
+    card = {"bag_folds": 2, "members": members}
+    for path, content in ((params.paths.metrics, metrics), (params.paths.model_card, card)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content))
+    row = quality.split_row(params)
+    assert row["best_epoch"] == [4, 6] and row["stopped_by"] == ["early_stopping", "max_steps"]

@@ -163,3 +163,13 @@ def test_the_holdout_share_is_a_share_below_one(default_params_raw):
     raw["ingest"]["holdout_share"] = 1.0  # every row held out: nothing would train
     with pytest.raises(ConfigError, match=r"ingest\.holdout_share"):
         parse_params(raw)
+
+
+def test_one_bag_fold_is_an_error_naming_the_key(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    assert parse_params(raw).train.bag_folds == 0  # one model unless params.yaml says
+    raw["train"]["bag_folds"] = 1
+    with pytest.raises(ConfigError, match=r"train\.bag_folds: .*1 is no bag: 0 \(one model\)"):
+        parse_params(raw)
+    raw["train"]["bag_folds"] = 5
+    assert parse_params(raw).train.bag_folds == 5

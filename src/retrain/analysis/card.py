@@ -13,8 +13,10 @@ from retrain.analysis.card_parts import (
     SECTIONS,
     CardInputs,
     Explained,
+    bagged,
     data_section,
     explanations,
+    training_rows,
 )
 from retrain.analysis.card_parts import correlated_example as _correlated_example
 from retrain.analysis.card_parts import fmt as _f
@@ -41,6 +43,11 @@ def _stopped(t: dict[str, Any]) -> str:
     return "not recorded"
 
 
+def _val(t: dict[str, Any]) -> str:
+    """Which validation scores the threshold was chosen on (retrain.models.val_scores)."""
+    return "the members' out-of-fold validation scores" if t.get("members") else "validation"
+
+
 def _model(c: CardInputs) -> list[str]:
     t, e = c.train, c.evaluate
     params = [
@@ -58,7 +65,7 @@ def _model(c: CardInputs) -> list[str]:
     if hp.get("num_embeddings") == "ple":
         network += " over piecewise-linear embeddings of the numeric columns"
     return [
-        f"{network} (PyTorch Lightning) that scores the probability that "
+        f"{bagged(t, network)} (PyTorch Lightning) that scores the probability that "
         f"`{c.dataset['target']}` is `{c.dataset['positive_class']}`.",
         "",
         *_table(
@@ -67,11 +74,8 @@ def _model(c: CardInputs) -> list[str]:
                 ["model", f"`{t['model']}`, {t['n_inputs']} design inputs"],
                 ["served artifact", f"`{c.paths['onnx_model']}` with `{c.paths['preprocessor']}`"],
                 ["seed", str(t["seed"])],
-                ["best epoch / epochs run", f"{t['best_epoch']} / {t['epochs_run']}"],
-                ["how training stopped", _stopped(t)],
-                ["trained on", t["device"]],
-                ["validation ROC AUC (early stopping)", _f(t["metrics"].get("val/auroc"))],
-                ["decision threshold", f"{_f(e['threshold'])} (best F1 on validation)"],
+                *training_rows(t, "val/auroc", "validation ROC AUC", _stopped),
+                ["decision threshold", f"{_f(e['threshold'])} (best F1 on {_val(t)})"],
                 [
                     "temperature",
                     f"{cal['temperature']:.4f} ({'applied' if cal['applied'] else 'not applied'}"

@@ -4,6 +4,7 @@ both use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,3 +201,51 @@ def _completeness_warning(
         f"the top column's mean attribution ({fmt(top)}), so the attributions do not add up to "
         f"{change} and their ranking is approximate; more steps (`report.ig_steps`) reduce it.",
     ]
+
+
+def training_rows(
+    t: dict[str, Any], monitor: str, label: str, stopped: Callable[[dict[str, Any]], str]
+) -> list[list[str]]:
+    """The Model table's rows on how training went, from model_card.json `t`: `monitor` is the
+    task's key (val/auroc ...), `label` its name, `stopped` says how one fit ended.
+
+    A bag of fold models (train.bag_folds) has no one best epoch or stopping reason: each
+    member's is shown, with the score on the fold it held out, so no row describes one member
+    as the model."""
+    members = t.get("members")
+    if not members:
+        return [
+            ["best epoch / epochs run", f"{t['best_epoch']} / {t['epochs_run']}"],
+            ["how training stopped", stopped(t)],
+            ["trained on", t["device"]],
+            [f"{label} (early stopping)", fmt(t["metrics"].get(monitor))],
+        ]
+    k = len(members)
+    each = "; ".join
+    return [
+        [
+            "fold models (`train.bag_folds`)",
+            f"{k}, each trained on {k - 1} of {k} folds of the train and validation rows "
+            f"({t['data']['rows']}) and early-stopped on the fold it left out; the served "
+            "prediction is the mean of theirs",
+        ],
+        [
+            "best epoch / epochs run, per member",
+            each(f"{m['best_epoch']} / {m['epochs_run']}" for m in members),
+        ],
+        ["how each member stopped", each(stopped(m) for m in members)],
+        ["trained on", t["device"]],
+        [
+            f"{label} on each member's held-out fold (early stopping)",
+            each(fmt(m["metrics"].get(monitor)) for m in members)
+            + f" (mean {fmt(t['metrics'].get(monitor))})",
+        ],
+    ]
+
+
+def bagged(t: dict[str, Any], network: str) -> str:
+    """The card's first sentence's model: `network`, or the mean of K such fold models."""
+    k = len(t.get("members") or ())
+    if not k:
+        return network
+    return f"The mean of {k} fold models, each one: {network[0].lower()}{network[1:]}"

@@ -15,12 +15,14 @@ from typing import Any
 from retrain.analysis.card_parts import (
     CardInputs,
     Explained,
+    bagged,
     correlated_example,
     data_section,
     explanations,
     fmt,
     names_of,
     reproduce,
+    training_rows,
 )
 from retrain.markdown import table
 from retrain.model_key import OURS
@@ -126,14 +128,11 @@ def _model(c: CardInputs, task: Task) -> list[str]:
         ["model", f"`{t['model']}`, {t['n_inputs']} design inputs"],
         ["served artifact", served],
         ["seed", str(t["seed"])],
-        ["best epoch / epochs run", f"{t['best_epoch']} / {t['epochs_run']}"],
-        ["how training stopped", _stopped(t, task)],
-        ["trained on", t["device"]],
-        [f"{MONITOR_LABELS[task.monitor]} (early stopping)", fmt(t["metrics"].get(task.monitor))],
+        *training_rows(t, task.monitor, MONITOR_LABELS[task.monitor], lambda m: _stopped(m, task)),
         _calibration_row(c, task),
     ]
     return [
-        f"{_network(hp, task)} (PyTorch Lightning) that {what}",
+        f"{bagged(t, _network(hp, task))} (PyTorch Lightning) that {what}",
         "",
         *table(["model", "value"], rows),
         "",

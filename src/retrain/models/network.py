@@ -190,6 +190,35 @@ def ensemble(heads: Tensor, kind: TaskKind) -> Tensor:
     return ensemble_logit(heads).unsqueeze(-1)
 
 
+class BaggedNet(nn.Module):
+    """K fold models (train.bag_folds) as one network: the output a single TabularNet gives
+    (see its `forward`), of the mean of the members' predictions.
+
+    - binary: the logit of the mean of the members' probabilities, (rows, 1);
+    - multiclass: the log of the mean of their class probabilities, (rows, classes);
+    - regression: the mean of their standardised values, (rows, 1): every member learns the
+      target standardised with the same training split's mean and std, so de-standardising
+      the mean (what the ONNX model does) gives the mean of the members' served values.
+
+    So `make_scorer`, the ONNX export and Integrated Gradients take it as they take one network.
+    """
+
+    def __init__(self, members: Sequence[nn.Module], kind: TaskKind) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"a bag needs 2 or more members, not {len(members)}")
+        self.members = nn.ModuleList(members)
+        self.kind: TaskKind = kind
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = torch.stack([member(x) for member in self.members], dim=1)  # (rows, K, out)
+        if self.kind == "multiclass":
+            return torch.logsumexp(outputs, dim=1) - math.log(len(self.members))
+        if self.kind == "regression":
+            return outputs.mean(dim=1)
+        return ensemble_logit(outputs.squeeze(-1)).unsqueeze(-1)
+
+
 Bins = dict[int, list[float]]  # design-matrix column -> its bin edges (Preprocessor.embedded)
 
 
@@ -283,7 +312,7 @@ def make_scorer(
 TASK_KEYS = ("task", "n_outputs", "target")
 
 
-def network_from_record(record: dict[str, Any]) -> TabularNet:
+def network_from_record(record: dict[str, Any]) -> TabularNet | BaggedNet:
     """An untrained network of the shape a checkpoint's hyperparameters record describes.
 
     Raises:
@@ -293,9 +322,14 @@ def network_from_record(record: dict[str, Any]) -> TabularNet:
     n_inputs, bins = hp.pop("n_inputs"), hp.pop("bins", {})
     kind, n_outputs = hp.pop("task", "binary"), hp.pop("n_outputs", 1)
     hp.pop("target", None)  # the export's, not the network's
-    return build_network(
-        int(n_inputs), ModelParams.model_validate(hp), bins, kind=kind, n_outputs=int(n_outputs)
-    )
+    # train.bag_folds: the members share the record (`retrain.models.bagging.save_checkpoint`).
+    n_members = int(hp.pop("bag_folds", 0))
+    model = ModelParams.model_validate(hp)
+    nets = [
+        build_network(int(n_inputs), model, bins, kind=kind, n_outputs=int(n_outputs))
+        for _ in range(max(n_members, 1))
+    ]
+    return BaggedNet(nets, kind) if n_members else nets[0]
 
 
 def scorer_from_record(network: nn.Module, record: dict[str, Any]) -> nn.Module:

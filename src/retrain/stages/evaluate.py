@@ -22,7 +22,7 @@ from retrain.data.splits import load_splits
 from retrain.errors import DataError
 from retrain.files import write_json
 from retrain.model_key import OURS
-from retrain.models import baselines
+from retrain.models import baselines, val_scores
 from retrain.models.metrics import (
     GRID,
     best_f1_threshold,
@@ -104,7 +104,9 @@ def _binary(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     cfg = params.evaluate
     y_val, y_test = splits.matrix("val")[1], splits.matrix("test")[1]
-    ours_val = scores[OURS]["val"]
+    # A bag's validation rows are trained on: its threshold is the best F1 on the members'
+    # out-of-fold scores (retrain.models.val_scores); one model's are its own.
+    ours_val = val_scores.for_calibration(params, scores[OURS]["val"])
     threshold = (
         best_f1_threshold(y_val, ours_val) if cfg.threshold == "f1_on_val" else cfg.threshold
     )

@@ -48,6 +48,7 @@ from retrain.config import Params
 from retrain.data.splits import Splits, load_splits
 from retrain.errors import RetrainError
 from retrain.files import write_json
+from retrain.models import val_scores
 from retrain.models.metrics import (
     calibration_points,
     classification_metrics,
@@ -265,10 +266,13 @@ def _score(params: Params, evaluation: dict[str, Any], task: Task) -> _Scored:
     splits = load_splits(paths)
     (x_val, y_val), (x_test, y_test) = splits.matrix("val"), splits.matrix("test")
     predictor = Predictor(paths.preprocessor, paths.onnx_model)
+    # The temperature is fitted on validation: a bag's out-of-fold scores of it (its own are
+    # in-sample, retrain.models.val_scores), one model's own.
+    p_val = val_scores.for_calibration(params, predictor.predict_matrix(x_val))
     return _Scored(
         splits,
         x_test,
-        (y_val, predictor.predict_matrix(x_val)),
+        (y_val, p_val),
         (y_test, predictor.predict_matrix(x_test)),
         float(evaluation["threshold"]) if task.kind == "binary" else None,
     )
@@ -386,6 +390,8 @@ def run(params: Params) -> ReportResult:
         task=task,
     )
     calibration = _task_calibration(params, task, scored)
+    if params.train.bag_folds:  # a bag's validation scores are its members' out-of-fold ones
+        calibration["fitted_on"] = "val, out of fold (train.bag_folds)"
     attributions = _attributions(params, scored.splits, scored.x_test, p_test, task)
     result = ReportResult(slices, calibration, attributions, card="")
 

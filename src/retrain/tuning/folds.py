@@ -38,22 +38,37 @@ def cv_folds(matrix: Matrix, k: int, seed: int, task: Task) -> list[Fold]:
         FoldError: a class has fewer rows than `k` (a fold would lack it, and its ROC AUC or
             log loss would be undefined).
     """
+    x, y = matrix
+    return [((x[fit], y[fit]), (x[held], y[held])) for fit, held in fold_rows(y, k, seed, task)]
+
+
+def fold_rows(
+    y: Any, k: int, seed: int, task: Task, key: str = "tune.folds"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The row indices (fitted on, held out) of `cv_folds`' folds of targets `y`: `train`'s
+    bagged members need to know which held-out rows were validation rows. `key`: the params
+    key that set `k`, for the error.
+
+    Raises:
+        FoldError: as `cv_folds`.
+    """
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    x, y = matrix
     strata = task.strata(np.asarray(y))
     if strata is None:
-        splits = KFold(n_splits=k, shuffle=True, random_state=seed).split(x)
+        splits = KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)))
     else:
         labels, counts = np.unique(strata, return_counts=True)
         if task.kind != "regression" and counts.min() < k:
             raise FoldError(
-                f"tune.folds {k}: class {_name(task, labels[counts.argmin()])} has "
-                f"{counts.min()} rows in train+validation, fewer than the folds; lower "
-                "tune.folds (1: the validation split alone)"
+                f"{key} {k}: class {_name(task, labels[counts.argmin()])} has "
+                f"{counts.min()} rows in train+validation, fewer than the folds; lower {key}"
+                + (" (1: the validation split alone)" if key == "tune.folds" else "")
             )
-        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, strata)
-    return [((x[fit], y[fit]), (x[held], y[held])) for fit, held in splits]
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(
+            np.zeros(len(y)), strata
+        )
+    return [(fit, held) for fit, held in splits]
 
 
 def _name(task: Task, label: Any) -> str:
