@@ -26,7 +26,9 @@ def test_stage_main_reports_its_times(tmp_path, monkeypatch, capsys, default_par
     assert [x["stage"] for x in lines] == ["demo", "demo"]  # appended, one line per run
     assert all(0.2 <= x["run_s"] < 5 for x in lines)
     assert all(0 < x["startup_s"] and x["peak_rss_mb"] > 10 for x in lines)
-    assert "demo: 0.2 s (process start and imports" in capsys.readouterr().out
+    # The printed time is the recorded one (a starved CPU can stretch a 0.2 s sleep to 1 s).
+    out = capsys.readouterr().out
+    assert all(f"demo: {x['run_s']:.1f} s (process start and imports" in out for x in lines)
 
 
 def test_nothing_is_written_without_the_variable(tmp_path, monkeypatch, default_params_raw):
