@@ -638,6 +638,7 @@ TUNABLE_KEYS = (
     "train.max_epochs",
     "train.patience",
     "train.max_steps",
+    "train.bag_folds",  # a run may serve a bag of fold models (issue 27)
     "train.accelerator",
     "train.num_threads",
     "train.precision",
