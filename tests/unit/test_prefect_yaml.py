@@ -31,7 +31,7 @@ def test_no_flow_file_shadows_the_package():
 
 README = (REPO / "README.md").read_text()
 FILE_SUFFIXES = {"json", "onnx", "ckpt", "csv", "parquet", "html", "md", "yaml", "py", "lock"}
-FILE_SUFFIXES |= {"dvc", "txt", "toml"}
+FILE_SUFFIXES |= {"dvc", "txt", "toml", "npy"}
 # Dotted names the README cites that are APIs or fields of other files, not params keys.
 NOT_PARAMS = {"dvc", "torch", "study", "meta", "environment", "retrain"}  # retrain.*: modules
 
