@@ -297,6 +297,10 @@ class TuneParams(_Strict):
     # train+validation (the same folds for every trial; pruned on the running mean after each
     # fold); 1: one fit on the train split scored on validation (retrain.tuning.folds).
     folds: int = Field(default=3, ge=1)
+    # The best trial replaces the start (trial 0) only when its gain over the start, paired
+    # fold by fold, exceeds this many standard errors of those differences: the best of a
+    # few draws beats its start on ~1,000-row folds by chance (issue 27). 0: the best trial.
+    min_gain_se: float = Field(default=1.0, ge=0)
     storage: str
     study_name: str
     pruner: PrunerParams = PrunerParams()

@@ -21,7 +21,8 @@ from retrain.files import write_json
 from retrain.stages._common import stage_main
 from retrain.task import task_for
 from retrain.tuning.folds import FOLD_SCORES
-from retrain.tuning.space import start_trial, suggest, warm_start_trial
+from retrain.tuning.select import Choice, choose
+from retrain.tuning.space import START, start_trial, suggest, warm_start_trial
 
 if TYPE_CHECKING:
     import optuna
@@ -60,24 +61,30 @@ def run(params: Params) -> ModelParams:
 def finish(
     params: Params, study: optuna.Study, extra: dict[str, Any] | None = None
 ) -> ModelParams:
-    """Write the best parameters and the trials table; return the full best parameters."""
-    best = params.model.model_copy(update=study.best_params)
+    """Write the chosen parameters and the trials table; return the full chosen parameters.
+
+    The chosen trial is the best, unless the start (trial 0) is within tune.min_gain_se
+    standard errors of it on the same folds (retrain.tuning.select)."""
+    choice = _choose(params, study)
+    trial = study.trials[choice.number]
+    chosen = params.model.model_copy(update=trial.params)
     states = [t.state.name for t in study.trials]
     monitor = task_for(params.dataset).monitor
-    folds = study.best_trial.user_attrs.get(FOLD_SCORES)
+    folds = trial.user_attrs.get(FOLD_SCORES)
     write_json(
         params.paths.best_params,
         {
-            "params": best.model_dump(),
-            "best_value": study.best_value,
-            "best_trial": study.best_trial.number,
+            "params": chosen.model_dump(),
+            "best_value": trial.value,
+            "best_trial": choice.number,
             "metric": monitor,
             "n_trials": len(study.trials),
             "n_complete": states.count("COMPLETE"),
             "n_pruned": states.count("PRUNED"),
-            # The best trial's held-out score on each fold (its best_value is their mean).
+            # The chosen trial's held-out score on each fold (its best_value is their mean).
             "cv_folds": params.tune.folds,
             "fold_scores": [round(v, 6) for v in folds] if folds is not None else None,
+            "selection": {"min_gain_se": params.tune.min_gain_se, **choice.record()},
             **(extra or {}),
         },
     )
@@ -86,7 +93,30 @@ def finish(
         f"tune: best {monitor} {study.best_value:.4f} (trial {study.best_trial.number}); "
         f"{states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned"
     )
-    return best
+    if choice.kept_start:
+        print(
+            f"tune: trial {choice.best} beat the start by {choice.gain:+.4f} ± {choice.se:.4f} "
+            f"(one standard error over {params.tune.folds} folds), within "
+            f"tune.min_gain_se {params.tune.min_gain_se:g}: keeping the start, trial 0"
+        )
+    return chosen
+
+
+def _choose(params: Params, study: optuna.Study) -> Choice:
+    """The best trial, or the start when the best is not clearly better on the same folds."""
+    first = study.trials[0]
+    start_done = (
+        study.user_attrs.get(START) is True
+        and first.state.name == "COMPLETE"
+        and len(first.user_attrs.get(FOLD_SCORES, [])) == params.tune.folds
+    )
+    return choose(
+        study.best_trial.number,
+        study.best_trial.user_attrs.get(FOLD_SCORES),
+        first.user_attrs.get(FOLD_SCORES) if start_done else None,
+        maximize=task_for(params.dataset).monitor_mode == "max",
+        min_gain_se=params.tune.min_gain_se,
+    )
 
 
 def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial, n_trials: int) -> str:

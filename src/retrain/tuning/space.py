@@ -23,6 +23,8 @@ from retrain.config import (
 if TYPE_CHECKING:
     import optuna
 
+START = "trial_0_is_the_start"  # a study's user attribute, set when trial 0 was enqueued
+
 
 def suggest(trial: optuna.Trial, space: TuneParams) -> dict[str, Any]:
     """Sample every dimension of the search space declared in params.yaml."""
@@ -104,5 +106,8 @@ def start_trial(study: optuna.Study, params: Params) -> dict[str, Any] | None:
         what = "the model section's defaults"
     if start is not None:
         study.enqueue_trial(start)
+        # Marked on the study, so whoever reads it back (the stage, after a parallel study
+        # too) knows trial 0 is the start and may keep it (retrain.tuning.select).
+        study.set_user_attr(START, True)
         print(f"tune: trial 0 is {what} {start}")
     return start

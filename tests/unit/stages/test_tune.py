@@ -117,3 +117,80 @@ def test_the_search_starts_from_the_defaults_and_never_chooses_worse(tmp_path):
         assert float(row["fold_1"]) < float(rows[0]["fold_1"])
         assert row["fold_2"] == row["fold_3"] == ""
         assert row["value"] == row["fold_1"]  # Optuna keeps the last running mean reported
+
+
+def _study(folds: dict[int, list[float]], start: bool = True) -> Any:
+    """An in-memory study of finished trials with these fold scores (trial 0 the start when
+    `start`), each with a distinct dropout so the chosen parameters say which trial won."""
+    import optuna
+
+    from retrain.tuning.folds import FOLD_SCORES
+    from retrain.tuning.space import START
+
+    study = optuna.create_study(direction="maximize")
+    if start:
+        study.set_user_attr(START, True)
+    dist = {"dropout": optuna.distributions.FloatDistribution(0.0, 0.5)}
+    for number, scores in folds.items():
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"dropout": 0.1 * number},
+                distributions=dist,
+                value=float(np.mean(scores)),
+                user_attrs={FOLD_SCORES: scores},
+            )
+        )
+    return study
+
+
+@pytest.mark.parametrize(
+    ("best", "chosen"),
+    [
+        # +0.004 on the mean, but the folds disagree (+0.012, -0.004, +0.004): se 0.0046.
+        ([0.852, 0.836, 0.834], 0),
+        # +0.004 on every fold: se 0, a clear gain.
+        ([0.844, 0.844, 0.834], 1),
+    ],
+)
+def test_the_best_replaces_the_start_only_when_clearly_better_on_the_same_folds(
+    tmp_path, best, chosen
+):
+    """Trial 1 leads the start on the mean in both cases; it is chosen only when its paired
+    gain over the start exceeds one standard error of the per-fold differences."""
+    params = _params(tmp_path, "binary", folds=3)
+    start = [0.840, 0.840, 0.830]
+    if chosen == 1:
+        best = [0.844, 0.844, 0.834]
+    study = _study({0: start, 1: best, 2: [0.70, 0.71, 0.72]})
+    got = tune.finish(params, study)
+    written = json.loads(params.paths.best_params.read_text())
+    assert study.best_trial.number == 1  # Optuna's best either way
+    assert written["best_trial"] == chosen
+    assert got.dropout == pytest.approx(0.1 * chosen)
+    assert written["params"]["dropout"] == pytest.approx(0.1 * chosen)
+    assert written["fold_scores"] == pytest.approx(start if chosen == 0 else best)
+    selection = written["selection"]
+    assert selection["best_trial"] == 1 and selection["kept_start"] is (chosen == 0)
+    assert selection["gain_over_start"] == pytest.approx(0.004, abs=1e-9)
+
+
+def test_without_a_start_or_with_min_gain_se_0_the_best_is_chosen(tmp_path):
+    folds = {0: [0.840, 0.840, 0.830], 1: [0.852, 0.836, 0.834]}
+    params = _params(tmp_path, "binary", folds=3)
+    tune.finish(params, _study(folds, start=False))  # trial 0 was sampled, not the start
+    assert json.loads(params.paths.best_params.read_text())["best_trial"] == 1
+    (tmp_path / "b").mkdir()
+    params = _params(tmp_path / "b", "binary", folds=3, min_gain_se=0)
+    tune.finish(params, _study(folds))
+    assert json.loads(params.paths.best_params.read_text())["best_trial"] == 1
+
+
+def test_the_rule_reads_the_task_s_direction():
+    """For a score minimised (log loss, RMSE) a gain is a decrease."""
+    from retrain.tuning.select import choose
+
+    start, best = [0.50, 0.52, 0.51], [0.48, 0.50, 0.49]  # lower by 0.02 on every fold
+    assert choose(1, best, start, maximize=False, min_gain_se=1.0).number == 1
+    noisy = [0.45, 0.53, 0.50]  # lower by 0.0167 on the mean, the folds disagree
+    picked = choose(1, noisy, start, maximize=False, min_gain_se=1.0)
+    assert picked.kept_start and picked.number == 0 and picked.gain == pytest.approx(0.05 / 3)
