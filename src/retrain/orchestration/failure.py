@@ -6,7 +6,9 @@ each stage that succeeds, so a stage failing after a new batch was accepted used
 showed a change nobody made, and recovery needed a hand edit and `dvc commit`. The retrain
 flow runs its stages inside `restored_on_failure`, which puts dvc.lock and every stage output
 back (from copies, and the DVC cache) and raises one line naming the batch, when the stage's
-error names one or exactly one batch is new since the last run, else the stage.
+error names one or exactly one batch is new since the last run, else the stage. A run that is
+stopped (cancelled from the UI or by `retrain stack down`: SIGTERM, Prefect's
+TerminationSignal; or Ctrl-C) is put back the same way, and ends Cancelled.
 """
 
 from __future__ import annotations
@@ -77,7 +79,12 @@ def restored_on_failure(
         state = dvc.save_pipeline_state(project.root, Path(tmp))
         try:
             yield progress
-        except Exception as err:
+        except (GeneratorExit, StopIteration):
+            raise
+        except BaseException as err:
+            if not isinstance(err, Exception):  # cancelled (SIGTERM) or interrupted (Ctrl-C)
+                _restore_interrupted(project, state, err, warn)
+                raise
             new = dvc.new_since_lock(project.root, state.lock_text, project.params.paths.raw_data)
             message = headline(project, progress.stage, err, new)
             try:
@@ -87,3 +94,21 @@ def restored_on_failure(
             if warn is not None:
                 warn(message)
             raise StageFailed(message) from err
+
+
+def _restore_interrupted(
+    project: Project,
+    state: dvc.PipelineState,
+    err: BaseException,
+    warn: Callable[[str], None] | None,
+) -> None:
+    """Put the workspace back after a run was stopped (the caller re-raises the signal, so the
+    run ends Cancelled, not Failed): the stage that ran was stopped by then (infra.dvc.run)."""
+    why = type(err).__name__
+    try:
+        dvc.restore_pipeline_state(project.root, state)
+        message = f"run stopped ({why}): workspace restored (dvc.lock and stage outputs as before)"
+    except RetrainError as failed:
+        message = f"run stopped ({why}): restore FAILED ({failed}); restore by hand"
+    if warn is not None:
+        warn(message)

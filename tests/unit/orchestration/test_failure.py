@@ -1,10 +1,13 @@
 """A failed retrain's one line: the batch its error names, else the one new batch, else the
-stage (the restore itself is proven on a real run in tests/integration/test_flows.py)."""
+stage (the restore itself is proven on a real run in tests/integration/test_flows.py); a run
+stopped by a signal is restored too, and stays stopped."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+import pytest
 
 from retrain.orchestration.failure import headline
 from retrain.project import Project
@@ -62,3 +65,37 @@ def test_the_arrival_record_new_beside_the_batch_is_not_a_batch(tmp_path: Path) 
     assert headline(project, "prepare", err, new).startswith(
         "batch data/raw/batches/batch-0001.csv broke the retrain at stage prepare: ArrowInvalid"
     )
+
+
+class _Cancelled(BaseException):
+    """As Prefect's TerminationSignal: what a cancelled run's SIGTERM raises in the flow."""
+
+
+def test_a_stopped_run_is_restored_and_still_ends_as_stopped(tmp_path: Path) -> None:
+    # A retrain cancelled mid-stage (the UI, `retrain stack down`) must leave the workspace as
+    # it found it, like a failed one, and stay a cancellation (not become StageFailed).
+    import subprocess
+
+    import yaml
+
+    from retrain.infra import dvc, git
+    from retrain.orchestration.failure import restored_on_failure
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=git.identity_env(tmp_path))
+    dvc.run(tmp_path, "init", "-q")
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    stage = {"cmd": "echo 1 > m.json", "outs": [{"m.json": {"cache": False}}]}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"m": stage}}))
+    dvc.run(tmp_path, "repro")
+    lock = (tmp_path / "dvc.lock").read_text()
+    said: list[str] = []
+    with pytest.raises(_Cancelled):
+        with restored_on_failure(Project.load(tmp_path), said.append):
+            (tmp_path / "m.json").write_text("2\n")  # a stage half way through
+            (tmp_path / "dvc.lock").write_text(lock.replace("m.json", "x.json"))
+            raise _Cancelled
+    assert (tmp_path / "m.json").read_text() == "1\n"
+    assert (tmp_path / "dvc.lock").read_text() == lock
+    assert said == [
+        "run stopped (_Cancelled): workspace restored (dvc.lock and stage outputs as before)"
+    ]
