@@ -4,6 +4,7 @@ workspace is as the run found it."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -64,9 +65,15 @@ def test_stack_down_cancels_a_running_retrain_and_leaves_nothing(
     monkeypatch.setenv(TAG, tag)  # inherited by everything the stack starts
     monkeypatch.setenv("PREFECT_WORKER_QUERY_SECONDS", "2")  # the run starts sooner
     before = _workspace(repo)
-    up = stack.up(repo, stack.free_port(), timeout=120)
+    # The command, not stack.up: its processes must not be this test's children (a child that
+    # exited stays a zombie until its parent reaps it, and `down` runs in another process).
+    cli = [sys.executable, "-m", "retrain.cli", "stack"]
+    port = str(stack.free_port())
+    up = subprocess.run([*cli, "up", "--port", port], cwd=repo, capture_output=True, text=True)
+    assert up.returncode == 0, up.stdout + up.stderr
     try:
-        env = {**os.environ, "PREFECT_API_URL": up.api_url}
+        api_url = json.loads(stack.state_file(repo).read_text())["api_url"]
+        env = {**os.environ, "PREFECT_API_URL": api_url}
         started = subprocess.run(
             [sys.executable, "-c", START], cwd=repo, env=env, capture_output=True, text=True
         )
@@ -81,13 +88,7 @@ def test_stack_down_cancels_a_running_retrain_and_leaves_nothing(
         assert len(serving) == 2, _tagged(tag)
         time.sleep(3)  # the trials are under way
     finally:
-        down = subprocess.run(
-            [sys.executable, "-m", "retrain.cli", "stack", "down"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        down = subprocess.run([*cli, "down"], cwd=repo, capture_output=True, text=True)
     assert down.returncode == 0, down.stdout + down.stderr
     # Nothing the stack started is left: not the flow run, not its tune workers.
     assert _tagged(tag) == {}, down.stdout

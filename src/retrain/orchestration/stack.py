@@ -202,8 +202,7 @@ def up(
     api_url = f"http://127.0.0.1:{port}/api"
     reports_port = reports_port or free_port()
     reports_url = f"http://127.0.0.1:{reports_port}"
-    stack_id = uuid.uuid4().hex
-    env = stack_env(repo, api_url, reports_url, stack_id)
+    env = stack_env(repo, api_url, reports_url, stack_id=uuid.uuid4().hex)
     reports = start_reports_server(
         load_params_at(repo).paths.run_reports, reports_port, home / "reports.log", env=env
     )
@@ -241,7 +240,7 @@ def up(
         str(home),
         reports_url=reports_url,
         reports_pid=reports.pid,
-        stack_id=stack_id,
+        stack_id=env[ENV_STACK_ID],
     )
     write_json(state_file(repo), asdict(stack), sort_keys=False)
     return stack
