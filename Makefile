@@ -136,7 +136,7 @@ up: data ## Start the local Prefect stack (server, worker, deployments) and prin
 screenshots: install ## README pictures from the newest retrain run (stack up; RUN=1 starts one)
 	$(BIN)/python -m retrain.orchestration.screenshots $(if $(RUN),--run) --out docs/screenshots
 
-down: ## Stop exactly the Prefect server and worker that `make up` started
+down: ## Cancel the runs in flight, then stop everything `make up` started (server, worker, their runs)
 	$(BIN)/retrain stack down
 
 runs: install ## List the recorded retrains and the model registry (retrain runs, gto show)

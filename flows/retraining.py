@@ -24,8 +24,7 @@ from prefect.states import State
 from retrain.config import Params, check_overrides
 from retrain.history.publish import publish_history
 from retrain.infra import dvc
-from retrain.orchestration import artifacts, notify, runview
-from retrain.orchestration.failure import restored_on_failure
+from retrain.orchestration import artifacts, failure, notify, runview
 from retrain.project import Project
 from retrain.registry import champion as champions
 from retrain.registry import gate, lock, record
@@ -163,6 +162,8 @@ def retraining_flow(
     with lock.exclusive(lock_path, run_id, timeout, on_wait=logger.warning):
         # A run killed with its overrides applied left them in params.yaml: put it back.
         run_overrides.recover(initial.params_file, lock_path, logger.warning)
+        # ... and one killed mid-pipeline left dvc.lock and the outputs half updated.
+        failure.recover_killed(initial, failure.state_folder(lock_path), logger.warning)
         # Refuse uncommitted code before anything is written.
         start = record.begin(initial.root, initial.params, reason, run_id)
         with run_overrides.applied(initial.params_file, lock_path, run_id, overrides) as before:
@@ -219,7 +220,8 @@ def _run(
 
     ran: dict[str, bool] = {}
     # A stage that fails puts dvc.lock and the stage outputs back, naming the batch or stage.
-    with restored_on_failure(project, logger.error) as progress:
+    keep = failure.state_folder(params.paths.retrain_lock)  # where a killed run leaves it
+    with failure.restored_on_failure(project, logger.error, keep) as progress:
         for stage in dvc.stage_order(root):
             progress.stage = stage
             ran[stage] = bool(run_stage(project, stage, run).result())

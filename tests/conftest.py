@@ -34,6 +34,7 @@ LONGEST_FIRST = (
     "integration/test_records.py",
     "integration/test_faults.py",
     "integration/test_stack.py",
+    "integration/test_stack_down.py",  # 70 s on the trained repo, mostly waiting on Prefect
     "integration/test_task_multiclass.py",  # make test-tasks: one table per worker
     "integration/test_task_regression.py",
     "integration/test_pipeline.py",

@@ -85,10 +85,10 @@ def stack_up(
 
 @stack_app.command("down")
 def stack_down() -> None:
-    """Stop exactly the worker and server that `stack up` started."""
+    """Cancel the runs in flight, then stop everything that `stack up` started."""
     from retrain.orchestration.stack import down
 
-    stack = down(Path.cwd())
+    stack = down(Path.cwd(), say=typer.echo)
     typer.echo("no stack recorded" if stack is None else f"stopped {stack.ui_url}")
 
 

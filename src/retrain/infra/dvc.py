@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -84,15 +85,22 @@ def run(
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        start_new_session=True,  # its own group: stopped with its stage below
     )
     lines = Output()
     assert proc.stdout is not None
-    for raw in proc.stdout:
-        line = raw.rstrip("\n")
-        lines.append(line)
-        if on_line is not None and line.strip():
-            on_line(line)
-    lines.code = proc.wait()
+    try:
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            lines.append(line)
+            if on_line is not None and line.strip():
+                on_line(line)
+        lines.code = proc.wait()
+    except BaseException:
+        # Interrupted (a cancelled flow run's SIGTERM, Ctrl-C): DVC and the stage it runs stop
+        # before the caller restores the workspace, or the stage would write over it.
+        _stop(proc)
+        raise
     if lines.code != 0:
         if lock_tries > 1 and any("Unable to acquire lock" in line for line in lines):
             time.sleep(2.0)
@@ -101,6 +109,24 @@ def run(
         if check:
             raise _failure(args, lines.code, lines)
     return lines
+
+
+def _stop(proc: subprocess.Popen[str], grace: float = 20.0) -> None:
+    """Stop `proc`'s process group (DVC and the stage it runs): SIGTERM, then SIGKILL for what
+    is left after `grace` (the tune stage stops its workers on SIGTERM)."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        deadline = time.monotonic() + wait
+        try:
+            os.killpg(proc.pid, sig)
+            while time.monotonic() < deadline:
+                proc.poll()  # reap the leader: a zombie still counts as the group's
+                os.killpg(proc.pid, 0)
+                time.sleep(0.1)
+        except ProcessLookupError:
+            break  # the whole group is gone
+    proc.poll()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def succeeds(repo: Path, *args: str) -> bool:

@@ -6,15 +6,21 @@ each stage that succeeds, so a stage failing after a new batch was accepted used
 showed a change nobody made, and recovery needed a hand edit and `dvc commit`. The retrain
 flow runs its stages inside `restored_on_failure`, which puts dvc.lock and every stage output
 back (from copies, and the DVC cache) and raises one line naming the batch, when the stage's
-error names one or exactly one batch is new since the last run, else the stage.
+error names one or exactly one batch is new since the last run, else the stage. A run that is
+stopped (cancelled from the UI or by `retrain stack down`: SIGTERM, Prefect's
+TerminationSignal; or Ctrl-C) is put back the same way, and ends Cancelled.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from retrain.data.io import SUFFIXES
@@ -64,20 +70,30 @@ def headline(project: Project, stage: str | None, error: Exception, new: list[Pa
 
 @contextmanager
 def restored_on_failure(
-    project: Project, warn: Callable[[str], None] | None = None
+    project: Project, warn: Callable[[str], None] | None = None, keep: Path | None = None
 ) -> Iterator[Progress]:
     """Run a retrain's stages; on any error put dvc.lock and the stage outputs back and raise
     StageFailed (one line: the batch or stage, the cause).
+
+    Args:
+        keep: where the saved state lies while the stages run (default: a temporary folder):
+            a run killed outright (SIGKILL) leaves it there for `recover_killed`.
 
     Yields:
         A Progress whose `stage` the caller sets before each stage.
     """
     progress = Progress()
-    with tempfile.TemporaryDirectory(prefix="retrain-restore-") as tmp:
-        state = dvc.save_pipeline_state(project.root, Path(tmp))
+    with _state_folder(keep) as folder:
+        state = dvc.save_pipeline_state(project.root, folder / "copies")
+        _write_manifest(folder, state)  # last: a folder without it was never complete
         try:
             yield progress
-        except Exception as err:
+        except (GeneratorExit, StopIteration):
+            raise
+        except BaseException as err:
+            if not isinstance(err, Exception):  # cancelled (SIGTERM) or interrupted (Ctrl-C)
+                _restore_interrupted(project, state, err, warn)
+                raise
             new = dvc.new_since_lock(project.root, state.lock_text, project.params.paths.raw_data)
             message = headline(project, progress.stage, err, new)
             try:
@@ -87,3 +103,71 @@ def restored_on_failure(
             if warn is not None:
                 warn(message)
             raise StageFailed(message) from err
+
+
+def _restore_interrupted(
+    project: Project,
+    state: dvc.PipelineState,
+    err: BaseException,
+    warn: Callable[[str], None] | None,
+) -> None:
+    """Put the workspace back after a run was stopped (the caller re-raises the signal, so the
+    run ends Cancelled, not Failed): the stage that ran was stopped by then (infra.dvc.run)."""
+    why = type(err).__name__
+    try:
+        dvc.restore_pipeline_state(project.root, state)
+        message = f"run stopped ({why}): workspace restored (dvc.lock and stage outputs as before)"
+    except RetrainError as failed:
+        message = f"run stopped ({why}): restore FAILED ({failed}); restore by hand"
+    if warn is not None:
+        warn(message)
+
+
+MANIFEST = "manifest.json"
+
+
+@contextmanager
+def _state_folder(keep: Path | None) -> Iterator[Path]:
+    """`keep` (emptied first) or a temporary folder, removed when the block ends."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="retrain-restore-") as tmp:
+            yield Path(tmp)
+        return
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True)
+    try:
+        yield keep
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+
+
+def _write_manifest(folder: Path, state: dvc.PipelineState) -> None:
+    copies = {str(out): None if copy is None else str(copy) for out, copy in state.copies.items()}
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest = {"lock_text": state.lock_text, "copies": copies, "pid": os.getpid()}
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "since": since}))
+
+
+def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> bool:
+    """Put dvc.lock and the stage outputs back as they were before a run that was killed
+    mid-pipeline (its saved state left in `keep`); say so in one line. Call it holding the
+    retrain lock (the run that saved it is then gone). True if it restored.
+    """
+    manifest = keep / MANIFEST
+    if not manifest.exists():
+        shutil.rmtree(keep, ignore_errors=True)  # killed while saving: nothing was changed yet
+        return False
+    saved = json.loads(manifest.read_text())
+    copies = {Path(out): None if c is None else Path(c) for out, c in saved["copies"].items()}
+    dvc.restore_pipeline_state(project.root, dvc.PipelineState(saved["lock_text"], copies))
+    shutil.rmtree(keep)
+    say(
+        f"restored dvc.lock and the stage outputs: a retrain (pid {saved['pid']}, "
+        f"{saved['since']}) was killed mid-pipeline; this run starts from the state before it"
+    )
+    return True
+
+
+def state_folder(lock_path: Path) -> Path:
+    """Where a retrain's saved pipeline state lies while its stages run (beside the lock)."""
+    return lock_path.with_name(lock_path.name + ".restore")

@@ -1,7 +1,11 @@
 """The local Prefect stack: server (SQLite) on loopback, a process work pool and worker, and
 every deployment from prefect.yaml, plus a static HTTP server on loopback for the per-run
 reports the UI links to (paths.run_reports). `up` records what it started; `down` stops
-exactly that.
+exactly that: it cancels the runs in flight, stops the worker, server and reports server, then
+whatever they left running. Prefect's worker starts each flow run in a session of its own, and
+a run's tune workers have theirs, so no process group holds them all: every process of the
+stack carries the stack's id in its environment (ENV_STACK_ID, inherited down to the tune
+workers and DVC's stages), and `down` finds survivors by it.
 """
 
 from __future__ import annotations
@@ -14,16 +18,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from retrain.errors import RetrainError
 from retrain.files import write_json
-from retrain.infra.proc import pid_exists
+from retrain.infra.proc import command_head, environ_marked, pid_exists
 from retrain.orchestration.notify import ENV_WEBHOOK
 from retrain.orchestration.reports import ENV_URL as ENV_REPORTS_URL
 
 POOL = "local-process"
+# Every process the stack starts carries this variable, set to the stack's id (one per `up`).
+ENV_STACK_ID = "RETRAIN_STACK_ID"
 
 
 class StackError(RetrainError):
@@ -40,6 +49,8 @@ class Stack:
     # The per-run reports server (absent from a state file written before it existed).
     reports_url: str = ""
     reports_pid: int = 0
+    # The value of ENV_STACK_ID in its processes' environment (absent from older state files).
+    stack_id: str = ""
 
 
 def state_file(repo: Path) -> Path:
@@ -56,11 +67,16 @@ def _prefect() -> list[str]:
     return [str(Path(sys.executable).parent / "prefect")]
 
 
-def stack_env(repo: Path, api_url: str, reports_url: str = "") -> dict[str, str]:
-    """Environment for every process of the stack: project-local home, no telemetry."""
+def stack_env(
+    repo: Path, api_url: str, reports_url: str = "", stack_id: str = ""
+) -> dict[str, str]:
+    """Environment for every process of the stack: project-local home, no telemetry, and the
+    stack's id (`down` finds what is left of the stack by it)."""
     env = dict(os.environ)
     if reports_url:
         env[ENV_REPORTS_URL] = reports_url  # flows link their reports there
+    if stack_id:
+        env[ENV_STACK_ID] = stack_id
     env.update(
         PREFECT_HOME=str(repo / ".prefect"),
         PREFECT_API_URL=api_url,
@@ -108,7 +124,7 @@ def _wait_serving(url: str, proc: subprocess.Popen[bytes], timeout: float) -> No
 
 
 def start_reports_server(
-    folder: Path, port: int, log: Path, timeout: float = 30.0
+    folder: Path, port: int, log: Path, timeout: float = 30.0, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Serve `folder` read-only on 127.0.0.1:`port` (its own process group, like the rest)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,6 +142,7 @@ def start_reports_server(
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=env,
     )
     try:
         _wait_serving(f"http://127.0.0.1:{port}", proc, timeout)
@@ -184,11 +201,11 @@ def up(
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     reports_port = reports_port or free_port()
-    reports = start_reports_server(
-        load_params_at(repo).paths.run_reports, reports_port, home / "reports.log"
-    )
     reports_url = f"http://127.0.0.1:{reports_port}"
-    env = stack_env(repo, api_url, reports_url)
+    env = stack_env(repo, api_url, reports_url, stack_id=uuid.uuid4().hex)
+    reports = start_reports_server(
+        load_params_at(repo).paths.run_reports, reports_port, home / "reports.log", env=env
+    )
     server = _spawn(
         [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         repo,
@@ -223,6 +240,7 @@ def up(
         str(home),
         reports_url=reports_url,
         reports_pid=reports.pid,
+        stack_id=env[ENV_STACK_ID],
     )
     write_json(state_file(repo), asdict(stack), sort_keys=False)
     return stack
@@ -291,16 +309,100 @@ def _stop_group(pid: int, grace: float = 15.0) -> None:
             time.sleep(0.2)
 
 
-def down(repo: Path) -> Stack | None:
-    """Stop the worker, the server and the reports server that `up` recorded; None if none
-    was recorded."""
+def cancel_runs(api_url: str, wait_s: float = 60.0) -> list[tuple[str, str]]:
+    """Cancel every flow run of the stack's work pool that is pending or running, as `prefect
+    flow-run cancel` does (a Cancelling state: the worker stops the run's process, and the
+    flow restores the workspace); wait up to `wait_s` for each to end. A run still not final
+    then (its worker gone, or never started) is set Cancelled, so the record says so.
+
+    Returns:
+        (name, id) of each run cancelled.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Cancelled, Cancelling
+
+    live = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))
+            ),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
+        )
+        for run in runs:
+            client.set_flow_run_state(run.id, Cancelling(message="retrain stack down"))
+        ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs]))
+        deadline = time.monotonic() + wait_s
+        left = runs
+        while left and time.monotonic() < deadline:
+            time.sleep(1.0)
+            left = [r for r in client.read_flow_runs(flow_run_filter=ids) if not _final(r)]
+        for run in left:
+            message = "retrain stack down: its process was stopped"
+            client.set_flow_run_state(run.id, Cancelled(message=message), force=True)
+    return [(r.name, str(r.id)) for r in runs]
+
+
+def _final(run: Any) -> bool:
+    return run.state is not None and run.state.is_final()
+
+
+def stop_marked(stack_id: str, grace: float = 10.0) -> list[tuple[int, str]]:
+    """Stop every process left with this stack's id in its environment (SIGTERM, then
+    SIGKILL); never one without it.
+
+    Returns:
+        (pid, command head) of each process it had to stop.
+    """
+    if not stack_id:
+        return []  # a stack recorded before ids: its processes carry none
+    found = [(pid, command_head(pid)) for pid in environ_marked(ENV_STACK_ID, stack_id)]
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        alive = environ_marked(ENV_STACK_ID, stack_id)
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = environ_marked(ENV_STACK_ID, stack_id)
+    return found
+
+
+def down(repo: Path, say: Callable[[str], None] = lambda _: None) -> Stack | None:
+    """Cancel the runs in flight, stop the worker, the server and the reports server that
+    `up` recorded, then whatever the stack left running; None if none was recorded.
+
+    Args:
+        say: told one line per run cancelled and per leftover process stopped.
+    """
     path = state_file(repo.resolve())
     if not path.exists():
         return None
     stack = Stack(**json.loads(path.read_text()))
+    if _alive(stack.server_pid):
+        try:
+            for name, run_id in cancel_runs(stack.api_url):
+                say(f"cancelled {name} ({run_id}): the run was interrupted")
+        except Exception as err:  # a server that does not answer: its runs are stopped below
+            say(f"could not cancel the runs in flight ({type(err).__name__}: {err})")
     _stop_group(stack.worker_pid)  # the worker first: it must not lose its server mid-run
     _stop_group(stack.server_pid)
     if stack.reports_pid:
         _stop_group(stack.reports_pid)
+    for pid, command in stop_marked(stack.stack_id):
+        say(f"stopped pid {pid} left running by the stack: {command}")
     path.unlink()
     return stack

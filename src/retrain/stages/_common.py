@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -23,13 +24,22 @@ def stage_main(name: str, run: Callable[[Params], T], argv: list[str] | None = N
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     args = parser.parse_args(argv)
     began = time.time()
+    # SIGTERM (a cancelled retrain stops DVC and its stage) exits through `finally` blocks,
+    # so what a stage started (the tune workers, in sessions of their own) stops with it.
+    before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         result = run(load_params(args.params))
     except (RetrainError, ConfigError) as err:
         print(f"{name}: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, before)  # a caller's own (a test calling main())
     report_times(name, began)
     return result
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 # Set to a file path to collect every stage's timings there as JSON lines (bench/orchestration.py

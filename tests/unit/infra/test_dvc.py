@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from retrain.infra import dvc, git
+from retrain.infra.proc import pid_exists
 from tests.conftest import REPO
 
 # b depends on a's output and is listed first: file order is not dependency order.
@@ -129,3 +131,28 @@ def test_running_stage_lines_are_parsed_once():
     assert dvc.stages_run(output) == ["validate", "train", "my-stage@1"]
     assert dvc.stages_run(output.splitlines()) == dvc.stages_run(output)
     assert dvc.stage_started("Stage 'prepare' didn't change, skipping") is None
+
+
+class _Cancelled(BaseException):
+    """As Prefect's TerminationSignal: raised in the flow by a cancelled run's SIGTERM."""
+
+
+def test_an_interrupted_run_stops_the_stage_it_was_running(repo):
+    # A cancelled retrain restores the workspace: the stage must be gone first, or it would
+    # write its outputs over the restored ones (and a tune stage keep its workers running).
+    stages = {"stages": {"slow": {"cmd": "echo started $$; exec sleep 60", "outs": ["s.txt"]}}}
+    (repo / dvc.PIPELINE_FILE).write_text(yaml.safe_dump(stages))
+    seen: list[int] = []
+
+    def cancel_once_started(line: str) -> None:
+        if line.startswith("started "):
+            seen.append(int(line.split()[1]))
+            raise _Cancelled
+
+    with pytest.raises(_Cancelled):
+        dvc.run(repo, "repro", "slow", on_line=cancel_once_started)
+    (stage,) = seen
+    deadline = time.monotonic() + 5  # orphaned by DVC's exit: reaped by init
+    while pid_exists(stage) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_exists(stage)

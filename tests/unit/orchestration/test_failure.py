@@ -1,12 +1,25 @@
 """A failed retrain's one line: the batch its error names, else the one new batch, else the
-stage (the restore itself is proven on a real run in tests/integration/test_flows.py)."""
+stage (the restore itself is proven on a real run in tests/integration/test_flows.py); a run
+stopped by a signal is restored too, and stays stopped; one killed outright, by the next."""
 
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from retrain.orchestration.failure import headline
+import pytest
+import yaml
+
+from retrain.infra import dvc, git
+from retrain.orchestration.failure import (
+    headline,
+    recover_killed,
+    restored_on_failure,
+    state_folder,
+)
 from retrain.project import Project
 from tests.conftest import REPO
 
@@ -62,3 +75,69 @@ def test_the_arrival_record_new_beside_the_batch_is_not_a_batch(tmp_path: Path) 
     assert headline(project, "prepare", err, new).startswith(
         "batch data/raw/batches/batch-0001.csv broke the retrain at stage prepare: ArrowInvalid"
     )
+
+
+class _Cancelled(BaseException):
+    """As Prefect's TerminationSignal: what a cancelled run's SIGTERM raises in the flow."""
+
+
+def _dvc_repo(root: Path) -> str:
+    """git + DVC, the checkout's params.yaml, one stage with an uncached output, reproduced;
+    returns its dvc.lock."""
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=git.identity_env(root))
+    dvc.run(root, "init", "-q")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    stage = {"cmd": "echo 1 > m.json", "outs": [{"m.json": {"cache": False}}]}
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"m": stage}}))
+    dvc.run(root, "repro")
+    return (root / "dvc.lock").read_text()
+
+
+def test_a_stopped_run_is_restored_and_still_ends_as_stopped(tmp_path: Path) -> None:
+    # A retrain cancelled mid-stage (the UI, `retrain stack down`) must leave the workspace as
+    # it found it, like a failed one, and stay a cancellation (not become StageFailed).
+    lock = _dvc_repo(tmp_path)
+    said: list[str] = []
+    with pytest.raises(_Cancelled):
+        with restored_on_failure(Project.load(tmp_path), said.append):
+            (tmp_path / "m.json").write_text("2\n")  # a stage half way through
+            (tmp_path / "dvc.lock").write_text(lock.replace("m.json", "x.json"))
+            raise _Cancelled
+    assert (tmp_path / "m.json").read_text() == "1\n"
+    assert (tmp_path / "dvc.lock").read_text() == lock
+    assert said == [
+        "run stopped (_Cancelled): workspace restored (dvc.lock and stage outputs as before)"
+    ]
+
+
+KILLED = r"""
+import os, signal, sys
+from pathlib import Path
+from retrain.orchestration.failure import restored_on_failure
+from retrain.project import Project
+
+root, keep = Path(sys.argv[1]), Path(sys.argv[2])
+with restored_on_failure(Project.load(root), keep=keep):
+    (root / "m.json").write_text("2\n")
+    (root / "dvc.lock").write_text("half written")
+    os.kill(os.getpid(), signal.SIGKILL)  # past the runner's grace: nothing runs after this
+"""
+
+
+def test_a_run_killed_outright_is_restored_by_the_next(tmp_path: Path) -> None:
+    # SIGKILL runs no handler: the saved state stays in `keep`, and the next run restores it.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    lock = _dvc_repo(repo)
+    keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(repo), str(keep)])
+    assert killed.returncode == -signal.SIGKILL
+    assert (repo / "dvc.lock").read_text() == "half written"
+    said: list[str] = []
+    assert recover_killed(Project.load(repo), keep, said.append)
+    assert (repo / "m.json").read_text() == "1\n"
+    assert (repo / "dvc.lock").read_text() == lock
+    assert not keep.exists()
+    (line,) = said
+    assert line.startswith("restored dvc.lock and the stage outputs: a retrain (pid ")
+    assert not recover_killed(Project.load(repo), keep, said.append)  # nothing left to do

@@ -1,14 +1,17 @@
-"""`retrain stack down` stops what `up` started, the whole process group, and nothing else."""
+"""`retrain stack down` stops what `up` started, the whole process group, and whatever carries
+the stack's id, and nothing else."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
+from retrain.infra.proc import environ_marked
 from retrain.orchestration import stack
 
 
@@ -44,6 +47,33 @@ def test_leaves_a_live_process_that_is_not_prefect_alone():
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         stack._stop_group(other.pid, grace=1)
+        assert other.poll() is None
+    finally:
+        os.killpg(other.pid, signal.SIGKILL)
+        other.wait()
+
+
+def test_stops_every_process_with_the_stack_id_and_no_other():
+    # A flow run and its tune workers run in sessions of their own: no group holds them, the
+    # stack's id in their environment does. A process without it is never signalled.
+    stack_id = f"test{os.getpid()}"
+    nested = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+        "'import time; time.sleep(60)'], start_new_session=True); time.sleep(60)"
+    )
+    env = {**os.environ, stack.ENV_STACK_ID: stack_id}
+    marked = subprocess.Popen([sys.executable, "-c", nested], env=env, start_new_session=True)
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(environ_marked(stack.ENV_STACK_ID, stack_id)) < 2:
+            assert time.monotonic() < deadline, "the nested process never started"
+            time.sleep(0.1)
+        stopped = stack.stop_marked(stack_id, grace=5)
+        marked.wait(timeout=5)
+        assert marked.pid in [pid for pid, _ in stopped] and len(stopped) == 2
+        assert all(command.startswith(sys.executable) for _, command in stopped)
+        assert environ_marked(stack.ENV_STACK_ID, stack_id) == []
         assert other.poll() is None
     finally:
         os.killpg(other.pid, signal.SIGKILL)

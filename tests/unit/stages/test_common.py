@@ -40,3 +40,42 @@ def test_nothing_is_written_without_the_variable(tmp_path, monkeypatch, default_
     monkeypatch.chdir(tmp_path)
     stage_main("demo", lambda _p: None, ["--params", str(params)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+STOPPED_STAGE = r"""
+import sys, time
+from pathlib import Path
+from retrain.stages._common import stage_main
+
+def run(_params):
+    try:
+        print("running", flush=True)
+        time.sleep(60)
+    finally:  # where the tune stage stops its workers
+        Path(sys.argv[2]).write_text("cleaned up")
+
+stage_main("demo", run, ["--params", sys.argv[1]])
+"""
+
+
+def test_a_stage_stopped_by_sigterm_runs_its_finally_blocks(tmp_path, default_params_raw):
+    # A cancelled retrain stops DVC's stage with SIGTERM: the tune stage's workers, in sessions
+    # of their own, are stopped only by its `finally`.
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(default_params_raw))
+    done = tmp_path / "done.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_STAGE, str(params), str(done)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "running"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert done.read_text() == "cleaned up"
