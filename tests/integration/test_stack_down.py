@@ -18,7 +18,9 @@ import pytest
 from retrain.orchestration import stack
 from tests.conftest import copy_repo
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# engines: a real stack with parallel tuning workers (make test-engines), which keeps make test
+# within its 10 minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.engines]
 
 # A retrain slow enough to be caught tuning, with two tune worker processes.
 START = r"""
