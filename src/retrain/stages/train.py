@@ -116,6 +116,7 @@ def _run_bag(
         callbacks=lambda i: [
             EpochLog(f"train: member {i + 1}/{k}", params.train.max_epochs, task)
         ],
+        workers=cfg.workers,
         **_fit_options(params, task, splits),
     )
     seconds = time.perf_counter() - started
