@@ -9,6 +9,10 @@ member order and computes everything else itself, so every output is the same by
 One process per member, not a pool: when a process dies (killed, out of memory) its exit code
 says which member it was, and the others can be stopped at once (`Process.terminate`); a pool
 breaks as a whole and, before Python 3.14, cannot stop its running workers.
+
+As with any `spawn`ed process, a member's process imports the parent's `__main__` module: a
+script that calls the train stage itself needs the `if __name__ == "__main__":` guard (the
+stage's own `python -m retrain.stages.train` has it), or each member would rerun the script.
 """
 
 from __future__ import annotations
