@@ -89,6 +89,10 @@ def fit_bag(
     x, y = pool(train, val)
     n_train = len(train[1])
     folds = fold_rows(y, k, seed, task, key="train.bag_folds")
+    if fit_options.get("num_threads"):
+        # As `fit` does, here too: with `workers` no fit runs in this process, yet the
+        # out-of-fold scores below must be computed with the threads the one-at-a-time path has.
+        torch.set_num_threads(fit_options["num_threads"])
     with tempfile.TemporaryDirectory() as tmp:
 
         def member(i: int) -> dict[str, Any]:
