@@ -81,7 +81,7 @@ test: data ## Install, obtain the data and run the tests CI runs (the 25 slowest
 test-tasks: data ## Wage (regression) and hpc_data (multiclass) end to end, each by retrain init alone
 	$(BIN)/python -m pytest -m tasks $(PYTEST_PARALLEL) --durations=10
 
-test-engines: data ## PostgreSQL-backed Prefect and Optuna, parallel tuning, stack down mid-run, the benches' quick runs
+test-engines: data ## PostgreSQL-backed Prefect and Optuna, parallel tuning and training workers, stack down mid-run, the benches' quick runs
 	$(BIN)/python -m pytest -m "engines or bench" $(PYTEST_PARALLEL) --durations=10
 
 test-all: data ## Every test, the extended scale-out checks too (Dask, a killed worker, S3)

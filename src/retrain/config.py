@@ -355,6 +355,9 @@ class TrainParams(_Strict):
     # train+validation (each early-stopped on its held-out fold) and serves the mean of their
     # predictions as one ONNX graph; 0: one model on the train split, early-stopped on val.
     bag_folds: int = Field(default=0, ge=0)
+    # A bag's members fitted this many at a time, each in its own process with num_threads
+    # torch threads; every output the same bytes as 1 (one at a time). No effect on one model.
+    workers: int = Field(default=1, ge=1)
 
     @field_validator("bag_folds")
     @classmethod
@@ -643,6 +646,7 @@ TUNABLE_KEYS = (
     "train.patience",
     "train.max_steps",
     "train.bag_folds",  # a run may serve a bag of fold models (issue 27)
+    "train.workers",  # and fit its members in parallel: the same bytes, sooner
     "train.accelerator",
     "train.num_threads",
     "train.precision",

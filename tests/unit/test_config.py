@@ -173,3 +173,12 @@ def test_one_bag_fold_is_an_error_naming_the_key(default_params_raw):
         parse_params(raw)
     raw["train"]["bag_folds"] = 5
     assert parse_params(raw).train.bag_folds == 5
+
+
+def test_train_workers_is_one_or_more_and_one_unless_said(default_params_raw):
+    raw = copy.deepcopy(default_params_raw)
+    raw["train"].pop("workers")
+    assert parse_params(raw).train.workers == 1  # a bag's members one at a time
+    raw["train"]["workers"] = 0
+    with pytest.raises(ConfigError, match=r"train\.workers: .*greater than or equal to 1"):
+        parse_params(raw)

@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from retrain.config import ModelParams
+from retrain.models.bag_workers import fit_in_processes
 from retrain.models.network import BaggedNet, make_scorer
 from retrain.models.training import FitResult, fit
 from retrain.task import Task, TaskKind
@@ -64,6 +65,7 @@ def fit_bag(
     task: Task,
     target: tuple[float, float] | None = None,
     callbacks: Callable[[int], Sequence[Callback]] = lambda _: (),
+    workers: int = 1,
     **fit_options: Any,
 ) -> BagResult:
     """Fit `k` members on `k` folds of train+validation (see the module docstring).
@@ -74,40 +76,69 @@ def fit_bag(
         k: members and folds (train.bag_folds, 2 or more).
         seed: the one seed: it cuts the folds, and member i is seeded `seed + i`.
         task: the task; `target`: a regression target's training (mean, std), shared by all.
-        callbacks: member index -> that member's own callbacks (e.g. a fresh EpochLog).
+        callbacks: member index -> that member's own callbacks (e.g. a fresh EpochLog); with
+            `workers` >= 2 they travel to the member's process, so they must pickle.
+        workers: members fitted at once, each in its own process (train.workers); the
+            members, and so every output, are the same bytes as one at a time.
         fit_options: the rest of `fit`'s keywords (max_epochs, patience, bins, ...).
 
     Raises:
         FoldError: a class has fewer rows than `k` in train+validation.
+        BagError: a member's process raised or died (`workers` >= 2).
     """
     x, y = pool(train, val)
     n_train = len(train[1])
     folds = fold_rows(y, k, seed, task, key="train.bag_folds")
-    members: list[FitResult] = []
-    oof: np.ndarray | None = None
+    if fit_options.get("num_threads"):
+        # As `fit` does, here too: with `workers` no fit runs in this process, yet the
+        # out-of-fold scores below must be computed with the threads the one-at-a-time path has.
+        torch.set_num_threads(fit_options["num_threads"])
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (fitted, held) in enumerate(folds):
-            result = fit(
-                (x[fitted], y[fitted]),
-                (x[held], y[held]),
-                hp,
-                seed=seed + i,
+
+        def member(i: int) -> dict[str, Any]:
+            """Member i's `fit` keywords: its folds, seed, checkpoint and callbacks."""
+            fitted, held = folds[i]
+            return {
+                "train": (x[fitted], y[fitted]),
+                "val": (x[held], y[held]),
+                "hp": hp,
+                "seed": seed + i,
                 # A checkpoint brings back the best epoch's weights, as for the single model.
-                checkpoint=Path(tmp) / f"member{i}" / "model.ckpt",
-                callbacks=callbacks(i),
-                task=task,
-                target=target,
+                "checkpoint": Path(tmp) / f"member{i}" / "model.ckpt",
+                "callbacks": list(callbacks(i)),
+                "task": task,
+                "target": target,
                 **fit_options,
-            )
-            members.append(result)
-            rows = held[held >= n_train]
-            scored = scores(result.module.network, x[rows], task.kind, target)
-            if oof is None:
-                oof = np.zeros((len(val[1]), *scored.shape[1:]), dtype=np.float64)
-            oof[rows - n_train] = scored
+            }
+
+        if workers >= 2:
+            members = fit_in_processes(member, k, workers, seed)
+        else:
+            members = [fit(**member(i)) for i in range(k)]
+    oof = _out_of_fold(members, folds, x, n_train, len(val[1]), task.kind, target)
     network = BaggedNet([m.module.network for m in members], task.kind).cpu().eval()
-    assert oof is not None  # k >= 2 folds cover every validation row
     return BagResult(network, members, [len(f) for f, _ in folds], oof, len(y))
+
+
+def _out_of_fold(
+    members: list[FitResult],
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    x: np.ndarray,
+    n_train: int,
+    n_val: int,
+    kind: TaskKind,
+    target: Any,
+) -> np.ndarray:
+    """Each validation row (split order) scored by the one member whose fold held it out."""
+    oof: np.ndarray | None = None
+    for member, (_, held) in zip(members, folds, strict=True):
+        rows = held[held >= n_train]
+        scored = scores(member.module.network, x[rows], kind, target)
+        if oof is None:
+            oof = np.zeros((n_val, *scored.shape[1:]), dtype=np.float64)
+        oof[rows - n_train] = scored
+    assert oof is not None  # k >= 2 folds cover every validation row
+    return oof
 
 
 def save_checkpoint(path: Path, bag: BagResult) -> Path:

@@ -116,6 +116,7 @@ def _run_bag(
         callbacks=lambda i: [
             EpochLog(f"train: member {i + 1}/{k}", params.train.max_epochs, task)
         ],
+        workers=cfg.workers,
         **_fit_options(params, task, splits),
     )
     seconds = time.perf_counter() - started
@@ -132,7 +133,8 @@ def _run_bag(
         warning = cut_short(member, cfg.max_steps)
         if warning:
             print(warning.replace("train:", f"train: member {i + 1}/{k}:", 1), flush=True)
-    print(f"train: {k} fold models on {bag.members[0].device} in {seconds:.1f}s")
+    at_once = f", {cfg.workers} at a time" if cfg.workers > 1 else ""
+    print(f"train: {k} fold models on {bag.members[0].device} in {seconds:.1f}s{at_once}")
     return bag
 
 

@@ -17,6 +17,7 @@ import torch
 from retrain.analysis.attributions import load_network
 from retrain.config import ModelParams
 from retrain.data.preprocess import Preprocessor
+from retrain.models.bag_workers import BagError
 from retrain.models.bagging import BagResult, fit_bag, save_checkpoint, scores
 from retrain.models.export import export_onnx
 from retrain.models.intervals import conformal_half_width
@@ -24,6 +25,7 @@ from retrain.models.network import BaggedNet, scorer_from_record
 from retrain.models.predictor import Predictor
 from retrain.models.training import fit
 from retrain.tuning.folds import FoldError, fold_rows, pool
+from tests.faults import DiesAtFirstEpoch
 from tests.unit.models.test_network import _table
 from tests.unit.models.test_tasks import HP, TASKS, Matrix, _data, _target
 
@@ -180,3 +182,53 @@ def test_out_of_fold_scores_keep_an_overfit_bags_interval_honest():
     # On fresh rows the out-of-fold interval keeps its level; the in-sample one falls short.
     assert coverage(honest) >= level - 0.02
     assert coverage(naive) < level - 0.05
+
+
+# Spawned processes cost ~3 s each to import torch and Lightning: the binary case runs in
+# `make test`; the regression case and the failures with the parallel tuning workers' tests.
+@pytest.mark.parametrize("kind", ["binary", pytest.param("regression", marks=pytest.mark.engines)])
+def test_members_fitted_two_at_a_time_are_the_same_bytes_as_one_at_a_time(kind, tmp_path):
+    # train.workers 2: each member in a spawned process of its own (~5 s on 2 cores).
+    train, val = _data(kind, n=240)
+    target = _target(kind, train)
+    runs = []
+    for workers in (1, 2):
+        bag = _bag(kind, k=3, data=(train, val), max_epochs=2, workers=workers)
+        out = tmp_path / f"workers{workers}"
+        onnx = export_onnx(bag.network, 4, out / "model.onnx", kind=kind, target=target)
+        ckpt = save_checkpoint(out / "model.ckpt", bag)
+        runs.append((bag, onnx.read_bytes(), ckpt.read_bytes()))
+    (one, onnx_one, ckpt_one), (two, onnx_two, ckpt_two) = runs
+    assert onnx_two == onnx_one and ckpt_two == ckpt_one
+    assert two.oof_val.tobytes() == one.oof_val.tobytes()
+    for a, b in zip(one.members, two.members, strict=True):
+        want, got = a.module.state_dict(), b.module.state_dict()
+        assert want.keys() == got.keys()
+        assert all(torch.equal(want[name], got[name]) for name in want)
+        assert (a.best_score, a.best_epoch, a.epochs_run, a.stopped_by, a.still_improving) == (
+            b.best_score,
+            b.best_epoch,
+            b.epochs_run,
+            b.stopped_by,
+            b.still_improving,
+        )
+        assert dict(a.module.hparams) == dict(b.module.hparams)
+
+
+@pytest.mark.engines
+@pytest.mark.parametrize(
+    ("kill", "why"),
+    [(False, "raised RuntimeError: the loss diverged"), (True, "was killed by SIGKILL")],
+)
+def test_a_member_whose_process_dies_fails_the_bag_naming_the_member(kill, why):
+    with pytest.raises(BagError) as raised:
+        _bag(
+            "binary",
+            k=2,
+            seed=7,
+            max_epochs=2,
+            workers=2,
+            callbacks=lambda i: [DiesAtFirstEpoch(kill)] if i == 1 else [],
+        )
+    # Member 1 was still training, or done: either way the bag fails with member 2's line.
+    assert str(raised.value) == f"train.bag_folds: member 2/2 (seed 8) {why}; no model written"

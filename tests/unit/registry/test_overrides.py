@@ -16,17 +16,17 @@ def test_override_keeps_comments_and_validates(tmp_path):
     target = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", target)
     before = target.read_text()
-    params = apply_overrides(
-        target, {"tune.n_trials": 3, "evaluate.lightgbm.n_trials": 2, "train.bag_folds": 5}
-    )
+    overrides = {"tune.n_trials": 3, "evaluate.lightgbm.n_trials": 2, "train.bag_folds": 5}
+    params = apply_overrides(target, overrides | {"train.workers": 2})
     after = target.read_text()
     assert params.tune.n_trials == 3 and params.evaluate.lightgbm.n_trials == 2
     assert params.train.bag_folds == 5  # a run may bag fold models (bench 7e)
+    assert params.train.workers == 2  # and fit them two at a time
     assert "# The one configuration of the pipeline" in after
     changed = [
         (a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b
     ]
-    assert len(changed) == 3
+    assert len(changed) == 4
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import log_loss
 
 from retrain import testing
 from retrain.config import Params
 from retrain.data.splits import load_splits
 from retrain.models import val_scores
+from retrain.models.bag_workers import BagError
 from retrain.models.intervals import conformal_half_width
 from retrain.models.metrics import best_f1_threshold
 from retrain.models.predictor import Predictor
@@ -154,3 +156,37 @@ def test_without_a_bag_the_calibration_scores_are_the_served_models(tmp_path, sm
     assert metrics["threshold"] == round(best_f1_threshold(y_val, served), 6)
     card = json.loads(params.paths.model_card.read_text())
     assert "bag_folds" not in card and "members" not in card and card["best_epoch"] >= 1
+
+
+def _with_train(params: Params, **update: Any) -> Params:
+    return params.model_copy(update={"train": params.train.model_copy(update=update)})
+
+
+@pytest.mark.engines  # two spawned processes per bag (~3 s each to import torch)
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_train_workers_write_the_same_bytes_and_a_failed_member_writes_no_model(
+    tmp_path, small_params_raw
+):
+    params = _params(tmp_path, "regression", small_params_raw)
+    prepare.run(params)
+    tune.run(params)
+    train.run(params)
+    paths = params.paths
+    outputs = (paths.checkpoint, paths.onnx_model, paths.oof_val, paths.model_card)
+    outputs += (paths.intervals,)
+    one_at_a_time = {path: path.read_bytes() for path in outputs}
+    train.run(_with_train(params, workers=2))
+    assert {path: path.read_bytes() for path in outputs} == one_at_a_time
+    # Members that cannot start (no GPU here): the stage fails with the line of the one that
+    # exits first (both fail at once), and writes none of its outputs.
+    for path in outputs:
+        path.unlink()
+    with pytest.raises(BagError) as raised:
+        train.run(_with_train(params, workers=2, accelerator="gpu"))
+    message = str(raised.value)
+    starts = [
+        f"train.bag_folds: member {i + 1}/2 (seed {params.seed + i}) raised " for i in (0, 1)
+    ]
+    assert message.startswith(tuple(starts)), message
+    assert message.endswith("; no model written") and "\n" not in message
+    assert not any(path.exists() for path in outputs)
