@@ -111,7 +111,7 @@ def run(
     return lines
 
 
-def _stop(proc: subprocess.Popen[str], grace: float = 20.0) -> None:
+def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
     """Stop `proc`'s process group (DVC and the stage it runs): SIGTERM, then SIGKILL for what
     is left after `grace` (the tune stage stops its workers on SIGTERM)."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):

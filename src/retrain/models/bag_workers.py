@@ -119,5 +119,8 @@ def fit_in_processes(
     finally:
         for process, _ in running.values():
             process.terminate()
-            process.join()
+            process.join(5)  # Lightning turns SIGTERM into a graceful stop, which may not come
+            if process.exitcode is None:
+                process.kill()
+                process.join()
     return [done[i] for i in range(k)]

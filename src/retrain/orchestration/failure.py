@@ -25,7 +25,7 @@ from pathlib import Path
 
 from retrain.data.io import SUFFIXES
 from retrain.errors import RetrainError
-from retrain.infra import dvc
+from retrain.infra import dvc, git
 from retrain.project import Project
 
 
@@ -85,29 +85,43 @@ def restored_on_failure(
     progress = Progress()
     with _state_folder(keep) as folder:
         state = dvc.save_pipeline_state(project.root, folder / "copies")
-        _write_manifest(folder, state)  # last: a folder without it was never complete
+        _write_manifest(folder, state, project.root)  # last: without it, never complete
         try:
             yield progress
         except (GeneratorExit, StopIteration):
             raise
         except BaseException as err:
             if not isinstance(err, Exception):  # cancelled (SIGTERM) or interrupted (Ctrl-C)
-                _restore_interrupted(project, state, err, warn)
+                _restore_interrupted(project, state, folder, err, warn)
                 raise
             new = dvc.new_since_lock(project.root, state.lock_text, project.params.paths.raw_data)
             message = headline(project, progress.stage, err, new)
             try:
-                dvc.restore_pipeline_state(project.root, state)
-            except RetrainError as failed:  # say so: the user must restore by hand
-                message = message.replace("workspace restored", f"restore FAILED ({failed})")
+                _restore(project, state, folder)
+            except RetrainError as failed:  # say so: the next retrain tries again
+                message = message.replace(
+                    "workspace restored", f"restore FAILED ({failed}); {_AGAIN}"
+                )
             if warn is not None:
                 warn(message)
             raise StageFailed(message) from err
 
 
+# A restore that did not finish leaves the saved state (keep) for `recover_killed`.
+_AGAIN = "the next retrain restores it, or restore by hand"
+
+
+def _restore(project: Project, state: dvc.PipelineState, folder: Path) -> None:
+    """Put the saved state back; only once it is back is the manifest removed, so a restore
+    that fails or is cut short (a second signal) leaves it for the next retrain."""
+    dvc.restore_pipeline_state(project.root, state)
+    (folder / MANIFEST).unlink(missing_ok=True)
+
+
 def _restore_interrupted(
     project: Project,
     state: dvc.PipelineState,
+    folder: Path,
     err: BaseException,
     warn: Callable[[str], None] | None,
 ) -> None:
@@ -115,10 +129,10 @@ def _restore_interrupted(
     run ends Cancelled, not Failed): the stage that ran was stopped by then (infra.dvc.run)."""
     why = type(err).__name__
     try:
-        dvc.restore_pipeline_state(project.root, state)
+        _restore(project, state, folder)
         message = f"run stopped ({why}): workspace restored (dvc.lock and stage outputs as before)"
     except RetrainError as failed:
-        message = f"run stopped ({why}): restore FAILED ({failed}); restore by hand"
+        message = f"run stopped ({why}): restore FAILED ({failed}); {_AGAIN}"
     if warn is not None:
         warn(message)
 
@@ -128,7 +142,9 @@ MANIFEST = "manifest.json"
 
 @contextmanager
 def _state_folder(keep: Path | None) -> Iterator[Path]:
-    """`keep` (emptied first) or a temporary folder, removed when the block ends."""
+    """`keep` (emptied first) or a temporary folder. `keep` is removed when the block ends,
+    unless it still holds its manifest after an error: the restore did not finish (it failed,
+    or a second signal cut it short), and the next retrain's `recover_killed` needs it."""
     if keep is None:
         with tempfile.TemporaryDirectory(prefix="retrain-restore-") as tmp:
             yield Path(tmp)
@@ -137,15 +153,31 @@ def _state_folder(keep: Path | None) -> Iterator[Path]:
     keep.mkdir(parents=True)
     try:
         yield keep
-    finally:
-        shutil.rmtree(keep, ignore_errors=True)
+    except BaseException:
+        if not (keep / MANIFEST).exists():
+            shutil.rmtree(keep, ignore_errors=True)
+        raise
+    # The manifest first: a kill during the rmtree must not leave one without its copies.
+    (keep / MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(keep, ignore_errors=True)
 
 
-def _write_manifest(folder: Path, state: dvc.PipelineState) -> None:
+def _write_manifest(folder: Path, state: dvc.PipelineState, root: Path) -> None:
+    """Written whole or not at all (a rename): a folder without it holds nothing to restore.
+    It names the commit the run started on: a state saved on another commit is not put back."""
     copies = {str(out): None if copy is None else str(copy) for out, copy in state.copies.items()}
     since = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = {"lock_text": state.lock_text, "copies": copies, "pid": os.getpid()}
-    (folder / MANIFEST).write_text(json.dumps({**manifest, "since": since}))
+    manifest.update(since=since, head=_head(root))
+    part = folder / (MANIFEST + ".part")
+    part.write_text(json.dumps(manifest))
+    part.replace(folder / MANIFEST)
+
+
+def _head(root: Path) -> str | None:
+    """The checkout's commit (None outside git or before its first commit)."""
+    done = git.run(root, "rev-parse", "HEAD", check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> bool:
@@ -158,6 +190,16 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
         shutil.rmtree(keep, ignore_errors=True)  # killed while saving: nothing was changed yet
         return False
     saved = json.loads(manifest.read_text())
+    if saved.get("head") != _head(project.root):
+        # The checkout moved on (a pull, a commit): the state saved before the kill is another
+        # commit's, and putting it back would undo that commit's dvc.lock.
+        shutil.rmtree(keep)
+        say(
+            f"not restored: a retrain (pid {saved['pid']}, {saved['since']}) was killed "
+            f"mid-pipeline on commit {str(saved.get('head'))[:12]}, and the checkout is now on "
+            "another; its saved state is dropped (check `git status` and `dvc status`)"
+        )
+        return False
     copies = {Path(out): None if c is None else Path(c) for out, c in saved["copies"].items()}
     dvc.restore_pipeline_state(project.root, dvc.PipelineState(saved["lock_text"], copies))
     shutil.rmtree(keep)

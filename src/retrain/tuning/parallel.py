@@ -28,6 +28,7 @@ LocalCluster, or on the cluster at tune.dask_address.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -375,14 +376,25 @@ def _prefect_workers(params: Params) -> Iterator[None]:
     try:
         yield
     finally:
-        for proc in workers:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in workers:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+        _stop_workers(workers)
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]], grace: float = 5.0) -> None:
+    """SIGTERM every worker's group, then SIGKILL what is left after one shared `grace`.
+
+    Shared, not per worker: a task worker leaves on SIGTERM only once its trial is done
+    (minutes), and a cancelled retrain gives this stage 10 s (retrain.infra.dvc's stop)
+    before it is killed itself, which would leave the later workers running."""
+    for proc in workers:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for proc in workers:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()

@@ -106,8 +106,16 @@ def start_trial(study: optuna.Study, params: Params) -> dict[str, Any] | None:
         what = "the model section's defaults"
     if start is not None:
         study.enqueue_trial(start)
-        # Marked on the study, so whoever reads it back (the stage, after a parallel study
-        # too) knows trial 0 is the start and may keep it (retrain.tuning.select).
-        study.set_user_attr(START, True)
         print(f"tune: trial 0 is {what} {start}")
+        if set(start) == set(cfg.search_space):
+            # Marked on the study, so whoever reads it back (the stage, after a parallel study
+            # too) knows trial 0 is the start and may keep it (retrain.tuning.select). Not
+            # when the sampler drew some of its values: that trial is partly a random draw.
+            study.set_user_attr(START, True)
+        else:
+            print(
+                "tune: the sampler draws trial 0's "
+                f"{', '.join(sorted(set(cfg.search_space) - set(start)))}: it is not kept "
+                "over the best trial (tune.min_gain_se applies to a whole start only)"
+            )
     return start

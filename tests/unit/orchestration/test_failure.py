@@ -141,3 +141,50 @@ def test_a_run_killed_outright_is_restored_by_the_next(tmp_path: Path) -> None:
     (line,) = said
     assert line.startswith("restored dvc.lock and the stage outputs: a retrain (pid ")
     assert not recover_killed(Project.load(repo), keep, said.append)  # nothing left to do
+
+
+def test_a_restore_that_fails_keeps_the_saved_state_for_the_next_run(tmp_path: Path) -> None:
+    # The restore itself fails (here DVC's checkout, on a dvc.yaml it cannot read): the saved
+    # state must survive the block, so the next retrain can put the workspace back; a restore
+    # that succeeds leaves nothing behind.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    lock = _dvc_repo(repo)
+    pipeline = (repo / "dvc.yaml").read_text()
+    keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
+    said: list[str] = []
+    with pytest.raises(_Cancelled):
+        with restored_on_failure(Project.load(repo), said.append, keep=keep):
+            (repo / "m.json").write_text("2\n")
+            (repo / "dvc.lock").write_text("half written")
+            (repo / "dvc.yaml").write_text("stages: [not, a, mapping\n")
+            raise _Cancelled
+    (repo / "dvc.yaml").write_text(pipeline)
+    (line,) = said
+    assert "restore FAILED" in line and "the next retrain restores it" in line
+    assert (keep / "manifest.json").exists()
+    assert recover_killed(Project.load(repo), keep, said.append)
+    assert (repo / "m.json").read_text() == "1\n"
+    assert (repo / "dvc.lock").read_text() == lock
+    assert not keep.exists()
+
+
+def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path) -> None:
+    # Killed on commit A; the user then pulls or commits (B): B's dvc.lock must not be undone.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _dvc_repo(repo)
+    env = git.identity_env(repo)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "A"], cwd=repo, check=True, env=env)
+    keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(repo), str(keep)])
+    assert killed.returncode == -signal.SIGKILL
+    (repo / "dvc.lock").write_text("B's lock\n")
+    subprocess.run(["git", "commit", "-qam", "B"], cwd=repo, check=True, env=env)
+    said: list[str] = []
+    assert not recover_killed(Project.load(repo), keep, said.append)
+    assert (repo / "dvc.lock").read_text() == "B's lock\n"
+    assert not keep.exists()
+    (line,) = said
+    assert line.startswith("not restored: a retrain (pid ") and "another" in line

@@ -194,3 +194,28 @@ def test_the_rule_reads_the_task_s_direction():
     noisy = [0.45, 0.53, 0.50]  # lower by 0.0167 on the mean, the folds disagree
     picked = choose(1, noisy, start, maximize=False, min_gain_se=1.0)
     assert picked.kept_start and picked.number == 0 and picked.gain == pytest.approx(0.05 / 3)
+
+
+def test_a_start_the_sampler_completed_is_not_kept_over_the_best(tmp_path):
+    """A default outside the search space (here the learning rate) leaves that dimension to
+    the sampler: trial 0 is then partly a random draw, and the rule that keeps the start must
+    not favour it; a start inside the space is marked as the start."""
+    import optuna
+
+    from retrain.tuning.space import START, start_trial
+
+    lr = small_overrides(telco_params())["model"]["lr"]
+    space = {
+        "lr": {"type": "float", "low": lr * 2, "high": lr * 4, "log": True},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.3},
+    }
+    params = _params(tmp_path, "binary", space=space, folds=3)
+    study = optuna.create_study(direction="maximize")
+    assert start_trial(study, params) == {"dropout": params.model.dropout}
+    assert START not in study.user_attrs
+    (tmp_path / "b").mkdir()
+    space["lr"] = {"type": "float", "low": lr / 2, "high": lr * 2, "log": True}
+    params = _params(tmp_path / "b", "binary", space=space, folds=3)
+    study = optuna.create_study(direction="maximize")
+    assert start_trial(study, params) == {"dropout": params.model.dropout, "lr": lr}
+    assert study.user_attrs[START] is True
