@@ -24,10 +24,11 @@ bench/quality.json already there (an empty `--tables` reruns nothing: it re-rend
 `--train KEY=VALUE ...` (e.g. `--train bag_folds=5`) runs each split as shipped (arm
 "default") and with those train keys, and reports, per table, ours' paired gain, ours − tuned
 LightGBM in each arm and the cost ratio (section 7e, bench/quality_bagged.json); every bench 7
-table, 10 splits, unless --tables says.
+table, 10 splits, unless --tables says. `--seeds 52-61` runs either on other splits (e.g. ones a
+rule was not chosen on); a rerun of some tables keeps the other tables' splits of the same arms.
 
     .venv/bin/python -m bench.quality [--quick] [--jobs 2] [--tables caravan default]
-    .venv/bin/python -m bench.quality --tune n_trials=12 [--quick]
+    .venv/bin/python -m bench.quality --tune n_trials=12 [--seeds 52-61] [--quick]
     .venv/bin/python -m bench.quality --train bag_folds=5 [--resume DIR] [--jobs 2] [--quick]
 """
 
@@ -595,10 +596,12 @@ def run_tuned(quick: bool, shared: Shared) -> Section:
     overrides = tune_overrides(shared["tune"])
     work: Path = _workdir(shared) / "quality-tuned"
     names = shared.get("tables") or TUNED_TABLES
-    seeds = SEEDS_QUICK if quick else SEEDS_TEN
+    seeds = SEEDS_QUICK if quick else tuple(shared.get("seeds") or SEEDS_TEN)
     tables = {n: table(n, work, seeds) for n in TABLES if n in names}
     done = _run_splits(tuned_runs(tables, overrides, quick, work), int(shared.get("jobs", 1)))
     data = tuned_data(done, {n: "roc_auc" for n in tables}, overrides, seeds)
+    if not quick:
+        data = keep_other_tables(data, TUNED_JSON, "tune")
     section = tuned_section(data, quick)
     if not quick:
         TUNED_JSON.write_text(json.dumps(data, indent=2) + "\n")
@@ -635,8 +638,26 @@ def arm_data(
             arm: sorted((r for n, r in done if n == f"{name}/{arm}"), key=lambda r: r["seed"])
             for arm in arms
         }
-        data["datasets"][name] = {"metric": metric, **by_arm}
+        data["datasets"][name] = {"metric": metric, "seeds": list(seeds), **by_arm}
     return data
+
+
+def keep_other_tables(data: dict[str, Any], path: Path, key: str) -> dict[str, Any]:
+    """`data` with the tables it did not run read back from the section's JSON at `path`, when
+    that JSON compared the same arms (its `key` overrides equal): `--tables caravan` then
+    re-renders the section with every table, not only the one it ran. A JSON of other arms is
+    left out whole: its splits answer another question."""
+    if not path.exists():
+        return data
+    old = json.loads(path.read_text())
+    if old.get(key) != data[key]:
+        return data
+    merged = {**old.get("datasets", {}), **data["datasets"]}
+    datasets = {n: merged[n] for n in TABLES if n in merged}
+    for d in datasets.values():
+        d.setdefault("seeds", list(old.get("seeds", [])))  # written before seeds per table
+    seeds = sorted({s for d in datasets.values() for s in d["seeds"]})
+    return {**data, "seeds": seeds, "datasets": datasets}
 
 
 def _ours(row: dict[str, Any], metric: str) -> float:
@@ -730,7 +751,7 @@ def run_arms(quick: bool, shared: Shared) -> Section:
     overrides = tune_overrides(shared["train"], "--train")
     work: Path = _workdir(shared) / "quality-train"
     names = shared.get("tables") or (QUICK_TABLES if quick else TABLES)
-    seeds = SEEDS_QUICK if quick else SEEDS_TEN
+    seeds = SEEDS_QUICK if quick else tuple(shared.get("seeds") or SEEDS_TEN)
     tables = {n: table(n, work, seeds) for n in TABLES if n in names}
     done = _run_splits(train_runs(tables, overrides, quick, work), int(shared.get("jobs", 1)))
     label = arm_label(overrides)
@@ -738,6 +759,8 @@ def run_arms(quick: bool, shared: Shared) -> Section:
     data = arm_data(
         renamed, {n: "roc_auc" for n in tables}, seeds, {"train": overrides}, ("default", "arm")
     )
+    if not quick:
+        data = keep_other_tables(data, ARMS_JSON, "train")
     section = arms_section(data, quick)
     if not quick:
         ARMS_JSON.write_text(json.dumps(data, indent=2) + "\n")
@@ -825,11 +848,30 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help="tuned vs untuned on the same splits, these tune keys (e.g. n_trials=12)",
     )
     parser.add_argument(
+        "--seeds",
+        type=seed_range,
+        metavar="FIRST-LAST",
+        help="with --tune or --train: split on these seeds (e.g. 52-61), not 42-51",
+    )
+    parser.add_argument(
         "--train",
         nargs="+",
         metavar="KEY=VALUE",
         help="as shipped vs these train keys on the same splits (e.g. bag_folds=5): 7e",
     )
+
+
+def seed_range(text: str) -> tuple[int, ...]:
+    """'52-61' -> (52, ..., 61); '52' -> (52,): new splits, e.g. ones a rule was not found on."""
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        message = f"seeds: expected FIRST-LAST, e.g. 52-61; got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if high < low:
+        raise argparse.ArgumentTypeError(f"seeds: {text!r} ends before it starts")
+    return tuple(range(low, high + 1))
 
 
 def main() -> None:

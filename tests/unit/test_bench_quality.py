@@ -7,6 +7,8 @@ and on crafted split records, whose statistics are worked out by hand.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 
 import pytest
@@ -17,8 +19,10 @@ from bench.quality import (
     arm_data,
     arm_label,
     arms_section,
+    keep_other_tables,
     merged,
     quality_section,
+    seed_range,
     together_goals,
     train_runs,
     tune_overrides,
@@ -297,3 +301,31 @@ def test_a_bags_card_gives_its_members_epochs_to_the_split_record(tmp_path):
         path.write_text(json.dumps(content))
     row = quality.split_row(params)
     assert row["best_epoch"] == [4, 6] and row["stopped_by"] == ["early_stopping", "max_steps"]
+
+
+def test_a_rerun_of_one_tables_arms_keeps_the_other_tables_of_the_same_arms(tmp_path):
+    # Last session `--train bag_folds=5 --tables caravan default` rewrote section 7e with only
+    # the two tables it ran and dropped Telco's and attrition's splits.
+    def arms(table: str, seeds: tuple[int, ...], train: dict) -> dict:
+        timed = {"model_seconds": 1.0}
+        done = [(f"{table}/default", {**_split(s, 0.80, 0.79), **timed}) for s in seeds]
+        done += [(f"{table}/arm", {**_split(s, 0.82, 0.79), **timed}) for s in seeds]
+        return arm_data(done, {table: "roc_auc"}, seeds, {"train": train}, ("default", "arm"))
+
+    path = tmp_path / "quality_bagged.json"
+    path.write_text(json.dumps(arms("telco_churn", (42, 43), {"bag_folds": 5})))
+    rerun = keep_other_tables(arms("caravan", (52,), {"bag_folds": 5}), path, "train")
+    assert list(rerun["datasets"]) == ["telco_churn", "caravan"]  # bench 7's table order
+    assert rerun["datasets"]["telco_churn"]["seeds"] == [42, 43]
+    assert rerun["datasets"]["caravan"]["seeds"] == [52] and rerun["seeds"] == [42, 43, 52]
+    assert [r[0] for r in arms_section(rerun, quick=False).rows] == ["telco_churn", "caravan"]
+    # Splits of other arms answer another question: not merged.
+    other = keep_other_tables(arms("caravan", (42,), {"bag_folds": 3}), path, "train")
+    assert list(other["datasets"]) == ["caravan"]
+
+
+def test_seeds_name_new_splits_or_fail_in_one_line():
+    assert seed_range("52-61") == tuple(range(52, 62)) and seed_range("7") == (7,)
+    for bad in ("52-x", "61-52"):
+        with pytest.raises(argparse.ArgumentTypeError, match="seeds: "):
+            seed_range(bad)
