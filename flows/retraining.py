@@ -41,7 +41,9 @@ def run_stage(project: Project, stage: str, run: str) -> State[Any]:
     progress = runview.TrialProgress() if stage == "tune" else None
     log = runview.StageLog(logger.info, on_trial=progress)
     try:
-        lines = dvc.run(project.root, "repro", "--single-item", stage, on_line=log)
+        # Recorded: if this process is killed outright, the next retrain stops it first.
+        record = failure.dvc_record(project.params.paths.retrain_lock)
+        lines = dvc.run(project.root, "repro", "--single-item", stage, on_line=log, record=record)
     finally:
         log.flush()
         if stage == "validate":

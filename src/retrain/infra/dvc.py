@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from retrain.errors import DataError, RetrainError
+from retrain.infra.proc import ENV_GROUP_TOKEN, record_group
 
 # DVC's own fixed file names (not configurable in DVC, so not in params.yaml's `paths`).
 LOCK_FILE = "dvc.lock"
@@ -62,6 +64,7 @@ def run(
     env: dict[str, str] | None = None,
     check: bool = True,
     lock_tries: int = 1,
+    record: Path | None = None,
 ) -> Output:
     """Run `dvc *args` in `repo`; each output line goes to `on_line` as it is printed.
 
@@ -77,6 +80,32 @@ def run(
     Raises:
         DvcError: non-zero exit (with `check`), with the last lines of output.
     """
+    extra = dict(env or {})
+    if record is not None:
+        extra[ENV_GROUP_TOKEN] = token = uuid.uuid4().hex
+        record_group(record, token)  # before the start: a kill right after it leaves the token
+    lines = _stream(repo, args, extra, on_line, record)
+    if lines.code != 0:
+        if lock_tries > 1 and any("Unable to acquire lock" in line for line in lines):
+            time.sleep(2.0)
+            again = lock_tries - 1
+            return run(
+                repo, *args, on_line=on_line, env=env, check=check, lock_tries=again, record=record
+            )
+        if check:
+            raise _failure(args, lines.code, lines)
+    return lines
+
+
+def _stream(
+    repo: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    on_line: Callable[[str], None] | None,
+    record: Path | None,
+) -> Output:
+    """Run `dvc *args` in a session of its own, each line to `on_line`; stopped with its stage
+    if the caller is interrupted."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=repo,
@@ -87,6 +116,8 @@ def run(
         bufsize=1,
         start_new_session=True,  # its own group: stopped with its stage below
     )
+    if record is not None:
+        record_group(record, env[ENV_GROUP_TOKEN], proc.pid)
     lines = Output()
     assert proc.stdout is not None
     try:
@@ -100,15 +131,17 @@ def run(
         # Interrupted (a cancelled flow run's SIGTERM, Ctrl-C): DVC and the stage it runs stop
         # before the caller restores the workspace, or the stage would write over it.
         _stop(proc)
+        _forget(record)
         raise
-    if lines.code != 0:
-        if lock_tries > 1 and any("Unable to acquire lock" in line for line in lines):
-            time.sleep(2.0)
-            again = lock_tries - 1
-            return run(repo, *args, on_line=on_line, env=env, check=check, lock_tries=again)
-        if check:
-            raise _failure(args, lines.code, lines)
+    _forget(record)
     return lines
+
+
+def _forget(record: Path | None) -> None:
+    """DVC has ended, or was stopped: nothing is left for a later process to stop. (Not in a
+    `finally`: a stop cut short by a second signal keeps the record.)"""
+    if record is not None:
+        record.unlink(missing_ok=True)
 
 
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:

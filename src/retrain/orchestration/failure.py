@@ -26,6 +26,7 @@ from pathlib import Path
 from retrain.data.io import SUFFIXES
 from retrain.errors import RetrainError
 from retrain.infra import dvc, git
+from retrain.infra.proc import stop_recorded
 from retrain.project import Project
 
 
@@ -184,7 +185,13 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
     """Put dvc.lock and the stage outputs back as they were before a run that was killed
     mid-pipeline (its saved state left in `keep`); say so in one line. Call it holding the
     retrain lock (the run that saved it is then gone). True if it restored.
+
+    The killed run's `dvc repro` (its own session, recorded in `dvc_record`) outlives it: it
+    is stopped first, or its stage would write over the restored outputs and dvc.lock.
     """
+    stopped = stop_recorded(keep / DVC_RECORD)
+    if stopped is not None:
+        say(f"stopped the killed retrain's dvc repro (pid {stopped.pid}) before restoring")
     manifest = keep / MANIFEST
     if not manifest.exists():
         shutil.rmtree(keep, ignore_errors=True)  # killed while saving: nothing was changed yet
@@ -213,3 +220,12 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
 def state_folder(lock_path: Path) -> Path:
     """Where a retrain's saved pipeline state lies while its stages run (beside the lock)."""
     return lock_path.with_name(lock_path.name + ".restore")
+
+
+DVC_RECORD = "dvc-group.json"
+
+
+def dvc_record(lock_path: Path) -> Path:
+    """Where a retrain records the `dvc repro` it runs (`dvc.run`'s `record`), beside its saved
+    state: what `recover_killed` stops if the retrain was killed outright."""
+    return state_folder(lock_path) / DVC_RECORD

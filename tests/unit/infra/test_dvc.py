@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -156,3 +157,19 @@ def test_an_interrupted_run_stops_the_stage_it_was_running(repo):
     while pid_exists(stage) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not pid_exists(stage)
+
+
+def test_a_recorded_run_is_forgotten_once_dvc_ends(repo, tmp_path):
+    # While DVC runs, the record names its group (a killed caller's successor stops it by it);
+    # once DVC ends normally there is nothing to stop, and no record.
+    record = tmp_path / "state" / "dvc-group.json"
+    seen: list[dict] = []
+    dvc.run(
+        repo,
+        "repro",
+        "c",
+        on_line=lambda _: seen.append(json.loads(record.read_text())),
+        record=record,
+    )
+    assert seen and all(rec["pid"] > 0 and rec["start"] > 0 for rec in seen)
+    assert not record.exists()

@@ -4,17 +4,24 @@ stopped by a signal is restored too, and stays stopped; one killed outright, by 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
 from retrain.infra import dvc, git
+from retrain.infra.proc import group_members, pid_exists, record_group
 from retrain.orchestration.failure import (
+    DVC_RECORD,
     headline,
     recover_killed,
     restored_on_failure,
@@ -188,3 +195,76 @@ def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path) -> None
     assert not keep.exists()
     (line,) = said
     assert line.startswith("not restored: a retrain (pid ") and "another" in line
+
+
+KILLED_IN_STAGE = r"""
+import sys
+from pathlib import Path
+from retrain.infra import dvc
+from retrain.orchestration.failure import restored_on_failure
+from retrain.project import Project
+
+root, keep = Path(sys.argv[1]), Path(sys.argv[2])
+with restored_on_failure(Project.load(root), keep=keep):
+    dvc.run(root, "repro", "--single-item", "tick", record=keep / "dvc-group.json")
+"""
+
+# Keeps writing m.json (stage m's output) and tick.txt, and prints nothing: a stage that
+# printed would die of the broken pipe its killed caller leaves it.
+TICK = "while true; do echo 2 > m.json; date +%N >> tick.txt; sleep 0.05; done"
+
+
+def test_the_dvc_repro_of_a_killed_run_is_stopped_before_the_restore(tmp_path: Path) -> None:
+    # The flow runs DVC in a session of its own; killed outright (SIGKILL, the OOM killer), it
+    # leaves DVC and its stage running. The next retrain must stop them before it restores,
+    # or the stage writes over the restored m.json (and dvc.lock, when it ends).
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    lock = _dvc_repo(repo)
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    pipeline["stages"]["tick"] = {"cmd": TICK, "outs": [{"tick.txt": {"cache": False}}]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
+    keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
+    flow = subprocess.Popen([sys.executable, "-c", KILLED_IN_STAGE, str(repo), str(keep)])
+    deadline = time.monotonic() + 60
+    while not (repo / "tick.txt").exists():
+        assert flow.poll() is None and time.monotonic() < deadline, "the stage never started"
+        time.sleep(0.05)
+    flow.kill()  # SIGKILL: no handler, no `finally` of the flow's runs
+    flow.wait()
+    dvc_pid = json.loads((keep / DVC_RECORD).read_text())["pid"]
+    try:
+        assert group_members(dvc_pid), "DVC's group outlived its flow"
+        said: list[str] = []
+        assert recover_killed(Project.load(repo), keep, said.append)
+        assert not group_members(dvc_pid)
+        time.sleep(0.5)  # a stage still running would rewrite both files by now
+        assert (repo / "m.json").read_text() == "1\n"
+        assert not (repo / "tick.txt").exists()
+        assert (repo / "dvc.lock").read_text() == lock
+        assert said[0] == (
+            f"stopped the killed retrain's dvc repro (pid {dvc_pid}) before restoring"
+        )
+        assert said[1].startswith("restored dvc.lock and the stage outputs")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(dvc_pid, signal.SIGKILL)
+
+
+def test_a_recorded_pid_now_another_process_is_not_stopped(tmp_path: Path) -> None:
+    # The killed run's DVC ended long ago and its pid went to another process (a group leader
+    # too): the start time tells them apart, and that process is left alone.
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        keep = tmp_path / "retrain.lock.restore"
+        record_group(keep / DVC_RECORD, uuid.uuid4().hex, other.pid)
+        record = json.loads((keep / DVC_RECORD).read_text())
+        record["start"] -= 1  # the recorded process started before this one
+        (keep / DVC_RECORD).write_text(json.dumps(record))
+        said: list[str] = []
+        assert not recover_killed(_project(tmp_path), keep, said.append)
+        assert said == [] and other.poll() is None and pid_exists(other.pid)
+        assert not keep.exists()
+    finally:
+        other.kill()
+        other.wait()
