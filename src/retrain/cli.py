@@ -67,7 +67,7 @@ def stack_up(
     from retrain.orchestration.stack import up
 
     try:
-        stack = up(Path.cwd(), port, webhook_url=webhook or None)
+        stack = up(Path.cwd(), port, webhook_url=webhook or None, say=typer.echo)
     except RetrainError as err:
         _fail(err)
         return

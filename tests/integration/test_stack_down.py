@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -104,3 +105,55 @@ def test_stack_down_cancels_a_running_retrain_and_leaves_nothing(
     assert f"cancelled {name} ({run_id}): the run was interrupted" in down.stdout, down.stdout
     # ... and the workspace is as the run found it: params.yaml, dvc.lock, every output.
     assert _workspace(repo) == before, down.stdout
+
+
+def _state(repo: Path, run_id: str) -> tuple[str, str, str]:
+    """The run's name, state type and state message, read from the server's SQLite database."""
+    with sqlite3.connect(repo / ".prefect" / "prefect.db") as db:
+        rows = db.execute(
+            "SELECT flow_run.name, flow_run.state_type, flow_run_state.message FROM flow_run "
+            "LEFT JOIN flow_run_state ON flow_run_state.id = flow_run.state_id "
+            "WHERE flow_run.id = ?",
+            (run_id,),
+        ).fetchall()
+    ((name, state, message),) = rows
+    return name, state, message or ""
+
+
+def test_a_run_left_running_by_a_dead_server_is_crashed_by_the_next_up(
+    tmp_path, trained_repo, monkeypatch
+):
+    # The server dies first (SIGKILL, the OOM killer), then `stack down` stops the run's
+    # processes but cannot tell the server: its database still says RUNNING, and the UI of the
+    # next `stack up` would show a retrain that never ends. That `up` marks it Crashed.
+    repo = copy_repo(trained_repo, tmp_path / "repo")
+    monkeypatch.setenv("PREFECT_WORKER_QUERY_SECONDS", "2")  # the run starts sooner
+    cli = [sys.executable, "-m", "retrain.cli", "stack"]
+    first = [*cli, "up", "--port", str(stack.free_port())]
+    up = subprocess.run(first, cwd=repo, capture_output=True, text=True)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        recorded = json.loads(stack.state_file(repo).read_text())
+        env = {**os.environ, "PREFECT_API_URL": recorded["api_url"]}
+        started = subprocess.run(
+            [sys.executable, "-c", START], cwd=repo, env=env, capture_output=True, text=True
+        )
+        assert started.returncode == 0, started.stderr[-3000:]
+        run_id = started.stdout.split()[-1]
+        deadline = time.monotonic() + 120
+        while _state(repo, run_id)[1] != "RUNNING":
+            assert time.monotonic() < deadline, _state(repo, run_id)
+            time.sleep(1)
+        os.killpg(recorded["server_pid"], signal.SIGKILL)
+        down = subprocess.run([*cli, "down"], cwd=repo, capture_output=True, text=True)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "the server is not running" in down.stdout, down.stdout
+        assert _state(repo, run_id)[1] == "RUNNING"  # what the UI would show for ever
+        again = [*cli, "up", "--port", str(stack.free_port())]
+        up = subprocess.run(again, cwd=repo, capture_output=True, text=True)
+        assert up.returncode == 0, up.stdout + up.stderr
+        name, state, message = _state(repo, run_id)  # what the new UI shows
+    finally:
+        subprocess.run([*cli, "down"], cwd=repo, capture_output=True)
+    assert (state, message) == ("CRASHED", stack.CRASHED), up.stdout
+    assert f"crashed {name} ({run_id}): {stack.CRASHED}" in up.stdout, up.stdout

@@ -181,16 +181,29 @@ def _deploy(repo: Path, env: dict[str, str], webhook_url: str | None) -> None:
         _run([sys.executable, "-m", "retrain.orchestration.notify", str(repo), hook], repo, env)
 
 
+def _start_worker(repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The work pool (created afresh) and its one process worker."""
+    _run([*_prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"], repo, env)
+    return _spawn(
+        [*_prefect(), "worker", "start", "--pool", POOL, "--name", "retrain-local"], repo, env, log
+    )
+
+
 def up(
     repo: Path,
     port: int | None = None,
     timeout: float = 90.0,
     reports_port: int | None = None,
     webhook_url: str | None = None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Stack:
     """Start the reports server, Prefect server, work pool, worker and deployments, and the
     notifications of automations.yaml when a webhook URL is given (or RETRAIN_WEBHOOK_URL);
-    refuse if a stack is recorded."""
+    refuse if a stack is recorded.
+
+    Args:
+        say: told one line per run a previous stack left in flight, marked Crashed.
+    """
     from retrain.config import load_params_at
 
     repo = repo.resolve()
@@ -215,17 +228,8 @@ def up(
     worker = None
     try:
         _wait_healthy(api_url, server, timeout)
-        _run(
-            [*_prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"],
-            repo,
-            env,
-        )
-        worker = _spawn(
-            [*_prefect(), "worker", "start", "--pool", POOL, "--name", "retrain-local"],
-            repo,
-            env,
-            home / "worker.log",
-        )
+        _crash_left_in_flight(api_url, say)  # before a worker of this stack takes any run
+        worker = _start_worker(repo, env, home / "worker.log")
         _deploy(repo, env, webhook_url)
     except BaseException:
         for proc in (worker, server, reports):
@@ -309,6 +313,64 @@ def _stop_group(pid: int, grace: float = 15.0) -> None:
             time.sleep(0.2)
 
 
+# Prefect's worker sets it, to the run's id, in the environment of each flow run it starts.
+ENV_FLOW_RUN_ID = "PREFECT__FLOW_RUN_ID"
+CRASHED = "the stack was stopped while its server was down"
+
+
+def crash_orphaned_runs(api_url: str) -> list[tuple[str, str]]:
+    """Set Crashed every flow run of the stack's work pool that is pending, running or
+    cancelling, but whose process is gone (no process here carries its id): what a `down` with
+    its server already dead leaves, since it stops the processes but cannot tell the server.
+
+    Done by the next `up` (its server just started, before its worker takes any run), not by
+    that `down`: `down` would have to start a server only to write the states (or write
+    Prefect's private database), and the state is wrong only while no server shows it. The
+    server listens on loopback only, so a run's process is on this machine or nowhere.
+
+    Returns:
+        (name, id) of each run set Crashed.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Crashed
+
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(**_in_flight())
+        gone = [r for r in runs if not environ_marked(ENV_FLOW_RUN_ID, str(r.id))]
+        for run in gone:
+            client.set_flow_run_state(run.id, Crashed(message=CRASHED), force=True)
+    return [(r.name, str(r.id)) for r in gone]
+
+
+def _crash_left_in_flight(api_url: str, say: Callable[[str], None]) -> None:
+    try:
+        for name, run_id in crash_orphaned_runs(api_url):
+            say(f"crashed {name} ({run_id}): {CRASHED}")
+    except Exception as err:  # the stack still comes up; the UI shows those runs as they were
+        say(f"could not check the runs left in flight ({type(err).__name__}: {err})")
+
+
+def _in_flight() -> dict[str, Any]:
+    """`read_flow_runs` filters: the work pool's runs pending, running or cancelling."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    live = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    return {
+        "flow_run_filter": FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))
+        ),
+        "work_pool_filter": WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
+    }
+
+
 def cancel_runs(api_url: str, wait_s: float = 60.0) -> list[tuple[str, str]]:
     """Cancel every flow run of the stack's work pool that is pending or running, as `prefect
     flow-run cancel` does (a Cancelling state: the worker stops the run's process, and the
@@ -319,26 +381,12 @@ def cancel_runs(api_url: str, wait_s: float = 60.0) -> list[tuple[str, str]]:
         (name, id) of each run cancelled.
     """
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        WorkPoolFilter,
-        WorkPoolFilterName,
-    )
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Cancelled, Cancelling
 
-    live = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))
-            ),
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
-        )
+        runs = client.read_flow_runs(**_in_flight())
         for run in runs:
             client.set_flow_run_state(run.id, Cancelling(message="retrain stack down"))
         ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs]))
@@ -398,6 +446,11 @@ def down(repo: Path, say: Callable[[str], None] = lambda _: None) -> Stack | Non
                 say(f"cancelled {name} ({run_id}): the run was interrupted")
         except Exception as err:  # a server that does not answer: its runs are stopped below
             say(f"could not cancel the runs in flight ({type(err).__name__}: {err})")
+    else:
+        say(
+            "the server is not running: the runs it shows in flight are stopped below, and "
+            "the next `retrain stack up` marks them Crashed"
+        )
     _stop_group(stack.worker_pid)  # the worker first: it must not lose its server mid-run
     _stop_group(stack.server_pid)
     if stack.reports_pid:
