@@ -24,8 +24,9 @@ bench/quality.json already there (an empty `--tables` reruns nothing: it re-rend
 `--train KEY=VALUE ...` (e.g. `--train bag_folds=5`) runs each split as shipped (arm
 "default") and with those train keys, and reports, per table, ours' paired gain, ours − tuned
 LightGBM in each arm and the cost ratio (section 7e, bench/quality_bagged.json); every bench 7
-table, 10 splits, unless --tables says. `--seeds 52-61` runs either on other splits (e.g. ones a
-rule was not chosen on); a rerun of some tables keeps the other tables' splits of the same arms.
+table, 10 splits, unless --tables says. `--seeds 52-61` runs either on other splits (e.g. splits
+a selection rule was not found on); a rerun of some tables keeps the other tables' splits of the
+same arms, and each section names every table's seeds.
 
     .venv/bin/python -m bench.quality [--quick] [--jobs 2] [--tables caravan default]
     .venv/bin/python -m bench.quality --tune n_trials=12 [--seeds 52-61] [--quick]
@@ -712,9 +713,27 @@ def tuned_section(data: dict[str, Any], quick: bool, item: str = "7t") -> Sectio
         "untuned: tune.n_trials 0 (the model section as shipped); tuned: the same splits with "
         f"the tune keys {keys}; cost: seconds of tune + train summed over the splits"
     )
+    section.notes.append(seeds_note(data))
     if quick:
         section.notes.append("--quick: one split per table, tiny budgets; not a result")
     return section
+
+
+def seeds_note(data: dict[str, Any]) -> str:
+    """Each table's splits by seed (e.g. "ibm_attrition 52-61"): a rerun of one table on other
+    seeds sits beside tables read back on theirs, and the section says so."""
+
+    def span(seeds: list[int]) -> str:
+        if seeds == list(range(seeds[0], seeds[-1] + 1)):
+            return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+        return ", ".join(map(str, seeds))
+
+    parts = [
+        f"{name} {span(d.get('seeds') or data.get('seeds', []))}"
+        for name, d in data["datasets"].items()
+        if d.get("seeds") or data.get("seeds")
+    ]
+    return "splits (seeds): " + "; ".join(parts)
 
 
 def _cost_ratio(tuned: list[dict[str, Any]], untuned: list[dict[str, Any]]) -> str:
@@ -817,6 +836,7 @@ def arms_section(data: dict[str, Any], quick: bool, item: str = "7e") -> Section
         "both arms (LightGBM trains on the train split and early-stops on validation); a bag "
         "(train.bag_folds) trains on train+validation, its threshold on out-of-fold scores"
     )
+    section.notes.append(seeds_note(data))
     if quick:
         section.notes.append("--quick: one split per table, tiny budgets; not a result")
     return section

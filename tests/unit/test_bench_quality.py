@@ -318,7 +318,10 @@ def test_a_rerun_of_one_tables_arms_keeps_the_other_tables_of_the_same_arms(tmp_
     assert list(rerun["datasets"]) == ["telco_churn", "caravan"]  # bench 7's table order
     assert rerun["datasets"]["telco_churn"]["seeds"] == [42, 43]
     assert rerun["datasets"]["caravan"]["seeds"] == [52] and rerun["seeds"] == [42, 43, 52]
-    assert [r[0] for r in arms_section(rerun, quick=False).rows] == ["telco_churn", "caravan"]
+    section = arms_section(rerun, quick=False)
+    assert [r[0] for r in section.rows] == ["telco_churn", "caravan"]
+    # Tables on other seeds sit side by side: the section names each one's.
+    assert "splits (seeds): telco_churn 42-43; caravan 52" in section.notes
     # Splits of other arms answer another question: not merged.
     other = keep_other_tables(arms("caravan", (42,), {"bag_folds": 3}), path, "train")
     assert list(other["datasets"]) == ["caravan"]
