@@ -331,3 +331,21 @@ def test_a_stage_still_running_is_stopped_before_the_failure_restore(tmp_path: P
     finally:
         if stage is not None:
             _kill_marked(stage, ENV_GROUP_TOKEN, token)
+
+
+def test_a_dvc_killed_before_its_pid_was_recorded_is_stopped_by_its_token(tmp_path: Path) -> None:
+    # Killed between DVC's start and its pid's record: only the token finds it, and the line
+    # names no pid (not "pid None").
+    keep = tmp_path / "retrain.lock.restore"
+    token = uuid.uuid4().hex
+    record_group(keep / DVC_RECORD, token)
+    stage = subprocess.Popen(["sleep", "60"], env={**os.environ, ENV_GROUP_TOKEN: token})
+    try:
+        while not environ_marked(ENV_GROUP_TOKEN, token):
+            time.sleep(0.05)
+        said: list[str] = []
+        assert not recover_killed(_project(tmp_path), keep, said.append)
+        assert stage.wait(timeout=5) == -signal.SIGTERM
+        assert said == ["stopped the killed retrain's dvc repro before restoring"]
+    finally:
+        _kill_marked(stage, ENV_GROUP_TOKEN, token)
