@@ -162,6 +162,9 @@ def retraining_flow(
     lock_path = initial.params.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.
     with lock.exclusive(lock_path, run_id, timeout, on_wait=logger.warning):
+        # A run killed mid-stage left its dvc repro running: stopped first, so that a recover
+        # that fails cannot leave it writing (recover_killed then finds no record).
+        failure.stop_killed_dvc(failure.state_folder(lock_path), logger.warning)
         # A run killed with its overrides applied left them in params.yaml: put it back.
         run_overrides.recover(initial.params_file, lock_path, logger.warning)
         # ... and one killed mid-pipeline left dvc.lock and the outputs half updated.

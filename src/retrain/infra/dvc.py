@@ -116,11 +116,12 @@ def _stream(
         bufsize=1,
         start_new_session=True,  # its own group: stopped with its stage below
     )
-    if record is not None:
-        record_group(record, env[ENV_GROUP_TOKEN], proc.pid)
     lines = Output()
     assert proc.stdout is not None
     try:
+        # Inside the `try`: a failure (or a signal) while recording still stops DVC.
+        if record is not None:
+            record_group(record, env[ENV_GROUP_TOKEN], proc.pid)
         for raw in proc.stdout:
             line = raw.rstrip("\n")
             lines.append(line)

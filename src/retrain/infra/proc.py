@@ -129,19 +129,26 @@ def stop_recorded(path: Path, grace: float = 10.0) -> GroupRecord | None:
         rec = GroupRecord(**json.loads(path.read_text()))
     except FileNotFoundError:
         return None
+    except (ValueError, TypeError):
+        # Empty (a power loss before the write reached the disk), not JSON, or other keys: no
+        # token or pid to trust, so nothing is signalled; kept, it would block every retrain.
+        path.unlink(missing_ok=True)
+        return None
     # The group is the recorded one only while its leader is the same process (its start time:
     # a pid given to a later process is never touched); a group id is not given out again while
     # any member lives, so once the leader is known, its group stays known.
     same = rec.pid is not None and rec.start is not None and start_time(rec.pid) == rec.start
     group = rec.pid if same else None
     found = _left(rec, group)
+    alive = found
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        alive = _left(rec, group)
+        if not alive:
+            break  # all gone: no second scan, which could meet a reused group id
         for pid in alive:
             try:
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+            except (ProcessLookupError, PermissionError):
+                pass  # gone meanwhile, or its pid now another user's process: not ours
         deadline = time.monotonic() + wait
         while alive and time.monotonic() < deadline:
             time.sleep(0.1)

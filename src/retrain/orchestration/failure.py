@@ -92,6 +92,9 @@ def restored_on_failure(
         except (GeneratorExit, StopIteration):
             raise
         except BaseException as err:
+            # DVC may still run: a second signal cuts `dvc.run`'s stop short, and the stage
+            # would write over the restore (its record lies in `folder`; none: a no-op).
+            stop_recorded(folder / DVC_RECORD)
             if not isinstance(err, Exception):  # cancelled (SIGTERM) or interrupted (Ctrl-C)
                 _restore_interrupted(project, state, folder, err, warn)
                 raise
@@ -189,9 +192,7 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
     The killed run's `dvc repro` (its own session, recorded in `dvc_record`) outlives it: it
     is stopped first, or its stage would write over the restored outputs and dvc.lock.
     """
-    stopped = stop_recorded(keep / DVC_RECORD)
-    if stopped is not None:
-        say(f"stopped the killed retrain's dvc repro (pid {stopped.pid}) before restoring")
+    stop_killed_dvc(keep, say)
     manifest = keep / MANIFEST
     if not manifest.exists():
         shutil.rmtree(keep, ignore_errors=True)  # killed while saving: nothing was changed yet
@@ -215,6 +216,17 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
         f"{saved['since']}) was killed mid-pipeline; this run starts from the state before it"
     )
     return True
+
+
+def stop_killed_dvc(keep: Path, say: Callable[[str], None]) -> None:
+    """Stop the `dvc repro` a killed retrain left running (recorded in `keep`), saying so in
+    one line; nothing when there is no record. The retrain flow calls it first of all under
+    the lock, so that no other recovery that fails can leave DVC writing."""
+    stopped = stop_recorded(keep / DVC_RECORD)
+    if stopped is not None:
+        # A kill between DVC's start and its pid's record leaves no pid to name.
+        pid = "" if stopped.pid is None else f" (pid {stopped.pid})"
+        say(f"stopped the killed retrain's dvc repro{pid} before restoring")
 
 
 def state_folder(lock_path: Path) -> Path:

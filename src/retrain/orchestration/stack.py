@@ -19,16 +19,20 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrain.errors import RetrainError
 from retrain.files import write_json
 from retrain.infra.proc import command_head, environ_marked, pid_exists
 from retrain.orchestration.notify import ENV_WEBHOOK
 from retrain.orchestration.reports import ENV_URL as ENV_REPORTS_URL
+
+if TYPE_CHECKING:  # Prefect is imported where it is used: `retrain --help` stays fast
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
 POOL = "local-process"
 # Every process the stack starts carries this variable, set to the stack's id (one per `up`).
@@ -326,7 +330,8 @@ def crash_orphaned_runs(api_url: str) -> list[tuple[str, str]]:
     Done by the next `up` (its server just started, before its worker takes any run), not by
     that `down`: `down` would have to start a server only to write the states (or write
     Prefect's private database), and the state is wrong only while no server shows it. The
-    server listens on loopback only, so a run's process is on this machine or nowhere.
+    server listens on loopback only and keeps its own SQLite file, so a run's process is on
+    this machine or nowhere; with a shared database (PostgreSQL) nothing is checked.
 
     Returns:
         (name, id) of each run set Crashed.
@@ -335,12 +340,68 @@ def crash_orphaned_runs(api_url: str) -> list[tuple[str, str]]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Crashed
 
+    if _shared_database(os.environ):
+        return []
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(**_in_flight())
-        gone = [r for r in runs if not environ_marked(ENV_FLOW_RUN_ID, str(r.id))]
+        gone = orphaned(_read_in_flight(client), socket.gethostname(), _has_process)
         for run in gone:
             client.set_flow_run_state(run.id, Crashed(message=CRASHED), force=True)
     return [(r.name, str(r.id)) for r in gone]
+
+
+# Where Prefect reads the server's database (either name; a driver alone, with host and
+# password variables, also points it at PostgreSQL).
+_DATABASE_URL = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
+_DATABASE_DRIVER = ("PREFECT_SERVER_DATABASE_DRIVER", "PREFECT_API_DATABASE_DRIVER")
+
+
+def _shared_database(env: Mapping[str, str]) -> bool:
+    """Whether the stack's server would use a database other machines may share (PostgreSQL):
+    its runs may then be another machine's, whose processes no scan here can see.
+
+    Checked on the whole database, not per run: Prefect's process worker records a run's
+    `infrastructure_pid` as the bare pid in this Prefect (older workers wrote
+    "<hostname>:<pid>"), and a run still pending has none, so a run cannot be told to be this
+    machine's by its own fields. The stack's own SQLite file (the default, in PREFECT_HOME)
+    is only ever served by this machine's server, so every run in it is this machine's.
+    """
+    urls = [env.get(name, "") for name in _DATABASE_URL]
+    drivers = [env.get(name, "") for name in _DATABASE_DRIVER]
+    return any(u and not u.startswith("sqlite") for u in urls) or any(
+        d.startswith("postgresql") for d in drivers
+    )
+
+
+def orphaned(runs: Iterable[FlowRun], host: str, alive: Callable[[str], bool]) -> list[FlowRun]:
+    """The runs among `runs` whose process is gone: none `alive` carries its id. A run that an
+    older worker marked as another host's ("<host>:<pid>") is left alone: its process is
+    there, out of this machine's sight."""
+    gone = []
+    for run in runs:
+        where, sep, _ = (run.infrastructure_pid or "").rpartition(":")
+        if sep and where != host:
+            continue
+        if not alive(str(run.id)):
+            gone.append(run)
+    return gone
+
+
+def _has_process(run_id: str) -> bool:
+    return bool(environ_marked(ENV_FLOW_RUN_ID, run_id))
+
+
+# `read_flow_runs` returns one page (the server's default limit, 200): read them all.
+_PAGE = 200
+
+
+def _read_in_flight(client: SyncPrefectClient) -> list[FlowRun]:
+    """Every run of the work pool pending, running or cancelling, page by page."""
+    runs: list[FlowRun] = []
+    while True:
+        page = client.read_flow_runs(**_in_flight(), limit=_PAGE, offset=len(runs))
+        runs.extend(page)
+        if len(page) < _PAGE:
+            return runs
 
 
 def _crash_left_in_flight(api_url: str, say: Callable[[str], None]) -> None:
@@ -386,7 +447,7 @@ def cancel_runs(api_url: str, wait_s: float = 60.0) -> list[tuple[str, str]]:
     from prefect.states import Cancelled, Cancelling
 
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(**_in_flight())
+        runs = _read_in_flight(client)
         for run in runs:
             client.set_flow_run_state(run.id, Cancelling(message="retrain stack down"))
         ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs]))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 import yaml
 
 from retrain.infra import dvc, git
-from retrain.infra.proc import pid_exists
+from retrain.infra.proc import group_members, pid_exists
 from tests.conftest import REPO
 
 # b depends on a's output and is listed first: file order is not dependency order.
@@ -173,3 +176,27 @@ def test_a_recorded_run_is_forgotten_once_dvc_ends(repo, tmp_path):
     )
     assert seen and all(rec["pid"] > 0 and rec["start"] > 0 for rec in seen)
     assert not record.exists()
+
+
+def test_a_failed_record_still_stops_dvc(repo, tmp_path, monkeypatch):
+    # Recording the pid fails (a full disk, a signal): DVC, started already, must be stopped,
+    # or it runs on unrecorded, out of reach of the next retrain's stop.
+    stages = {"stages": {"slow": {"cmd": "exec sleep 60", "outs": ["s.txt"]}}}
+    (repo / dvc.PIPELINE_FILE).write_text(yaml.safe_dump(stages))
+    leaders: list[int] = []
+
+    def record_fails(path: Path, token: str, pid: int | None = None) -> None:
+        if pid is not None:
+            leaders.append(pid)
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(dvc, "record_group", record_fails)
+    try:
+        with pytest.raises(OSError, match="No space"):
+            dvc.run(repo, "repro", "slow", record=tmp_path / "dvc-group.json")
+        (leader,) = leaders
+        assert not group_members(leader), "DVC's group outlived the failed record"
+    finally:
+        for pid in leaders:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)

@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from retrain.infra import dvc, git
-from retrain.infra.proc import group_members, pid_exists, record_group
+from retrain.infra.proc import (
+    ENV_GROUP_TOKEN,
+    environ_marked,
+    group_members,
+    pid_exists,
+    record_group,
+)
 from retrain.orchestration.failure import (
     DVC_RECORD,
     headline,
@@ -225,15 +231,20 @@ def test_the_dvc_repro_of_a_killed_run_is_stopped_before_the_restore(tmp_path: P
     pipeline["stages"]["tick"] = {"cmd": TICK, "outs": [{"tick.txt": {"cache": False}}]}
     (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
     keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
-    flow = subprocess.Popen([sys.executable, "-c", KILLED_IN_STAGE, str(repo), str(keep)])
-    deadline = time.monotonic() + 60
-    while not (repo / "tick.txt").exists():
-        assert flow.poll() is None and time.monotonic() < deadline, "the stage never started"
-        time.sleep(0.05)
-    flow.kill()  # SIGKILL: no handler, no `finally` of the flow's runs
-    flow.wait()
-    dvc_pid = json.loads((keep / DVC_RECORD).read_text())["pid"]
+    # Every process of this test carries the marker: whatever fails, none outlives it (the
+    # stage's `while true` would tick for ever).
+    marker = {"RETRAIN_TEST_MARK": uuid.uuid4().hex}
+    flow = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IN_STAGE, str(repo), str(keep)], env={**os.environ, **marker}
+    )
     try:
+        deadline = time.monotonic() + 60
+        while not (repo / "tick.txt").exists():
+            assert flow.poll() is None and time.monotonic() < deadline, "the stage never started"
+            time.sleep(0.05)
+        flow.kill()  # SIGKILL: no handler, no `finally` of the flow's runs
+        flow.wait()
+        dvc_pid = json.loads((keep / DVC_RECORD).read_text())["pid"]
         assert group_members(dvc_pid), "DVC's group outlived its flow"
         said: list[str] = []
         assert recover_killed(Project.load(repo), keep, said.append)
@@ -247,8 +258,16 @@ def test_the_dvc_repro_of_a_killed_run_is_stopped_before_the_restore(tmp_path: P
         )
         assert said[1].startswith("restored dvc.lock and the stage outputs")
     finally:
+        _kill_marked(flow, *next(iter(marker.items())))
+
+
+def _kill_marked(proc: subprocess.Popen[bytes], name: str, value: str) -> None:
+    """Kill `proc` and every process whose environment sets `name` to `value`."""
+    proc.kill()
+    proc.wait()
+    for pid in environ_marked(name, value):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(dvc_pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_recorded_pid_now_another_process_is_not_stopped(tmp_path: Path) -> None:
@@ -268,3 +287,65 @@ def test_a_recorded_pid_now_another_process_is_not_stopped(tmp_path: Path) -> No
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize("text", ["", "{not json", '{"token": "t", "leader": 1}', "[1, 2]"])
+def test_a_corrupt_record_is_dropped_and_the_restore_goes_on(tmp_path: Path, text: str) -> None:
+    # A power loss leaves an empty record; kept, or raising, it would block every retrain.
+    lock = _dvc_repo(tmp_path)
+    keep = state_folder(tmp_path / ".dvc" / "tmp" / "retrain.lock")
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path), str(keep)])
+    assert killed.returncode == -signal.SIGKILL
+    (keep / DVC_RECORD).write_text(text)
+    said: list[str] = []
+    assert recover_killed(Project.load(tmp_path), keep, said.append)
+    assert (tmp_path / "m.json").read_text() == "1\n"
+    assert (tmp_path / "dvc.lock").read_text() == lock
+    (line,) = said
+    assert line.startswith("restored dvc.lock and the stage outputs")
+
+
+def test_a_stage_still_running_is_stopped_before_the_failure_restore(tmp_path: Path) -> None:
+    # A second signal cuts dvc.run's stop short: its group is still running (recorded) when the
+    # failure is restored; it must be stopped first, or it writes over the restored m.json.
+    _dvc_repo(tmp_path)
+    keep = tmp_path / "retrain.lock.restore"
+    token = uuid.uuid4().hex
+    stage = None
+    try:
+        with pytest.raises(_Cancelled):
+            with restored_on_failure(Project.load(tmp_path), keep=keep):
+                stage = subprocess.Popen(
+                    ["sh", "-c", "while true; do echo 2 > m.json; sleep 0.05; done"],
+                    cwd=tmp_path,
+                    env={**os.environ, ENV_GROUP_TOKEN: token},
+                    start_new_session=True,
+                )
+                record_group(keep / DVC_RECORD, token, stage.pid)
+                while not environ_marked(ENV_GROUP_TOKEN, token):
+                    time.sleep(0.05)
+                raise _Cancelled
+        stage.wait(timeout=5)  # stopped before the restore
+        time.sleep(0.3)  # a stage still running would rewrite m.json by now
+        assert (tmp_path / "m.json").read_text() == "1\n"
+    finally:
+        if stage is not None:
+            _kill_marked(stage, ENV_GROUP_TOKEN, token)
+
+
+def test_a_dvc_killed_before_its_pid_was_recorded_is_stopped_by_its_token(tmp_path: Path) -> None:
+    # Killed between DVC's start and its pid's record: only the token finds it, and the line
+    # names no pid (not "pid None").
+    keep = tmp_path / "retrain.lock.restore"
+    token = uuid.uuid4().hex
+    record_group(keep / DVC_RECORD, token)
+    stage = subprocess.Popen(["sleep", "60"], env={**os.environ, ENV_GROUP_TOKEN: token})
+    try:
+        while not environ_marked(ENV_GROUP_TOKEN, token):
+            time.sleep(0.05)
+        said: list[str] = []
+        assert not recover_killed(_project(tmp_path), keep, said.append)
+        assert stage.wait(timeout=5) == -signal.SIGTERM
+        assert said == ["stopped the killed retrain's dvc repro before restoring"]
+    finally:
+        _kill_marked(stage, ENV_GROUP_TOKEN, token)

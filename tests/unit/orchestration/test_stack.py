@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -78,3 +80,55 @@ def test_stops_every_process_with_the_stack_id_and_no_other():
     finally:
         os.killpg(other.pid, signal.SIGKILL)
         other.wait()
+
+
+def _run(infrastructure_pid: str | None = None):
+    from prefect.client.schemas.objects import FlowRun
+
+    return FlowRun(flow_id=uuid.uuid4(), infrastructure_pid=infrastructure_pid)
+
+
+def test_only_runs_with_no_process_here_and_not_another_hosts_are_orphaned():
+    # Bare pid (this Prefect's process worker) or none yet (pending): this machine's, since the
+    # stack's own SQLite is served by this machine only; "<host>:<pid>" (older workers) of
+    # another host: its process is out of sight here, so left alone.
+    here = socket.gethostname()
+    mine, pending, elsewhere, on_here, live = (
+        _run("4242"),
+        _run(),
+        _run("other-host:4242"),
+        _run(f"{here}:4242"),
+        _run("4243"),
+    )
+    runs = [mine, pending, elsewhere, on_here, live]
+    gone = stack.orphaned(runs, here, lambda run_id: run_id == str(live.id))
+    assert gone == [mine, pending, on_here]
+
+
+def test_a_shared_database_is_not_checked():
+    assert not stack._shared_database({})
+    assert not stack._shared_database(
+        {"PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:////x/prefect.db"}
+    )
+    assert stack._shared_database(
+        {"PREFECT_API_DATABASE_CONNECTION_URL": "postgresql+asyncpg://u:p@db:5432/prefect"}
+    )
+    assert stack._shared_database(
+        {"PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://db/prefect"}
+    )
+    assert stack._shared_database({"PREFECT_SERVER_DATABASE_DRIVER": "postgresql+asyncpg"})
+
+
+class _Pages:
+    """A client whose server holds `n` runs in flight, returned a page (`limit`) at a time."""
+
+    def __init__(self, n: int) -> None:
+        self.runs = list(range(n))
+
+    def read_flow_runs(self, *, limit: int | None = None, offset: int = 0, **_: object) -> list:
+        return self.runs[offset : offset + (200 if limit is None else min(limit, 200))]
+
+
+@pytest.mark.parametrize("n", [0, 199, 200, 450])
+def test_every_run_in_flight_is_read_past_the_first_page(n):
+    assert stack._read_in_flight(_Pages(n)) == list(range(n))  # type: ignore[arg-type]
