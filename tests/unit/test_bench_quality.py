@@ -332,3 +332,25 @@ def test_seeds_name_new_splits_or_fail_in_one_line():
     for bad in ("52-x", "61-52"):
         with pytest.raises(argparse.ArgumentTypeError, match="seeds: "):
             seed_range(bad)
+
+
+@pytest.mark.parametrize("arm", ["tune", "train"])
+def test_finished_only_runs_no_split_of_the_arms(tmp_path, monkeypatch, arm):
+    # --finished-only renders what a --resume folder holds; before, 7t and 7e ran the rest.
+    results = tmp_path / "RESULTS.md"
+    results.write_text(quality.RESULTS.read_text())
+    for name in ("TUNED_JSON", "ARMS_JSON"):
+        monkeypatch.setattr(quality, name, tmp_path / f"{name}.out")
+    monkeypatch.setattr(quality, "RESULTS", results)
+    monkeypatch.setattr(quality, "REPO", tmp_path)
+    shared = {
+        arm: ["n_trials=2"] if arm == "tune" else ["bag_folds=2"],
+        "tables": ["ibm_attrition"],
+        "seeds": (52,),
+        "resume": tmp_path / "resume",
+        "finished_only": True,
+        "jobs": 1,
+    }
+    section = quality.run(False, shared)
+    assert section.rows == [] and quality.READ_BACK in section.notes
+    assert not list((tmp_path / "resume").rglob("metrics")), "a split ran"
