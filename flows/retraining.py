@@ -41,8 +41,8 @@ def run_stage(project: Project, stage: str, run: str) -> State[Any]:
     progress = runview.TrialProgress() if stage == "tune" else None
     log = runview.StageLog(logger.info, on_trial=progress)
     try:
-        # Recorded: if this process is killed outright, the next retrain stops it first.
-        record = failure.dvc_record(project.params.paths.retrain_lock)
+        # Recorded: if this process is killed outright, whoever next takes the lock stops it.
+        record = lock.dvc_record(project.params.paths.retrain_lock)
         lines = dvc.run(project.root, "repro", "--single-item", stage, on_line=log, record=record)
     finally:
         log.flush()
@@ -162,13 +162,11 @@ def retraining_flow(
     lock_path = initial.params.paths.retrain_lock
     # Everything that writes (params.yaml included) happens under the lock.
     with lock.exclusive(lock_path, run_id, timeout, on_wait=logger.warning):
-        # A run killed mid-stage left its dvc repro running: stopped first, so that a recover
-        # that fails cannot leave it writing (recover_killed then finds no record).
-        failure.stop_killed_dvc(failure.state_folder(lock_path), logger.warning)
+        # (A run killed mid-stage left its dvc repro running: taking the lock stopped it.)
         # A run killed with its overrides applied left them in params.yaml: put it back.
         run_overrides.recover(initial.params_file, lock_path, logger.warning)
         # ... and one killed mid-pipeline left dvc.lock and the outputs half updated.
-        failure.recover_killed(initial, failure.state_folder(lock_path), logger.warning)
+        failure.recover_killed(initial, lock.state_folder(lock_path), logger.warning)
         # Refuse uncommitted code before anything is written.
         start = record.begin(initial.root, initial.params, reason, run_id)
         with run_overrides.applied(initial.params_file, lock_path, run_id, overrides) as before:
@@ -225,7 +223,7 @@ def _run(
 
     ran: dict[str, bool] = {}
     # A stage that fails puts dvc.lock and the stage outputs back, naming the batch or stage.
-    keep = failure.state_folder(params.paths.retrain_lock)  # where a killed run leaves it
+    keep = lock.state_folder(params.paths.retrain_lock)  # where a killed run leaves it
     with failure.restored_on_failure(project, logger.error, keep) as progress:
         for stage in dvc.stage_order(root):
             progress.stage = stage

@@ -28,6 +28,7 @@ from retrain.errors import RetrainError
 from retrain.infra import dvc, git
 from retrain.infra.proc import stop_recorded
 from retrain.project import Project
+from retrain.registry.lock import DVC_RECORD
 
 
 class StageFailed(RetrainError):
@@ -178,6 +179,18 @@ def _write_manifest(folder: Path, state: dvc.PipelineState, root: Path) -> None:
     part.replace(folder / MANIFEST)
 
 
+def _same_lock(root: Path, saved: str | None) -> bool:
+    """Whether the checkout is on the commit `saved`, or on one with the same dvc.lock: an
+    ingest that ran since (it commits data.dvc) leaves the saved state the one to put back."""
+    head = _head(root)
+    if head == saved:
+        return True
+    if head is None or saved is None:
+        return False
+    same = git.run(root, "diff", "--quiet", saved, head, "--", "dvc.lock", check=False)
+    return same.returncode == 0  # 1: it differs; 128: `saved` is gone (a rebase)
+
+
 def _head(root: Path) -> str | None:
     """The checkout's commit (None outside git or before its first commit)."""
     done = git.run(root, "rev-parse", "HEAD", check=False)
@@ -189,7 +202,7 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
     mid-pipeline (its saved state left in `keep`); say so in one line. Call it holding the
     retrain lock (the run that saved it is then gone). True if it restored.
 
-    The killed run's `dvc repro` (its own session, recorded in `dvc_record`) outlives it: it
+    The killed run's `dvc repro` (its own session, recorded in `lock.dvc_record`) outlives it: it
     is stopped first, or its stage would write over the restored outputs and dvc.lock.
     """
     stop_killed_dvc(keep, say)
@@ -198,9 +211,9 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
         shutil.rmtree(keep, ignore_errors=True)  # killed while saving: nothing was changed yet
         return False
     saved = json.loads(manifest.read_text())
-    if saved.get("head") != _head(project.root):
-        # The checkout moved on (a pull, a commit): the state saved before the kill is another
-        # commit's, and putting it back would undo that commit's dvc.lock.
+    if not _same_lock(project.root, saved.get("head")):
+        # The checkout moved on to another dvc.lock (a pull, a commit): the state saved before
+        # the kill is another commit's, and putting it back would undo that commit's dvc.lock.
         shutil.rmtree(keep)
         say(
             f"not restored: a retrain (pid {saved['pid']}, {saved['since']}) was killed "
@@ -227,17 +240,3 @@ def stop_killed_dvc(keep: Path, say: Callable[[str], None]) -> None:
         # A kill between DVC's start and its pid's record leaves no pid to name.
         pid = "" if stopped.pid is None else f" (pid {stopped.pid})"
         say(f"stopped the killed retrain's dvc repro{pid} before restoring")
-
-
-def state_folder(lock_path: Path) -> Path:
-    """Where a retrain's saved pipeline state lies while its stages run (beside the lock)."""
-    return lock_path.with_name(lock_path.name + ".restore")
-
-
-DVC_RECORD = "dvc-group.json"
-
-
-def dvc_record(lock_path: Path) -> Path:
-    """Where a retrain records the `dvc repro` it runs (`dvc.run`'s `record`), beside its saved
-    state: what `recover_killed` stops if the retrain was killed outright."""
-    return state_folder(lock_path) / DVC_RECORD

@@ -20,6 +20,11 @@ Where the lock lives depends on where the work can run:
 Either way the holder is named (command, run id, pid, start time: in the file, or in the
 Prefect variable HOLDER beside the limit): whoever waits says for whom and for how long, at
 once and then periodically, and a timeout names the holder.
+
+A retrain runs `dvc repro` in a process group of its own and records it beside the lock
+(`dvc_record`). Killed outright, it frees the lock but not that group, whose stage goes on
+writing outputs and dvc.lock (and holds DVC's own lock). So whoever takes the lock next,
+ingest, rollback and canary as well as the next retrain, stops that group first.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.errors import RetrainError
+from retrain.infra.proc import stop_recorded
 
 # One Prefect server serves one project (`retrain stack up` starts one per checkout), so
 # one name suffices; tests pass their own.
@@ -166,7 +172,33 @@ def exclusive(
         if url is not None:
             stack.enter_context(_server_lock(url, limit, lease_s, wait))
         stack.enter_context(_file_lock(path, wait))
+        _stop_orphan(path, wait.say)
         yield
+
+
+def state_folder(path: Path) -> Path:
+    """Where a retrain holding the lock `path` keeps what a kill would leave behind: its saved
+    pipeline state (orchestration.failure) and the record of its `dvc repro`."""
+    return path.with_name(path.name + ".restore")
+
+
+DVC_RECORD = "dvc-group.json"
+
+
+def dvc_record(path: Path) -> Path:
+    """Where a retrain holding the lock `path` records the `dvc repro` it runs (`dvc.run`'s
+    `record`): what the next holder stops if the retrain was killed outright."""
+    return state_folder(path) / DVC_RECORD
+
+
+def _stop_orphan(path: Path, say: Callable[[str], None]) -> None:
+    """Stop the `dvc repro` a killed retrain left running (nothing when none is recorded).
+    Only the lock's holder runs one, so a recorded group alive now has lost its retrain."""
+    stopped = stop_recorded(dvc_record(path))
+    if stopped is not None:
+        # A kill between DVC's start and its pid's record leaves no pid to name.
+        pid = "" if stopped.pid is None else f" (pid {stopped.pid})"
+        say(f"stopped the dvc repro{pid} a killed retrain left running")
 
 
 @contextmanager

@@ -26,14 +26,9 @@ from retrain.infra.proc import (
     pid_exists,
     record_group,
 )
-from retrain.orchestration.failure import (
-    DVC_RECORD,
-    headline,
-    recover_killed,
-    restored_on_failure,
-    state_folder,
-)
+from retrain.orchestration.failure import headline, recover_killed, restored_on_failure
 from retrain.project import Project
+from retrain.registry.lock import DVC_RECORD, state_folder
 from tests.conftest import REPO
 
 
@@ -201,6 +196,29 @@ def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path) -> None
     assert not keep.exists()
     (line,) = said
     assert line.startswith("not restored: a retrain (pid ") and "another" in line
+
+
+def test_a_state_saved_before_an_ingest_commit_is_still_put_back(tmp_path: Path) -> None:
+    # Killed on A; an ingest then took the lock and committed data.dvc (B, same dvc.lock):
+    # the half-updated outputs must still be put back, not dropped as another commit's.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    lock = _dvc_repo(repo)
+    env = git.identity_env(repo)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "A"], cwd=repo, check=True, env=env)
+    keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(repo), str(keep)])
+    assert killed.returncode == -signal.SIGKILL
+    (repo / "data.dvc").write_text("outs:\n- md5: 0123\n  path: raw\n")
+    subprocess.run(["git", "add", "data.dvc"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "ingest"], cwd=repo, check=True, env=env)
+    said: list[str] = []
+    assert recover_killed(Project.load(repo), keep, said.append)
+    assert (repo / "m.json").read_text() == "1\n"
+    assert (repo / "dvc.lock").read_text() == lock
+    (line,) = said
+    assert line.startswith("restored dvc.lock and the stage outputs")
 
 
 KILLED_IN_STAGE = r"""

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
-from retrain.registry.lock import RetrainBusy, exclusive
+from retrain.infra import dvc
+from retrain.infra.git import identity_env
+from retrain.infra.proc import environ_marked, group_members
+from retrain.registry.lock import RetrainBusy, dvc_record, exclusive
 
 HOLD = """
 import sys, time
@@ -104,3 +111,67 @@ def test_a_waiting_command_says_for_whom_and_how_long_periodically(tmp_path: Pat
     waited = [int(line.split("waited ")[1].split("s")[0]) for line in said]
     assert waited[0] == 0 and waited == sorted(waited) and waited[-1] >= 1
     assert all(line.endswith("of at most 1.6s") for line in said)
+
+
+# A retrain holding the lock, killed outright mid-stage (SIGKILL, the OOM killer): its
+# `dvc repro` runs in a session of its own, recorded beside the lock, and outlives it.
+KILLED_IN_STAGE = r"""
+import sys
+from pathlib import Path
+from retrain.infra import dvc
+from retrain.registry.lock import dvc_record, exclusive
+
+root, path = Path(sys.argv[1]), Path(sys.argv[2])
+with exclusive(path, "run-killed", 0):
+    dvc.run(root, "repro", "tick", record=dvc_record(path))
+"""
+
+# Writes its output for ever, printing nothing (a stage that printed would die of the broken
+# pipe its killed caller leaves it).
+TICK = "while true; do date +%N >> tick.txt; sleep 0.05; done"
+
+
+@pytest.mark.parametrize("command", ["ingest", "rollback", "canary"])
+def test_whoever_takes_the_lock_stops_the_dvc_repro_a_killed_retrain_left(
+    tmp_path: Path, command: str
+) -> None:
+    # Before, only the next retrain stopped it: an ingest, rollback or canary taken meanwhile
+    # ran beside a stage still writing outputs and holding DVC's own lock.
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=identity_env(tmp_path))
+    dvc.run(tmp_path, "init", "-q")
+    tick = {"cmd": TICK, "outs": [{"tick.txt": {"cache": False}}]}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"tick": tick}}))
+    path = tmp_path / ".dvc" / "tmp" / "retrain.lock"
+    mark = {"RETRAIN_TEST_MARK": uuid.uuid4().hex}  # every process of this test carries it
+    retrain = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IN_STAGE, str(tmp_path), str(path)],
+        env={**os.environ, **mark},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "tick.txt").exists():
+            assert retrain.poll() is None and time.monotonic() < deadline, "no stage started"
+            time.sleep(0.05)
+        retrain.kill()
+        retrain.wait()
+        orphan = json.loads(dvc_record(path).read_text())["pid"]
+        assert group_members(orphan), "DVC's group outlived its retrain"
+        said: list[str] = []
+        with exclusive(path, "other-1", 5, command=command, on_wait=said.append):
+            assert not group_members(orphan)
+            size = (tmp_path / "tick.txt").stat().st_size
+            time.sleep(0.5)  # a stage still running would have written by now
+            assert (tmp_path / "tick.txt").stat().st_size == size
+            # DVC's own lock is free again: what the command does next with DVC can run.
+            status = subprocess.run(
+                [sys.executable, "-m", "dvc", "status", "-q"], cwd=tmp_path, timeout=60
+            )
+            assert status.returncode in (0, 1), status  # 1: changed; a held lock exits 255
+        assert said == [f"stopped the dvc repro (pid {orphan}) a killed retrain left running"]
+        assert not dvc_record(path).exists()
+    finally:
+        retrain.kill()
+        retrain.wait()
+        for pid in environ_marked(*next(iter(mark.items()))):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
