@@ -36,7 +36,7 @@ RETRAIN_DEPLOYMENT = "retrain/retrain"
 @task(task_run_name="ingest")
 def ingest(params: Params) -> IngestRun:
     """Every complete landed entry, each on its own (see retrain.ingest)."""
-    run = ingest_landing(params)
+    run = ingest_landing(params, say=get_run_logger().warning)  # a wait is in the run's log
     for result in run.results:
         if result.status not in ("rejected", "refused"):
             continue

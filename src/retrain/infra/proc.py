@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
+from retrain.errors import RetrainError
 from retrain.files import write_json
 
 # Set, to the group's token, in the environment of a recorded group's leader (so its children's).
@@ -100,13 +103,62 @@ class GroupRecord:
     token: str  # ENV_GROUP_TOKEN's value in the group's environment
     pid: int | None = None  # its leader's pid (= the group's id), once started
     start: int | None = None  # the leader's start_time
+    # Where it was recorded, so that a copy of the record is never taken for the original:
+    host: str | None = None  # the machine (a folder shared over NFS is read by others)
+    boot: str | None = None  # the machine's boot (after a reboot nothing of it runs)
+    folder: list[int] | None = None  # the record's folder (st_dev, st_ino): not a copy's
 
 
 def record_group(path: Path, token: str, pid: int | None = None) -> None:
     """Record a group in `path` (atomically): first its token alone, before it is started (a
     kill in between still leaves the token to find it by), then with its leader's pid."""
     start = None if pid is None else start_time(pid)
-    write_json(path, asdict(GroupRecord(token, pid, start)), sort_keys=False)
+    rec = GroupRecord(token, pid, start, socket.gethostname(), _boot_id(), _folder_id(path))
+    write_json(path, asdict(rec), sort_keys=False)
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None  # no /proc (macOS)
+
+
+def _folder_id(path: Path) -> list[int] | None:
+    try:
+        st = path.parent.stat()
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino]
+
+
+def _read_record(path: Path) -> GroupRecord | None:
+    """The record in `path`, or None: none there, or one that was corrupt (dropped)."""
+    try:
+        rec = GroupRecord(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise RetrainError(f"{path}: cannot read the record of a process group ({err})") from err
+    except (ValueError, TypeError):
+        # Empty (a power loss before the write reached the disk), not JSON, or other keys: no
+        # token or pid to trust, so nothing is signalled; kept, it would block every retrain.
+        path.unlink(missing_ok=True)
+        return None
+    return rec
+
+
+def _whose(path: Path, rec: GroupRecord) -> Literal["here", "elsewhere", "stale"]:
+    """Whether `rec`'s processes are this machine's to stop: "here"; "elsewhere" when it
+    was recorded on another machine (the record is kept for it); "stale" when nothing of it
+    can run here (a copy of the record, made with its checkout, or an earlier boot's)."""
+    if rec.host is not None and rec.host != socket.gethostname():
+        return "elsewhere"
+    if rec.boot is not None and rec.boot != _boot_id():
+        return "stale"
+    if rec.folder is not None and rec.folder != _folder_id(path):
+        return "stale"  # copied with its checkout (cp -a, a backup): the original's to stop
+    return "here"
 
 
 def _left(rec: GroupRecord, group: int | None) -> list[int]:
@@ -120,19 +172,23 @@ def _left(rec: GroupRecord, group: int | None) -> list[int]:
 
 def stop_recorded(path: Path, grace: float = 10.0) -> GroupRecord | None:
     """Stop what is left of the group recorded in `path` (SIGTERM, then SIGKILL for what is
-    left after `grace`), then remove the record.
+    left after `grace`), then remove the record. A record made on another machine is left
+    alone (kept for it); a copy of one (its checkout copied), or one from before a reboot, is
+    removed without signalling anything.
 
     Returns:
         The record, if any of its processes was still running; else None.
+
+    Raises:
+        RetrainError: the record exists but cannot be read (permissions), naming it.
     """
-    try:
-        rec = GroupRecord(**json.loads(path.read_text()))
-    except FileNotFoundError:
+    rec = _read_record(path)
+    if rec is None:
         return None
-    except (ValueError, TypeError):
-        # Empty (a power loss before the write reached the disk), not JSON, or other keys: no
-        # token or pid to trust, so nothing is signalled; kept, it would block every retrain.
-        path.unlink(missing_ok=True)
+    whose = _whose(path, rec)
+    if whose != "here":
+        if whose == "stale":
+            path.unlink(missing_ok=True)
         return None
     # The group is the recorded one only while its leader is the same process (its start time:
     # a pid given to a later process is never touched); a group id is not given out again while

@@ -8,6 +8,7 @@ params.yaml and the key, and every landed file stays where it is.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from retrain.config import Params
@@ -26,13 +27,17 @@ from retrain.ingest.results import IngestResult, IngestRun, one_line
 from retrain.validation.contract import Reference
 
 
-def ingest_landing(params: Params, *, version: bool = True) -> IngestRun:
+def ingest_landing(
+    params: Params, *, version: bool = True, say: Callable[[str], None] | None = None
+) -> IngestRun:
     """Handle every entry of `paths.landing` on its own, then version what was placed.
 
     Args:
         params: paths and the suite; paths are relative to the repository root (cwd).
         version: commit and push data.dvc and the quarantine (and any earlier unpushed
             batches) at the end.
+        say: what taking the project lock has to say (a wait, a killed retrain's DVC
+            stopped); default: standard error.
 
     Returns:
         One result per entry (files without their marker are `pending`) and whether DVC
@@ -47,7 +52,7 @@ def ingest_landing(params: Params, *, version: bool = True) -> IngestRun:
     # pins exactly the data its pipeline read (a wait is logged, naming the holder).
     timeout = params.registry.lock_timeout_s
     with lock.exclusive(
-        params.paths.retrain_lock, f"ingest-{os.getpid()}", timeout, command="ingest"
+        params.paths.retrain_lock, f"ingest-{os.getpid()}", timeout, command="ingest", on_wait=say
     ):
         return _ingest_landing(params, version=version)
 

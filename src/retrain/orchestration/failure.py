@@ -180,15 +180,16 @@ def _write_manifest(folder: Path, state: dvc.PipelineState, root: Path) -> None:
 
 
 def _same_lock(root: Path, saved: str | None) -> bool:
-    """Whether the checkout is on the commit `saved`, or on one with the same dvc.lock: an
-    ingest that ran since (it commits data.dvc) leaves the saved state the one to put back."""
+    """Whether the checkout is on the commit `saved`, or on one with the same dvc.lock and
+    dvc.yaml (the saved outputs are those of its stages): an ingest that ran since (it commits
+    data.dvc) leaves the saved state the one to put back."""
     head = _head(root)
     if head == saved:
         return True
     if head is None or saved is None:
         return False
-    same = git.run(root, "diff", "--quiet", saved, head, "--", "dvc.lock", check=False)
-    return same.returncode == 0  # 1: it differs; 128: `saved` is gone (a rebase)
+    same = git.run(root, "diff", "--quiet", saved, head, "--", "dvc.lock", "dvc.yaml", check=False)
+    return same.returncode == 0  # 1: one differs; 128: `saved` is gone (a rebase)
 
 
 def _head(root: Path) -> str | None:
@@ -202,17 +203,16 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
     mid-pipeline (its saved state left in `keep`); say so in one line. Call it holding the
     retrain lock (the run that saved it is then gone). True if it restored.
 
-    The killed run's `dvc repro` (its own session, recorded in `lock.dvc_record`) outlives it: it
-    is stopped first, or its stage would write over the restored outputs and dvc.lock.
+    The killed run's `dvc repro` (its own session, recorded in `lock.dvc_record`) outlives it;
+    taking the lock stopped it, or its stage would write over the restored outputs.
     """
-    stop_killed_dvc(keep, say)
     manifest = keep / MANIFEST
     if not manifest.exists():
         shutil.rmtree(keep, ignore_errors=True)  # killed while saving: nothing was changed yet
         return False
     saved = json.loads(manifest.read_text())
     if not _same_lock(project.root, saved.get("head")):
-        # The checkout moved on to another dvc.lock (a pull, a commit): the state saved before
+        # The checkout moved on to another pipeline (a pull, a commit): the state saved before
         # the kill is another commit's, and putting it back would undo that commit's dvc.lock.
         shutil.rmtree(keep)
         say(
@@ -229,14 +229,3 @@ def recover_killed(project: Project, keep: Path, say: Callable[[str], None]) -> 
         f"{saved['since']}) was killed mid-pipeline; this run starts from the state before it"
     )
     return True
-
-
-def stop_killed_dvc(keep: Path, say: Callable[[str], None]) -> None:
-    """Stop the `dvc repro` a killed retrain left running (recorded in `keep`), saying so in
-    one line; nothing when there is no record. The retrain flow calls it first of all under
-    the lock, so that no other recovery that fails can leave DVC writing."""
-    stopped = stop_recorded(keep / DVC_RECORD)
-    if stopped is not None:
-        # A kill between DVC's start and its pid's record leaves no pid to name.
-        pid = "" if stopped.pid is None else f" (pid {stopped.pid})"
-        say(f"stopped the killed retrain's dvc repro{pid} before restoring")

@@ -28,7 +28,7 @@ from retrain.infra.proc import (
 )
 from retrain.orchestration.failure import headline, recover_killed, restored_on_failure
 from retrain.project import Project
-from retrain.registry.lock import DVC_RECORD, state_folder
+from retrain.registry.lock import DVC_RECORD, exclusive, state_folder
 from tests.conftest import REPO
 
 
@@ -177,8 +177,9 @@ def test_a_restore_that_fails_keeps_the_saved_state_for_the_next_run(tmp_path: P
     assert not keep.exists()
 
 
-def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path) -> None:
-    # Killed on commit A; the user then pulls or commits (B): B's dvc.lock must not be undone.
+@pytest.mark.parametrize("changed", ["dvc.lock", "dvc.yaml"])
+def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path, changed: str) -> None:
+    # Killed on commit A; the user then pulls or commits (B): B's pipeline must not be undone.
     repo = tmp_path / "repo"
     repo.mkdir()
     _dvc_repo(repo)
@@ -188,11 +189,13 @@ def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path) -> None
     keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
     killed = subprocess.run([sys.executable, "-c", KILLED, str(repo), str(keep)])
     assert killed.returncode == -signal.SIGKILL
-    (repo / "dvc.lock").write_text("B's lock\n")
-    subprocess.run(["git", "commit", "-qam", "B"], cwd=repo, check=True, env=env)
+    pipeline = (repo / "dvc.yaml").read_text()
+    (repo / changed).write_text(f"# B's\n{pipeline}" if changed == "dvc.yaml" else "B's lock\n")
+    subprocess.run(["git", "commit", "-qm", "B", "--", changed], cwd=repo, check=True, env=env)
     said: list[str] = []
     assert not recover_killed(Project.load(repo), keep, said.append)
-    assert (repo / "dvc.lock").read_text() == "B's lock\n"
+    if changed == "dvc.lock":
+        assert (repo / "dvc.lock").read_text() == "B's lock\n"
     assert not keep.exists()
     (line,) = said
     assert line.startswith("not restored: a retrain (pid ") and "another" in line
@@ -265,15 +268,15 @@ def test_the_dvc_repro_of_a_killed_run_is_stopped_before_the_restore(tmp_path: P
         dvc_pid = json.loads((keep / DVC_RECORD).read_text())["pid"]
         assert group_members(dvc_pid), "DVC's group outlived its flow"
         said: list[str] = []
-        assert recover_killed(Project.load(repo), keep, said.append)
-        assert not group_members(dvc_pid)
+        # The next retrain: under the lock (which stops DVC first), then the restore.
+        with exclusive(repo / ".dvc" / "tmp" / "retrain.lock", "next", 5, on_wait=said.append):
+            assert not group_members(dvc_pid)
+            assert recover_killed(Project.load(repo), keep, said.append)
         time.sleep(0.5)  # a stage still running would rewrite both files by now
         assert (repo / "m.json").read_text() == "1\n"
         assert not (repo / "tick.txt").exists()
         assert (repo / "dvc.lock").read_text() == lock
-        assert said[0] == (
-            f"stopped the killed retrain's dvc repro (pid {dvc_pid}) before restoring"
-        )
+        assert said[0] == f"stopped the dvc repro (pid {dvc_pid}) a killed retrain left running"
         assert said[1].startswith("restored dvc.lock and the stage outputs")
     finally:
         _kill_marked(flow, *next(iter(marker.items())))
@@ -299,7 +302,8 @@ def test_a_recorded_pid_now_another_process_is_not_stopped(tmp_path: Path) -> No
         record["start"] -= 1  # the recorded process started before this one
         (keep / DVC_RECORD).write_text(json.dumps(record))
         said: list[str] = []
-        assert not recover_killed(_project(tmp_path), keep, said.append)
+        with exclusive(tmp_path / "retrain.lock", "next", 5, on_wait=said.append):
+            assert not recover_killed(_project(tmp_path), keep, said.append)
         assert said == [] and other.poll() is None and pid_exists(other.pid)
         assert not keep.exists()
     finally:
@@ -316,7 +320,8 @@ def test_a_corrupt_record_is_dropped_and_the_restore_goes_on(tmp_path: Path, tex
     assert killed.returncode == -signal.SIGKILL
     (keep / DVC_RECORD).write_text(text)
     said: list[str] = []
-    assert recover_killed(Project.load(tmp_path), keep, said.append)
+    with exclusive(tmp_path / ".dvc" / "tmp" / "retrain.lock", "next", 5, on_wait=said.append):
+        assert recover_killed(Project.load(tmp_path), keep, said.append)
     assert (tmp_path / "m.json").read_text() == "1\n"
     assert (tmp_path / "dvc.lock").read_text() == lock
     (line,) = said
@@ -362,8 +367,8 @@ def test_a_dvc_killed_before_its_pid_was_recorded_is_stopped_by_its_token(tmp_pa
         while not environ_marked(ENV_GROUP_TOKEN, token):
             time.sleep(0.05)
         said: list[str] = []
-        assert not recover_killed(_project(tmp_path), keep, said.append)
-        assert stage.wait(timeout=5) == -signal.SIGTERM
-        assert said == ["stopped the killed retrain's dvc repro before restoring"]
+        with exclusive(tmp_path / "retrain.lock", "next", 5, on_wait=said.append):
+            assert stage.wait(timeout=5) == -signal.SIGTERM
+        assert said == ["stopped the dvc repro a killed retrain left running"]
     finally:
         _kill_marked(stage, ENV_GROUP_TOKEN, token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from retrain.cli import app
 from retrain.infra import dvc
 from retrain.infra.git import identity_env
-from retrain.infra.proc import environ_marked, group_members
+from retrain.infra.proc import ENV_GROUP_TOKEN, environ_marked, group_members, record_group
 from retrain.registry.lock import RetrainBusy, dvc_record, exclusive
 
 HOLD = """
@@ -131,10 +134,7 @@ with exclusive(path, "run-killed", 0):
 TICK = "while true; do date +%N >> tick.txt; sleep 0.05; done"
 
 
-@pytest.mark.parametrize("command", ["ingest", "rollback", "canary"])
-def test_whoever_takes_the_lock_stops_the_dvc_repro_a_killed_retrain_left(
-    tmp_path: Path, command: str
-) -> None:
+def test_whoever_takes_the_lock_stops_the_dvc_repro_a_killed_retrain_left(tmp_path: Path) -> None:
     # Before, only the next retrain stopped it: an ingest, rollback or canary taken meanwhile
     # ran beside a stage still writing outputs and holding DVC's own lock.
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=identity_env(tmp_path))
@@ -157,7 +157,7 @@ def test_whoever_takes_the_lock_stops_the_dvc_repro_a_killed_retrain_left(
         orphan = json.loads(dvc_record(path).read_text())["pid"]
         assert group_members(orphan), "DVC's group outlived its retrain"
         said: list[str] = []
-        with exclusive(path, "other-1", 5, command=command, on_wait=said.append):
+        with exclusive(path, "other-1", 5, command="ingest", on_wait=said.append):
             assert not group_members(orphan)
             size = (tmp_path / "tick.txt").stat().st_size
             time.sleep(0.5)  # a stage still running would have written by now
@@ -175,3 +175,68 @@ def test_whoever_takes_the_lock_stops_the_dvc_repro_a_killed_retrain_left(
         for pid in environ_marked(*next(iter(mark.items()))):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _orphan(lock_path: Path) -> subprocess.Popen[bytes]:
+    """A killed retrain's DVC, as the lock finds it: a session of its own, recorded, running."""
+    token = uuid.uuid4().hex
+    record_group(dvc_record(lock_path), token)
+    orphan = subprocess.Popen(
+        ["sleep", "60"], env={**os.environ, ENV_GROUP_TOKEN: token}, start_new_session=True
+    )
+    record_group(dvc_record(lock_path), token, orphan.pid)
+    return orphan
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["rollback"], ["canary", "start", "v1.0.0"], ["canary", "abort"], ["ingest"]],
+    ids=["rollback", "canary-start", "canary-abort", "ingest"],
+)
+def test_each_command_that_takes_the_lock_stops_the_orphan_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_params_raw: dict, command: list[str]
+) -> None:
+    # The commands themselves, in a checkout with nothing to roll back or ingest: each fails
+    # after it took the lock, and has stopped the killed retrain's DVC by then.
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=identity_env(tmp_path))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(default_params_raw, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    orphan = _orphan(tmp_path / default_params_raw["paths"]["retrain_lock"])
+    try:
+        out = CliRunner().invoke(app, command)
+        assert orphan.wait(timeout=5) == -signal.SIGTERM, out.output
+        assert f"stopped the dvc repro (pid {orphan.pid}) a killed retrain left running" in (
+            out.output
+        )
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_a_copied_record_stops_nothing_and_another_machines_is_kept(tmp_path: Path) -> None:
+    # A checkout copied while its retrain ran (cp -a, a backup) holds a copy of the record:
+    # the copy's lock must not stop the original's DVC, which its own lock still stops.
+    original = tmp_path / "a" / "retrain.lock"
+    orphan = _orphan(original)
+    try:
+        shutil.copytree(tmp_path / "a", tmp_path / "b")
+        copy = tmp_path / "b" / "retrain.lock"
+        said: list[str] = []
+        with exclusive(copy, "copy", 5, on_wait=said.append):
+            assert orphan.poll() is None and said == []
+        assert not dvc_record(copy).exists()  # not the copy's to keep
+        # A record made on another machine sharing the folder (NFS): its pids are not ours.
+        elsewhere = json.loads(dvc_record(original).read_text())
+        (tmp_path / "c").mkdir()
+        dvc_record(tmp_path / "c" / "retrain.lock").parent.mkdir()
+        elsewhere["host"] = "another-machine"
+        dvc_record(tmp_path / "c" / "retrain.lock").write_text(json.dumps(elsewhere))
+        with exclusive(tmp_path / "c" / "retrain.lock", "c", 5, on_wait=said.append):
+            assert orphan.poll() is None and said == []
+        assert dvc_record(tmp_path / "c" / "retrain.lock").exists()  # kept for that machine
+        with exclusive(original, "next", 5, on_wait=said.append):
+            assert orphan.wait(timeout=5) == -signal.SIGTERM
+        assert said == [f"stopped the dvc repro (pid {orphan.pid}) a killed retrain left running"]
+    finally:
+        orphan.kill()
+        orphan.wait()
