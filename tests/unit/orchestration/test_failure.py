@@ -177,18 +177,25 @@ def test_a_restore_that_fails_keeps_the_saved_state_for_the_next_run(tmp_path: P
     assert not keep.exists()
 
 
-@pytest.mark.parametrize("changed", ["dvc.lock", "dvc.yaml"])
-def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path, changed: str) -> None:
-    # Killed on commit A; the user then pulls or commits (B): B's pipeline must not be undone.
+def _killed_on_commit_a(tmp_path: Path) -> tuple[Path, Path, dict[str, str], str]:
+    """A repo committed as A, then a run killed mid-pipeline in it: (repo, its saved state,
+    git's environment, dvc.lock before the run)."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    _dvc_repo(repo)
+    lock = _dvc_repo(repo)
     env = git.identity_env(repo)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
     subprocess.run(["git", "commit", "-qm", "A"], cwd=repo, check=True, env=env)
     keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
     killed = subprocess.run([sys.executable, "-c", KILLED, str(repo), str(keep)])
     assert killed.returncode == -signal.SIGKILL
+    return repo, keep, env, lock
+
+
+@pytest.mark.parametrize("changed", ["dvc.lock", "dvc.yaml"])
+def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path, changed: str) -> None:
+    # Killed on commit A; the user then pulls or commits (B): B's pipeline must not be undone.
+    repo, keep, env, _ = _killed_on_commit_a(tmp_path)
     pipeline = (repo / "dvc.yaml").read_text()
     (repo / changed).write_text(f"# B's\n{pipeline}" if changed == "dvc.yaml" else "B's lock\n")
     subprocess.run(["git", "commit", "-qm", "B", "--", changed], cwd=repo, check=True, env=env)
@@ -204,15 +211,7 @@ def test_a_state_saved_on_another_commit_is_not_put_back(tmp_path: Path, changed
 def test_a_state_saved_before_an_ingest_commit_is_still_put_back(tmp_path: Path) -> None:
     # Killed on A; an ingest then took the lock and committed data.dvc (B, same dvc.lock):
     # the half-updated outputs must still be put back, not dropped as another commit's.
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    lock = _dvc_repo(repo)
-    env = git.identity_env(repo)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", "A"], cwd=repo, check=True, env=env)
-    keep = state_folder(repo / ".dvc" / "tmp" / "retrain.lock")
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(repo), str(keep)])
-    assert killed.returncode == -signal.SIGKILL
+    repo, keep, env, lock = _killed_on_commit_a(tmp_path)
     (repo / "data.dvc").write_text("outs:\n- md5: 0123\n  path: raw\n")
     subprocess.run(["git", "add", "data.dvc"], cwd=repo, check=True, env=env)
     subprocess.run(["git", "commit", "-qm", "ingest"], cwd=repo, check=True, env=env)
