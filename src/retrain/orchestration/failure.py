@@ -188,7 +188,8 @@ def _same_lock(root: Path, saved: str | None) -> bool:
         return True
     if head is None or saved is None:
         return False
-    same = git.run(root, "diff", "--quiet", saved, head, "--", "dvc.lock", "dvc.yaml", check=False)
+    files = (dvc.LOCK_FILE, dvc.PIPELINE_FILE)
+    same = git.run(root, "diff", "--quiet", saved, head, "--", *files, check=False)
     return same.returncode == 0  # 1: one differs; 128: `saved` is gone (a rebase)
 
 
